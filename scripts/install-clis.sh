@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs the two Terraform CLIs the acceptance suite runs on, built from the
+# Go module proxy (this machine has no other route to release binaries), into
+# a cache outside the repository. Re-runs are cheap: a CLI already built at the
+# pinned version is reused.
+#
+#   OpenTofu 1.12.x  - its go.mod replaces hashicorp/hcl with opentofu/hcl, which
+#                      `go install pkg@version` refuses, so it is built from the
+#                      module's own directory after `go mod download`.
+#   Terraform 1.5.7  - plain `go install`.
+#
+# Prints nothing but progress on stderr; the paths are derived by tf-env.sh.
+set -euo pipefail
+
+TOFU_VERSION="${TOFU_VERSION:-1.12.6}"
+TERRAFORM_VERSION="${TERRAFORM_VERSION:-1.5.7}"
+CACHE="${ETCD_TF_CLI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/terraform-provider-etcd/cli}"
+
+mkdir -p "$CACHE"
+# The environment may point TF_CLI_CONFIG_FILE at a missing file, which makes
+# the CLIs print a warning into `version` output; give them an empty one.
+export TF_CLI_CONFIG_FILE="$CACHE/empty.tfrc"
+: > "$TF_CLI_CONFIG_FILE"
+
+log() { printf 'install-clis: %s\n' "$*" >&2; }
+
+have() { # have BIN VERSION
+  [ -x "$1" ] && "$1" version 2>/dev/null | head -n1 | grep -q "v$2\$"
+}
+
+tofu_bin="$CACHE/tofu-$TOFU_VERSION/tofu"
+if have "$tofu_bin" "$TOFU_VERSION"; then
+  log "OpenTofu $TOFU_VERSION cached at $tofu_bin"
+else
+  log "building OpenTofu $TOFU_VERSION from the module proxy (a few minutes)"
+  dir=$(go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { log "go mod download gave no directory for opentofu"; exit 1; }
+  mkdir -p "$(dirname "$tofu_bin")"
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$tofu_bin.tmp" ./cmd/tofu)
+  mv "$tofu_bin.tmp" "$tofu_bin"
+  have "$tofu_bin" "$TOFU_VERSION" || { log "built tofu does not report v$TOFU_VERSION"; "$tofu_bin" version >&2; exit 1; }
+fi
+
+tf_bin="$CACHE/terraform-$TERRAFORM_VERSION/terraform"
+if have "$tf_bin" "$TERRAFORM_VERSION"; then
+  log "Terraform $TERRAFORM_VERSION cached at $tf_bin"
+else
+  log "building Terraform $TERRAFORM_VERSION from the module proxy (a few minutes)"
+  mkdir -p "$(dirname "$tf_bin")"
+  GOBIN="$(dirname "$tf_bin")" CGO_ENABLED=0 go install -trimpath "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
+  have "$tf_bin" "$TERRAFORM_VERSION" || { log "built terraform does not report v$TERRAFORM_VERSION"; "$tf_bin" version >&2; exit 1; }
+fi
+
+printf '%s\n%s\n' "$tofu_bin" "$tf_bin"
