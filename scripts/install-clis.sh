@@ -37,7 +37,7 @@ else
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -n "$dir" ] || { log "go mod download gave no directory for opentofu"; exit 1; }
   mkdir -p "$(dirname "$tofu_bin")"
-  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$tofu_bin.tmp" ./cmd/tofu)
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$tofu_bin.tmp" ./cmd/tofu)
   mv "$tofu_bin.tmp" "$tofu_bin"
   have "$tofu_bin" "$TOFU_VERSION" || { log "built tofu does not report v$TOFU_VERSION"; "$tofu_bin" version >&2; exit 1; }
 fi
