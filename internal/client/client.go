@@ -1,0 +1,70 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Client is the one etcd connection of a provider process. It embeds the
+// clientv3 client, so KV, Lease, Auth, Cluster and Maintenance calls are made
+// on it directly; wrap every call's context with Ctx and its error with
+// Describe.
+type Client struct {
+	*clientv3.Client
+
+	endpoints      []string
+	username       string
+	usernameSource Source
+	requestTimeout time.Duration
+}
+
+// Open connects to the cluster described by s. clientv3 dials lazily, so an
+// unreachable cluster is reported by the first request (through Describe);
+// with a user name, Open authenticates at once and fails on bad credentials.
+func Open(ctx context.Context, s *Settings) (*Client, error) {
+	cfg := clientv3.Config{
+		Endpoints:   append([]string(nil), s.Endpoints...),
+		Username:    s.Username,
+		Password:    s.password,
+		DialTimeout: s.DialTimeout,
+		Context:     context.WithoutCancel(ctx),
+		// clientv3 logs to stderr by default, which Terraform shows as
+		// noise. The provider reports errors itself.
+		Logger: zap.NewNop(),
+	}
+	if s.TLS != nil {
+		cfg.TLS = s.TLS.Config()
+	}
+	c := &Client{
+		endpoints:      cfg.Endpoints,
+		username:       s.Username,
+		usernameSource: s.UsernameSource,
+		requestTimeout: s.RequestTimeout,
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		// With credentials, New authenticates; a dial timeout shows up here.
+		return nil, c.Describe(err, fmt.Sprintf("connect to etcd at %s", strings.Join(s.Endpoints, ", ")), "")
+	}
+	c.Client = cli
+	return c, nil
+}
+
+// Ctx bounds one request by the configured request timeout.
+func (c *Client) Ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, c.requestTimeout)
+}
+
+// Endpoints returns the endpoints the client was configured with.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// User returns the etcd user the client authenticates as ("" for none).
+func (c *Client) User() string { return c.username }
+
+// RequestTimeout returns the timeout Ctx applies.
+func (c *Client) RequestTimeout() time.Duration { return c.requestTimeout }
