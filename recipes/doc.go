@@ -1,0 +1,84 @@
+// Package recipes provides distributed locks, elections, queues and
+// barriers on etcd that stay safe when sessions expire, members die and
+// the network splits.
+//
+// Every primitive is built on clientv3 and a concurrency.Session: the keys
+// it writes are attached to the session's lease, so they disappear when the
+// session's process dies. Every blocking call takes a context first, and
+// every error is a sentinel of this package (or a context error) or wraps
+// one, so errors.Is works.
+//
+// # The fencing model
+//
+// A lock held in etcd is not mutual exclusion by itself. A holder can be
+// paused (GC, swapping, a stopped VM) or cut off from the network for
+// longer than its session's TTL; etcd then expires the lease, deletes the
+// key and hands the lock to the next waiter, while the old holder still
+// believes it holds the lock and keeps writing. No client-side check can
+// close that gap, because the pause can happen right after the check.
+//
+// The only safe way to act under a lock is to make the storage reject the
+// stale holder. Every held lock and every leadership of this package is
+// identified by its fencing token:
+//
+//   - Token() is the create revision of the holder's key in etcd. It is
+//     unique, and it grows from one holder to the next: a later holder of
+//     the same Mutex, of the write side of an RWMutex, or of the leadership
+//     of an Election always has a larger token.
+//   - Guard() is the clientv3.Cmp "CreateRevision(key) == Token()". Put it
+//     in the If of the holder's own etcd transactions: they succeed while
+//     the lock is held and fail, atomically, from the revision at which it
+//     was lost (lease expired or revoked, key deleted, or released).
+//   - Done() is closed as soon as the holder can know it lost the lock: a
+//     watch on the holder's key reports its deletion (which is what lease
+//     expiry and revocation do) within milliseconds, and the session's own
+//     keep-alive ending closes it too. Err() then tells why. Done is a
+//     notice, not a guarantee: only Guard() is.
+//
+// For writes outside etcd, pass Token() to the other system and have it
+// reject any token lower than the highest it has seen.
+//
+// # Using Guard
+//
+//	l, err := recipes.NewMutex(session, "/locks/orders").Lock(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	defer l.Unlock(context.WithoutCancel(ctx))
+//	resp, err := client.Txn(ctx).
+//		If(l.Guard()).
+//		Then(clientv3.OpPut("/orders/next", "42")).
+//		Commit()
+//	if err != nil {
+//		return err
+//	}
+//	if !resp.Succeeded {
+//		return recipes.ErrLockLost // nothing was written
+//	}
+//
+// Unlock is fenced the same way: it deletes the key only if its create
+// revision is still the token, so a retried or delayed Unlock can never
+// delete the key of a newer holder (etcd #22082).
+//
+// # Waiting without the 100 ms tax
+//
+// etcd serves watches opened at a past revision from a loop that runs
+// every 100 ms; watches opened at the current revision are fed directly
+// from the write path. Waiters in this package always open their watch
+// first, at the current revision, and only then read the state they wait
+// on, so no change can slip between the read and the watch and every
+// hand-off is delivered by a synced watch. A contended Mutex hands over in
+// about the time of one etcd write instead of ~25 ms.
+//
+// # Sessions that expire while waiting
+//
+// A waiter's key is created with the session's lease in the same
+// transaction that joins the queue, so a waiter whose lease is already gone
+// fails at once with ErrSessionExpired. Later, the waiter follows the
+// deletions of the keys ahead of it and of its own key on one ordered
+// watch: if its own key disappears first (its lease expired), it fails;
+// it is granted the lock only at a revision at which its own key still
+// exists (etcd #19597). Observe reports every change of leader, including
+// "no leader", and re-reads instead of closing when etcd compacted the
+// history it needed.
+package recipes

@@ -1,0 +1,132 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Every error returned by this package is one of the sentinels below, a
+// context error (context.Canceled, context.DeadlineExceeded), or wraps one
+// of them, so callers can branch with errors.Is.
+var (
+	// ErrLocked is returned by TryLock (and the other Try* calls) when the
+	// lock cannot be taken without waiting.
+	ErrLocked = errors.New("recipes: locked by another holder")
+
+	// ErrNotHeld is returned when releasing or using a lock or leadership
+	// that this value already released.
+	ErrNotHeld = errors.New("recipes: not held")
+
+	// ErrLockLost means a lock that was granted is no longer held: its key
+	// was deleted or its lease expired or was revoked. Writes guarded by
+	// the lock's Guard() fail from the revision at which it was lost.
+	ErrLockLost = errors.New("recipes: lock lost")
+
+	// ErrLeadershipLost is the election counterpart of ErrLockLost.
+	ErrLeadershipLost = errors.New("recipes: leadership lost")
+
+	// ErrSessionExpired means the session's lease is gone (expired,
+	// revoked, or no longer kept alive), so nothing can be acquired with it.
+	// A waiter whose session expires while it waits fails with this error;
+	// it never wins.
+	ErrSessionExpired = errors.New("recipes: session expired")
+
+	// ErrNoLeader is returned by Election.Leader when nobody leads.
+	ErrNoLeader = errors.New("recipes: no leader")
+
+	// ErrInvalidArgument reports a bad argument (an empty prefix, a
+	// semaphore limit below 1, a key outside the prefix, ...).
+	ErrInvalidArgument = errors.New("recipes: invalid argument")
+
+	// ErrEtcd wraps an error returned by etcd or the client transport
+	// that is not covered by a more specific sentinel. The original error
+	// is wrapped as well, so errors.Is(err, rpctypes.ErrPermissionDenied)
+	// and friends keep working.
+	ErrEtcd = errors.New("recipes: etcd request failed")
+)
+
+// etcdErr classifies an error coming back from clientv3. Context errors and
+// this package's sentinels pass through; a missing lease becomes
+// ErrSessionExpired; anything else is wrapped in ErrEtcd.
+func etcdErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case isOwnSentinel(err):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("recipes: %s: %w", op, err)
+	case isLeaseNotFound(err):
+		return fmt.Errorf("%w: %s: %w", ErrSessionExpired, op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrEtcd, op, err)
+}
+
+func isOwnSentinel(err error) bool {
+	for _, s := range []error{ErrLocked, ErrNotHeld, ErrLockLost, ErrLeadershipLost,
+		ErrSessionExpired, ErrNoLeader, ErrInvalidArgument, ErrEtcd} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLeaseNotFound(err error) bool {
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, rpctypes.ErrGRPCLeaseNotFound) {
+		return true
+	}
+	return strings.Contains(err.Error(), rpctypes.ErrGRPCLeaseNotFound.Error()) ||
+		strings.Contains(err.Error(), "requested lease not found")
+}
+
+// retryable reports whether a failed etcd request may succeed when tried
+// again (a member is down, the leader changed, a watch was cut...). Errors
+// that will not go away by themselves (permission denied, a missing lease,
+// a closed client, bad requests) are not retryable.
+func retryable(err error) bool {
+	if err == nil || isOwnSentinel(err) || isLeaseNotFound(err) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		// A canceled context of the caller is handled before calling
+		// retryable; a Canceled coming from the server side (a stream
+		// torn down by a member shutting down) is worth a retry.
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted,
+			codes.ResourceExhausted, codes.Canceled, codes.Unknown, codes.Internal:
+			return true
+		}
+		return false
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		switch ee.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted,
+			codes.Unknown, codes.Internal:
+			return true
+		}
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"no leader", "leader changed", "timed out", "timeout",
+		"unavailable", "connection", "transport", "EOF", "stopped", "too many requests"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,140 @@
+package recipes
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Session-related helpers shared by every primitive of the package: how
+// keys bound to a session are named, how a session's liveness is checked,
+// and how a key left behind by a failed call is cleaned up.
+
+// normalizePrefix returns prefix with exactly one trailing "/". Every
+// primitive, and ResumeElection, goes through it, so "locks/a" and
+// "locks/a/" name the same lock and never match "locks/ab/..." (etcd #13469).
+func normalizePrefix(prefix string) (string, error) {
+	p := strings.TrimRight(prefix, "/")
+	if p == "" {
+		return "", fmt.Errorf("%w: prefix %q is empty", ErrInvalidArgument, prefix)
+	}
+	return p + "/", nil
+}
+
+// sessionKey returns a new key under dir for one acquisition attempt by
+// session s: "<dir><lease hex>-<random hex>". The lease makes the owner
+// visible to operators; the random suffix makes every attempt's key
+// unique, so a stale or retried request of an old attempt can never touch
+// the key of a newer one, and two goroutines sharing a session simply
+// queue behind each other.
+func sessionKey(dir string, s *concurrency.Session) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms; fall back to
+		// the clock rather than panic.
+		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	}
+	return fmt.Sprintf("%s%x-%016x", dir, int64(s.Lease()), binary.BigEndian.Uint64(b[:]))
+}
+
+// sessionDone reports whether the session's keep-alive has stopped: it
+// expired, was revoked, was orphaned or closed, or its client closed.
+func sessionDone(s *concurrency.Session) bool {
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// leaseGone asks etcd whether the session's lease still exists. It is used
+// after a waiter's key vanished, to tell an expired session apart from a key
+// deleted by someone else. Errors count as "unknown" (false).
+func leaseGone(ctx context.Context, s *concurrency.Session) bool {
+	if sessionDone(s) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	resp, err := s.Client().TimeToLive(ctx, s.Lease())
+	if err != nil {
+		return isLeaseNotFound(err)
+	}
+	return resp.TTL <= 0
+}
+
+// withSession returns a context that is canceled with cause
+// ErrSessionExpired when the session ends, and stop to release it.
+func withSession(ctx context.Context, s *concurrency.Session) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.Ctx(), func() {
+		cancel(fmt.Errorf("%w: lease %x is no longer kept alive", ErrSessionExpired, int64(s.Lease())))
+	})
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
+// deleteOwned deletes key if its create revision is still rev (rev 0:
+// whatever its revision, for keys whose creation is in doubt; their names
+// are unique to one attempt, so this cannot hit anybody else's key). It
+// reports whether the key was deleted by this call.
+func deleteOwned(ctx context.Context, c *clientv3.Client, key string, rev int64) (bool, error) {
+	if rev == 0 {
+		resp, err := c.Delete(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		return resp.Deleted > 0, nil
+	}
+	resp, err := c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).
+		Then(clientv3.OpDelete(key)).
+		Commit()
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// cleanup removes a key this package created (or may have created) and no
+// longer wants, e.g. after a canceled wait or a request whose outcome is
+// unknown. It tries once in the foreground within a short time and then
+// keeps retrying in the background until it succeeds or the session ends
+// (at which point etcd deletes the key with the lease anyway). A waiting
+// key that lingered would otherwise block every later waiter.
+func cleanup(s *concurrency.Session, key string, rev int64) {
+	c := s.Client()
+	try := func() bool {
+		ctx, cancel := context.WithTimeout(c.Ctx(), attemptTimeout)
+		defer cancel()
+		_, err := deleteOwned(ctx, c, key, rev)
+		return err == nil || !retryable(err)
+	}
+	if try() {
+		return
+	}
+	go func() {
+		b := newBackoff()
+		for {
+			select {
+			case <-s.Done():
+				return
+			case <-c.Ctx().Done():
+				return
+			case <-time.After(b.next()):
+			}
+			if try() {
+				return
+			}
+		}
+	}()
+}
