@@ -1,12 +1,86 @@
+// Command terraform-provider-etcd is the etcd Terraform/OpenTofu provider.
+//
+// The one binary has three modes:
+//
+//	terraform-provider-etcd [-debug]                  serve the provider plugin (started by Terraform)
+//	terraform-provider-etcd server --config-file F    run one etcd member from an etcd YAML config file
+//	terraform-provider-etcd dev [--members N] ...     run a local replicated cluster for trying things out
 package main
 
 import (
-	_ "github.com/hashicorp/terraform-plugin-framework/providerserver"
-	_ "github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	_ "github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	_ "go.etcd.io/etcd/client/v3"
-	_ "go.etcd.io/etcd/client/v3/concurrency"
-	_ "go.etcd.io/etcd/server/v3/embed"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/devcmd"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/server"
 )
 
-func main() {}
+// version is set by the release build (goreleaser: -X main.version=...).
+var version = "dev"
+
+// providerAddress is the provider's registry address.
+const providerAddress = "registry.terraform.io/terraform-etcd/etcd"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "server":
+			return server.Main(args[1:], version, stdout, stderr)
+		case "dev":
+			return devcmd.Main(args[1:], stdout, stderr)
+		case "version", "--version", "-version":
+			_, _ = fmt.Fprintf(stdout, "terraform-provider-etcd %s\n", version)
+			return 0
+		}
+	}
+	return serveProvider(args, stderr)
+}
+
+func serveProvider(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("terraform-provider-etcd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	debug := fs.Bool("debug", false, "start the provider with support for debuggers like delve")
+	fs.Usage = func() {
+		_, _ = fmt.Fprintf(fs.Output(), `Usage:
+  terraform-provider-etcd [-debug]                 serve the provider (Terraform starts it)
+  terraform-provider-etcd server --config-file F   run one etcd member from an etcd YAML config file
+  terraform-provider-etcd dev [--members N] [--tls] [--auth] [--env-file PATH]
+                                                   run a local replicated etcd cluster
+  terraform-provider-etcd version                  print the version
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		_, _ = fmt.Fprintf(stderr, "unknown command %q\n\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
+		Address: providerAddress,
+		Debug:   *debug,
+	})
+	if err != nil {
+		log.New(stderr, "", 0).Print(err)
+		return 1
+	}
+	return 0
+}
