@@ -1,0 +1,286 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// The engine shared by Mutex, RWMutex, Semaphore and Election: a fair
+// queue of session-bound keys under a prefix, ordered by create revision.
+// A key is granted when fewer than limit "blocking" keys were created
+// before it; blocking keys are the keys under blockDir (the whole prefix
+// for a mutex, only the writers for a reader of an RWMutex).
+
+// queueSpec describes one acquisition attempt.
+type queueSpec struct {
+	session  *concurrency.Session
+	dir      string // normalized prefix of the primitive: every key lives below it
+	blockDir string // keys below blockDir with a lower create revision block us
+	key      string // our key (unique for this attempt)
+	value    string
+	limit    int            // granted when fewer than limit blocking keys precede us
+	lost     error          // sentinel reported when a granted hold is lost
+	tryIf    []clientv3.Cmp // for try: put only if these hold; nil: put, then check rank
+}
+
+// acquire puts the spec's key and, unless it is granted at once, waits for
+// it (wait) or removes it again and fails with ErrLocked (!wait).
+func acquire(ctx context.Context, q queueSpec, wait bool) (*hold, error) {
+	s := q.session
+	c := s.Client()
+	if sessionDone(s) {
+		return nil, fmt.Errorf("%w: lease %x is no longer kept alive", ErrSessionExpired, int64(s.Lease()))
+	}
+	put := clientv3.OpPut(q.key, q.value, clientv3.WithLease(s.Lease()))
+	first := clientv3.OpGet(q.blockDir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(int64(q.limit)))
+	txn := c.Txn(ctx)
+	if !wait && q.tryIf != nil {
+		txn = txn.If(q.tryIf...).Then(put).Else(first)
+	} else {
+		txn = txn.Then(put, first)
+	}
+	resp, err := txn.Commit()
+	if err != nil {
+		if !isLeaseNotFound(err) {
+			// The put may or may not have been applied; the key name is
+			// unique to this attempt, so removing it is always safe.
+			cleanup(s, q.key, 0)
+		}
+		return nil, etcdErr("acquire "+q.dir, err)
+	}
+	if !resp.Succeeded {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
+	}
+	rev := resp.Header.Revision // create revision of our key
+	h := newHold(s, q.key, rev, q.lost)
+	if q.tryIf != nil && !wait {
+		h.rev = rev
+		return h, nil
+	}
+	ahead := 0
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if kv.CreateRevision < rev {
+			ahead++
+		}
+	}
+	if ahead < q.limit {
+		h.rev = rev
+		return h, nil
+	}
+	if !wait {
+		cleanup(s, q.key, rev)
+		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
+	}
+
+	wctx, stop := withSession(ctx, s)
+	defer stop()
+	acq, err := waitTurn(wctx, c, q, rev)
+	if err != nil {
+		if !errors.Is(err, errOwnKeyGone) {
+			cleanup(s, q.key, rev)
+		}
+		if errors.Is(err, errOwnKeyGone) {
+			if leaseGone(c.Ctx(), s) {
+				return nil, fmt.Errorf("%w: lease %x expired while waiting for %s", ErrSessionExpired, int64(s.Lease()), q.dir)
+			}
+			return nil, fmt.Errorf("%w: key %s was deleted while waiting", q.lost, q.key)
+		}
+		if errors.Is(err, ErrSessionExpired) || isOwnSentinel(err) {
+			return nil, err
+		}
+		return nil, etcdErr("wait for "+q.dir, err)
+	}
+	h.rev = acq
+	return h, nil
+}
+
+var errOwnKeyGone = errors.New("own key gone")
+
+// waitTurn waits until fewer than q.limit blocking keys with a create
+// revision below rev remain, on one ordered watch of the whole prefix
+// (deletions only). It returns the revision at which the turn came. If our
+// own key is deleted first (lease expired or revoked, key removed), it
+// fails with errOwnKeyGone: a waiter is only ever granted at a revision at
+// which its key still exists.
+func waitTurn(ctx context.Context, c *clientv3.Client, q queueSpec, rev int64) (int64, error) {
+	ahead := map[string]struct{}{}
+	load := func(ctx context.Context, minRev int64) (int64, bool, error) {
+		resp, err := getAtLeast(ctx, c, minRev,
+			clientv3.OpGet(q.blockDir, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(rev-1)),
+			clientv3.OpGet(q.key, clientv3.WithKeysOnly()))
+		if err != nil {
+			return 0, false, err
+		}
+		own := resp.Responses[1].GetResponseRange().Kvs
+		if len(own) == 0 || own[0].CreateRevision != rev {
+			return 0, false, errOwnKeyGone
+		}
+		clear(ahead)
+		for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+			ahead[string(kv.Key)] = struct{}{}
+		}
+		return resp.Header.Revision, len(ahead) < q.limit, nil
+	}
+	apply := func(_ int64, evs []*clientv3.Event) (bool, error) {
+		for _, ev := range evs {
+			if ev.Type != mvccpb.DELETE {
+				continue
+			}
+			k := string(ev.Kv.Key)
+			if k == q.key {
+				return false, errOwnKeyGone
+			}
+			delete(ahead, k)
+		}
+		return len(ahead) < q.limit, nil
+	}
+	return follow(ctx, c, q.dir, []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithFilterPut()}, load, apply)
+}
+
+// hold is a granted key: the state behind Lock and Leadership.
+type hold struct {
+	session *concurrency.Session
+	key     string
+	token   int64 // create revision of key
+	rev     int64 // revision at which the hold was granted
+	lost    error // ErrLockLost or ErrLeadershipLost
+
+	once    sync.Once // starts the monitor
+	done    chan struct{}
+	stopMon context.CancelFunc
+
+	mu       sync.Mutex
+	err      error // nil while held
+	released bool
+
+	unlockMu sync.Mutex // serializes release
+}
+
+func newHold(s *concurrency.Session, key string, token int64, lost error) *hold {
+	return &hold{session: s, key: key, token: token, lost: lost, done: make(chan struct{}), stopMon: func() {}}
+}
+
+func (h *hold) guard() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.token)
+}
+
+// finish records why the hold ended (first reason wins) and closes done.
+func (h *hold) finish(err error, released bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return
+	}
+	h.err = err
+	h.released = released
+	close(h.done)
+}
+
+// doneCh starts the loss monitor on first use and returns the channel
+// closed when the hold ends.
+func (h *hold) doneCh() <-chan struct{} {
+	h.once.Do(h.startMonitor)
+	return h.done
+}
+
+func (h *hold) status() error {
+	h.once.Do(h.startMonitor)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// startMonitor watches the held key (synced watch first, then a read that
+// checks it still carries our token) and ends the hold when it is deleted,
+// when the session's keep-alive stops, or when etcd refuses with a
+// permanent error. Lease expiry and revocation delete the key, so they are
+// seen through the watch within milliseconds rather than from the local
+// clock.
+func (h *hold) startMonitor() {
+	h.mu.Lock()
+	if h.err != nil {
+		h.mu.Unlock()
+		return
+	}
+	c := h.session.Client()
+	ctx, stop := withSession(c.Ctx(), h.session)
+	h.stopMon = stop
+	h.mu.Unlock()
+	go func() {
+		defer stop()
+		load := func(ctx context.Context, minRev int64) (int64, bool, error) {
+			resp, err := getAtLeast(ctx, c, minRev, clientv3.OpGet(h.key, clientv3.WithKeysOnly()))
+			if err != nil {
+				return 0, false, err
+			}
+			kvs := resp.Responses[0].GetResponseRange().Kvs
+			if len(kvs) == 0 || kvs[0].CreateRevision != h.token {
+				return resp.Header.Revision, true, nil
+			}
+			return resp.Header.Revision, false, nil
+		}
+		apply := func(_ int64, evs []*clientv3.Event) (bool, error) {
+			for _, ev := range evs {
+				if ev.Type == mvccpb.DELETE {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+		rev, err := follow(ctx, c, h.key, []clientv3.OpOption{clientv3.WithFilterPut()}, load, apply)
+		switch {
+		case err == nil:
+			h.finish(fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev), false)
+		case errors.Is(err, context.Canceled) && !sessionDone(h.session) && c.Ctx().Err() == nil:
+			// stopped by release
+		case errors.Is(err, ErrSessionExpired):
+			h.finish(fmt.Errorf("%w: %w", h.lost, err), false)
+		default:
+			h.finish(fmt.Errorf("%w: cannot watch key %s: %w", h.lost, h.key, err), false)
+		}
+	}()
+}
+
+// release deletes the key if it still carries our token. A second call,
+// or a call after the hold was lost, never touches a newer holder's key.
+func (h *hold) release(ctx context.Context, notHeld string) error {
+	h.unlockMu.Lock()
+	defer h.unlockMu.Unlock()
+	h.mu.Lock()
+	released, prev := h.released, h.err
+	h.mu.Unlock()
+	if released {
+		return fmt.Errorf("%w: %s", ErrNotHeld, notHeld)
+	}
+	c := h.session.Client()
+	ok, err := deleteOwned(ctx, c, h.key, h.token)
+	if err != nil {
+		return etcdErr("release "+h.key, err)
+	}
+	h.mu.Lock()
+	h.stopMon()
+	h.mu.Unlock()
+	if !ok {
+		lostErr := fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token)
+		h.finish(lostErr, true)
+		h.mu.Lock()
+		h.released = true
+		h.mu.Unlock()
+		if prev != nil {
+			return prev
+		}
+		return lostErr
+	}
+	h.finish(fmt.Errorf("%w: %s was released", ErrNotHeld, notHeld), true)
+	h.mu.Lock()
+	h.released = true
+	h.mu.Unlock()
+	return nil
+}
