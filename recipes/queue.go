@@ -1,0 +1,451 @@
+package recipes
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Queue is a multi-producer, multi-consumer FIFO queue stored under a key
+// prefix.
+//
+// Layout. Items live under "<prefix>/items/" and are never rewritten. An
+// item's key is "<hint>-<random>", where hint is the store revision read
+// just before the item was written, as 16 hex digits: an Enqueue that
+// returned before another one started always has the smaller key, so key
+// order is FIFO order and a consumer finds the head with a small range
+// read, instead of sorting the whole queue by revision on every dequeue as
+// etcd's recipe does. Claims made by a [Consumer] live under
+// "<prefix>/claims/".
+//
+// Dequeue is at-most-once: the item is deleted as it is handed out, so a
+// consumer that crashes before processing it loses it. [Consumer.Claim]
+// gives at-least-once delivery; both kinds of consumer may share one
+// queue, and Dequeue never takes a claimed item.
+//
+// A dequeue reads the head and removes the oldest item still there in one
+// nested transaction that tries up to [WithCandidates] items in order, so
+// consumers that race for the head do not fail and retry: each takes the
+// next item. When the queue is empty it opens a watch at the current
+// revision, waits until etcd confirms it, and only then reads again. Such
+// a watch is synced, so it wakes within a round trip of the next Enqueue,
+// and no item put between the read and the watch can be missed.
+type Queue struct {
+	core *queueCore
+}
+
+// QueueOption configures a [Queue], [PriorityQueue] or [Consumer].
+type QueueOption func(*queueOptions)
+
+type queueOptions struct {
+	candidates int
+}
+
+// WithCandidates sets how many of the oldest free items one dequeue or claim
+// transaction tries, oldest first (default 16). It bounds how many
+// consumers can take items at the same moment without a retry; each
+// transaction still takes the oldest item left.
+func WithCandidates(n int) QueueOption {
+	return func(o *queueOptions) {
+		if n > 0 {
+			o.candidates = n
+		}
+	}
+}
+
+// NewQueue returns the FIFO queue stored under prefix ("jobs" and "jobs/"
+// name the same queue). An empty prefix makes every call fail with
+// ErrInvalidArgument.
+func NewQueue(client *clientv3.Client, prefix string, opts ...QueueOption) *Queue {
+	return &Queue{core: newQueueCore(client, prefix, opts)}
+}
+
+// Enqueue appends value to the queue.
+//
+// If Enqueue fails with an etcd error the item may or may not have been
+// added; trying again may add it twice.
+func (q *Queue) Enqueue(ctx context.Context, value string) error {
+	_, err := q.core.put(ctx, "", value)
+	return err
+}
+
+// Dequeue removes and returns the oldest item, blocking until there is one,
+// ctx is done or the client is closed.
+//
+// Delivery is at most once: no item is ever returned twice, but an item
+// is lost if the caller crashes after Dequeue removed it, or if the
+// transaction that removed it fails in a way that hides its outcome
+// (Dequeue then goes on with the next item). Use [Consumer.Claim] when
+// every item must be processed.
+func (q *Queue) Dequeue(ctx context.Context) (string, error) {
+	kv, err := q.core.dequeue(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(kv.Value), nil
+}
+
+// Len returns the number of items in the queue, claimed or not.
+func (q *Queue) Len(ctx context.Context) (int, error) {
+	return q.core.length(ctx)
+}
+
+// queueCore is what Queue, PriorityQueue and Consumer share: the key
+// layout, the head scan, the nested take transaction and the wait.
+type queueCore struct {
+	client *clientv3.Client
+	prefix string // normalized: one trailing "/"
+	items  string // prefix + "items/"
+	claims string // prefix + "claims/"
+	err    error  // invalid prefix
+	opts   queueOptions
+}
+
+// defaultScanLimit is how many item keys one head scan reads at first.
+const defaultScanLimit = 64
+
+func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *queueCore {
+	o := queueOptions{candidates: 16}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p, err := normalizePrefix(prefix)
+	return &queueCore{
+		client: client,
+		prefix: p,
+		items:  p + "items/",
+		claims: p + "claims/",
+		err:    err,
+		opts:   o,
+	}
+}
+
+// claimKey is the claim key that guards the item stored at item.
+func (q *queueCore) claimKey(item string) string {
+	return q.claims + strings.TrimPrefix(item, q.items)
+}
+
+// itemKey is the item guarded by claim key claim.
+func (q *queueCore) itemKey(claim string) string {
+	return q.items + strings.TrimPrefix(claim, q.claims)
+}
+
+// put writes value as a new item under items+sub and returns its key. The
+// hint read first makes the key larger than the key of every item whose
+// put returned before this one started.
+func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) {
+	if q.err != nil {
+		return "", q.err
+	}
+	op := "enqueue to " + q.prefix
+	var hint *clientv3.TxnResponse
+	for b := newBackoff(); ; {
+		var err error
+		hint, err = getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.prefix, clientv3.WithCountOnly()))
+		if err == nil {
+			break
+		}
+		if context.Cause(ctx) != nil || !retryable(err) {
+			return "", attemptErr(ctx, op, err)
+		}
+		if err := sleepOrCause(ctx, b.next()); err != nil {
+			return "", fmt.Errorf("recipes: %s: %w", op, err)
+		}
+	}
+	for {
+		key := fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint.Header.Revision, rand.Text())
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		resp, err := q.client.Txn(actx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, value)).
+			Commit()
+		cancel()
+		if err != nil {
+			return "", attemptErr(ctx, op, err)
+		}
+		if resp.Succeeded {
+			return key, nil
+		}
+		// 128 random bits collided; draw again.
+	}
+}
+
+// attemptErr classifies the error of a single bounded attempt: when the
+// caller's ctx is still live, a deadline is the attempt's own and says
+// nothing about ctx.
+func attemptErr(ctx context.Context, op string, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return fmt.Errorf("recipes: %s: %w", op, cause)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: no answer within %v, outcome unknown", ErrEtcd, op, attemptTimeout)
+	}
+	return etcdErr(op, err)
+}
+
+// queueSnap is one consistent read of the head of the queue.
+type queueSnap struct {
+	rev     int64
+	items   []*mvccpb.KeyValue // keys only, in key (FIFO) order
+	claims  map[string]*mvccpb.KeyValue
+	more    bool
+	scanned int64
+}
+
+// scan reads up to limit item keys from the head and every claim key in one
+// read-only transaction (served through a read index, not through raft).
+func (q *queueCore) scan(ctx context.Context, limit int64) (*queueSnap, error) {
+	resp, err := getAtLeast(ctx, q.client, 0,
+		clientv3.OpGet(q.items, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
+		clientv3.OpGet(q.claims, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+	if err != nil {
+		return nil, err
+	}
+	items := resp.Responses[0].GetResponseRange()
+	claims := resp.Responses[1].GetResponseRange()
+	s := &queueSnap{
+		rev:     resp.Header.Revision,
+		items:   items.GetKvs(),
+		more:    items.GetMore(),
+		claims:  make(map[string]*mvccpb.KeyValue, len(claims.GetKvs())),
+		scanned: limit,
+	}
+	for _, kv := range claims.GetKvs() {
+		s.claims[string(kv.Key)] = kv
+	}
+	return s, nil
+}
+
+// free returns up to n unclaimed items of the snapshot, oldest first.
+func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
+	var out []*mvccpb.KeyValue
+	for _, kv := range s.items {
+		if _, ok := s.claims[q.claimKey(string(kv.Key))]; ok {
+			continue
+		}
+		out = append(out, kv)
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// take runs one nested transaction over cands: level i runs then(cands[i])
+// if item i is unchanged and unclaimed and otherwise falls through to level
+// i+1. It returns the index of the item taken (-1: none), the responses of
+// that level's then-ops and the revision of the transaction.
+func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []clientv3.Op) (int, []*pb.ResponseOp, int64, error) {
+	if len(cands) == 0 {
+		return -1, nil, 0, nil
+	}
+	var (
+		next    []clientv3.Op
+		cmps    []clientv3.Cmp
+		thenOps []clientv3.Op
+	)
+	for i := len(cands) - 1; i >= 0; i-- {
+		kv := cands[i]
+		cmps = []clientv3.Cmp{
+			clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision),
+			clientv3.Compare(clientv3.CreateRevision(q.claimKey(string(kv.Key))), "=", 0),
+		}
+		thenOps = then(kv)
+		if i > 0 {
+			next = []clientv3.Op{clientv3.OpTxn(cmps, thenOps, next)}
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	resp, err := q.client.Txn(actx).If(cmps...).Then(thenOps...).Else(next...).Commit()
+	if err != nil {
+		return -1, nil, 0, err
+	}
+	r := (*pb.TxnResponse)(resp)
+	for i := range cands {
+		if r.Succeeded {
+			return i, r.Responses, resp.Header.Revision, nil
+		}
+		if len(r.Responses) == 0 {
+			break
+		}
+		if r = r.Responses[0].GetResponseTxn(); r == nil {
+			break
+		}
+	}
+	return -1, nil, resp.Header.Revision, nil
+}
+
+// tryFunc tries to take an item given a fresh snapshot of the head. It
+// reports whether it took one.
+type tryFunc func(ctx context.Context, s *queueSnap) (bool, error)
+
+// attempt scans the head and calls try until try takes an item (true) or
+// the snapshot has nothing try could take (false, with the snapshot's
+// revision).
+func (q *queueCore) attempt(ctx context.Context, try tryFunc) (int64, bool, error) {
+	limit := int64(defaultScanLimit)
+	for {
+		s, err := q.scan(ctx, limit)
+		if err != nil {
+			return 0, false, err
+		}
+		ok, err := try(ctx, s)
+		if err != nil || ok {
+			return s.rev, ok, err
+		}
+		if len(q.free(s, 1)) > 0 {
+			continue // others took the candidates first: read the new head
+		}
+		if s.more {
+			limit *= 2 // every item read is claimed: look further
+			continue
+		}
+		return s.rev, false, nil
+	}
+}
+
+// acquire is the consumer loop shared by Dequeue and Claim: try to take an
+// item, and when there is none wait on a synced watch of the whole prefix
+// (opened before the next read) for an item to be put or a claim to be
+// released. Transient etcd errors are retried with backoff until ctx ends;
+// the end of ctx is reported as context.Cause(ctx).
+func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
+	if q.err != nil {
+		return q.err
+	}
+	var w *syncedWatch
+	defer func() {
+		if w != nil {
+			w.cancel()
+		}
+	}()
+	b := newBackoff()
+	for {
+		if cause := context.Cause(ctx); cause != nil {
+			return fmt.Errorf("recipes: %s: %w", op, cause)
+		}
+		rev, ok, err := q.attempt(ctx, try)
+		if err == nil && ok {
+			return nil
+		}
+		if err == nil && w == nil {
+			// Empty: watch from now on, then read again behind the watch.
+			w, err = openSyncedWatch(ctx, q.client, q.prefix, clientv3.WithPrefix())
+			if err == nil {
+				continue
+			}
+		}
+		if err == nil {
+			err = q.waitChange(ctx, w, rev)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, errWatchBroken) {
+				w.cancel()
+				w = nil
+				continue
+			}
+		}
+		if cause := context.Cause(ctx); cause != nil {
+			return fmt.Errorf("recipes: %s: %w", op, cause)
+		}
+		if !retryable(err) {
+			return etcdErr(op, err)
+		}
+		// A member or connection failed: start over behind a new watch
+		// after a pause.
+		if w != nil {
+			w.cancel()
+			w = nil
+		}
+		if q.client.Ctx().Err() != nil {
+			return fmt.Errorf("%w: %s: client closed: %w", ErrEtcd, op, err)
+		}
+		_ = sleepOrCause(ctx, b.next()) // the loop reports the end of ctx
+	}
+}
+
+// sleepOrCause waits for d or until ctx ends (returning its cause).
+func sleepOrCause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// errWatchBroken reports that a watch ended without the caller's context
+// ending (lost leader, compaction during a reconnect, member shutdown).
+var errWatchBroken = errors.New("watch ended")
+
+// waitChange blocks until w reports, after revision rev, an item put or a
+// claim deleted: either may have made an item free.
+func (q *queueCore) waitChange(ctx context.Context, w *syncedWatch, rev int64) error {
+	for {
+		select {
+		case wr, ok := <-w.ch:
+			if !ok || wr.Canceled || wr.CompactRevision != 0 || wr.Err() != nil {
+				if cause := context.Cause(ctx); cause != nil {
+					return cause
+				}
+				return errWatchBroken
+			}
+			for _, ev := range wr.Events {
+				if ev.Kv.ModRevision <= rev {
+					continue
+				}
+				key := string(ev.Kv.Key)
+				if (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
+					(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims)) {
+					return nil
+				}
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// dequeue takes the oldest free item, at most once, and returns it with its
+// value.
+func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
+	var got *mvccpb.KeyValue
+	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, error) {
+		cands := q.free(s, q.opts.candidates)
+		i, resps, _, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
+			return []clientv3.Op{clientv3.OpDelete(string(item.Key), clientv3.WithPrevKV())}
+		})
+		if err != nil || i < 0 {
+			return false, err
+		}
+		prev := resps[0].GetResponseDeleteRange().GetPrevKvs()
+		if len(prev) != 1 {
+			return false, fmt.Errorf("%w: dequeue of %q returned %d values", ErrEtcd, cands[i].Key, len(prev))
+		}
+		got = prev[0]
+		return true, nil
+	})
+	return got, err
+}
+
+func (q *queueCore) length(ctx context.Context) (int, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
+	resp, err := q.client.Get(ctx, q.items, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, etcdErr("len of "+q.prefix, err)
+	}
+	return int(resp.Count), nil
+}

@@ -1,0 +1,270 @@
+package recipes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+// qbCluster starts a 3-member cluster for one queue or barrier test.
+func qbCluster(t *testing.T) *testserver.Cluster {
+	t.Helper()
+	return testserver.Start(t, testserver.WithMembers(3))
+}
+
+// qbClient returns a new client of c that the test closes at its end.
+func qbClient(t testing.TB, c *testserver.Cluster) *clientv3.Client {
+	t.Helper()
+	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// qbSession returns a session on cli with the given TTL in seconds.
+func qbSession(t testing.TB, cli *clientv3.Client, ttl int) *concurrency.Session {
+	t.Helper()
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func qbCtx(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestQueueFIFO(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 30*time.Second)
+	// Producers on different clients, one after the other: key order must
+	// follow real-time order even across clients.
+	p1, p2 := qbClient(t, c), qbClient(t, c)
+	q1, q2 := recipes.NewQueue(p1, "fifo"), recipes.NewQueue(p2, "fifo/")
+	const n = 40
+	for i := range n {
+		q := q1
+		if i%2 == 1 {
+			q = q2
+		}
+		if err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer := recipes.NewQueue(qbClient(t, c), "fifo")
+	if l, err := consumer.Len(ctx); err != nil || l != n {
+		t.Fatalf("Len = %d, %v; want %d", l, err, n)
+	}
+	for i := range n {
+		v, err := consumer.Dequeue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != fmt.Sprint(i) {
+			t.Fatalf("item %d: got %q", i, v)
+		}
+	}
+	if l, err := consumer.Len(ctx); err != nil || l != 0 {
+		t.Fatalf("Len after draining = %d, %v", l, err)
+	}
+}
+
+func TestQueueDequeueWaitsForEnqueue(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 30*time.Second)
+	q := recipes.NewQueue(qbClient(t, c), "wait")
+	type result struct {
+		v   string
+		err error
+		at  time.Time
+	}
+	got := make(chan result, 1)
+	go func() {
+		v, err := q.Dequeue(ctx)
+		got <- result{v, err, time.Now()}
+	}()
+	time.Sleep(300 * time.Millisecond) // let Dequeue find the queue empty and wait
+	select {
+	case r := <-got:
+		t.Fatalf("Dequeue returned on an empty queue: %q, %v", r.v, r.err)
+	default:
+	}
+	start := time.Now()
+	if err := recipes.NewQueue(qbClient(t, c), "wait").Enqueue(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.v != "x" {
+		t.Fatalf("Dequeue = %q, %v", r.v, r.err)
+	}
+	// The wait is a synced watch: it wakes within round trips, not after
+	// etcd's 100 ms unsynced-watcher tick. (Logged, not asserted: speed is
+	// measured by the benchmarks.)
+	t.Logf("woke %v after Enqueue started", r.at.Sub(start))
+}
+
+// etcd's recipe.Queue takes no ctx: a Dequeue on an empty queue can only be
+// stopped by closing the client.
+func TestQueueDequeueCanceledReturnsPromptly(t *testing.T) {
+	c := qbCluster(t)
+	q := recipes.NewQueue(qbClient(t, c), "cancel")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if _, err := q.Dequeue(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dequeue with a canceled ctx = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Dequeue with a canceled ctx took %v", d)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Dequeue(ctx)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start = time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Dequeue = %v, want context.Canceled", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Dequeue returned %v after cancel", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dequeue did not return after its ctx was canceled")
+	}
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer dcancel()
+	if _, err := q.Dequeue(dctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dequeue past its deadline = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// etcd's recipe.Queue dereferences a nil event when its watch channel
+// closes (WaitPrefixEvents returns nil). Closing the client under a
+// waiting Dequeue must return an error instead of panicking.
+func TestQueueDequeueClientClosedNoPanic(t *testing.T) {
+	c := qbCluster(t)
+	cli := qbClient(t, c)
+	q := recipes.NewQueue(cli, "closed")
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Dequeue(context.Background())
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_ = cli.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Dequeue on a closed client returned no error")
+		}
+		t.Logf("Dequeue after Close: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dequeue did not return after the client was closed")
+	}
+}
+
+func TestQueueEmptyPrefix(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 10*time.Second)
+	q := recipes.NewQueue(c.Client(), "/")
+	if err := q.Enqueue(ctx, "x"); !errors.Is(err, recipes.ErrInvalidArgument) {
+		t.Fatalf("Enqueue = %v, want ErrInvalidArgument", err)
+	}
+	if _, err := q.Dequeue(ctx); !errors.Is(err, recipes.ErrInvalidArgument) {
+		t.Fatalf("Dequeue = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// Many producers and consumers: every item is delivered exactly once (no
+// faults, so nothing may be lost either), and each consumer sees the items
+// of one producer in that producer's order.
+func TestQueueConcurrentExactlyOnce(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 60*time.Second)
+	const producers, consumers, perProducer = 4, 4, 100
+	var wg sync.WaitGroup
+	for p := range producers {
+		q := recipes.NewQueue(qbClient(t, c), "many")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perProducer {
+				if err := q.Enqueue(ctx, fmt.Sprintf("%d/%d", p, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	total := producers * perProducer
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for range consumers {
+		q := recipes.NewQueue(qbClient(t, c), "many")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := map[int]int{}
+			for {
+				v, err := q.Dequeue(cctx)
+				if err != nil {
+					if cctx.Err() == nil {
+						t.Error(err)
+					}
+					return
+				}
+				var p, i int
+				if _, err := fmt.Sscanf(v, "%d/%d", &p, &i); err != nil {
+					t.Error(err)
+					return
+				}
+				if l, ok := last[p]; ok && i <= l {
+					t.Errorf("consumer saw %s after %d/%d", v, p, l)
+				}
+				last[p] = i
+				mu.Lock()
+				seen[v]++
+				if len(seen) == total {
+					stop()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != total {
+		t.Fatalf("delivered %d distinct items, want %d", len(seen), total)
+	}
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("item %s delivered %d times", v, n)
+		}
+	}
+}
