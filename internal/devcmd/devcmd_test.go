@@ -129,7 +129,7 @@ func TestDevRunsUntilSignal(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("killed the child: %v", <-exited)
 		}
 	})
 

@@ -123,7 +123,7 @@ func TestServerServesUntilSIGTERM(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("killed the child: %v", <-exited)
 		}
 	})
 
