@@ -1,0 +1,197 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// ErrClaimLost is returned by [Claim.Ack] and [Claim.Nack] when the claim no
+// longer holds its item: the consumer's session expired (the item may
+// already be with another consumer), or the claim was acked or nacked
+// before.
+var ErrClaimLost = errors.New("recipes: claim lost")
+
+// Consumer takes items from a [Queue] or [PriorityQueue] at least once.
+//
+// [Consumer.Claim] marks the oldest free item with a claim key bound to the
+// consumer's session lease, in the transaction that checks that the item is
+// still there and unclaimed. The item itself does not move: other
+// consumers skip it while the claim exists, [Claim.Ack] deletes item and
+// claim together, and [Claim.Nack] deletes only the claim. If the consumer
+// dies, its lease expires, the claim key goes with it and the item is
+// handed out again from its original place in the queue.
+//
+// If a claim transaction fails in a way that hides its outcome, the claim
+// may exist without the caller knowing; the next head scan of the same
+// Consumer finds it (bound to its lease and carrying its id) and hands it
+// out, so the item is not stuck until the session ends.
+type Consumer struct {
+	s    *concurrency.Session
+	core *queueCore
+	id   string // value of this consumer's claim keys
+
+	mu   sync.Mutex
+	held map[string]struct{} // claim keys handed out and not yet acked or nacked
+}
+
+// NewConsumer returns a consumer of the queue stored under prefix whose
+// claims live as long as session s.
+func NewConsumer(s *concurrency.Session, prefix string, opts ...QueueOption) *Consumer {
+	return &Consumer{
+		s:    s,
+		core: newQueueCore(s.Client(), prefix, opts),
+		id:   sessionKey("", s),
+		held: map[string]struct{}{},
+	}
+}
+
+// Claim is an item held by one consumer until it is acked, nacked, or the
+// consumer's session ends.
+type Claim struct {
+	c     *Consumer
+	item  string
+	key   string
+	value string
+	rev   int64
+}
+
+// Claim blocks until it holds the oldest free item, ctx is done, or the
+// consumer's session ends (an error wrapping ErrSessionExpired).
+func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
+	op := "claim from " + c.core.prefix
+	if sessionDone(c.s) {
+		return nil, fmt.Errorf("%w: %s: lease %x is no longer kept alive", ErrSessionExpired, op, int64(c.s.Lease()))
+	}
+	wctx, stop := withSession(ctx, c.s)
+	defer stop()
+	var got *Claim
+	err := c.core.acquire(wctx, op, func(ctx context.Context, s *queueSnap) (bool, error) {
+		if cl, err := c.adopt(ctx, s); err != nil || cl != nil {
+			got = cl
+			return cl != nil, err
+		}
+		cands := c.core.free(s, c.core.opts.candidates)
+		i, resps, rev, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
+			return []clientv3.Op{
+				clientv3.OpPut(c.core.claimKey(string(item.Key)), c.id, clientv3.WithLease(c.s.Lease())),
+				clientv3.OpGet(string(item.Key)),
+			}
+		})
+		if err != nil || i < 0 {
+			return false, err
+		}
+		kvs := resps[1].GetResponseRange().GetKvs()
+		if len(kvs) != 1 {
+			return false, fmt.Errorf("%w: claim of %q read %d items", ErrEtcd, cands[i].Key, len(kvs))
+		}
+		got = c.hand(string(cands[i].Key), string(kvs[0].Value), rev)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// adopt looks in s for a claim of this consumer that was never handed out
+// (its transaction's answer was lost) and hands it out.
+func (c *Consumer) adopt(ctx context.Context, s *queueSnap) (*Claim, error) {
+	for key, kv := range s.claims {
+		if kv.Lease != int64(c.s.Lease()) || c.isHeld(key) {
+			continue
+		}
+		item := c.core.itemKey(key)
+		resp, err := getAtLeast(ctx, c.core.client, s.rev, clientv3.OpGet(key), clientv3.OpGet(item))
+		if err != nil {
+			return nil, err
+		}
+		ck := resp.Responses[0].GetResponseRange().GetKvs()
+		it := resp.Responses[1].GetResponseRange().GetKvs()
+		if len(ck) != 1 || string(ck[0].Value) != c.id || c.isHeld(key) {
+			continue // gone, or another Consumer sharing the session
+		}
+		if len(it) != 1 {
+			// The item was removed behind the queue's back; drop the claim.
+			if _, err := deleteOwned(ctx, c.core.client, key, ck[0].CreateRevision); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return c.hand(item, string(it[0].Value), ck[0].CreateRevision), nil
+	}
+	return nil, nil
+}
+
+func (c *Consumer) isHeld(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[key]
+	return ok
+}
+
+func (c *Consumer) hand(item, value string, rev int64) *Claim {
+	key := c.core.claimKey(item)
+	c.mu.Lock()
+	c.held[key] = struct{}{}
+	c.mu.Unlock()
+	return &Claim{c: c, item: item, key: key, value: value, rev: rev}
+}
+
+func (c *Consumer) drop(key string) {
+	c.mu.Lock()
+	delete(c.held, key)
+	c.mu.Unlock()
+}
+
+// Value is the item's value.
+func (cl *Claim) Value() string { return cl.value }
+
+// Key is the item's key. It identifies the item across redeliveries.
+func (cl *Claim) Key() string { return cl.item }
+
+// Token is the revision at which the claim was made. Tokens grow with
+// every claim, so a later claim of the same item has a larger token.
+func (cl *Claim) Token() int64 { return cl.rev }
+
+// Guard is a comparison that holds only while this claim does. Put it in
+// the If of the transactions that record the item's processing, so they
+// fail once the claim is lost.
+func (cl *Claim) Guard() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(cl.key), "=", cl.rev)
+}
+
+// Ack deletes the item, only if this claim still holds it; otherwise it
+// returns an error wrapping ErrClaimLost and deletes nothing. Of all the
+// claims ever made on one item, at most one Ack succeeds.
+func (cl *Claim) Ack(ctx context.Context) error {
+	return cl.finish(ctx, "ack", clientv3.OpDelete(cl.item), clientv3.OpDelete(cl.key))
+}
+
+// Nack gives the item back: it is free again at its original place in the
+// queue. It returns an error wrapping ErrClaimLost when the claim is gone.
+func (cl *Claim) Nack(ctx context.Context) error {
+	return cl.finish(ctx, "nack", clientv3.OpDelete(cl.key))
+}
+
+func (cl *Claim) finish(ctx context.Context, verb string, ops ...clientv3.Op) error {
+	// Whatever the outcome, the claim is no longer the caller's to lose:
+	// if it survives a failed call, the next scan hands it out again.
+	defer cl.c.drop(cl.key)
+	op := verb + " " + cl.item
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	resp, err := cl.c.core.client.Txn(actx).If(cl.Guard()).Then(ops...).Commit()
+	if err != nil {
+		return attemptErr(ctx, op, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: %s: claim at revision %d is gone", ErrClaimLost, op, cl.rev)
+	}
+	return nil
+}
