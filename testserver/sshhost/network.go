@@ -144,8 +144,8 @@ func createNetns(ctx context.Context) (addr, gw, ns, link string, err error) {
 		}
 		tok := randHex(3)
 		ns = fmt.Sprintf("%s%d-%s", nsPrefix, os.Getpid(), tok)
-		link = "sshh" + tok     // root side, <= 15 chars
-		peer := "sshn" + tok    // namespace side, renamed to eth0
+		link = "sshh" + tok  // root side, <= 15 chars
+		peer := "sshn" + tok // namespace side, renamed to eth0
 		gw, addr = u32IP(base+1).String(), u32IP(base+2).String()
 		if err := buildNetns(ns, link, peer, gw, addr); err != nil {
 			_ = removeNetns(ns, link)
