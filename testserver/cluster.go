@@ -13,6 +13,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // Member describes one member of a Cluster.
@@ -174,18 +175,15 @@ func (c *Cluster) startMembers(ctx context.Context, attempt int) error {
 	}
 	initialCluster := strings.Join(initial, ",")
 
-	errs := make([]error, len(members))
-	var wg sync.WaitGroup
-	for i, m := range members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = m.start(initialCluster)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+	// Members start one after the other: while a new member bootstraps,
+	// etcd asks its peers over HTTP whether it is already a member, with a
+	// 1s timeout. A peer that is listening but still bootstrapping itself
+	// would not answer, costing 1-2s, whereas a peer that is not listening
+	// yet refuses at once and one that was started before answers at once.
+	for _, m := range members {
+		if err := m.start(initialCluster); err != nil {
+			return err
+		}
 	}
 	for _, m := range members {
 		if err := m.waitStarted(ctx); err != nil {
@@ -286,14 +284,29 @@ func (c *Cluster) discardMembers() {
 	}
 }
 
-// stopAll hard-stops every running member in parallel.
+// stopAll hard-stops every running member. All members leave raft first,
+// so that no member talks to another one that is shutting down, then their
+// servers close in parallel.
 func (c *Cluster) stopAll() {
+	members := c.snapshotMembers()
+	halted := make([]*embed.Etcd, len(members))
 	var wg sync.WaitGroup
-	for _, m := range c.snapshotMembers() {
+	for i, m := range members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.stop(true)
+			halted[i] = m.halt(true)
+		}()
+	}
+	wg.Wait()
+	for _, e := range halted {
+		if e == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Close()
 		}()
 	}
 	wg.Wait()

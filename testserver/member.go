@@ -33,8 +33,13 @@ type member struct {
 	name      string
 	dir       string
 	clientURL url.URL
-	peerURL   url.URL
-	release   []func()
+	// peerURL is what the member advertises and its peers dial: the
+	// address of peerProxy, which forwards to listenPeerURL where etcd
+	// listens. See halt for why.
+	peerURL       url.URL
+	listenPeerURL url.URL
+	peerProxy     *proxy
+	release       []func()
 
 	mu             sync.Mutex
 	etcd           *embed.Etcd
@@ -62,11 +67,23 @@ func newMember(c *Cluster, name, dir string) (*member, error) {
 		m.release = append(m.release, release)
 	}
 	m.clientURL = url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(ports[0])}
-	m.peerURL = url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(ports[1])}
+	m.listenPeerURL = url.URL{Scheme: scheme, Host: "127.0.0.1:" + strconv.Itoa(ports[1])}
+	pp, err := newProxy(m.listenPeerURL.Host)
+	if err != nil {
+		m.releasePorts()
+		return nil, err
+	}
+	m.peerProxy = pp
+	m.peerURL = url.URL{Scheme: scheme, Host: pp.addr()}
 	return m, nil
 }
 
+// releasePorts closes the peer proxy and gives the reserved ports back; the
+// member must be stopped.
 func (m *member) releasePorts() {
+	if m.peerProxy != nil {
+		m.peerProxy.close()
+	}
 	for _, r := range m.release {
 		r()
 	}
@@ -79,7 +96,7 @@ func (m *member) config(streamCtx context.Context) *embed.Config {
 	cfg.Dir = m.dir
 	cfg.ListenClientUrls = []url.URL{m.clientURL}
 	cfg.AdvertiseClientUrls = []url.URL{m.clientURL}
-	cfg.ListenPeerUrls = []url.URL{m.peerURL}
+	cfg.ListenPeerUrls = []url.URL{m.listenPeerURL}
 	cfg.AdvertisePeerUrls = []url.URL{m.peerURL}
 	// Ignored by etcd once the member has data, so a restart reuses it.
 	cfg.InitialCluster = m.initialCluster
@@ -192,18 +209,39 @@ func (m *member) waitStarted(ctx context.Context) error {
 // stop stops the member if it runs. hard skips the leadership transfer a
 // graceful stop does when the member is leader.
 func (m *member) stop(hard bool) {
+	if e := m.halt(hard); e != nil {
+		e.Close()
+	}
+}
+
+// halt is the first half of stop: it takes the member out of service and
+// returns its etcd for the caller to Close, or nil if it was not running.
+//
+// etcd's peer listener renews a read deadline (5s) before every read, which
+// races with the way net/http ends a request: after a short peer request
+// (such as the GET /members every new member sends while bootstrapping, a
+// version probe or a forwarded lease renewal) the server-side connection
+// stays busy until that deadline or until the client closes it, and etcd's
+// graceful shutdown of the peer server waits its full 1s for it. Peers
+// therefore reach the member through peerProxy: once raft is stopped, halt
+// drops every connection into the member, which ends those requests at once.
+func (m *member) halt(hard bool) *embed.Etcd {
 	m.mu.Lock()
 	e, cancel := m.etcd, m.cancelStreams
 	m.etcd, m.cancelStreams = nil, nil
 	m.mu.Unlock()
 	if e == nil {
-		return
+		return nil
 	}
 	cancel()
+	for _, p := range e.Peers {
+		_ = p.Listener.Close() // no new peer connections
+	}
 	if hard {
 		e.Server.HardStop()
 	}
-	e.Close()
+	m.peerProxy.dropConns()
+	return e
 }
 
 func (m *member) running() *embed.Etcd {

@@ -163,6 +163,20 @@ func (p *proxy) setBlackhole(on bool) {
 	}
 }
 
+// dropConns closes every connection the proxy forwards; it keeps accepting
+// new ones.
+func (p *proxy) dropConns() {
+	p.mu.Lock()
+	conns := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
 // close stops accepting, drops all connections and waits for every
 // goroutine of the proxy.
 func (p *proxy) close() {
