@@ -1,0 +1,341 @@
+package provider
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+)
+
+const keyAddr = "etcd_key.test"
+
+func TestAccKeyResourceLifecycle(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "config"
+	createRevision := statecheck.CompareValue(compare.ValuesSame())
+	config := func(value string) string { return providerConfig() + keyConfig(key, value) }
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			// 1. Create.
+			{
+				Config: config("v1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("id"), knownvalue.StringExact(key)),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.StringExact("v1")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_base64"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("lease"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(1)),
+					createRevision.AddStateValue(keyAddr, tfjsonpath.New("create_revision")),
+					statecheck.CompareValuePairs(keyAddr, tfjsonpath.New("create_revision"), keyAddr, tfjsonpath.New("mod_revision"), compare.ValuesSame()),
+				},
+				Check: checkEtcdValue(key, "v1"),
+			},
+			// 2. Import.
+			{
+				ResourceName:      keyAddr,
+				ImportState:       true,
+				ImportStateId:     key,
+				ImportStateVerify: true,
+			},
+			// 3. Update.
+			{
+				Config: config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("mod_revision")),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("version")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.StringExact("v2")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(2)),
+					createRevision.AddStateValue(keyAddr, tfjsonpath.New("create_revision")),
+				},
+				Check: checkEtcdValue(key, "v2"),
+			},
+			// 4. Nothing changed: empty plan.
+			{
+				Config: config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+			// 5a. Drift: the value is changed with plain clientv3; plan shows an
+			// update, apply restores it.
+			{
+				PreConfig: func() { mustPut(t, key, "changed outside") },
+				Config:    config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.StringExact("v2")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(4)),
+					createRevision.AddStateValue(keyAddr, tfjsonpath.New("create_revision")),
+				},
+				Check: checkEtcdValue(key, "v2"),
+			},
+			// 5b. Drift: the key is deleted outside; plan creates it again.
+			{
+				PreConfig: func() {
+					if _, err := testCluster.Client().Delete(etcdCtx(t), key); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(1)),
+				},
+				Check: checkEtcdValue(key, "v2"),
+			},
+			// 6. Destroy: CheckDestroy reads etcd directly.
+		},
+	})
+}
+
+func TestAccKeyResourceBinary(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "blob"
+	blob := []byte{0xff, 0xfe, 0x00, 'a', 0x80}
+	b64 := base64.StdEncoding.EncodeToString(blob)
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{
+				Config: providerConfig() + fmt.Sprintf(`resource "etcd_key" "test" {
+  key          = %s
+  value_base64 = %s
+}
+`, hclString(key), hclString(b64)),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_base64"), knownvalue.StringExact(b64)),
+				},
+				Check: checkEtcdValue(key, string(blob)),
+			},
+			// Not valid UTF-8, so import fills value_base64.
+			{
+				ResourceName:      keyAddr,
+				ImportState:       true,
+				ImportStateId:     key,
+				ImportStateVerify: true,
+			},
+			// Managed as text, but etcd is given bytes that are not UTF-8: the
+			// diff shows through value_base64, and apply restores the text.
+			{
+				Config: providerConfig() + keyConfig(key, "text"),
+				Check:  checkEtcdValue(key, "text"),
+			},
+			{
+				PreConfig: func() { mustPut(t, key, string(blob)) },
+				Config:    providerConfig() + keyConfig(key, "text"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_base64"), knownvalue.Null()),
+				}},
+				Check: checkEtcdValue(key, "text"),
+			},
+			{
+				RefreshState: true,
+				PreConfig:    func() { mustPut(t, key, string(blob)) },
+				Check:        resource.TestCheckResourceAttr(keyAddr, "value_base64", b64),
+				// The refreshed state now differs from the configuration.
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+}
+
+func TestAccKeyResourceLease(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "leased"
+	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testCluster.Client().Revoke(context.Background(), lease.ID) })
+	leaseHex := client.FormatLeaseID(int64(lease.ID))
+	withLease := func(id string) string {
+		return providerConfig() + fmt.Sprintf(`resource "etcd_key" "test" {
+  key   = %s
+  value = "v"
+  lease = %s
+}
+`, hclString(key), hclString(id))
+	}
+	checkLease := func(want clientv3.LeaseID) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			resp, err := testCluster.Client().Get(context.Background(), key)
+			if err != nil {
+				return err
+			}
+			if len(resp.Kvs) != 1 || clientv3.LeaseID(resp.Kvs[0].Lease) != want {
+				return fmt.Errorf("key %s: got %v, want lease %x", key, resp.Kvs, want)
+			}
+			return nil
+		}
+	}
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{
+				Config: withLease(leaseHex),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("lease"), knownvalue.StringExact(leaseHex)),
+				},
+				Check: checkLease(lease.ID),
+			},
+			{
+				ResourceName:      keyAddr,
+				ImportState:       true,
+				ImportStateId:     key,
+				ImportStateVerify: true,
+			},
+			// The same lease in upper case and without leading zeros is kept as
+			// written: no diff after apply.
+			{
+				Config: withLease(regexp.MustCompile(`^0+`).ReplaceAllString(upper(leaseHex), "")),
+				Check:  checkLease(lease.ID),
+			},
+			// Detach.
+			{
+				Config: providerConfig() + keyConfig(key, "v"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("mod_revision")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("lease"), knownvalue.Null()),
+				},
+				Check: checkLease(0),
+			},
+		},
+	})
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func TestAccKeyResourceExistingKey(t *testing.T) {
+	accCluster(t)
+	key := keyPrefix(t) + "taken"
+	mustPut(t, key, "someone else's")
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		// The existing value is neither taken over nor destroyed.
+		CheckDestroy: checkEtcdValue(key, "someone else's"),
+		Steps: []resource.TestStep{{
+			Config:      providerConfig() + keyConfig(key, "mine"),
+			ExpectError: errorText(fmt.Sprintf("terraform import etcd_key.NAME %s", key)),
+		}},
+	})
+}
+
+func TestAccKeyResourceInvalidConfig(t *testing.T) {
+	accCluster(t)
+	key := keyPrefix(t) + "k"
+	config := func(body string) string {
+		return providerConfig() + fmt.Sprintf("resource \"etcd_key\" \"test\" {\n  key = %s\n  %s\n}\n", hclString(key), body)
+	}
+	var steps []resource.TestStep
+	for _, s := range []struct{ body, want string }{
+		{"value = \"a\"\n  value_base64 = \"YQ==\"", "value and value_base64 are both set; set exactly one"},
+		{"", "Neither value nor value_base64 is set"},
+		{"value = \"a\"\n  lease = \"xyz\"", `lease ID "xyz" is not hexadecimal`},
+		{"value = \"a\"\n  lease = \"0\"", `lease ID "0" is zero`},
+		{"value_base64 = \"not base64!\"", "value_base64 is not valid standard base64"},
+		{"value_base64 = \"YR==\"", `write "YQ==" instead`},
+	} {
+		steps = append(steps, resource.TestStep{Config: config(s.body), ExpectError: errorText(s.want)})
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(keyPrefix(t)),
+		Steps:                    steps,
+	})
+}
+
+func TestKeyModelFromKV(t *testing.T) {
+	kv := &client.KeyValue{Key: "/k", Value: []byte("text"), CreateRevision: 2, ModRevision: 5, Version: 3, Lease: 0x1f}
+
+	// Import: neither value attribute set; valid UTF-8 goes to value.
+	var m keyResourceModel
+	m.fromKV(kv)
+	if m.Value.ValueString() != "text" || !m.ValueBase64.IsNull() || m.Lease.ValueString() != "000000000000001f" || m.ID.ValueString() != "/k" {
+		t.Fatalf("import: %+v", m)
+	}
+
+	// Managed as value_base64: stays base64 even for text.
+	m = keyResourceModel{ValueBase64: types.StringValue("eA==")}
+	m.fromKV(kv)
+	if !m.Value.IsNull() || m.ValueBase64.ValueString() != "dGV4dA==" {
+		t.Fatalf("base64: %+v", m)
+	}
+
+	// Managed as value, now binary: moves to value_base64.
+	m = keyResourceModel{Value: types.StringValue("text")}
+	m.fromKV(&client.KeyValue{Key: "/k", Value: []byte{0xff}})
+	if !m.Value.IsNull() || m.ValueBase64.ValueString() != "/w==" || !m.Lease.IsNull() {
+		t.Fatalf("binary: %+v", m)
+	}
+
+	// The same lease keeps the user's spelling; another one is normalized.
+	m = keyResourceModel{Value: types.StringValue("text"), Lease: types.StringValue("1F")}
+	m.fromKV(kv)
+	if m.Lease.ValueString() != "1F" {
+		t.Fatalf("lease respelled: %v", m.Lease)
+	}
+	m.fromKV(&client.KeyValue{Key: "/k", Lease: 0x20})
+	if m.Lease.ValueString() != "0000000000000020" {
+		t.Fatalf("lease: %v", m.Lease)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/app/config":     "/app/config",
+		"/a b":            "'/a b'",
+		"/it's":           `'/it'\''s'`,
+		"/x/$HOME":        "'/x/$HOME'",
+		"/acc/Test_x/k-1": "/acc/Test_x/k-1",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

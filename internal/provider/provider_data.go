@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+)
+
+// providerData is what Configure hands to every resource, data source and
+// ephemeral resource of one provider process. It owns the process's single
+// etcd client, opened on first use and shared by all of them.
+//
+// In a resource or data source:
+//
+//	func (r *thing) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+//		r.provider = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+//	}
+//
+//	func (r *thing) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+//		cl, diags := r.provider.Client(ctx)
+//		resp.Diagnostics.Append(diags...)
+//		if resp.Diagnostics.HasError() {
+//			return
+//		}
+//		ctx, cancel := cl.Ctx(ctx) // request timeout
+//		defer cancel()
+//		_, err := cl.Put(ctx, key, value)
+//		if err != nil {
+//			resp.Diagnostics.AddError("Cannot write key", cl.Describe(err, "write", key).Error())
+//		}
+//	}
+type providerData struct {
+	// settings is nil when unknown is not empty.
+	settings *client.Settings
+	// unknown lists provider attributes whose values are not known until apply.
+	unknown []string
+
+	once   sync.Once
+	client *client.Client
+	err    error
+}
+
+// setOn hands d to everything the provider configures.
+func (d *providerData) setOn(resp *provider.ConfigureResponse) {
+	resp.ResourceData = d
+	resp.DataSourceData = d
+	resp.EphemeralResourceData = d
+	resp.ActionData = d
+	resp.ListResourceData = d
+}
+
+// Client returns the provider's etcd client, connecting on the first call.
+// It fails, with a diagnostic saying why, when the provider configuration is
+// not known yet (plan time) or the connection cannot be made.
+func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if d == nil {
+		diags.AddError("Provider not configured",
+			"The etcd provider was not configured before it was used. This is a bug in the provider; please report it.")
+		return nil, diags
+	}
+	if len(d.unknown) > 0 {
+		diags.AddError("Provider configuration not known yet",
+			fmt.Sprintf("The provider configuration depends on values not known until apply: %s.\n\n"+
+				"Resources that already exist cannot be read and data sources cannot be evaluated until then. "+
+				"Apply the resources those values come from first (for example with -target), or set the "+
+				"provider attributes from values known at plan time.", strings.Join(d.unknown, ", ")))
+		return nil, diags
+	}
+	d.once.Do(func() {
+		d.client, d.err = client.Open(ctx, d.settings)
+	})
+	if d.err != nil {
+		diags.AddError("Cannot connect to etcd", d.err.Error())
+		return nil, diags
+	}
+	return d.client, diags
+}
+
+// providerDataFrom extracts the provider data in a resource's, data source's
+// or ephemeral resource's Configure. It returns nil (without error) before the
+// provider is configured, which the framework does during validation.
+func providerDataFrom(data any, diags *diag.Diagnostics) *providerData {
+	if data == nil {
+		return nil
+	}
+	d, ok := data.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data",
+			fmt.Sprintf("Expected *providerData, got %T. This is a bug in the provider; please report it.", data))
+		return nil
+	}
+	return d
+}
+
+// addConfigError turns an error from client.Config.Resolve into a diagnostic
+// on the attribute it is about.
+func addConfigError(diags *diag.Diagnostics, err error) {
+	var ce *client.ConfigError
+	if !errors.As(err, &ce) {
+		diags.AddError("Invalid etcd provider configuration", err.Error())
+		return
+	}
+	p := path.Root(ce.Attribute)
+	if ce.HasIndex && ce.Env == "" {
+		p = p.AtListIndex(ce.Index)
+	}
+	summary := "Invalid provider attribute " + ce.Attribute
+	if ce.Env != "" {
+		summary = fmt.Sprintf("Invalid %s (provider attribute %s)", ce.Env, ce.Attribute)
+	}
+	diags.AddAttributeError(p, summary, err.Error())
+}
