@@ -118,14 +118,16 @@ func Run(ctx context.Context, opts Options, out io.Writer) (err error) {
 		}
 	}()
 
+	// The env file comes last: a script that waits for it can rely on the
+	// summary being printed already.
 	env := Env(c)
+	printSummary(out, c, opts, env)
 	if opts.EnvFile != "" {
 		if err := writeEnvFile(opts.EnvFile, env); err != nil {
 			return err
 		}
 		defer func() { _ = os.Remove(opts.EnvFile) }()
 	}
-	printSummary(out, c, opts, env)
 
 	<-ctx.Done()
 	_, _ = fmt.Fprintln(out, "stopping the cluster")
