@@ -115,6 +115,73 @@ func TestAccKeyResourceLifecycle(t *testing.T) {
 	})
 }
 
+// changeBetweenPlanAndApply is a pre-apply "plan check" that writes to etcd:
+// plugin-testing applies the saved plan after the checks, so this is a
+// concurrent writer acting after the plan and before the apply.
+type changeBetweenPlanAndApply func()
+
+func (f changeBetweenPlanAndApply) CheckPlan(context.Context, plancheck.CheckPlanRequest, *plancheck.CheckPlanResponse) {
+	f()
+}
+
+func TestAccKeyResourceChangedAfterPlan(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "contended"
+	config := func(value string) string { return providerConfig() + keyConfig(key, value) }
+	var theirs int64
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{Config: config("v1")},
+			// Update: someone writes after the plan; the apply refuses.
+			{
+				Config: config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					changeBetweenPlanAndApply(func() { theirs = mustPut(t, key, "theirs").Header.Revision }),
+				}},
+				ExpectError: errorText("was changed outside Terraform after the plan (mod_revision"),
+			},
+			// Their value survived; the next plan shows it, and apply replaces it.
+			{
+				PreConfig: func() {
+					if err := checkEtcdValue(key, "theirs")(nil); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config("v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: checkEtcdValue(key, "v2"),
+			},
+			// Destroy: someone writes after the plan; the key is not deleted.
+			{
+				Config:  config("v2"),
+				Destroy: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					changeBetweenPlanAndApply(func() { mustPut(t, key, "theirs again") }),
+				}},
+				ExpectError: errorText("so it was not deleted"),
+			},
+			{
+				PreConfig: func() {
+					if err := checkEtcdValue(key, "theirs again")(nil); err != nil {
+						t.Fatal(err)
+					}
+					if theirs == 0 {
+						t.Fatal("the concurrent write did not happen")
+					}
+				},
+				Config: config("v2"),
+				Check:  checkEtcdValue(key, "v2"),
+			},
+		},
+	})
+}
+
 func TestAccKeyResourceBinary(t *testing.T) {
 	accCluster(t)
 	prefix := keyPrefix(t)

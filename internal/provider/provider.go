@@ -80,7 +80,7 @@ func (p *etcdProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 					"(`http`, `https`, `unix` or `unixs`; a bare `host:port` is plain text). Listing several members " +
 					"lets the client fail over. Falls back to `ETCDCTL_ENDPOINTS` (comma-separated). Required one way or the other.",
 				Validators: []validator.List{
-					listvalidator.SizeAtLeast(1),
+					endpointsNotEmptyValidator{},
 					listvalidator.ValueStringsAre(endpointValidator{}),
 				},
 			},

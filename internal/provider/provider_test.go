@@ -291,7 +291,7 @@ func TestAccProviderInvalidAttributes(t *testing.T) {
 			},
 			{
 				Config:      `provider "etcd" { endpoints = [] }` + "\n" + keyConfig(key, "v"),
-				ExpectError: regexp.MustCompile(`endpoints`),
+				ExpectError: errorText("endpoints is an empty list: list at least one client URL"),
 			},
 			{
 				Config:      providerConfig(`ca_cert = "/nonexistent/ca.pem"`) + keyConfig(key, "v"),

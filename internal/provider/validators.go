@@ -18,7 +18,29 @@ var (
 	_ validator.String = endpointValidator{}
 	_ validator.String = leaseIDValidator{}
 	_ validator.String = base64Validator{}
+	_ validator.List   = endpointsNotEmptyValidator{}
 )
+
+// endpointsNotEmptyValidator rejects `endpoints = []`, which would silently
+// fall back to ETCDCTL_ENDPOINTS.
+type endpointsNotEmptyValidator struct{}
+
+func (endpointsNotEmptyValidator) Description(context.Context) string {
+	return "at least one endpoint"
+}
+
+func (v endpointsNotEmptyValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (endpointsNotEmptyValidator) ValidateList(_ context.Context, req validator.ListRequest, resp *validator.ListResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || len(req.ConfigValue.Elements()) > 0 {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "No etcd endpoints",
+		fmt.Sprintf("%s is an empty list: list at least one client URL, e.g. [\"https://10.0.0.1:2379\"], or "+
+			"remove the attribute to use %s.", req.Path, client.EnvEndpoints))
+}
 
 // durationValidator accepts a positive Go duration such as "5s".
 type durationValidator struct{}

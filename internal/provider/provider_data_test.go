@@ -1,0 +1,153 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	fwprovider "github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
+)
+
+// configure runs the provider's Configure with the given attribute values
+// (the others null) and environment.
+func configure(t *testing.T, env map[string]string, attrs map[string]tftypes.Value) *fwprovider.ConfigureResponse {
+	t.Helper()
+	ctx := context.Background()
+	p := &etcdProvider{version: "test", lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	sresp := &fwprovider.SchemaResponse{}
+	p.Schema(ctx, fwprovider.SchemaRequest{}, sresp)
+	typ := sresp.Schema.Type().TerraformType(ctx).(tftypes.Object)
+	vals := map[string]tftypes.Value{}
+	for name, at := range typ.AttributeTypes {
+		if v, ok := attrs[name]; ok {
+			vals[name] = v
+		} else {
+			vals[name] = tftypes.NewValue(at, nil)
+		}
+	}
+	resp := &fwprovider.ConfigureResponse{}
+	p.Configure(ctx, fwprovider.ConfigureRequest{Config: tfsdk.Config{Schema: sresp.Schema, Raw: tftypes.NewValue(typ, vals)}}, resp)
+	return resp
+}
+
+func TestSchemasValid(t *testing.T) {
+	ctx := context.Background()
+	p := New("test")()
+	presp := &fwprovider.SchemaResponse{}
+	p.Schema(ctx, fwprovider.SchemaRequest{}, presp)
+	diags := presp.Schema.ValidateImplementation(ctx)
+	for _, r := range p.Resources(ctx) {
+		resp := &resource.SchemaResponse{}
+		r().Schema(ctx, resource.SchemaRequest{}, resp)
+		diags.Append(resp.Schema.ValidateImplementation(ctx)...)
+	}
+	for _, d := range p.DataSources(ctx) {
+		resp := &datasource.SchemaResponse{}
+		d().Schema(ctx, datasource.SchemaRequest{}, resp)
+		diags.Append(resp.Schema.ValidateImplementation(ctx)...)
+	}
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	for name, a := range presp.Schema.Attributes {
+		if a.GetMarkdownDescription() == "" {
+			t.Errorf("provider attribute %s has no description", name)
+		}
+	}
+	for _, name := range []string{"password", "key"} {
+		if !presp.Schema.Attributes[name].IsSensitive() {
+			t.Errorf("provider attribute %s is not sensitive", name)
+		}
+	}
+}
+
+func TestConfigureUnknownDefers(t *testing.T) {
+	resp := configure(t, nil, map[string]tftypes.Value{
+		"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, tftypes.UnknownValue),
+		"password":  tftypes.NewValue(tftypes.String, tftypes.UnknownValue),
+	})
+	if resp.Diagnostics.HasError() {
+		t.Fatalf("Configure failed on unknown values: %v", resp.Diagnostics)
+	}
+	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
+	if data == nil || resp.DataSourceData != resp.ResourceData || resp.EphemeralResourceData != resp.ResourceData {
+		t.Fatalf("provider data not handed out: %#v", resp)
+	}
+	_, diags := data.Client(context.Background())
+	if !diags.HasError() || !strings.Contains(diags.Errors()[0].Detail(), "not known until apply: endpoints, password") {
+		t.Fatalf("Client() = %v", diags)
+	}
+}
+
+func TestConfigureErrorsNameAttribute(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		attrs map[string]tftypes.Value
+		path  string
+		want  string
+	}{
+		{"no endpoints", nil, nil, "endpoints", "set endpoints in the provider block or ETCDCTL_ENDPOINTS"},
+		{"bad env endpoint", map[string]string{"ETCDCTL_ENDPOINTS": "http://a:1,ftp://b:2"}, nil, "endpoints", "entry 2 of ETCDCTL_ENDPOINTS"},
+		{"bad env dial timeout", map[string]string{"ETCDCTL_ENDPOINTS": "http://a:1", "ETCDCTL_DIAL_TIMEOUT": "2"}, nil, "dial_timeout", "ETCDCTL_DIAL_TIMEOUT"},
+		{"bad endpoint index", nil, map[string]tftypes.Value{
+			"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{
+				tftypes.NewValue(tftypes.String, "http://a:1"), tftypes.NewValue(tftypes.String, "http://b:2/path"),
+			}),
+		}, "endpoints[1]", "has a path"},
+		{"user without password", map[string]string{"ETCDCTL_ENDPOINTS": "http://a:1"}, map[string]tftypes.Value{
+			"username": tftypes.NewValue(tftypes.String, "root"),
+		}, "password", "set password or ETCDCTL_PASSWORD"},
+		{"cert without key", map[string]string{"ETCDCTL_ENDPOINTS": "https://a:1", "ETCDCTL_CERT": "-----BEGIN CERTIFICATE-----"}, nil, "key", "no private key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := configure(t, tc.env, tc.attrs)
+			errs := resp.Diagnostics.Errors()
+			if len(errs) != 1 {
+				t.Fatalf("diagnostics = %v", resp.Diagnostics)
+			}
+			d, ok := errs[0].(diag.DiagnosticWithPath)
+			if !ok || d.Path().String() != tc.path || !strings.Contains(d.Detail(), tc.want) {
+				t.Fatalf("diagnostic %v (path %v), want path %s and detail containing %q", errs[0], pathOf(errs[0]), tc.path, tc.want)
+			}
+		})
+	}
+}
+
+func pathOf(d diag.Diagnostic) string {
+	if p, ok := d.(diag.DiagnosticWithPath); ok {
+		return p.Path().String()
+	}
+	return "none"
+}
+
+func TestConfigureKnownResolvesOnly(t *testing.T) {
+	// A valid configuration pointing nowhere: Configure must not dial.
+	resp := configure(t, map[string]string{"ETCDCTL_ENDPOINTS": "http://127.0.0.1:1"}, nil)
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
+	if data == nil || data.settings == nil || data.settings.Endpoints[0] != "http://127.0.0.1:1" || data.client != nil {
+		t.Fatalf("provider data = %#v", data)
+	}
+}
+
+func TestProviderDataFrom(t *testing.T) {
+	var diags diag.Diagnostics
+	if providerDataFrom(nil, &diags) != nil || diags.HasError() {
+		t.Fatal("nil provider data must be accepted silently")
+	}
+	if providerDataFrom("oops", &diags) != nil || !diags.HasError() {
+		t.Fatal("wrong provider data type not reported")
+	}
+	var none *providerData
+	if _, d := none.Client(context.Background()); !d.HasError() {
+		t.Fatal("Client on nil provider data did not fail")
+	}
+}
