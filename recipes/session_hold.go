@@ -156,9 +156,11 @@ type hold struct {
 	done    chan struct{}
 	stopMon context.CancelFunc
 
-	mu       sync.Mutex
-	err      error // nil while held
-	released bool
+	mu        sync.Mutex
+	err       error // nil while held
+	released  bool
+	releasing bool  // a release is in flight: its own delete is not a loss
+	sawDelete error // deletion seen by the monitor during a release
 
 	unlockMu sync.Mutex // serializes release
 }
@@ -237,7 +239,16 @@ func (h *hold) startMonitor() {
 		rev, err := follow(ctx, c, h.key, []clientv3.OpOption{clientv3.WithFilterPut()}, load, apply)
 		switch {
 		case err == nil:
-			h.finish(fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev), false)
+			lostErr := fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev)
+			h.mu.Lock()
+			releasing := h.releasing
+			if releasing {
+				h.sawDelete = lostErr
+			}
+			h.mu.Unlock()
+			if !releasing {
+				h.finish(lostErr, false)
+			}
 		case errors.Is(err, context.Canceled) && !sessionDone(h.session) && c.Ctx().Err() == nil:
 			// stopped by release
 		case errors.Is(err, ErrSessionExpired):
@@ -255,6 +266,7 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 	defer h.unlockMu.Unlock()
 	h.mu.Lock()
 	released, prev := h.released, h.err
+	h.releasing = true
 	h.mu.Unlock()
 	if released {
 		return fmt.Errorf("%w: %s", ErrNotHeld, notHeld)
@@ -262,6 +274,15 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 	c := h.session.Client()
 	ok, err := deleteOwned(ctx, c, h.key, h.token)
 	if err != nil {
+		h.mu.Lock()
+		h.releasing = false
+		seen := h.sawDelete
+		h.mu.Unlock()
+		if seen != nil {
+			// The key is gone (maybe by this very request): the lock is
+			// not held any more either way.
+			h.finish(seen, false)
+		}
 		return etcdErr("release "+h.key, err)
 	}
 	h.mu.Lock()

@@ -1,0 +1,340 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+func TestMutexLockUnlockGuard(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newSession(t, c, 5)
+	m := NewMutex(s, "locks/basic")
+	l, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	if l.Token() <= 0 || l.Revision() < l.Token() {
+		t.Fatalf("token %d revision %d", l.Token(), l.Revision())
+	}
+	cli := s.Client()
+	resp, err := cli.Txn(ctx).If(l.Guard()).Then(clientv3.OpPut("data", "1")).Commit()
+	if err != nil || !resp.Succeeded {
+		t.Fatalf("guarded put while held: %v %v", resp, err)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err while held: %v", err)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if !closedWithin(l.Done(), time.Second) {
+		t.Fatal("Done not closed after Unlock")
+	}
+	if err := l.Err(); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("Err after Unlock = %v, want ErrNotHeld", err)
+	}
+	resp, err = cli.Txn(ctx).If(l.Guard()).Then(clientv3.OpPut("data", "2")).Commit()
+	if err != nil || resp.Succeeded {
+		t.Fatalf("guarded put after Unlock succeeded: %v %v", resp, err)
+	}
+	if err := l.Unlock(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("second Unlock = %v, want ErrNotHeld", err)
+	}
+}
+
+func TestMutexFIFOAndMonotonicTokens(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	const n = 4
+	const rounds = 10
+	var mu sync.Mutex
+	var holder int
+	var tokens []int64
+	var wg sync.WaitGroup
+	for i := range n {
+		s := newSession(t, c, 5)
+		m := NewMutex(s, "locks/fifo")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				l, err := m.Lock(ctx)
+				if err != nil {
+					t.Errorf("Lock: %v", err)
+					return
+				}
+				mu.Lock()
+				if holder != 0 {
+					t.Errorf("client %d granted while %d holds", i+1, holder)
+				}
+				holder = i + 1
+				tokens = append(tokens, l.Token())
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				holder = 0
+				mu.Unlock()
+				if err := l.Unlock(ctx); err != nil {
+					t.Errorf("Unlock: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(tokens) != n*rounds {
+		t.Fatalf("%d grants, want %d", len(tokens), n*rounds)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("token %d after %d: not monotonic: %v", tokens[i], tokens[i-1], tokens)
+		}
+	}
+}
+
+func TestMutexTryLock(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	a := NewMutex(newSession(t, c, 5), "locks/try")
+	b := NewMutex(newSession(t, c, 5), "locks/try/")
+	la, err := a.TryLock(ctx)
+	if err != nil {
+		t.Fatalf("TryLock on a free lock: %v", err)
+	}
+	if _, err := b.TryLock(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryLock on a held lock = %v, want ErrLocked", err)
+	}
+	// The failed TryLock left no key behind.
+	resp, err := c.Client().Get(ctx, "locks/try/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 1 {
+		t.Fatalf("keys under the lock: %v %v, want 1", resp, err)
+	}
+	if err := la.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := b.TryLock(ctx)
+	if err != nil {
+		t.Fatalf("TryLock after Unlock: %v", err)
+	}
+	if lb.Token() <= la.Token() {
+		t.Fatalf("token %d not above previous %d", lb.Token(), la.Token())
+	}
+}
+
+// etcd #22082: an Unlock that is retried or delayed must never delete the
+// key of a newer holder. Here the stale Unlock carries the name of the
+// current holder's key (the worst case: a key recreated under the same
+// name) but an older token.
+func TestMutexStaleUnlockKeepsNewerHolder(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	sa, sb := newSession(t, c, 5), newSession(t, c, 5)
+	la, err := NewMutex(sa, "locks/stale").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := NewMutex(sb, "locks/stale").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A retried Unlock of the old grant.
+	if err := la.Unlock(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("retried Unlock = %v, want ErrNotHeld", err)
+	}
+	// A delayed Unlock that reaches etcd after the key was re-created under
+	// the same name: same key, older token.
+	stale := &Lock{h: newHold(sb, lb.Key(), la.Token(), ErrLockLost)}
+	if err := stale.Unlock(ctx); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("stale Unlock = %v, want ErrLockLost", err)
+	}
+	resp, err := c.Client().Get(ctx, lb.Key())
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].CreateRevision != lb.Token() {
+		t.Fatalf("newer holder's key after stale Unlock: %v %v", resp, err)
+	}
+	if err := lb.Err(); err != nil {
+		t.Fatalf("newer holder lost its lock: %v", err)
+	}
+	if err := lb.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A waiter whose lease expires (here: is revoked behind its back) fails
+// with ErrSessionExpired and is not granted when the holder leaves.
+func TestMutexWaiterSessionExpiredNeverWins(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	holder := newSession(t, c, 5)
+	l, err := NewMutex(holder, "locks/expire").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter := newSession(t, c, 5)
+	errc := make(chan error, 1)
+	go func() {
+		wl, err := NewMutex(waiter, "locks/expire").Lock(ctx)
+		if err == nil {
+			err = errors.New("granted with token " + itoa(wl.Token()))
+		}
+		errc <- err
+	}()
+	waitForKeys(t, c, "locks/expire/", 2)
+	if _, err := c.Client().Revoke(ctx, waiter.Lease()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrSessionExpired) {
+			t.Fatalf("waiting Lock = %v, want ErrSessionExpired", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("waiting Lock did not fail after its lease was revoked")
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A session that is already gone cannot even queue.
+	if _, err := NewMutex(waiter, "locks/expire").Lock(ctx); !errors.Is(err, ErrSessionExpired) {
+		t.Fatalf("Lock with an expired session = %v, want ErrSessionExpired", err)
+	}
+}
+
+// Done fires promptly (via the watch, long before the 60 s TTL) when the
+// key is deleted and when the lease is revoked; Err says why.
+func TestMutexDoneOnKeyDeletionAndRevoke(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	t.Run("key deleted", func(t *testing.T) {
+		s := newSession(t, c, 60)
+		l, err := NewMutex(s, "locks/done-del").Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := l.Done()
+		if _, err := c.Client().Delete(ctx, l.Key()); err != nil {
+			t.Fatal(err)
+		}
+		if !closedWithin(done, 2*time.Second) {
+			t.Fatal("Done not closed after the key was deleted")
+		}
+		if err := l.Err(); !errors.Is(err, ErrLockLost) {
+			t.Fatalf("Err = %v, want ErrLockLost", err)
+		}
+		if err := l.Unlock(ctx); !errors.Is(err, ErrLockLost) {
+			t.Fatalf("Unlock of a lost lock = %v, want ErrLockLost", err)
+		}
+	})
+	t.Run("lease revoked", func(t *testing.T) {
+		s := newSession(t, c, 60)
+		l, err := NewMutex(s, "locks/done-revoke").Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := l.Done()
+		time.Sleep(50 * time.Millisecond) // let the monitor settle on its watch
+		if _, err := c.Client().Revoke(ctx, s.Lease()); err != nil {
+			t.Fatal(err)
+		}
+		if !closedWithin(done, 2*time.Second) {
+			t.Fatal("Done not closed after the lease was revoked")
+		}
+		if err := l.Err(); !errors.Is(err, ErrLockLost) {
+			t.Fatalf("Err = %v, want ErrLockLost", err)
+		}
+		resp, err := s.Client().Txn(ctx).If(l.Guard()).Then(clientv3.OpPut("x", "y")).Commit()
+		if err != nil || resp.Succeeded {
+			t.Fatalf("guarded write after loss: %v %v", resp, err)
+		}
+	})
+	t.Run("deleted before Done was asked", func(t *testing.T) {
+		s := newSession(t, c, 60)
+		l, err := NewMutex(s, "locks/done-early").Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Client().Delete(ctx, l.Key()); err != nil {
+			t.Fatal(err)
+		}
+		if !closedWithin(l.Done(), 2*time.Second) {
+			t.Fatal("Done not closed for a lock lost before Done was called")
+		}
+	})
+}
+
+// Two goroutines sharing one session queue like any other waiters.
+func TestMutexSharedSession(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newSession(t, c, 5)
+	m := NewMutex(s, "locks/shared")
+	l1, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock, 1)
+	go func() {
+		l2, err := m.Lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l2
+	}()
+	select {
+	case <-got:
+		t.Fatal("second Lock on the same session granted while the first holds")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := l1.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l2 := <-got
+	if l2 == nil || l2.Token() <= l1.Token() {
+		t.Fatalf("second grant %v", l2)
+	}
+}
+
+func TestMutexCanceledWaitRemovesKey(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	l, err := NewMutex(newSession(t, c, 5), "locks/cancel").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := NewMutex(newSession(t, c, 5), "locks/cancel").Lock(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock with expiring ctx = %v, want DeadlineExceeded", err)
+	}
+	waitForKeys(t, c, "locks/cancel/", 1)
+	_ = l
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// waitForKeys waits until exactly n keys exist under prefix.
+func waitForKeys(t *testing.T, c *testserver.Cluster, prefix string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := c.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err == nil && resp.Count == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keys under %s: %v %v, want %d", prefix, resp, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

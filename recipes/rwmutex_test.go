@@ -1,0 +1,108 @@
+package recipes
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+func TestRWMutexReadersShareWritersExclude(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	rw := func() *RWMutex { return NewRWMutex(newSession(t, c, 5), "locks/rw") }
+	r1, err := rw().RLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := rw().TryRLock(ctx)
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	if _, err := rw().TryLock(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryLock while read-locked = %v, want ErrLocked", err)
+	}
+	wc := make(chan *Lock, 1)
+	go func() {
+		w, err := rw().Lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		wc <- w
+	}()
+	waitForKeys(t, c, "locks/rw/", 3)
+	// A reader arriving after the waiting writer queues behind it.
+	if _, err := rw().TryRLock(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryRLock with a writer waiting = %v, want ErrLocked", err)
+	}
+	rc := make(chan *Lock, 1)
+	go func() {
+		r, err := rw().RLock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		rc <- r
+	}()
+	waitForKeys(t, c, "locks/rw/", 4)
+	if err := r1.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wc:
+		t.Fatal("writer granted while a reader holds")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := r2.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := <-wc
+	if w == nil || w.Token() <= r2.Token() {
+		t.Fatalf("writer %v", w)
+	}
+	select {
+	case <-rc:
+		t.Fatal("late reader granted while the writer holds")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := w.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-rc; r == nil || r.Token() <= w.Token() {
+		t.Fatalf("late reader %v", r)
+	}
+}
+
+// The RWMutex of etcd's experimental recipes had the same gap as
+// Campaign (#19597): a waiter whose lease expired could be granted.
+func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	w, err := NewRWMutex(newSession(t, c, 5), "locks/rw-expire").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, write := range []bool{false, true} {
+		s := newSession(t, c, 5)
+		errc := make(chan error, 1)
+		go func() {
+			rw := NewRWMutex(s, "locks/rw-expire")
+			lock := rw.RLock
+			if write {
+				lock = rw.Lock
+			}
+			_, err := lock(ctx)
+			errc <- err
+		}()
+		waitForKeys(t, c, "locks/rw-expire/", 2)
+		if _, err := c.Client().Revoke(ctx, s.Lease()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, ErrSessionExpired) {
+			t.Fatalf("write=%v: waiting lock = %v, want ErrSessionExpired", write, err)
+		}
+	}
+	if err := w.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
