@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -48,6 +49,9 @@ type member struct {
 	initialCluster string
 	partitioned    bool
 	proxy          *proxy
+
+	// keepAlives are the open LeaseKeepAlive streams, for RevokeLease.
+	keepAlives map[*ctxStream]struct{}
 }
 
 func newMember(c *Cluster, name, dir string) (*member, error) {
@@ -125,11 +129,16 @@ func (m *member) config(streamCtx context.Context) *embed.Config {
 			defer context.AfterFunc(streamCtx, cancel)()
 			return handler(ctx, req)
 		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 			ctx, cancel := context.WithCancel(ss.Context())
 			defer cancel()
 			defer context.AfterFunc(streamCtx, cancel)()
-			return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+			cs := &ctxStream{ServerStream: ss, ctx: ctx}
+			if info.FullMethod == pb.Lease_LeaseKeepAlive_FullMethodName {
+				m.trackKeepAlive(cs, true)
+				defer m.trackKeepAlive(cs, false)
+			}
+			return handler(srv, cs)
 		}),
 	}
 
@@ -147,12 +156,48 @@ func (m *member) config(streamCtx context.Context) *embed.Config {
 	return cfg
 }
 
+// ctxStream is a server stream with its own context. Its sends are
+// serialized so that RevokeLease can add a message to a keep-alive stream.
 type ctxStream struct {
 	grpc.ServerStream
-	ctx context.Context
+	ctx    context.Context
+	sendMu sync.Mutex
 }
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
+
+func (s *ctxStream) SendMsg(msg any) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.ServerStream.SendMsg(msg)
+}
+
+func (m *member) trackKeepAlive(s *ctxStream, open bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !open {
+		delete(m.keepAlives, s)
+		return
+	}
+	if m.keepAlives == nil {
+		m.keepAlives = map[*ctxStream]struct{}{}
+	}
+	m.keepAlives[s] = struct{}{}
+}
+
+// expireKeepAlives tells every keep-alive stream of the member that lease id
+// has expired, as etcd does in answer to the next keep-alive request.
+func (m *member) expireKeepAlives(id int64, header *pb.ResponseHeader) {
+	m.mu.Lock()
+	streams := make([]*ctxStream, 0, len(m.keepAlives))
+	for s := range m.keepAlives {
+		streams = append(streams, s)
+	}
+	m.mu.Unlock()
+	for _, s := range streams {
+		_ = s.SendMsg(&pb.LeaseKeepAliveResponse{Header: header, ID: id, TTL: 0})
+	}
+}
 
 // start starts the member's etcd. initialCluster is remembered for restarts.
 // It does not wait for the member to join; see waitStarted.

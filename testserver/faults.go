@@ -1,0 +1,184 @@
+package testserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/client/pkg/v3/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ErrMemberStopped is returned when an operation needs a running member.
+var ErrMemberStopped = errors.New("testserver: member is stopped")
+
+// ErrMemberRunning is returned by RestartMember for a member that runs.
+var ErrMemberRunning = errors.New("testserver: member is running")
+
+// StopMember stops member name, handing leadership to another member first
+// if it leads. Its data directory, ports and URLs are kept for
+// RestartMember. If ctx ends first, StopMember returns its error and the
+// stop completes in the background (other life-cycle calls wait for it).
+func (c *Cluster) StopMember(ctx context.Context, name string) error {
+	m, err := c.member(name)
+	if err != nil {
+		return err
+	}
+	if err := c.acquire(ctx); err != nil {
+		return fmt.Errorf("testserver: stop %s: %w", name, err)
+	}
+	e := m.running()
+	if e == nil {
+		c.release()
+		return fmt.Errorf("stop %s: %w", name, ErrMemberStopped)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.release()
+		// Bounded by etcd's request timeout; a failure still stops.
+		_ = e.Server.TryTransferLeadershipOnShutdown()
+		m.stop(true)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("testserver: stop %s: %w", name, ctx.Err())
+	}
+}
+
+// KillLeader hard-stops the current leader, without handing leadership over,
+// and returns it. The others elect a new leader once the election timeout
+// passes; RestartMember brings the old one back.
+func (c *Cluster) KillLeader(ctx context.Context) (Member, error) {
+	if err := c.acquire(ctx); err != nil {
+		return Member{}, fmt.Errorf("testserver: kill leader: %w", err)
+	}
+	defer c.release()
+	if _, err := c.Leader(ctx); err != nil {
+		return Member{}, fmt.Errorf("testserver: kill leader: %w", err)
+	}
+	m := c.currentLeader()
+	if m == nil {
+		return Member{}, errors.New("testserver: kill leader: leader stepped down")
+	}
+	m.stop(true)
+	return m.info(), nil
+}
+
+// RestartMember starts a stopped member again with its data, on the same
+// URLs, and waits until it has rejoined and serves a linearizable read.
+func (c *Cluster) RestartMember(ctx context.Context, name string) error {
+	m, err := c.member(name)
+	if err != nil {
+		return err
+	}
+	if err := c.acquire(ctx); err != nil {
+		return fmt.Errorf("testserver: restart %s: %w", name, err)
+	}
+	defer c.release()
+	if m.running() != nil {
+		return fmt.Errorf("restart %s: %w", name, ErrMemberRunning)
+	}
+	if err := m.start(""); err != nil {
+		return fmt.Errorf("testserver: restart: %w", err)
+	}
+	c.applyPartitions(m)
+	if err := m.waitStarted(ctx); err != nil {
+		return fmt.Errorf("testserver: restart: %w", err)
+	}
+	if err := c.waitMemberServes(ctx, m); err != nil {
+		return fmt.Errorf("testserver: restart: %w", err)
+	}
+	return nil
+}
+
+// Partition cuts member name off from all other members in both
+// directions: raft messages between them are dropped. Clients can still
+// reach the member; its linearizable reads and writes fail or time out once
+// it notices it has no leader (one election timeout), while the majority
+// elects a leader and goes on. The partition survives member restarts until
+// Heal.
+func (c *Cluster) Partition(name string) error {
+	return c.setPartitioned(name, true)
+}
+
+// Heal undoes Partition; the member catches up with the leader.
+func (c *Cluster) Heal(name string) error {
+	return c.setPartitioned(name, false)
+}
+
+func (c *Cluster) setPartitioned(name string, cut bool) error {
+	m, err := c.member(name)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.partitioned = cut
+	m.mu.Unlock()
+	for _, o := range c.snapshotMembers() {
+		if o == m {
+			continue
+		}
+		setCut(m, o.memberID(), cut)
+		setCut(o, m.memberID(), cut)
+	}
+	return nil
+}
+
+// applyPartitions cuts a (re)started member off from the partitioned
+// members, or from all when it is partitioned itself.
+func (c *Cluster) applyPartitions(m *member) {
+	m.mu.Lock()
+	self := m.partitioned
+	m.mu.Unlock()
+	for _, o := range c.snapshotMembers() {
+		if o == m {
+			continue
+		}
+		o.mu.Lock()
+		other := o.partitioned
+		o.mu.Unlock()
+		if self || other {
+			setCut(m, o.memberID(), true)
+		}
+	}
+}
+
+// setCut drops (or lets through again) raft messages between m and peer,
+// if m runs; the transports of the others are set by the caller.
+func setCut(m *member, peer uint64, cut bool) {
+	e := m.running()
+	if e == nil || peer == 0 {
+		return
+	}
+	if cut {
+		e.Server.CutPeer(types.ID(peer))
+	} else {
+		e.Server.MendPeer(types.ID(peer))
+	}
+}
+
+// RevokeLease revokes lease id, as if it had expired: keys attached to it
+// are deleted and a concurrency.Session on it ends (its Done channel
+// closes) right away.
+//
+// On its own, a client that keeps the lease alive would only learn that
+// the lease is gone from its next keep-alive, up to a third of the TTL
+// later. So RevokeLease also sends the answer etcd gives to a keep-alive of
+// an unknown lease (TTL 0) on every open keep-alive stream of the cluster.
+func (c *Cluster) RevokeLease(ctx context.Context, id clientv3.LeaseID) error {
+	cli := c.Client()
+	if cli == nil {
+		return errors.New("testserver: cluster is not running")
+	}
+	resp, err := cli.Revoke(ctx, id)
+	if err != nil {
+		return fmt.Errorf("testserver: revoke lease %x: %w", int64(id), err)
+	}
+	for _, m := range c.snapshotMembers() {
+		m.expireKeepAlives(int64(id), resp.Header)
+	}
+	return nil
+}
