@@ -1,11 +1,14 @@
 package provider
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -88,6 +91,24 @@ data "etcd_key" "test" {
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownValue("data.etcd_key.test", tfjsonpath.New("value"), knownvalue.StringExact("v")),
 				statecheck.CompareValuePairs("data.etcd_key.test", tfjsonpath.New("mod_revision"), keyAddr, tfjsonpath.New("mod_revision"), compare.ValuesSame()),
+			},
+		}},
+	})
+}
+
+// The documentation example reads an existing and a missing key.
+func TestAccKeyDataSourceExample(t *testing.T) {
+	c := accCluster(t)
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	mustPut(t, "/services/api/endpoint", "https://api.internal:8443")
+	t.Cleanup(func() { _, _ = c.Client().Delete(context.Background(), "/services/api/endpoint") })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_key"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownOutputValue("api_endpoint", knownvalue.StringExact("https://api.internal:8443")),
+				statecheck.ExpectKnownOutputValue("feature_flags", knownvalue.MapExact(map[string]knownvalue.Check{})),
 			},
 		}},
 	})

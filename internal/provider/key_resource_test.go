@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -405,4 +407,34 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// The documentation example applies, imports and destroys cleanly.
+func TestAccKeyResourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block; ETCDCTL_ENDPOINTS
+	// points the in-process provider at the cluster.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	dir := config.StaticDirectory("../../examples/resources/etcd_key")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys("/app/config"),
+		Steps: []resource.TestStep{
+			{
+				ConfigDirectory: dir,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkEtcdValue("/app/config", `{"log_level":"info","replicas":3}`),
+					resource.TestCheckResourceAttrSet("etcd_key.compressed", "value_base64"),
+					resource.TestCheckNoResourceAttr("etcd_key.compressed", "value"),
+				),
+			},
+			{
+				ConfigDirectory:   dir,
+				ResourceName:      "etcd_key.example",
+				ImportState:       true,
+				ImportStateId:     "/app/config",
+				ImportStateVerify: true,
+			},
+		},
+	})
 }

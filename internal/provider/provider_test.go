@@ -59,6 +59,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -448,5 +449,20 @@ func TestAccProviderTLSAndAuth(t *testing.T) {
 				ExpectError: errorText(fmt.Sprintf(`etcd user "app" has no role that grants this on key %q`, prefix+"other")),
 			}},
 		})
+	})
+}
+
+// The documentation example is a valid configuration. It configures nothing
+// that exists here, so it is planned only.
+func TestAccProviderExample(t *testing.T) {
+	accCluster(t)
+	resource.ParallelTest(t, resource.TestCase{
+		Steps: []resource.TestStep{{
+			// The example has provider blocks, so the providers go here.
+			ProtoV6ProviderFactories: testAccProviders,
+			ConfigDirectory:          config.StaticDirectory("../../examples/provider"),
+			ConfigVariables:          config.Variables{"etcd_password": config.StringVariable("secret")},
+			PlanOnly:                 true,
+		}},
 	})
 }
