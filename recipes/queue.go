@@ -201,8 +201,8 @@ type queueSnap struct {
 
 // scan reads up to limit item keys from the head and every claim key in one
 // read-only transaction (served through a read index, not through raft).
-func (q *queueCore) scan(ctx context.Context, limit int64) (*queueSnap, error) {
-	resp, err := getAtLeast(ctx, q.client, 0,
+func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, error) {
+	resp, err := getAtLeast(ctx, q.client, minRev,
 		clientv3.OpGet(q.items, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
 		clientv3.OpGet(q.claims, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
 	if err != nil {
@@ -290,10 +290,10 @@ type tryFunc func(ctx context.Context, s *queueSnap) (bool, error)
 // attempt scans the head and calls try until try takes an item (true) or
 // the snapshot has nothing try could take (false, with the snapshot's
 // revision).
-func (q *queueCore) attempt(ctx context.Context, try tryFunc) (int64, bool, error) {
+func (q *queueCore) attempt(ctx context.Context, minRev int64, try tryFunc) (int64, bool, error) {
 	limit := int64(defaultScanLimit)
 	for {
-		s, err := q.scan(ctx, limit)
+		s, err := q.scan(ctx, minRev, limit)
 		if err != nil {
 			return 0, false, err
 		}
@@ -313,14 +313,42 @@ func (q *queueCore) attempt(ctx context.Context, try tryFunc) (int64, bool, erro
 }
 
 // acquire is the consumer loop shared by Dequeue and Claim: try to take an
-// item, and when there is none wait on a synced watch of the whole prefix
-// (opened before the next read) for an item to be put or a claim to be
-// released. Transient etcd errors are retried with backoff until ctx ends;
-// the end of ctx is reported as context.Cause(ctx).
+// item, and when there is none wait for an item to be put or a claim to be
+// released (either may free an item), then try again.
 func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 	if q.err != nil {
 		return q.err
 	}
+	return stepUntil(ctx, q.client, q.prefix, op,
+		func(ctx context.Context, minRev int64) (int64, bool, error) {
+			return q.attempt(ctx, minRev, try)
+		},
+		func(ev *clientv3.Event) bool {
+			key := string(ev.Kv.Key)
+			return (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
+				(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims))
+		})
+}
+
+// stepFunc reads state at a revision >= minRev and acts on it. It returns
+// the revision it read and whether the caller's wait is over.
+type stepFunc func(ctx context.Context, minRev int64) (rev int64, done bool, err error)
+
+// stepUntil runs step until it reports done, waiting between runs with the
+// watch-first-then-read pattern of watch.go, opened lazily so that a step
+// that succeeds at once costs no watch:
+//
+//  1. run step; done: return;
+//  2. not done and no watch yet: open a synced watch on the prefix dir,
+//     then run step again (its read now lies behind the watch);
+//  3. otherwise wait for an event wake accepts (nil: any event) with a
+//     revision above the last step's read, and run step again.
+//
+// Transient etcd errors and broken watches start over behind a new watch
+// after a backoff pause, until ctx ends; the end of ctx is reported with
+// context.Cause(ctx), wrapped with op. Errors that are this package's
+// sentinels or not transient are returned.
+func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step stepFunc, wake func(*clientv3.Event) bool) error {
 	var w *syncedWatch
 	defer func() {
 		if w != nil {
@@ -332,44 +360,46 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 		if cause := context.Cause(ctx); cause != nil {
 			return fmt.Errorf("recipes: %s: %w", op, cause)
 		}
-		rev, ok, err := q.attempt(ctx, try)
-		if err == nil && ok {
+		var minRev int64
+		if w != nil {
+			minRev = w.rev
+		}
+		rev, done, err := step(ctx, minRev)
+		if err == nil && done {
 			return nil
 		}
 		if err == nil && w == nil {
-			// Empty: watch from now on, then read again behind the watch.
-			w, err = openSyncedWatch(ctx, q.client, q.prefix, clientv3.WithPrefix())
+			w, err = openSyncedWatch(ctx, c, dir, clientv3.WithPrefix())
 			if err == nil {
 				continue
 			}
-		}
-		if err == nil {
-			err = q.waitChange(ctx, w, rev)
+		} else if err == nil {
+			err = waitEvent(ctx, w, rev, wake)
 			if err == nil {
-				continue
-			}
-			if errors.Is(err, errWatchBroken) {
-				w.cancel()
-				w = nil
 				continue
 			}
 		}
 		if cause := context.Cause(ctx); cause != nil {
 			return fmt.Errorf("recipes: %s: %w", op, cause)
 		}
-		if !retryable(err) {
+		if isOwnSentinel(err) || isQueueBarrierSentinel(err) {
+			return err
+		}
+		if !errors.Is(err, errWatchBroken) && !retryable(err) {
 			return etcdErr(op, err)
 		}
-		// A member or connection failed: start over behind a new watch
-		// after a pause.
+		// A member, a connection or the watch failed: start over behind a
+		// new watch after a pause.
 		if w != nil {
 			w.cancel()
 			w = nil
 		}
-		if q.client.Ctx().Err() != nil {
+		if c.Ctx().Err() != nil {
 			return fmt.Errorf("%w: %s: client closed: %w", ErrEtcd, op, err)
 		}
-		_ = sleepOrCause(ctx, b.next()) // the loop reports the end of ctx
+		if !errors.Is(err, errWatchBroken) {
+			_ = sleepOrCause(ctx, b.next()) // the loop reports the end of ctx
+		}
 	}
 }
 
@@ -389,9 +419,9 @@ func sleepOrCause(ctx context.Context, d time.Duration) error {
 // ending (lost leader, compaction during a reconnect, member shutdown).
 var errWatchBroken = errors.New("watch ended")
 
-// waitChange blocks until w reports, after revision rev, an item put or a
-// claim deleted: either may have made an item free.
-func (q *queueCore) waitChange(ctx context.Context, w *syncedWatch, rev int64) error {
+// waitEvent blocks until w delivers an event with a revision above rev that
+// wake accepts (nil: any event).
+func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*clientv3.Event) bool) error {
 	for {
 		select {
 		case wr, ok := <-w.ch:
@@ -402,12 +432,7 @@ func (q *queueCore) waitChange(ctx context.Context, w *syncedWatch, rev int64) e
 				return errWatchBroken
 			}
 			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision <= rev {
-					continue
-				}
-				key := string(ev.Kv.Key)
-				if (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
-					(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims)) {
+				if ev.Kv.ModRevision > rev && (wake == nil || wake(ev)) {
 					return nil
 				}
 			}
@@ -448,4 +473,15 @@ func (q *queueCore) length(ctx context.Context) (int, error) {
 		return 0, etcdErr("len of "+q.prefix, err)
 	}
 	return int(resp.Count), nil
+}
+
+// isQueueBarrierSentinel reports whether err is one of the sentinels of the
+// queue and barrier primitives (isOwnSentinel knows the shared ones).
+func isQueueBarrierSentinel(err error) bool {
+	for _, s := range []error{ErrClaimLost, ErrBarrierHeld, ErrBarrierAbandoned, ErrBarrierFull, ErrNotEntered} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
