@@ -45,6 +45,12 @@ type Cluster struct {
 	// until the member is down.
 	ops chan struct{}
 
+	// kaMu guards the open LeaseKeepAlive streams and the leases
+	// RevokeLease revoked (see expireLease).
+	kaMu       sync.Mutex
+	keepAlives map[*ctxStream]struct{}
+	revoked    []revokedLease
+
 	mu        sync.Mutex
 	members   []*member
 	client    *clientv3.Client

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -177,8 +178,60 @@ func (c *Cluster) RevokeLease(ctx context.Context, id clientv3.LeaseID) error {
 	if err != nil {
 		return fmt.Errorf("testserver: revoke lease %x: %w", int64(id), err)
 	}
-	for _, m := range c.snapshotMembers() {
-		m.expireKeepAlives(int64(id), resp.Header)
-	}
+	c.expireLease(int64(id), resp.Header)
 	return nil
+}
+
+// maxRevoked bounds the revoked leases announced to new keep-alive streams.
+const maxRevoked = 1024
+
+// revokedLease is the keep-alive answer for a lease RevokeLease revoked.
+type revokedLease struct {
+	id     int64
+	header *pb.ResponseHeader
+}
+
+func (r revokedLease) send(s *ctxStream) {
+	_ = s.SendMsg(&pb.LeaseKeepAliveResponse{Header: r.header, ID: r.id, TTL: 0})
+}
+
+// expireLease tells every open keep-alive stream that lease id is gone. A
+// client whose stream is being re-established (for example after a member
+// stopped) hears it when its new stream opens.
+func (c *Cluster) expireLease(id int64, header *pb.ResponseHeader) {
+	r := revokedLease{id: id, header: header}
+	c.kaMu.Lock()
+	c.revoked = append(c.revoked, r)
+	if len(c.revoked) > maxRevoked {
+		c.revoked = c.revoked[len(c.revoked)-maxRevoked:]
+	}
+	streams := make([]*ctxStream, 0, len(c.keepAlives))
+	for s := range c.keepAlives {
+		streams = append(streams, s)
+	}
+	c.kaMu.Unlock()
+	for _, s := range streams {
+		r.send(s)
+	}
+}
+
+// openKeepAlive registers a new LeaseKeepAlive stream and announces the
+// leases revoked so far on it; clients ignore leases they do not hold.
+func (c *Cluster) openKeepAlive(s *ctxStream) {
+	c.kaMu.Lock()
+	if c.keepAlives == nil {
+		c.keepAlives = map[*ctxStream]struct{}{}
+	}
+	c.keepAlives[s] = struct{}{}
+	revoked := append([]revokedLease(nil), c.revoked...)
+	c.kaMu.Unlock()
+	for _, r := range revoked {
+		r.send(s)
+	}
+}
+
+func (c *Cluster) closeKeepAlive(s *ctxStream) {
+	c.kaMu.Lock()
+	delete(c.keepAlives, s)
+	c.kaMu.Unlock()
 }

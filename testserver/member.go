@@ -49,9 +49,6 @@ type member struct {
 	initialCluster string
 	partitioned    bool
 	proxy          *proxy
-
-	// keepAlives are the open LeaseKeepAlive streams, for RevokeLease.
-	keepAlives map[*ctxStream]struct{}
 }
 
 func newMember(c *Cluster, name, dir string) (*member, error) {
@@ -135,8 +132,8 @@ func (m *member) config(streamCtx context.Context) *embed.Config {
 			defer context.AfterFunc(streamCtx, cancel)()
 			cs := &ctxStream{ServerStream: ss, ctx: ctx}
 			if info.FullMethod == pb.Lease_LeaseKeepAlive_FullMethodName {
-				m.trackKeepAlive(cs, true)
-				defer m.trackKeepAlive(cs, false)
+				m.c.openKeepAlive(cs)
+				defer m.c.closeKeepAlive(cs)
 			}
 			return handler(srv, cs)
 		}),
@@ -170,33 +167,6 @@ func (s *ctxStream) SendMsg(msg any) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	return s.ServerStream.SendMsg(msg)
-}
-
-func (m *member) trackKeepAlive(s *ctxStream, open bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !open {
-		delete(m.keepAlives, s)
-		return
-	}
-	if m.keepAlives == nil {
-		m.keepAlives = map[*ctxStream]struct{}{}
-	}
-	m.keepAlives[s] = struct{}{}
-}
-
-// expireKeepAlives tells every keep-alive stream of the member that lease id
-// has expired, as etcd does in answer to the next keep-alive request.
-func (m *member) expireKeepAlives(id int64, header *pb.ResponseHeader) {
-	m.mu.Lock()
-	streams := make([]*ctxStream, 0, len(m.keepAlives))
-	for s := range m.keepAlives {
-		streams = append(streams, s)
-	}
-	m.mu.Unlock()
-	for _, s := range streams {
-		_ = s.SendMsg(&pb.LeaseKeepAliveResponse{Header: header, ID: id, TTL: 0})
-	}
 }
 
 // start starts the member's etcd. initialCluster is remembered for restarts.
