@@ -6,6 +6,8 @@
 package client
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/url"
 	"os"
@@ -92,6 +94,38 @@ type Settings struct {
 	TLS             *TLSFiles // nil when no TLS option is set
 	DialTimeout     time.Duration
 	RequestTimeout  time.Duration
+	fingerprint     [sha256.Size]byte
+}
+
+// Fingerprint identifies the settings: equal fingerprints mean connections
+// with identical endpoints, credentials, TLS material and timeouts. It is a
+// hash, so it reveals no secret.
+func (s *Settings) Fingerprint() [sha256.Size]byte { return s.fingerprint }
+
+func (s *Settings) computeFingerprint() {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	for _, ep := range s.Endpoints {
+		field([]byte(ep))
+	}
+	field(nil)
+	field([]byte(s.Username))
+	field([]byte(s.password))
+	if s.TLS != nil {
+		field([]byte("tls"))
+		field(s.TLS.caPEM)
+		field(s.TLS.certPEM)
+		field(s.TLS.keyPEM)
+		field([]byte(strconv.FormatBool(s.TLS.InsecureSkipVerify)))
+	}
+	field([]byte(s.DialTimeout.String()))
+	field([]byte(s.RequestTimeout.String()))
+	h.Sum(s.fingerprint[:0])
 }
 
 // String describes the settings without the password or private key.
@@ -193,6 +227,7 @@ func (c Config) Resolve() (*Settings, error) {
 	if s.RequestTimeout, err = resolveDuration(c.RequestTimeout, AttrRequestTimeout, EnvCommandTimeout, DefaultRequestTimeout, lookup); err != nil {
 		return nil, err
 	}
+	s.computeFingerprint()
 	return s, nil
 }
 

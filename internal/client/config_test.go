@@ -171,3 +171,29 @@ func TestResolveInsecureFromEnv(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestFingerprint(t *testing.T) {
+	resolve := func(c Config) [32]byte {
+		t.Helper()
+		c.LookupEnv = env(nil)
+		s, err := c.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Fingerprint()
+	}
+	base := Config{Endpoints: []string{"http://a:1", "http://b:2"}, Username: "u", Password: "p"}
+	if resolve(base) != resolve(base) {
+		t.Fatal("identical settings, different fingerprints")
+	}
+	for name, c := range map[string]Config{
+		"password":  {Endpoints: base.Endpoints, Username: "u", Password: "q"},
+		"endpoints": {Endpoints: []string{"http://a:1"}, Username: "u", Password: "p"},
+		"username":  {Endpoints: base.Endpoints, Username: "v", Password: "p"},
+		"timeout":   {Endpoints: base.Endpoints, Username: "u", Password: "p", RequestTimeout: time.Minute},
+	} {
+		if resolve(c) == resolve(base) {
+			t.Errorf("%s: fingerprint unchanged", name)
+		}
+	}
+}

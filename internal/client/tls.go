@@ -17,6 +17,8 @@ type TLSFiles struct {
 	InsecureSkipVerify bool
 
 	caSource, certSource Source
+	// The PEM input, for Settings.Fingerprint.
+	caPEM, certPEM, keyPEM []byte
 }
 
 func (t *TLSFiles) describe() string {
@@ -88,6 +90,7 @@ func (c Config) resolveTLS(lookup func(string) (string, bool)) (*TLSFiles, error
 			return nil, &ConfigError{Source: caSrc, Err: fmt.Errorf("%s: %w", describeInput(ca), err)}
 		}
 		t.RootCAs = pool
+		t.caPEM = pemBytes
 	}
 
 	switch {
@@ -120,6 +123,7 @@ func (c Config) resolveTLS(lookup func(string) (string, bool)) (*TLSFiles, error
 				Err: fmt.Errorf("the private key does not fit the client certificate from %s: %v", certSrc, err)}
 		}
 		t.Certificate = &pair
+		t.certPEM, t.keyPEM = certPEM, keyPEM
 	}
 	return t, nil
 }

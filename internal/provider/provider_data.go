@@ -15,8 +15,8 @@ import (
 )
 
 // providerData is what Configure hands to every resource, data source and
-// ephemeral resource of one provider process. It owns the process's single
-// etcd client, opened on first use and shared by all of them.
+// ephemeral resource of one provider process. It gives them the process's
+// single etcd client, opened on first use and shared by all of them.
 //
 // In a resource or data source:
 //
@@ -76,13 +76,37 @@ func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnos
 		return nil, diags
 	}
 	d.once.Do(func() {
-		d.client, d.err = client.Open(ctx, d.settings)
+		d.client, d.err = sharedClient(ctx, d.settings)
 	})
 	if d.err != nil {
 		diags.AddError("Cannot connect to etcd", d.err.Error())
 		return nil, diags
 	}
 	return d.client, diags
+}
+
+// processClients holds the open clients of this process by
+// client.Settings.Fingerprint. Terraform runs a provider process per command
+// and configures it once, so there it holds one client. Where one process
+// configures many provider instances -- the acceptance tests serve a fresh
+// instance for every CLI command -- identically configured instances share
+// one connection instead of leaking one each.
+var processClients sync.Map // [sha256.Size]byte -> *client.Client
+
+func sharedClient(ctx context.Context, s *client.Settings) (*client.Client, error) {
+	fp := s.Fingerprint()
+	if c, ok := processClients.Load(fp); ok {
+		return c.(*client.Client), nil
+	}
+	c, err := client.Open(ctx, s)
+	if err != nil {
+		return nil, err // not cached: the next instance tries again
+	}
+	if prev, loaded := processClients.LoadOrStore(fp, c); loaded {
+		_ = c.Close()
+		return prev.(*client.Client), nil
+	}
+	return c, nil
 }
 
 // providerDataFrom extracts the provider data in a resource's, data source's
