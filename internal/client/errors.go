@@ -43,6 +43,8 @@ var (
 	ErrAuthFailed = errors.New("etcd authentication failed")
 	// ErrPermissionDenied: the user lacks a role granting the operation.
 	ErrPermissionDenied = errors.New("etcd permission denied")
+	// ErrLeaseNotFound: the lease given does not exist (expired or revoked).
+	ErrLeaseNotFound = errors.New("lease not found")
 )
 
 // Describe turns an error from a clientv3 call into one that says what
@@ -79,7 +81,7 @@ func (c *Client) Describe(err error, op, key string) error {
 		return fmt.Errorf("%s: %w for user %q: the auth token was rejected (%v); run again", what, ErrAuthFailed, user, err)
 
 	case errors.Is(err, rpctypes.ErrLeaseNotFound), errors.Is(err, rpctypes.ErrGRPCLeaseNotFound):
-		return fmt.Errorf("%s: the lease does not exist (it expired or was revoked): %w; grant a new lease and use its ID", what, err)
+		return fmt.Errorf("%s: %w: the lease does not exist (it expired or was revoked); grant a new lease and use its ID", what, ErrLeaseNotFound)
 
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrGRPCRequestTooLarge):
 		return fmt.Errorf("%s: %w; the value exceeds the cluster's max-request-bytes", what, err)

@@ -39,7 +39,7 @@ func TestDescribe(t *testing.T) {
 			[]string{"https://10.0.0.1:2379, https://10.0.0.2:2379", "3s", "request_timeout"}},
 		{"wrapped deadline", c, fmt.Errorf("x: %w", context.DeadlineExceeded), ErrUnreachable, []string{"10.0.0.2"}},
 		{"unavailable", c, status.Error(codes.Unavailable, "connection refused"), ErrUnreachable, []string{"connection refused"}},
-		{"lease not found", c, rpctypes.ErrLeaseNotFound, rpctypes.ErrLeaseNotFound, []string{"expired or was revoked"}},
+		{"lease not found", c, rpctypes.ErrLeaseNotFound, ErrLeaseNotFound, []string{"expired or was revoked"}},
 		{"other", c, errors.New("boom"), nil, []string{`write key "/app/x": boom`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

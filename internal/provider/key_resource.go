@@ -240,7 +240,7 @@ func (r *keyResource) Create(ctx context.Context, req resource.CreateRequest, re
 				"or use another key.", key, exists.Current.CreateRevision, exists.Current.ModRevision, shellQuote(key)))
 		return
 	case err != nil:
-		resp.Diagnostics.AddAttributeError(path.Root("key"), "Cannot create key", err.Error())
+		resp.Diagnostics.AddAttributeError(writeErrorPath(err), "Cannot create key", err.Error())
 		return
 	}
 	plan.fromKV(kv)
@@ -295,7 +295,7 @@ func (r *keyResource) Update(ctx context.Context, req resource.UpdateRequest, re
 		resp.Diagnostics.AddAttributeError(path.Root("key"), "Key changed outside Terraform", changedDetail(changed, "updated"))
 		return
 	case err != nil:
-		resp.Diagnostics.AddAttributeError(path.Root("key"), "Cannot update key", err.Error())
+		resp.Diagnostics.AddAttributeError(writeErrorPath(err), "Cannot update key", err.Error())
 		return
 	}
 	plan.fromKV(kv)
@@ -329,6 +329,14 @@ func (r *keyResource) ImportState(ctx context.Context, req resource.ImportStateR
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("key"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// writeErrorPath is the attribute a failed write is about.
+func writeErrorPath(err error) path.Path {
+	if errors.Is(err, client.ErrLeaseNotFound) {
+		return path.Root("lease")
+	}
+	return path.Root("key")
 }
 
 func changedDetail(e *client.KeyChangedError, verb string) string {

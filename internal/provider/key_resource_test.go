@@ -306,6 +306,16 @@ func TestAccKeyResourceLease(t *testing.T) {
 				},
 				Check: checkLease(0),
 			},
+			// A revoked lease: the error is on lease and says what to do.
+			{
+				PreConfig: func() {
+					if _, err := testCluster.Client().Revoke(etcdCtx(t), lease.ID); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      withLease(leaseHex),
+				ExpectError: errorText("the lease does not exist (it expired or was revoked); grant a new lease"),
+			},
 		},
 	})
 }
