@@ -21,6 +21,8 @@ type Client struct {
 	username       string
 	usernameSource Source
 	requestTimeout time.Duration
+	// timeoutAttr names the attribute requestTimeout comes from, for errors.
+	timeoutAttr string
 }
 
 // Open connects to the cluster described by s. clientv3 dials lazily, so an
@@ -45,11 +47,14 @@ func Open(ctx context.Context, s *Settings) (*Client, error) {
 		username:       s.Username,
 		usernameSource: s.UsernameSource,
 		requestTimeout: s.RequestTimeout,
+		timeoutAttr:    AttrRequestTimeout,
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		// With credentials, New authenticates; a dial timeout shows up here.
-		return nil, c.Describe(err, fmt.Sprintf("connect to etcd at %s", strings.Join(s.Endpoints, ", ")), "")
+		// With credentials, New authenticates, bounded by the dial timeout.
+		dial := *c
+		dial.requestTimeout, dial.timeoutAttr = s.DialTimeout, AttrDialTimeout
+		return nil, dial.Describe(err, fmt.Sprintf("connect to etcd at %s", strings.Join(s.Endpoints, ", ")), "")
 	}
 	c.Client = cli
 	return c, nil

@@ -90,8 +90,12 @@ func (c *Client) Describe(err error, op, key string) error {
 		return fmt.Errorf("%s: %w; the cluster's database is full: compact, defragment and disarm the NOSPACE alarm", what, err)
 
 	case errors.Is(err, context.DeadlineExceeded), isCode(err, codes.DeadlineExceeded), isCode(err, codes.Unavailable):
-		return fmt.Errorf("%s: %w: no answer from %s within %s (request_timeout): %v; check that the endpoints are right and reachable, the cluster has quorum, and the TLS settings match the server",
-			what, ErrUnreachable, strings.Join(c.endpoints, ", "), c.requestTimeout, err)
+		timeoutAttr := c.timeoutAttr
+		if timeoutAttr == "" {
+			timeoutAttr = AttrRequestTimeout
+		}
+		return fmt.Errorf("%s: %w: no answer from %s within %s (%s): %v; check that the endpoints are right and reachable, the cluster has quorum, and the TLS settings match the server",
+			what, ErrUnreachable, strings.Join(c.endpoints, ", "), c.requestTimeout, timeoutAttr, err)
 
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: canceled: %w", what, err)

@@ -205,7 +205,7 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = client.Open(testCtx(t), s)
-	if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), ep) || strings.Contains(err.Error(), "secret-pw") {
+	if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), ep) || !strings.Contains(err.Error(), "500ms (dial_timeout)") || strings.Contains(err.Error(), "secret-pw") {
 		t.Fatalf("Open with credentials: %v", err)
 	}
 }
