@@ -27,7 +27,9 @@ type EndpointStatus struct {
 }
 
 // IsLeader tells whether the member is its cluster's leader.
-func (s EndpointStatus) IsLeader() bool { return s.Err == nil && s.MemberID != 0 && s.MemberID == s.Leader }
+func (s EndpointStatus) IsLeader() bool {
+	return s.Err == nil && s.MemberID != 0 && s.MemberID == s.Leader
+}
 
 // Status asks each endpoint for its status, all at once. An endpoint that
 // does not answer gets its Err set; the call itself does not fail.
