@@ -88,10 +88,12 @@ func runTests(m *testing.M) int {
 	if os.Getenv(resource.EnvTfAcc) == "" {
 		return m.Run()
 	}
-	if err := prepareCLIEnv(); err != nil {
+	cleanup, err := prepareCLIEnv()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "acceptance test setup:", err)
 		return 1
 	}
+	defer cleanup()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	c, err := testserver.New(ctx, testserver.WithMembers(3))
@@ -107,29 +109,31 @@ func runTests(m *testing.M) int {
 
 // prepareCLIEnv sets the variables described at the top of this file when
 // they are missing.
-func prepareCLIEnv() error {
+func prepareCLIEnv() (cleanup func(), err error) {
+	cleanup = func() {}
 	if f := os.Getenv("TF_CLI_CONFIG_FILE"); f != "" {
 		if _, err := os.Stat(f); err != nil {
 			empty, err := os.CreateTemp("", "empty-*.tfrc")
 			if err != nil {
-				return err
+				return cleanup, err
 			}
 			empty.Close()
+			cleanup = func() { os.Remove(empty.Name()) }
 			os.Setenv("TF_CLI_CONFIG_FILE", empty.Name())
 		}
 	}
 	cli := os.Getenv("TF_ACC_TERRAFORM_PATH")
 	if cli == "" || os.Getenv(resource.EnvTfAccProviderHost) != "" {
-		return nil
+		return cleanup, nil
 	}
 	out, err := exec.Command(cli, "version").Output()
 	if err != nil {
-		return fmt.Errorf("%s version: %w", cli, err)
+		return cleanup, fmt.Errorf("%s version: %w", cli, err)
 	}
 	if strings.HasPrefix(string(out), "OpenTofu") {
 		os.Setenv(resource.EnvTfAccProviderHost, "registry.opentofu.org")
 	}
-	return nil
+	return cleanup, nil
 }
 
 // accCluster returns the shared cluster, skipping the test without TF_ACC.
