@@ -78,10 +78,10 @@ func Start(tb testing.TB, opts ...Option) *Cluster {
 			tb.Errorf("testserver: close: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
 	defer cancel()
 	if err := c.start(ctx, opts); err != nil {
-		tb.Fatalf("testserver: %v", err)
+		tb.Fatalf("testserver: start: %v", err)
 	}
 	return c
 }
@@ -93,7 +93,7 @@ func New(ctx context.Context, opts ...Option) (*Cluster, error) {
 	c := &Cluster{ops: make(chan struct{}, 1)}
 	if err := c.start(ctx, opts); err != nil {
 		_ = c.Close()
-		return nil, err
+		return nil, fmt.Errorf("testserver: start: %w", err)
 	}
 	return c, nil
 }
@@ -151,7 +151,7 @@ func (c *Cluster) start(ctx context.Context, opts []Option) error {
 	c.client = cli
 	c.mu.Unlock()
 	if o.proxies {
-		for _, m := range c.members {
+		for _, m := range c.snapshotMembers() {
 			if _, err := c.proxyFor(m); err != nil {
 				return err
 			}
@@ -160,8 +160,8 @@ func (c *Cluster) start(ctx context.Context, opts []Option) error {
 	return nil
 }
 
-// startMembers reserves ports for every member and starts them all at once.
-// Each attempt uses fresh ports and data directories.
+// startMembers reserves ports for every member, starts them and waits until
+// all have joined. Each attempt uses fresh ports and data directories.
 func (c *Cluster) startMembers(ctx context.Context, attempt int) error {
 	members := make([]*member, c.opts.members)
 	for i := range members {
@@ -220,9 +220,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	return err
 }
 
-// waitMemberServes retries a linearizable Get on m alone until it succeeds.
-// It does not authenticate, so it must run before auth is enabled or it
-// uses root credentials.
+// waitMemberServes retries a linearizable Get on m alone until it succeeds
+// (as root once auth is enabled).
 func (c *Cluster) waitMemberServes(ctx context.Context, m *member) error {
 	cli, err := c.NewClient(clientv3.Config{Endpoints: []string{m.clientURL.String()}})
 	if err != nil {
@@ -301,7 +300,7 @@ func (c *Cluster) stopAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			halted[i] = m.halt(true)
+			halted[i] = m.halt()
 		}()
 	}
 	wg.Wait()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
@@ -188,5 +190,14 @@ func BenchmarkStart(b *testing.B) {
 		if err := c.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestWithLogger(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	testserver.Start(t, testserver.WithMembers(1), testserver.WithLogger(zap.New(core)))
+	if n := logs.FilterField(zap.String("member", "m0")).Len(); n == 0 {
+		t.Fatal("no server log reached the logger")
 	}
 }

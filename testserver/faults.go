@@ -11,10 +11,10 @@ import (
 )
 
 // ErrMemberStopped is returned when an operation needs a running member.
-var ErrMemberStopped = errors.New("testserver: member is stopped")
+var ErrMemberStopped = errors.New("member is stopped")
 
 // ErrMemberRunning is returned by RestartMember for a member that runs.
-var ErrMemberRunning = errors.New("testserver: member is running")
+var ErrMemberRunning = errors.New("member is running")
 
 // StopMember stops member name, handing leadership to another member first
 // if it leads. Its data directory, ports and URLs are kept for
@@ -31,7 +31,7 @@ func (c *Cluster) StopMember(ctx context.Context, name string) error {
 	e := m.running()
 	if e == nil {
 		c.release()
-		return fmt.Errorf("stop %s: %w", name, ErrMemberStopped)
+		return fmt.Errorf("testserver: stop %s: %w", name, ErrMemberStopped)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -39,7 +39,7 @@ func (c *Cluster) StopMember(ctx context.Context, name string) error {
 		defer c.release()
 		// Bounded by etcd's request timeout; a failure still stops.
 		_ = e.Server.TryTransferLeadershipOnShutdown()
-		m.stop(true)
+		m.stop()
 	}()
 	select {
 	case <-done:
@@ -64,7 +64,7 @@ func (c *Cluster) KillLeader(ctx context.Context) (Member, error) {
 	if m == nil {
 		return Member{}, errors.New("testserver: kill leader: leader stepped down")
 	}
-	m.stop(true)
+	m.stop()
 	return m.info(), nil
 }
 
@@ -80,17 +80,17 @@ func (c *Cluster) RestartMember(ctx context.Context, name string) error {
 	}
 	defer c.release()
 	if m.running() != nil {
-		return fmt.Errorf("restart %s: %w", name, ErrMemberRunning)
+		return fmt.Errorf("testserver: restart %s: %w", name, ErrMemberRunning)
 	}
 	if err := m.start(""); err != nil {
-		return fmt.Errorf("testserver: restart: %w", err)
+		return fmt.Errorf("testserver: restart %s: %w", name, err)
 	}
 	c.applyPartitions(m)
 	if err := m.waitStarted(ctx); err != nil {
-		return fmt.Errorf("testserver: restart: %w", err)
+		return fmt.Errorf("testserver: restart %s: %w", name, err)
 	}
 	if err := c.waitMemberServes(ctx, m); err != nil {
-		return fmt.Errorf("testserver: restart: %w", err)
+		return fmt.Errorf("testserver: restart %s: %w", name, err)
 	}
 	return nil
 }

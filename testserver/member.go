@@ -27,8 +27,8 @@ const (
 	quotaBytes = 256 << 20
 )
 
-// member is one etcd member. The fields set by newMember never change; the
-// rest are guarded by mu.
+// member is one etcd member. The fields before mu are set by newMember and
+// do not change while the member is in use; the rest are guarded by mu.
 type member struct {
 	c         *Cluster
 	name      string
@@ -221,16 +221,16 @@ func (m *member) waitStarted(ctx context.Context) error {
 	}
 }
 
-// stop stops the member if it runs. hard skips the leadership transfer a
-// graceful stop does when the member is leader.
-func (m *member) stop(hard bool) {
-	if e := m.halt(hard); e != nil {
+// stop hard-stops the member if it runs: no leadership transfer.
+func (m *member) stop() {
+	if e := m.halt(); e != nil {
 		e.Close()
 	}
 }
 
-// halt is the first half of stop: it takes the member out of service and
-// returns its etcd for the caller to Close, or nil if it was not running.
+// halt is the first half of stop: it takes the member out of service
+// without a leadership transfer and returns its etcd for the caller to
+// Close, or nil if it was not running.
 //
 // etcd's peer listener renews a read deadline (5s) before every read, which
 // races with the way net/http ends a request: after a short peer request
@@ -240,7 +240,7 @@ func (m *member) stop(hard bool) {
 // graceful shutdown of the peer server waits its full 1s for it. Peers
 // therefore reach the member through peerProxy: once raft is stopped, halt
 // drops every connection into the member, which ends those requests at once.
-func (m *member) halt(hard bool) *embed.Etcd {
+func (m *member) halt() *embed.Etcd {
 	m.mu.Lock()
 	e, cancel := m.etcd, m.cancelStreams
 	m.etcd, m.cancelStreams = nil, nil
@@ -252,9 +252,7 @@ func (m *member) halt(hard bool) *embed.Etcd {
 	for _, p := range e.Peers {
 		_ = p.Listener.Close() // no new peer connections
 	}
-	if hard {
-		e.Server.HardStop()
-	}
+	e.Server.HardStop()
 	m.peerProxy.dropConns()
 	return e
 }

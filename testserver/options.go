@@ -31,7 +31,7 @@ func buildOptions(opts []Option) (options, error) {
 		}
 	}
 	if o.members < 1 || o.members > MaxMembers {
-		return o, fmt.Errorf("testserver: WithMembers(%d): a cluster has 1 to %d members", o.members, MaxMembers)
+		return o, fmt.Errorf("WithMembers(%d): a cluster has 1 to %d members", o.members, MaxMembers)
 	}
 	if o.logger == nil {
 		o.logger = zap.NewNop()
