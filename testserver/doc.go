@@ -29,9 +29,10 @@
 //
 // Each member's client and peer ports are chosen by the kernel on
 // 127.0.0.1 and stay reserved for the cluster's lifetime (on Linux by a
-// bound, never listening socket; see reservePort), so parallel tests, two
-// clusters in one process and concurrent test processes do not collide, and
-// a restarted member gets its URLs back. Peers reach each other through a
+// bound socket that never listens, which the kernel then hands to nobody
+// else while etcd can still listen on the port), so parallel tests, two
+// clusters in one process and concurrent test processes do not collide,
+// and a restarted member gets its URLs back. Peers reach each other through a
 // small TCP proxy owned by the cluster, which lets a member stop in
 // milliseconds instead of etcd's graceful-shutdown timeouts.
 //

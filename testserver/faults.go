@@ -168,7 +168,9 @@ func setCut(m *member, peer uint64, cut bool) {
 // On its own, a client that keeps the lease alive would only learn that
 // the lease is gone from its next keep-alive, up to a third of the TTL
 // later. So RevokeLease also sends the answer etcd gives to a keep-alive of
-// an unknown lease (TTL 0) on every open keep-alive stream of the cluster.
+// an unknown lease (TTL 0) on every open keep-alive stream of the cluster,
+// and on keep-alive streams opened later (clients ignore leases they do not
+// hold; do not grant a new lease with the ID of a revoked one).
 func (c *Cluster) RevokeLease(ctx context.Context, id clientv3.LeaseID) error {
 	cli := c.Client()
 	if cli == nil {
