@@ -1,0 +1,175 @@
+package recipes_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+const (
+	benchProducers = 4
+	benchConsumers = 4
+)
+
+// benchQueueImpl is one queue implementation under benchmark: producer
+// returns an enqueue function for one producer, consumer a function that
+// takes (and for at-least-once, acks) one item and returns its value.
+type benchQueueImpl struct {
+	name     string
+	producer func(b *testing.B, cli *clientv3.Client, prefix string) func(v string) error
+	consumer func(b *testing.B, cli *clientv3.Client, prefix string) func(ctx context.Context) (string, error)
+}
+
+var benchQueueImpls = []benchQueueImpl{
+	{
+		name: "etcd-recipe",
+		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
+			q := recipe.NewQueue(cli, prefix)
+			return q.Enqueue
+		},
+		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
+			q := recipe.NewQueue(cli, prefix)
+			return func(context.Context) (string, error) { return q.Dequeue() }
+		},
+	},
+	{
+		name: "recipes-at-most-once",
+		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
+			q := recipes.NewQueue(cli, prefix)
+			return func(v string) error { return q.Enqueue(context.Background(), v) }
+		},
+		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
+			return recipes.NewQueue(cli, prefix).Dequeue
+		},
+	},
+	{
+		name: "recipes-claim-ack",
+		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
+			q := recipes.NewQueue(cli, prefix)
+			return func(v string) error { return q.Enqueue(context.Background(), v) }
+		},
+		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
+			c := recipes.NewConsumer(qbSession(b, cli, 10), prefix)
+			return func(ctx context.Context) (string, error) {
+				cl, err := c.Claim(ctx)
+				if err != nil {
+					return "", err
+				}
+				return cl.Value(), cl.Ack(ctx)
+			}
+		},
+	},
+}
+
+// BenchmarkQueue measures queue throughput with 4 producers and 4
+// consumers, each on its own client, for etcd's experimental recipe.Queue
+// and for this package's at-most-once Dequeue and at-least-once Claim+Ack,
+// one after the other on the same 3-member cluster. It reports items/s
+// (enqueued and consumed: the clock runs until the last item is consumed)
+// and, after etcd-recipe ran, the ratio to it. Run with e.g.
+//
+//	go test ./recipes -run '^$' -bench BenchmarkQueue -benchtime 2000x
+func BenchmarkQueue(b *testing.B) {
+	c := testserver.Start(b, testserver.WithMembers(3))
+	var baseline float64
+	for _, impl := range benchQueueImpls {
+		b.Run(impl.name, func(b *testing.B) {
+			rate := benchQueueRun(b, c, impl)
+			b.ReportMetric(rate, "items/s")
+			if impl.name == "etcd-recipe" {
+				baseline = rate
+			} else if baseline > 0 {
+				b.ReportMetric(rate/baseline, "x-etcd-recipe")
+			}
+		})
+	}
+}
+
+var benchQueueSeq atomic.Int64
+
+func benchQueueRun(b *testing.B, c *testserver.Cluster, impl benchQueueImpl) float64 {
+	prefix := fmt.Sprintf("bench-queue-%s-%d", impl.name, benchQueueSeq.Add(1))
+	n := b.N
+	newClient := func() *clientv3.Client {
+		cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cli.Close() })
+		return cli
+	}
+	enqueues := make([]func(string) error, benchProducers)
+	for i := range enqueues {
+		enqueues[i] = impl.producer(b, newClient(), prefix)
+	}
+	takes := make([]func(context.Context) (string, error), benchConsumers)
+	for i := range takes {
+		takes[i] = impl.consumer(b, newClient(), prefix)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	var consumed atomic.Int64
+	allDone := make(chan struct{})
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for p := range benchProducers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p; i < n; i += benchProducers {
+				if err := enqueues[p](fmt.Sprint(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var end time.Time
+	var cwg sync.WaitGroup
+	for ci := range benchConsumers {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			for {
+				v, err := takes[ci](ctx)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if v == "stop" {
+					return
+				}
+				if consumed.Add(1) == int64(n) {
+					end = time.Now()
+					close(allDone)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		b.Fatal("benchmark timed out")
+	}
+	b.StopTimer()
+	// etcd's Dequeue takes no ctx: release every consumer with a stop item.
+	for range benchConsumers {
+		if err := enqueues[0]("stop"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cwg.Wait()
+	return float64(n) / end.Sub(start).Seconds()
+}
