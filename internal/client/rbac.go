@@ -32,6 +32,9 @@ var (
 	// ErrRootProtected: etcd refuses to remove the root user, the root
 	// role or the root user's root role while authentication is enabled.
 	ErrRootProtected = errors.New("etcd protects root while authentication is enabled")
+	// ErrEnabledButRejected: EnableAuth enabled authentication, but the
+	// provider's own credentials were rejected right after.
+	ErrEnabledButRejected = errors.New("authentication is now enabled, but the provider's own credentials do not work")
 )
 
 // Access is what a role permission allows on its keys.
@@ -509,9 +512,8 @@ func (c *Client) EnableAuth(ctx context.Context, identity string) error {
 	// clientv3 authenticates again on its own when the server first asks
 	// for a token; this request makes that happen now.
 	if _, err := c.GetUser(ctx, identity); err != nil {
-		return fmt.Errorf("authentication is now enabled, but the provider's own credentials do not work: %w; "+
-			"fix the provider's username/password or client certificate, or disable authentication with "+
-			"`etcdctl --user root auth disable`", err)
+		return fmt.Errorf("%w: %w; fix the provider's username/password or client certificate, or disable "+
+			"authentication with `etcdctl --user root auth disable`", ErrEnabledButRejected, err)
 	}
 	return nil
 }

@@ -232,11 +232,13 @@ func (m providerModel) clientConfig(ctx context.Context, lookupEnv func(string) 
 func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newKeyResource,
+		newRoleResource, newUserResource, newAuthResource,
 	}
 }
 
 func (p *etcdProvider) DataSources(context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newKeyDataSource,
+		newRoleDataSource, newUserDataSource, newAuthStatusDataSource,
 	}
 }
