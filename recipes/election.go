@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -54,7 +55,7 @@ func (e *Election) Campaign(ctx context.Context, value string) (*Leadership, err
 		session:  e.s,
 		dir:      dir,
 		blockDir: dir,
-		key:      sessionKey(dir, e.s),
+		key:      slotKey(dir, e.s),
 		value:    value,
 		limit:    1,
 		lost:     ErrLeadershipLost,
@@ -89,7 +90,8 @@ func leaderInfo(kv *mvccpb.KeyValue) LeaderInfo {
 // after the process restarted with concurrency.WithLease(oldLease). token
 // is the Token() of the leadership. It fails with ErrLeadershipLost if that
 // key is gone, belongs to another lease, or is not the leader; in the
-// latter case the stale candidacy is withdrawn. The prefix is normalized
+// latter case the stale candidacy is withdrawn. It fails with ErrLocked if
+// a Leadership of this process on the same client already holds the key. The prefix is normalized
 // exactly as NewElection does (etcd #13469 dropped its trailing "/").
 func ResumeElection(ctx context.Context, s *concurrency.Session, prefix string, token int64) (*Leadership, error) {
 	e := NewElection(s, prefix)
@@ -109,12 +111,19 @@ func ResumeElection(ctx context.Context, s *concurrency.Session, prefix string, 
 		return nil, fmt.Errorf("%w: election %s has no key with token %d for lease %x", ErrLeadershipLost, dir, token, int64(s.Lease()))
 	}
 	key := string(mine[0].Key)
+	if strings.Contains(key[len(dir):], "/") {
+		return nil, fmt.Errorf("%w: key %s with token %d is not a candidate of election %s", ErrLeadershipLost, key, token, dir)
+	}
+	leave, err := tryEnterGate(s.Client(), key)
+	if err != nil {
+		return nil, err
+	}
 	first := resp.Responses[0].GetResponseRange().Kvs
 	if len(first) == 0 || first[0].CreateRevision != token {
-		cleanup(s, key, token)
+		cleanupThen(s, key, token, leave)
 		return nil, fmt.Errorf("%w: election %s: token %d is not the leader", ErrLeadershipLost, dir, token)
 	}
-	h := newHold(s, key, token, ErrLeadershipLost)
+	h := newHold(s, key, token, ErrLeadershipLost, leave)
 	h.rev = resp.Header.Revision
 	return &Leadership{h: h, e: e, value: string(mine[0].Value)}, nil
 }

@@ -310,8 +310,20 @@ func TestResumeElectionKeepsPrefixExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	for _, prefix := range []string{"elect/resume", "elect/resume/"} {
+	for i, prefix := range []string{"elect/resume", "elect/resume/"} {
 		r, err := ResumeElection(ctx, s2, prefix, l.Token())
+		if i == 1 {
+			// Already resumed by this process (same key, same client).
+			if !errors.Is(err, ErrLocked) {
+				t.Fatalf("second ResumeElection(%q) = %v, want ErrLocked", prefix, err)
+			}
+			s3, serr := concurrency.NewSession(newClient(t, c), concurrency.WithLease(s.Lease()))
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			defer s3.Close()
+			r, err = ResumeElection(ctx, s3, prefix, l.Token())
+		}
 		if err != nil {
 			t.Fatalf("ResumeElection(%q): %v", prefix, err)
 		}

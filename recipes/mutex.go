@@ -64,7 +64,7 @@ func (m *Mutex) spec() (queueSpec, error) {
 		session:  m.s,
 		dir:      dir,
 		blockDir: dir,
-		key:      sessionKey(dir, m.s),
+		key:      slotKey(dir, m.s),
 		value:    m.opts.value,
 		limit:    1,
 		lost:     ErrLockLost,

@@ -155,7 +155,7 @@ func TestMutexStaleUnlockKeepsNewerHolder(t *testing.T) {
 	}
 	// A delayed Unlock that reaches etcd after the key was re-created under
 	// the same name: same key, older token.
-	stale := &Lock{h: newHold(sb, lb.Key(), la.Token(), ErrLockLost)}
+	stale := &Lock{h: newHold(sb, lb.Key(), la.Token(), ErrLockLost, nil)}
 	if err := stale.Unlock(ctx); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("stale Unlock = %v, want ErrLockLost", err)
 	}

@@ -41,11 +41,11 @@ func (rw *RWMutex) spec(write bool) (queueSpec, error) {
 	if write {
 		// A writer waits for every earlier key, reader or writer.
 		q.blockDir = dir
-		q.key = sessionKey(dir+"w/", rw.s)
+		q.key = slotKey(dir+"w/", rw.s)
 	} else {
 		// A reader waits only for earlier writers.
 		q.blockDir = dir + "w/"
-		q.key = sessionKey(dir+"r/", rw.s)
+		q.key = slotKey(dir+"r/", rw.s)
 	}
 	q.tryIf = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(q.blockDir), "=", 0).WithPrefix()}
 	return q, nil

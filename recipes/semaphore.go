@@ -42,7 +42,7 @@ func (sem *Semaphore) spec() (queueSpec, error) {
 		session:  sem.s,
 		dir:      dir,
 		blockDir: dir,
-		key:      sessionKey(dir, sem.s),
+		key:      slotKey(dir, sem.s),
 		value:    sem.opts.value,
 		limit:    sem.n,
 		lost:     ErrLockLost,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -41,6 +42,90 @@ func sessionKey(dir string, s *concurrency.Session) string {
 		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
 	}
 	return fmt.Sprintf("%s%x-%016x", dir, int64(s.Lease()), binary.BigEndian.Uint64(b[:]))
+}
+
+// slotKey returns the key that session s uses under dir for a lock,
+// election or semaphore: "<dir><lease hex>", the same name for every
+// acquisition by the session. Reusing the name matters: etcd keeps a
+// deleted key in its index until compaction, so a fresh name per
+// acquisition would make every range over dir slower and slower. Two
+// acquisitions never use the name at once in one process (see gateFor),
+// and every delete is fenced by the create revision, so a stale request
+// can never remove a newer incarnation of the key.
+func slotKey(dir string, s *concurrency.Session) string {
+	return fmt.Sprintf("%s%x", dir, int64(s.Lease()))
+}
+
+// gates serializes, within this process, the acquisitions that use the
+// same key name on the same client: a second Lock by the same session
+// waits for the first grant to end, like any other waiter would.
+var gates = struct {
+	sync.Mutex
+	m map[gateKey]*gate
+}{m: map[gateKey]*gate{}}
+
+type gateKey struct {
+	c   *clientv3.Client
+	key string
+}
+
+type gate struct {
+	ch   chan struct{}
+	refs int
+}
+
+// enterGate waits until no other acquisition of this process uses key on
+// c, or ctx ends. The returned leave must be called exactly once.
+func enterGate(ctx context.Context, c *clientv3.Client, key string) (leave func(), err error) {
+	k := gateKey{c, key}
+	gates.Lock()
+	g := gates.m[k]
+	if g == nil {
+		g = &gate{ch: make(chan struct{}, 1)}
+		gates.m[k] = g
+	}
+	g.refs++
+	gates.Unlock()
+	drop := func() {
+		gates.Lock()
+		g.refs--
+		if g.refs == 0 {
+			delete(gates.m, k)
+		}
+		gates.Unlock()
+	}
+	select {
+	case g.ch <- struct{}{}:
+	case <-ctx.Done():
+		drop()
+		return nil, fmt.Errorf("recipes: wait for %s: %w", key, context.Cause(ctx))
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-g.ch
+			drop()
+		})
+	}, nil
+}
+
+// tryEnterGate is enterGate that fails with ErrLocked instead of waiting.
+func tryEnterGate(c *clientv3.Client, key string) (leave func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	k := gateKey{c, key}
+	gates.Lock()
+	g := gates.m[k]
+	busy := g != nil && len(g.ch) > 0
+	gates.Unlock()
+	if busy {
+		return nil, fmt.Errorf("%w: %s is already held in this process", ErrLocked, key)
+	}
+	leave, err = enterGate(ctx, c, key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is already held in this process", ErrLocked, key)
+	}
+	return leave, nil
 }
 
 // sessionDone reports whether the session's keep-alive has stopped: it
@@ -112,6 +197,15 @@ func deleteOwned(ctx context.Context, c *clientv3.Client, key string, rev int64)
 // (at which point etcd deletes the key with the lease anyway). A waiting
 // key that lingered would otherwise block every later waiter.
 func cleanup(s *concurrency.Session, key string, rev int64) {
+	cleanupThen(s, key, rev, nil)
+}
+
+// cleanupThen is cleanup that calls then (if not nil) once the key is
+// gone, etcd refused for good, or the session ended.
+func cleanupThen(s *concurrency.Session, key string, rev int64, then func()) {
+	if then == nil {
+		then = func() {}
+	}
 	c := s.Client()
 	try := func() bool {
 		ctx, cancel := context.WithTimeout(c.Ctx(), attemptTimeout)
@@ -120,9 +214,11 @@ func cleanup(s *concurrency.Session, key string, rev int64) {
 		return err == nil || !retryable(err)
 	}
 	if try() {
+		then()
 		return
 	}
 	go func() {
+		defer then()
 		b := newBackoff()
 		for {
 			select {

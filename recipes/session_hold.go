@@ -37,62 +37,93 @@ func acquire(ctx context.Context, q queueSpec, wait bool) (*hold, error) {
 	if sessionDone(s) {
 		return nil, fmt.Errorf("%w: lease %x is no longer kept alive", ErrSessionExpired, int64(s.Lease()))
 	}
+	leave, err := enterGate(ctx, c, q.key)
+	if err != nil {
+		return nil, err
+	}
+	h, err := acquireGated(ctx, q, wait, leave)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// acquireGated does the work of acquire inside the process-local gate of
+// the key; it hands leave to the hold, or calls it once the key is removed.
+func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*hold, error) {
+	s := q.session
+	c := s.Client()
+	// Put (keeping the create revision if a key of ours is left over),
+	// read our create revision back, and the first keys that may block us.
 	put := clientv3.OpPut(q.key, q.value, clientv3.WithLease(s.Lease()))
+	own := clientv3.OpGet(q.key, clientv3.WithKeysOnly())
 	first := clientv3.OpGet(q.blockDir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(int64(q.limit)))
+	fresh := clientv3.Compare(clientv3.CreateRevision(q.key), "=", 0)
 	txn := c.Txn(ctx)
-	if !wait && q.tryIf != nil {
-		txn = txn.If(q.tryIf...).Then(put).Else(first)
+	try := !wait && q.tryIf != nil
+	if try {
+		txn = txn.If(append([]clientv3.Cmp{fresh}, q.tryIf...)...).Then(put)
 	} else {
-		txn = txn.Then(put, first)
+		// Usually the key is new and its create revision is the txn's
+		// revision; otherwise read it back.
+		txn = txn.If(fresh).Then(put, first).Else(put, first, own)
 	}
 	resp, err := txn.Commit()
 	if err != nil {
-		if !isLeaseNotFound(err) {
-			// The put may or may not have been applied; the key name is
-			// unique to this attempt, so removing it is always safe.
-			cleanup(s, q.key, 0)
+		if isLeaseNotFound(err) {
+			leave()
+		} else {
+			// The put may or may not have been applied.
+			cleanupThen(s, q.key, 0, leave)
 		}
 		return nil, etcdErr("acquire "+q.dir, err)
 	}
-	if !resp.Succeeded {
+	if try && !resp.Succeeded {
+		leave()
 		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
 	}
-	rev := resp.Header.Revision // create revision of our key
-	h := newHold(s, q.key, rev, q.lost)
-	if q.tryIf != nil && !wait {
-		h.rev = rev
+	token := resp.Header.Revision
+	if !resp.Succeeded {
+		kvs := resp.Responses[2].GetResponseRange().Kvs
+		if len(kvs) != 1 {
+			cleanupThen(s, q.key, 0, leave)
+			return nil, fmt.Errorf("%w: acquire %s: key %s missing right after its put", ErrEtcd, q.dir, q.key)
+		}
+		token = kvs[0].CreateRevision
+	}
+	h := newHold(s, q.key, token, q.lost, leave)
+	h.rev = resp.Header.Revision
+	if try {
 		return h, nil
 	}
 	ahead := 0
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if kv.CreateRevision < rev {
+		if kv.CreateRevision < token {
 			ahead++
 		}
 	}
 	if ahead < q.limit {
-		h.rev = rev
 		return h, nil
 	}
 	if !wait {
-		cleanup(s, q.key, rev)
+		cleanupThen(s, q.key, token, leave)
 		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
 	}
 
 	wctx, stop := withSession(ctx, s)
 	defer stop()
-	acq, err := waitTurn(wctx, c, q, rev)
+	acq, err := waitTurn(wctx, c, q, token)
 	if err != nil {
-		if !errors.Is(err, errOwnKeyGone) {
-			cleanup(s, q.key, rev)
-		}
 		if errors.Is(err, errOwnKeyGone) {
+			leave()
 			if leaseGone(c.Ctx(), s) {
 				return nil, fmt.Errorf("%w: lease %x expired while waiting for %s", ErrSessionExpired, int64(s.Lease()), q.dir)
 			}
 			return nil, fmt.Errorf("%w: key %s was deleted while waiting", q.lost, q.key)
 		}
-		if errors.Is(err, ErrSessionExpired) || isOwnSentinel(err) {
+		cleanupThen(s, q.key, token, leave)
+		if isOwnSentinel(err) {
 			return nil, err
 		}
 		return nil, etcdErr("wait for "+q.dir, err)
@@ -153,6 +184,7 @@ type hold struct {
 	lost    error // ErrLockLost or ErrLeadershipLost
 
 	once    sync.Once // starts the monitor
+	leave   func()    // leaves the process-local gate of the key
 	done    chan struct{}
 	stopMon context.CancelFunc
 
@@ -165,8 +197,11 @@ type hold struct {
 	unlockMu sync.Mutex // serializes release
 }
 
-func newHold(s *concurrency.Session, key string, token int64, lost error) *hold {
-	return &hold{session: s, key: key, token: token, lost: lost, done: make(chan struct{}), stopMon: func() {}}
+func newHold(s *concurrency.Session, key string, token int64, lost error, leave func()) *hold {
+	if leave == nil {
+		leave = func() {}
+	}
+	return &hold{session: s, key: key, token: token, lost: lost, leave: leave, done: make(chan struct{}), stopMon: func() {}}
 }
 
 func (h *hold) guard() clientv3.Cmp {
@@ -183,6 +218,7 @@ func (h *hold) finish(err error, released bool) {
 	h.err = err
 	h.released = released
 	close(h.done)
+	h.leave()
 }
 
 // doneCh starts the loss monitor on first use and returns the channel
@@ -282,6 +318,10 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 			// The key is gone (maybe by this very request): the lock is
 			// not held any more either way.
 			h.finish(seen, false)
+		} else {
+			// Make sure the hold ends (and the key's gate opens) once the
+			// key or the session goes, even if Unlock is not retried.
+			h.once.Do(h.startMonitor)
 		}
 		return etcdErr("release "+h.key, err)
 	}

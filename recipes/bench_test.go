@@ -1,0 +1,345 @@
+package recipes_test
+
+// Benchmarks of the locks and elections against etcd's own
+// client/v3/concurrency primitives, on the same 3-member testserver cluster
+// in the same run. Each top-level benchmark runs "etcd" then "recipes" and
+// logs the ratio recipes/etcd of the p50 metric.
+//
+//	go test ./recipes -run '^$' -bench 'Mutex|Election' -benchtime 200x
+//
+// Metrics: p50-ms is the median of the measured latency (per grant for the
+// contended mutex, per lock+unlock for the uncontended one, per failover
+// for the elections); ms/grant is the mean time per grant under
+// contention.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+// benchSession returns a session on its own client.
+func benchSession(b *testing.B, c *testserver.Cluster, ttl int) *concurrency.Session {
+	b.Helper()
+	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cli.Close() })
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func p50(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ratios collects the p50 of both implementations of one benchmark.
+type ratios struct {
+	mu   sync.Mutex
+	p50s map[string]time.Duration
+}
+
+func (r *ratios) set(impl string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p50s == nil {
+		r.p50s = map[string]time.Duration{}
+	}
+	r.p50s[impl] = d
+}
+
+func (r *ratios) log(b *testing.B, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, o := r.p50s["etcd"], r.p50s["recipes"]
+	if e > 0 && o > 0 {
+		b.Logf("%s p50: etcd %.3f ms, recipes %.3f ms, ratio recipes/etcd %.3f", what, ms(e), ms(o), float64(o)/float64(e))
+	}
+}
+
+// locker abstracts one lock+unlock of either implementation.
+type locker func(ctx context.Context) (unlock func(context.Context) error, err error)
+
+func etcdLocker(s *concurrency.Session, pfx string) locker {
+	m := concurrency.NewMutex(s, pfx)
+	return func(ctx context.Context) (func(context.Context) error, error) {
+		if err := m.Lock(ctx); err != nil {
+			return nil, err
+		}
+		return m.Unlock, nil
+	}
+}
+
+func recipesLocker(s *concurrency.Session, pfx string) locker {
+	m := recipes.NewMutex(s, pfx)
+	return func(ctx context.Context) (func(context.Context) error, error) {
+		l, err := m.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return l.Unlock, nil
+	}
+}
+
+var impls = []struct {
+	name string
+	lock func(s *concurrency.Session, pfx string) locker
+}{{"etcd", etcdLocker}, {"recipes", recipesLocker}}
+
+// BenchmarkMutexContended: 4 sessions (each on its own client) take turns
+// on one lock; each grant is followed at once by the unlock. The time per
+// grant is the hand-off time.
+func BenchmarkMutexContended(b *testing.B) {
+	c := testserver.Start(b)
+	var r ratios
+	for _, impl := range impls {
+		b.Run(impl.name, func(b *testing.B) {
+			const workers = 4
+			pfx := fmt.Sprintf("bench/contended/%s/%d", impl.name, b.N)
+			lockers := make([]locker, workers)
+			for i := range lockers {
+				lockers[i] = impl.lock(benchSession(b, c, 10), pfx)
+			}
+			ctx := context.Background()
+			var mu sync.Mutex
+			var grants []time.Time
+			left := b.N
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for _, lock := range lockers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						unlock, err := lock(ctx)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						mu.Lock()
+						grants = append(grants, time.Now())
+						left--
+						more := left > 0
+						mu.Unlock()
+						if err := unlock(ctx); err != nil {
+							b.Error(err)
+							return
+						}
+						if !more {
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			// Overshoot: workers that were already waiting finish their grant.
+			slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
+			var gaps []time.Duration
+			for i := 1; i < len(grants); i++ {
+				gaps = append(gaps, grants[i].Sub(grants[i-1]))
+			}
+			b.ReportMetric(ms(elapsed)/float64(len(grants)), "ms/grant")
+			b.ReportMetric(ms(p50(gaps)), "p50-ms")
+			r.set(impl.name, elapsed/time.Duration(len(grants)))
+		})
+	}
+	r.log(b, "MutexContended (mean time per grant)")
+}
+
+// BenchmarkMutexUncontended: one session locks and unlocks a free lock.
+func BenchmarkMutexUncontended(b *testing.B) {
+	c := testserver.Start(b)
+	var r ratios
+	for _, impl := range impls {
+		b.Run(impl.name, func(b *testing.B) {
+			lock := impl.lock(benchSession(b, c, 10), fmt.Sprintf("bench/uncontended/%s/%d", impl.name, b.N))
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				unlock, err := lock(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := unlock(ctx); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			b.ReportMetric(ms(p50(lat)), "p50-ms")
+			r.set(impl.name, p50(lat))
+		})
+	}
+	r.log(b, "MutexUncontended (lock+unlock)")
+}
+
+// candidate abstracts a campaign of either implementation.
+type candidate func(ctx context.Context) (resign func(context.Context) error, err error)
+
+func etcdCandidate(s *concurrency.Session, pfx string) candidate {
+	e := concurrency.NewElection(s, pfx)
+	return func(ctx context.Context) (func(context.Context) error, error) {
+		if err := e.Campaign(ctx, "v"); err != nil {
+			return nil, err
+		}
+		return e.Resign, nil
+	}
+}
+
+func recipesCandidate(s *concurrency.Session, pfx string) candidate {
+	e := recipes.NewElection(s, pfx)
+	return func(ctx context.Context) (func(context.Context) error, error) {
+		l, err := e.Campaign(ctx, "v")
+		if err != nil {
+			return nil, err
+		}
+		return l.Resign, nil
+	}
+}
+
+var electionImpls = []struct {
+	name string
+	cand func(s *concurrency.Session, pfx string) candidate
+}{{"etcd", etcdCandidate}, {"recipes", recipesCandidate}}
+
+// waitCandidates waits until n keys exist under pfx, watching from a synced
+// watch opened before the campaign started.
+func waitCandidates(b *testing.B, wch clientv3.WatchChan) {
+	b.Helper()
+	for wr := range wch {
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut && ev.IsCreate() {
+				return
+			}
+		}
+	}
+	b.Fatal("watch closed")
+}
+
+// BenchmarkElectionFailover: the leader resigns shortly (2 ms) after a
+// second candidate started waiting; the failover time is from the Resign
+// call until the waiting candidate's Campaign returns. The two then swap
+// roles, as in back-to-back leader changes.
+func BenchmarkElectionFailover(b *testing.B) {
+	c := testserver.Start(b)
+	var r ratios
+	for _, impl := range electionImpls {
+		b.Run(impl.name, func(b *testing.B) {
+			pfx := fmt.Sprintf("bench/failover/%s/%d", impl.name, b.N)
+			cands := []candidate{impl.cand(benchSession(b, c, 10), pfx), impl.cand(benchSession(b, c, 10), pfx)}
+			ctx := context.Background()
+			resign, err := cands[0](ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			watcher := c.Client()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				wctx, wcancel := context.WithCancel(ctx)
+				wch := watcher.Watch(wctx, pfx+"/", clientv3.WithPrefix(), clientv3.WithFilterDelete())
+				type result struct {
+					resign func(context.Context) error
+					at     time.Time
+					err    error
+				}
+				done := make(chan result, 1)
+				next := cands[(i+1)%2]
+				go func() {
+					rs, err := next(ctx)
+					done <- result{rs, time.Now(), err}
+				}()
+				waitCandidates(b, wch)
+				wcancel()
+				time.Sleep(2 * time.Millisecond)
+				t0 := time.Now()
+				if err := resign(ctx); err != nil {
+					b.Fatal(err)
+				}
+				res := <-done
+				if res.err != nil {
+					b.Fatal(res.err)
+				}
+				lat = append(lat, res.at.Sub(t0))
+				resign = res.resign
+			}
+			b.StopTimer()
+			_ = resign(ctx)
+			b.ReportMetric(ms(p50(lat)), "p50-ms")
+			r.set(impl.name, p50(lat))
+		})
+	}
+	r.log(b, "ElectionFailover after Resign")
+}
+
+// BenchmarkElectionCrashFailover: the leader's process dies (its session
+// stops keeping the 1 s lease alive, nothing is revoked); the failover time
+// is from the crash until the waiting candidate's Campaign returns. Target:
+// within the TTL + 0.5 s. Run with a small -benchtime (e.g. 5x).
+func BenchmarkElectionCrashFailover(b *testing.B) {
+	c := testserver.Start(b)
+	var r ratios
+	const ttl = 1
+	for _, impl := range electionImpls {
+		b.Run(impl.name, func(b *testing.B) {
+			pfx := fmt.Sprintf("bench/crash/%s/%d", impl.name, b.N)
+			ctx := context.Background()
+			leaderSession := benchSession(b, c, ttl)
+			if _, err := impl.cand(leaderSession, pfx)(ctx); err != nil {
+				b.Fatal(err)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				waiter := benchSession(b, c, ttl)
+				done := make(chan time.Time, 1)
+				wctx, wcancel := context.WithCancel(ctx)
+				wch := c.Client().Watch(wctx, pfx+"/", clientv3.WithPrefix(), clientv3.WithFilterDelete())
+				go func() {
+					if _, err := impl.cand(waiter, pfx)(ctx); err != nil {
+						b.Error(err)
+					}
+					done <- time.Now()
+				}()
+				waitCandidates(b, wch)
+				wcancel()
+				time.Sleep(2 * time.Millisecond)
+				t0 := time.Now()
+				leaderSession.Orphan() // crash: keep-alives stop, no revoke
+				lat = append(lat, (<-done).Sub(t0))
+				leaderSession = waiter
+			}
+			b.StopTimer()
+			b.ReportMetric(ms(p50(lat)), "p50-ms")
+			b.ReportMetric(ms(slices.Max(lat)), "max-ms")
+			r.set(impl.name, p50(lat))
+		})
+	}
+	r.log(b, "ElectionCrashFailover (session TTL 1 s)")
+}
