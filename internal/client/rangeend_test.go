@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -55,6 +56,31 @@ func TestJoinKey(t *testing.T) {
 	} {
 		if got := JoinKey(c.parts...); got != c.want {
 			t.Errorf("JoinKey(%q) = %q, want %q", c.parts, got, c.want)
+		}
+	}
+}
+
+func TestPrefixRangeEndText(t *testing.T) {
+	for in, want := range map[string]string{
+		"/app/":  "/app0",
+		"":       "\x00",
+		"/café/": "/café0",
+		"/café":  "/cafê",
+		"/a\x00": "/a\x01",
+	} {
+		got, err := PrefixRangeEndText(in)
+		if err != nil || got != want {
+			t.Errorf("PrefixRangeEndText(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{
+		"/x\x7f",   // → 0x80, a lone continuation byte
+		"/x\u00bf", // C2 BF → C2 C0, not UTF-8
+		"/x\u00ff", // C3 BF → C3 C0, not UTF-8
+		"/c\u0326", // → c + U+0327, which normal form C composes to ç
+	} {
+		if got, err := PrefixRangeEndText(in); !errors.Is(err, ErrRangeEndNotText) {
+			t.Errorf("PrefixRangeEndText(%q) = %q, %v; want ErrRangeEndNotText", in, got, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 type EndpointStatus struct {
 	Endpoint         string
 	MemberID         uint64
+	ClusterID        uint64
 	Version          string
 	StorageVersion   string
 	DBSize           int64
@@ -56,6 +57,7 @@ func (c *Client) status(ctx context.Context, endpoint string) EndpointStatus {
 	}
 	if h := resp.Header; h != nil {
 		s.MemberID = h.MemberId
+		s.ClusterID = h.ClusterId
 		s.RaftTerm = h.RaftTerm
 	}
 	s.Version = resp.Version

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -27,7 +29,11 @@ import (
 // Address is the provider's registry source address.
 const Address = "registry.terraform.io/terraform-etcd/etcd"
 
-var _ provider.Provider = (*etcdProvider)(nil)
+var (
+	_ provider.Provider                       = (*etcdProvider)(nil)
+	_ provider.ProviderWithFunctions          = (*etcdProvider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*etcdProvider)(nil)
+)
 
 // etcdProvider is the provider type "etcd".
 type etcdProvider struct {
@@ -233,6 +239,7 @@ func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		newKeyResource,
 		newRoleResource, newUserResource, newAuthResource,
+		newLeaseResource, newKeyPrefixResource,
 	}
 }
 
@@ -240,5 +247,18 @@ func (p *etcdProvider) DataSources(context.Context) []func() datasource.DataSour
 	return []func() datasource.DataSource{
 		newKeyDataSource,
 		newRoleDataSource, newUserDataSource, newAuthStatusDataSource,
+		newKeysDataSource, newLeaseDataSource, newEndpointStatusDataSource,
+	}
+}
+
+func (p *etcdProvider) Functions(context.Context) []func() function.Function {
+	return []func() function.Function{
+		newPrefixRangeEndFunction, newKeyJoinFunction,
+	}
+}
+
+func (p *etcdProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{
+		newLeaseEphemeralResource,
 	}
 }

@@ -1,0 +1,704 @@
+package provider
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+)
+
+var (
+	_ resource.Resource                   = (*keyPrefixResource)(nil)
+	_ resource.ResourceWithConfigure      = (*keyPrefixResource)(nil)
+	_ resource.ResourceWithImportState    = (*keyPrefixResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*keyPrefixResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*keyPrefixResource)(nil)
+)
+
+// Private state keys of etcd_key_prefix. Revisions are private rather than
+// attributes so that state and plans show values only.
+const (
+	// privateRevisions: JSON object, suffix → mod_revision as last read or
+	// written, for every key in state. Writes and deletes are guarded by it.
+	privateRevisions = "mod_revisions"
+	// privateUnmanaged: JSON object, suffix → mod_revision of the keys the
+	// resource does not manage, read at plan time when delete_unmanaged is
+	// being turned on; the apply deletes exactly these.
+	privateUnmanaged = "unmanaged_mod_revisions"
+	// privateImporting: set by ImportState, so that the next Read adopts
+	// every key under the prefix.
+	privateImporting = "importing"
+)
+
+// keyPrefixResource is etcd_key_prefix: every key under one prefix.
+type keyPrefixResource struct {
+	provider *providerData
+}
+
+func newKeyPrefixResource() resource.Resource { return &keyPrefixResource{} }
+
+type keyPrefixModel struct {
+	ID              types.String `tfsdk:"id"`
+	Prefix          types.String `tfsdk:"prefix"`
+	Values          types.Map    `tfsdk:"values"`
+	ValuesBase64    types.Map    `tfsdk:"values_base64"`
+	DeleteUnmanaged types.Bool   `tfsdk:"delete_unmanaged"`
+	MaxTxnOps       types.Int64  `tfsdk:"max_txn_ops"`
+}
+
+func (r *keyPrefixResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_key_prefix"
+}
+
+func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A whole subtree of etcd: every key under `prefix`, written from a map of " +
+			"suffixes to values. One resource holds thousands of keys and reads them all with one " +
+			"request, so it plans far faster than as many `etcd_key` resources.\n\n" +
+			"The resource owns the keys it wrote. Creating it fails when a key it would write already " +
+			"exists (import the prefix instead); with `delete_unmanaged = true` it also owns the rest of " +
+			"the subtree and deletes every other key under the prefix, at create and whenever one shows up.\n\n" +
+			"Changes are written in as few transactions as etcd allows (`max_txn_ops` operations each). " +
+			"A change that fits in one transaction is all-or-nothing. Every transaction checks that each " +
+			"key it touches still has the revision read when the plan was made, so a key changed " +
+			"outside Terraform since then is reported as an error, not overwritten; if a change spans " +
+			"several transactions and one fails, the ones before it are recorded in state. Keys that were " +
+			"added, changed or deleted outside Terraform show up as a diff on the next plan.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The prefix, as for `prefix`.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"prefix": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The prefix every key begins with, e.g. `/app/config/`. Each key is the " +
+					"prefix followed by its suffix, with nothing in between: end the prefix with `/` for " +
+					"path-like keys. Changing it replaces the resource.",
+				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"values": schema.MapAttribute{
+				ElementType: types.StringType,
+				Optional:    true,
+				MarkdownDescription: "Text values (UTF-8) by suffix: `{ \"db/host\" = \"10.0.0.5\" }` writes " +
+					"`<prefix>db/host`. A suffix may appear in `values` or `values_base64`, not both. A key " +
+					"whose value becomes binary outside Terraform moves to `values_base64` in state, so the " +
+					"change is visible.",
+			},
+			"values_base64": schema.MapAttribute{
+				ElementType:         types.StringType,
+				Optional:            true,
+				MarkdownDescription: "Binary values by suffix, as standard base64 (e.g. from `filebase64()`).",
+				Validators:          []validator.Map{mapvalidator.ValueStringsAre(base64Validator{})},
+			},
+			"delete_unmanaged": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Own the whole subtree: delete every key under the prefix that is not " +
+					"in `values` or `values_base64`, at create and whenever such a key appears later (it " +
+					"shows up in the plan as a value to remove). Turning it on deletes the keys present at " +
+					"plan time; the plan warns how many. Defaults to `false`: keys under the prefix that " +
+					"the resource did not write are left alone.",
+			},
+			"max_txn_ops": schema.Int64Attribute{
+				Optional: true,
+				Computed: true,
+				Default:  int64default.StaticInt64(client.DefaultMaxTxnOps),
+				MarkdownDescription: fmt.Sprintf("Most operations per transaction. Must not exceed the "+
+					"cluster's `--max-txn-ops` (etcd's default, and this attribute's, is %d).", client.DefaultMaxTxnOps),
+				Validators: []validator.Int64{int64validator.AtLeast(1)},
+			},
+		},
+	}
+}
+
+func (r *keyPrefixResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.provider = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *keyPrefixResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m keyPrefixModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() {
+		return
+	}
+	var both []string
+	text := m.Values.Elements()
+	for s := range m.ValuesBase64.Elements() {
+		if _, ok := text[s]; ok {
+			both = append(both, s)
+		}
+	}
+	if len(both) > 0 {
+		slices.Sort(both)
+		resp.Diagnostics.AddAttributeError(path.Root("values_base64"), "Suffix in values and values_base64",
+			fmt.Sprintf("These suffixes are in both values and values_base64: %s. Set each key's value once: "+
+				"in values for text, in values_base64 for binary data.", quoteFirst(both, 10)))
+	}
+}
+
+// prefixEntry is one key of the prefix: its value, and whether it is written in
+// values_base64 rather than values.
+type prefixEntry struct {
+	value []byte
+	b64   bool
+}
+
+// entries decodes values and values_base64. known is false when either, or
+// any element, is not known yet.
+func (m keyPrefixModel) entries() (es map[string]prefixEntry, known bool, diags diag.Diagnostics) {
+	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() {
+		return nil, false, nil
+	}
+	es = make(map[string]prefixEntry, len(m.Values.Elements())+len(m.ValuesBase64.Elements()))
+	for s, v := range m.Values.Elements() {
+		sv, ok := v.(types.String)
+		if !ok || sv.IsUnknown() {
+			return nil, false, nil
+		}
+		es[s] = prefixEntry{value: []byte(sv.ValueString())}
+	}
+	for s, v := range m.ValuesBase64.Elements() {
+		sv, ok := v.(types.String)
+		if !ok || sv.IsUnknown() {
+			return nil, false, nil
+		}
+		b, err := base64.StdEncoding.DecodeString(sv.ValueString())
+		if err != nil {
+			diags.AddAttributeError(path.Root("values_base64").AtMapKey(s), "Invalid base64",
+				fmt.Sprintf("values_base64[%q] is not valid standard base64: %v.", s, err))
+			continue
+		}
+		es[s] = prefixEntry{value: b, b64: true}
+	}
+	return es, true, diags
+}
+
+// setEntries stores es in values and values_base64. A map with no entries
+// is null when it is null in ref (the configuration or prior state), so
+// that an unset attribute stays unset.
+func (m *keyPrefixModel) setEntries(es map[string]prefixEntry, ref keyPrefixModel) {
+	text := make(map[string]attr.Value)
+	bin := make(map[string]attr.Value)
+	for s, e := range es {
+		if e.b64 {
+			bin[s] = types.StringValue(base64.StdEncoding.EncodeToString(e.value))
+		} else {
+			text[s] = types.StringValue(string(e.value))
+		}
+	}
+	m.Values = mapOrNull(text, ref.Values.IsNull())
+	m.ValuesBase64 = mapOrNull(bin, ref.ValuesBase64.IsNull())
+}
+
+func mapOrNull(elems map[string]attr.Value, null bool) types.Map {
+	if len(elems) == 0 && null {
+		return types.MapNull(types.StringType)
+	}
+	return types.MapValueMust(types.StringType, elems)
+}
+
+// prefixRevisions is suffix → mod_revision.
+type prefixRevisions map[string]int64
+
+type privateGetter interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+type privateSetter interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+func getRevisions(ctx context.Context, p privateGetter, key string) (prefixRevisions, diag.Diagnostics) {
+	revs := prefixRevisions{}
+	if p == nil {
+		return revs, nil
+	}
+	b, diags := p.GetKey(ctx, key)
+	if diags.HasError() || len(b) == 0 {
+		return revs, diags
+	}
+	if err := json.Unmarshal(b, &revs); err != nil {
+		diags.AddError("Corrupt private state", fmt.Sprintf("The key revisions recorded for etcd_key_prefix cannot be read (%v); run terraform apply -refresh-only to read them again.", err))
+	}
+	return revs, diags
+}
+
+func setRevisions(ctx context.Context, p privateSetter, key string, revs prefixRevisions) diag.Diagnostics {
+	if len(revs) == 0 {
+		return p.SetKey(ctx, key, nil)
+	}
+	b, err := json.Marshal(revs)
+	if err != nil {
+		var diags diag.Diagnostics
+		diags.AddError("Cannot record key revisions", err.Error())
+		return diags
+	}
+	return p.SetKey(ctx, key, b)
+}
+
+func (m keyPrefixModel) maxOps() int {
+	if m.MaxTxnOps.IsNull() || m.MaxTxnOps.IsUnknown() {
+		return client.DefaultMaxTxnOps
+	}
+	return int(m.MaxTxnOps.ValueInt64())
+}
+
+// clientIfKnown returns the client when the provider configuration is known;
+// at plan time with a configuration known only after apply it returns nil
+// and no error, so that planning goes on.
+func (r *keyPrefixResource) clientIfKnown(ctx context.Context) (*client.Client, diag.Diagnostics) {
+	if r.provider == nil || len(r.provider.unknown) > 0 {
+		return nil, nil
+	}
+	return r.provider.Client(ctx)
+}
+
+func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan keyPrefixModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.Prefix.IsUnknown() {
+		return
+	}
+	desired, known, diags := plan.entries()
+	resp.Diagnostics.Append(diags...)
+	if !known || resp.Diagnostics.HasError() {
+		return
+	}
+	prefix := plan.Prefix.ValueString()
+	deleteUnmanaged := plan.DeleteUnmanaged.ValueBool()
+
+	var owned map[string]prefixEntry
+	creating := req.State.Raw.IsNull()
+	if !creating {
+		var state keyPrefixModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		owned, _, diags = state.entries()
+		resp.Diagnostics.Append(diags...)
+		// A key to be added that is not in state needs a look at etcd: it
+		// may exist without being ours. So does turning delete_unmanaged on.
+		adding := false
+		for s := range desired {
+			if _, ok := owned[s]; !ok {
+				adding = true
+				break
+			}
+		}
+		turningOn := deleteUnmanaged && !state.DeleteUnmanaged.ValueBool()
+		if !adding && !turningOn {
+			return
+		}
+		if !turningOn {
+			deleteUnmanaged = false
+		}
+	}
+
+	cl, diags := r.clientIfKnown(ctx)
+	resp.Diagnostics.Append(diags...)
+	if cl == nil || resp.Diagnostics.HasError() {
+		return
+	}
+	kvs, _, err := cl.ReadPrefix(ctx, prefix)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
+		return
+	}
+	var taken []string
+	unmanaged := prefixRevisions{}
+	for _, kv := range kvs {
+		s := kv.Key[len(prefix):]
+		if _, ok := owned[s]; ok {
+			continue
+		}
+		if _, ok := desired[s]; ok {
+			taken = append(taken, s)
+		} else if deleteUnmanaged {
+			unmanaged[s] = kv.ModRevision
+		}
+	}
+	if len(taken) > 0 {
+		resp.Diagnostics.AddAttributeError(path.Root("values"), "Keys already exist", existingKeysDetail(prefix, taken, creating))
+		return
+	}
+	if len(unmanaged) > 0 {
+		names := make([]string, 0, len(unmanaged))
+		for s := range unmanaged {
+			names = append(names, prefix+s)
+		}
+		slices.Sort(names)
+		resp.Diagnostics.AddAttributeWarning(path.Root("delete_unmanaged"), "Keys not in the configuration will be deleted",
+			fmt.Sprintf("delete_unmanaged is true, so applying this plan deletes %d key(s) under %q that are not in "+
+				"values or values_base64: %s.", len(unmanaged), prefix, quoteFirst(names, 10)))
+		if !creating {
+			resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateUnmanaged, unmanaged)...)
+		}
+	}
+}
+
+func existingKeysDetail(prefix string, suffixes []string, creating bool) string {
+	keys := make([]string, len(suffixes))
+	for i, s := range suffixes {
+		keys[i] = prefix + s
+	}
+	slices.Sort(keys)
+	if creating {
+		return fmt.Sprintf("%d key(s) under %q that this resource would write already exist in etcd: %s. The provider "+
+			"does not overwrite data it did not create. To manage the existing keys with Terraform, import the "+
+			"prefix (replace NAME with this resource's name), which adopts every key under it:\n\n"+
+			"    terraform import etcd_key_prefix.NAME %s\n\n"+
+			"or choose suffixes that are free.", len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+	}
+	return fmt.Sprintf("%d key(s) under %q that were added to the configuration already exist in etcd and are not "+
+		"managed by this resource: %s. The provider does not overwrite data it did not create: delete them first, "+
+		"or adopt them by importing the prefix again (terraform state rm, then terraform import "+
+		"etcd_key_prefix.NAME %s), or set delete_unmanaged = true and apply before adding them.",
+		len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+}
+
+func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan keyPrefixModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	desired, _, diags := plan.entries()
+	resp.Diagnostics.Append(diags...)
+	cl, diags := r.provider.Client(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	prefix := plan.Prefix.ValueString()
+	plan.ID = types.StringValue(prefix)
+
+	kvs, _, err := cl.ReadPrefix(ctx, prefix)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
+		return
+	}
+	var taken []string
+	var ops []client.GuardedOp
+	for _, kv := range kvs {
+		s := kv.Key[len(prefix):]
+		if _, ok := desired[s]; ok {
+			taken = append(taken, s)
+		} else if plan.DeleteUnmanaged.ValueBool() {
+			ops = append(ops, client.GuardedOp{Key: kv.Key, Delete: true, ModRevision: kv.ModRevision})
+		}
+	}
+	if len(taken) > 0 {
+		resp.Diagnostics.AddAttributeError(path.Root("values"), "Keys already exist", existingKeysDetail(prefix, taken, true))
+		return
+	}
+	for _, s := range sortedSuffixes(desired) {
+		ops = append(ops, client.GuardedOp{Key: prefix + s, Value: desired[s].value})
+	}
+
+	applied, err := cl.ApplyGuarded(ctx, ops, plan.maxOps())
+	written := map[string]prefixEntry{}
+	revs := prefixRevisions{}
+	for _, a := range applied {
+		if a.Delete {
+			continue
+		}
+		s := a.Key[len(prefix):]
+		written[s] = desired[s]
+		revs[s] = a.Revision
+	}
+	if err != nil {
+		if len(applied) > 0 {
+			// Record what was written; Terraform keeps it (tainted) so that
+			// nothing is left unrecorded.
+			partial := plan
+			partial.setEntries(written, plan)
+			resp.Diagnostics.Append(resp.State.Set(ctx, partial)...)
+			resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+		}
+		r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "created")
+		return
+	}
+	tflog.Debug(ctx, "created etcd key prefix", map[string]any{"prefix": prefix, "keys": len(desired), "operations": len(ops)})
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+}
+
+func (r *keyPrefixResource) addWriteError(diags *diag.Diagnostics, err error, prefix string, applied, total int, verb string) {
+	var ce *client.ConflictError
+	progress := ""
+	if total > 0 && applied > 0 {
+		progress = fmt.Sprintf(" %d of %d operations were applied before the failure and are recorded in state.", applied, total)
+	}
+	if errors.As(err, &ce) {
+		diags.AddAttributeError(path.Root("prefix"), "Keys changed outside Terraform",
+			fmt.Sprintf("Keys under %q were changed outside Terraform after they were last read, so they were not %s: %v. "+
+				"The provider never overwrites a change it has not shown you. Run plan again to see the current "+
+				"values, then apply.%s", prefix, verb, err, progress))
+		return
+	}
+	diags.AddAttributeError(path.Root("prefix"), "Cannot write keys", err.Error()+"."+progress)
+}
+
+func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state keyPrefixModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	cl, diags := r.provider.Client(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	importing, diags := req.Private.GetKey(ctx, privateImporting)
+	resp.Diagnostics.Append(diags...)
+	owned, _, diags := state.entries()
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	adopt := len(importing) > 0 || state.DeleteUnmanaged.ValueBool()
+
+	prefix := state.Prefix.ValueString()
+	kvs, _, err := cl.ReadPrefix(ctx, prefix)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
+		return
+	}
+	now := make(map[string]prefixEntry, len(owned))
+	revs := make(prefixRevisions, len(owned))
+	var unrepresentable []string
+	for _, kv := range kvs {
+		s := kv.Key[len(prefix):]
+		prior, ok := owned[s]
+		if !ok && !adopt {
+			continue
+		}
+		if !utf8.ValidString(s) {
+			unrepresentable = append(unrepresentable, fmt.Sprintf("%q", kv.Key))
+			continue
+		}
+		now[s] = prefixEntry{value: kv.Value, b64: prior.b64 || !utf8.Valid(kv.Value)}
+		revs[s] = kv.ModRevision
+	}
+	if len(unrepresentable) > 0 {
+		resp.Diagnostics.AddAttributeWarning(path.Root("prefix"), "Keys that are not valid UTF-8",
+			fmt.Sprintf("%d key(s) under the prefix are not valid UTF-8 after the prefix, so they cannot be map keys in "+
+				"Terraform and are left alone: %s.", len(unrepresentable), strings.Join(unrepresentable[:min(10, len(unrepresentable))], ", ")))
+	}
+	if len(importing) > 0 {
+		tflog.Info(ctx, "imported etcd key prefix", map[string]any{"prefix": prefix, "keys": len(now)})
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImporting, nil)...)
+	}
+	state.ID = types.StringValue(prefix)
+	state.setEntries(now, state)
+	if state.DeleteUnmanaged.IsNull() {
+		state.DeleteUnmanaged = types.BoolValue(false)
+	}
+	if state.MaxTxnOps.IsNull() {
+		state.MaxTxnOps = types.Int64Value(client.DefaultMaxTxnOps)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+}
+
+func (r *keyPrefixResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state keyPrefixModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	desired, _, diags := plan.entries()
+	resp.Diagnostics.Append(diags...)
+	current, _, diags := state.entries()
+	resp.Diagnostics.Append(diags...)
+	revs, diags := getRevisions(ctx, req.Private, privateRevisions)
+	resp.Diagnostics.Append(diags...)
+	unmanaged, diags := getRevisions(ctx, req.Private, privateUnmanaged)
+	resp.Diagnostics.Append(diags...)
+	cl, diags := r.provider.Client(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	prefix := state.Prefix.ValueString()
+	resp.Diagnostics.Append(r.fillMissingRevisions(ctx, cl, prefix, current, revs)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	var ops []client.GuardedOp
+	for _, s := range sortedSuffixes(desired) {
+		d := desired[s]
+		if c, ok := current[s]; ok {
+			if string(c.value) != string(d.value) {
+				ops = append(ops, client.GuardedOp{Key: prefix + s, Value: d.value, ModRevision: revs[s]})
+			}
+			continue
+		}
+		ops = append(ops, client.GuardedOp{Key: prefix + s, Value: d.value})
+	}
+	for _, s := range sortedSuffixes(current) {
+		if _, ok := desired[s]; !ok {
+			ops = append(ops, client.GuardedOp{Key: prefix + s, Delete: true, ModRevision: revs[s]})
+		}
+	}
+	for _, s := range sortedSuffixes(unmanaged) {
+		if _, ok := desired[s]; !ok {
+			ops = append(ops, client.GuardedOp{Key: prefix + s, Delete: true, ModRevision: unmanaged[s]})
+		}
+	}
+
+	applied, err := cl.ApplyGuarded(ctx, ops, plan.maxOps())
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateUnmanaged, nil)...)
+	// What etcd holds now, of the keys this resource manages.
+	now := current
+	for _, a := range applied {
+		s := a.Key[len(prefix):]
+		if a.Delete {
+			delete(now, s)
+			delete(revs, s)
+		} else {
+			now[s] = desired[s]
+			revs[s] = a.Revision
+		}
+	}
+	if err != nil {
+		partial := plan
+		partial.setEntries(now, plan)
+		resp.Diagnostics.Append(resp.State.Set(ctx, partial)...)
+		resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+		r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "updated")
+		return
+	}
+	tflog.Debug(ctx, "updated etcd key prefix", map[string]any{"prefix": prefix, "operations": len(ops)})
+	plan.ID = types.StringValue(prefix)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+}
+
+// fillMissingRevisions reads the prefix when a key in state has no recorded
+// revision (a state written without private data, e.g. moved by hand): the
+// guard then uses the revision read now.
+func (r *keyPrefixResource) fillMissingRevisions(ctx context.Context, cl *client.Client, prefix string, current map[string]prefixEntry, revs prefixRevisions) diag.Diagnostics {
+	var diags diag.Diagnostics
+	missing := false
+	for s := range current {
+		if revs[s] == 0 {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return diags
+	}
+	kvs, _, err := cl.ReadPrefix(ctx, prefix)
+	if err != nil {
+		diags.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
+		return diags
+	}
+	for _, kv := range kvs {
+		s := kv.Key[len(prefix):]
+		if _, ok := current[s]; ok && revs[s] == 0 {
+			revs[s] = kv.ModRevision
+		}
+	}
+	return diags
+}
+
+func (r *keyPrefixResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state keyPrefixModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	current, _, diags := state.entries()
+	resp.Diagnostics.Append(diags...)
+	revs, diags := getRevisions(ctx, req.Private, privateRevisions)
+	resp.Diagnostics.Append(diags...)
+	cl, diags := r.provider.Client(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	prefix := state.Prefix.ValueString()
+	resp.Diagnostics.Append(r.fillMissingRevisions(ctx, cl, prefix, current, revs)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var ops []client.GuardedOp
+	for _, s := range sortedSuffixes(current) {
+		ops = append(ops, client.GuardedOp{Key: prefix + s, Delete: true, ModRevision: revs[s]})
+	}
+	applied, err := cl.ApplyGuarded(ctx, ops, state.maxOps())
+	if err == nil {
+		return
+	}
+	// Keep what is left in state.
+	for _, a := range applied {
+		s := a.Key[len(prefix):]
+		delete(current, s)
+		delete(revs, s)
+	}
+	left := state
+	left.setEntries(current, state)
+	resp.Diagnostics.Append(resp.State.Set(ctx, left)...)
+	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+	r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "deleted")
+}
+
+func (r *keyPrefixResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if req.ID == "" {
+		resp.Diagnostics.AddError("Missing prefix", "Give the prefix to import, e.g. terraform import etcd_key_prefix.NAME /app/config/")
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("prefix"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImporting, []byte("true"))...)
+}
+
+func sortedSuffixes[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// quoteFirst quotes up to max items and says how many more there are.
+func quoteFirst(items []string, max int) string {
+	q := make([]string, 0, min(len(items), max))
+	for _, it := range items[:min(len(items), max)] {
+		q = append(q, fmt.Sprintf("%q", it))
+	}
+	s := strings.Join(q, ", ")
+	if len(items) > max {
+		s += fmt.Sprintf(" and %d more", len(items)-max)
+	}
+	return s
+}
