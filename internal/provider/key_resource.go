@@ -94,7 +94,8 @@ func (r *keyResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				MarkdownDescription: "ID of a lease to attach the key to, in hexadecimal as `etcdctl lease grant` " +
 					"prints it (e.g. `\"694d7c8c1f0c7a0b\"`). The key is deleted by etcd when the lease " +
 					"expires or is revoked; Terraform then plans to create it again.",
-				Validators: []validator.String{leaseIDValidator{}},
+				Validators:    []validator.String{leaseIDValidator{}},
+				PlanModifiers: []planmodifier.String{leaseChangeRequiresReplace()},
 			},
 			"create_revision": schema.Int64Attribute{
 				Computed:            true,

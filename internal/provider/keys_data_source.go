@@ -40,7 +40,7 @@ type keysDataSourceModel struct {
 	Revision       types.Int64  `tfsdk:"revision"`
 	Keys           types.List   `tfsdk:"keys"`
 	HeaderRevision types.Int64  `tfsdk:"header_revision"`
-	Count          types.Int64  `tfsdk:"count"`
+	TotalCount     types.Int64  `tfsdk:"total_count"`
 	More           types.Bool   `tfsdk:"more"`
 }
 
@@ -88,7 +88,7 @@ func (d *keysDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 			},
 			"limit": schema.Int64Attribute{
 				Optional:            true,
-				MarkdownDescription: "Return at most this many keys (the first ones by key). `count` and `more` tell whether there are more.",
+				MarkdownDescription: "Return at most this many keys (the first ones by key). `total_count` and `more` tell whether there are more.",
 				Validators:          []validator.Int64{int64validator.AtLeast(1)},
 			},
 			"keys_only": schema.BoolAttribute{
@@ -143,7 +143,7 @@ func (d *keysDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 				Computed:            true,
 				MarkdownDescription: "The cluster's revision when it answered (the response header's revision).",
 			},
-			"count": schema.Int64Attribute{
+			"total_count": schema.Int64Attribute{
 				Computed:            true,
 				MarkdownDescription: "Number of keys in the range, which is more than returned when `limit` cuts it short.",
 			},
@@ -225,7 +225,7 @@ func (d *keysDataSource) Read(ctx context.Context, req datasource.ReadRequest, r
 	}
 	m.Keys = types.ListValueMust(keysDataSourceKeyType, elems)
 	m.HeaderRevision = types.Int64Value(res.Revision)
-	m.Count = types.Int64Value(res.Count)
+	m.TotalCount = types.Int64Value(res.Count)
 	m.More = types.BoolValue(res.More)
 	resp.Diagnostics.Append(resp.State.Set(ctx, m)...)
 }
