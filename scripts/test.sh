@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make test: everything CI checks, in order, on a fresh machine or a warm one.
+#
+#   install         OpenTofu + Terraform 1.5.7 and the build tools (cached)
+#   lint            gofmt, go vet, golangci-lint
+#   docs-check      docs/ matches what tfplugindocs generates
+#   release-check   goreleaser check
+#   unit            go test ./... (unit tests, in-process etcd clusters)
+#   acceptance      TF_ACC=1 on OpenTofu, then on Terraform 1.5.7
+#
+# Every step runs even when an earlier one failed (except install), so one
+# run shows every problem. The output ends with a summary and then go test's
+# own result lines; the exit status is non-zero when any step failed.
+#   ACC_PARALLEL=1  run the two acceptance runs at the same time
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
+GOTEST_FLAGS="${GOTEST_FLAGS:--count=1 -v}"
+
+summary=()
+failed=0
+
+step() { # step NAME COMMAND...: run, stream output, record the result
+  local name="$1" start=$SECONDS status
+  shift
+  printf '\n========== %s ==========\n' "$name"
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+  status=${PIPESTATUS[0]}
+  if [ "$status" -eq 0 ]; then
+    summary+=("$(printf '  PASS  %-14s %5ss' "$name" $((SECONDS - start)))")
+  else
+    summary+=("$(printf '  FAIL  %-14s %5ss  (exit %s)' "$name" $((SECONDS - start)) "$status")")
+    failed=1
+  fi
+  return "$status"
+}
+
+install() {
+  scripts/install-clis.sh >/dev/null && scripts/install-tools.sh
+}
+
+if ! step install install; then
+  printf '\n%s\n' "${summary[@]}"
+  echo "make test: FAILED: could not install the CLIs or build tools"
+  exit 1
+fi
+step lint make -s lint
+step docs-check make -s docs-check
+step release-check make -s release-check
+step unit make -s test-unit GOTEST_FLAGS="$GOTEST_FLAGS"
+step acceptance make -s testacc GOTEST_FLAGS="$GOTEST_FLAGS"
+
+count() { cat "$LOGS/unit.log" "$LOGS/acceptance.log" 2>/dev/null | grep -cE "^\s*--- $1:"; }
+
+printf '\n========== summary ==========\n'
+printf '%s\n' "${summary[@]}"
+printf 'go test cases (unit + both acceptance runs): %s passed, %s failed, %s skipped\n' \
+  "$(count PASS)" "$(count FAIL)" "$(count SKIP)"
+if [ "$failed" -eq 0 ]; then
+  echo "make test: all steps passed"
+else
+  echo "make test: FAILED"
+fi
+
+# Last, go test's own result lines, so that the output ends the way go
+# test's does.
+printf '\n========== go test results ==========\n'
+cat "$LOGS/unit.log" "$LOGS/acceptance.log" 2>/dev/null | grep -E '^(ok|FAIL|panic:)|^--- FAIL' || true
+exit "$failed"
