@@ -77,55 +77,67 @@ type gate struct {
 // enterGate waits until no other acquisition of this process uses key on
 // c, or ctx ends. The returned leave must be called exactly once.
 func enterGate(ctx context.Context, c *clientv3.Client, key string) (leave func(), err error) {
+	return gateFor(c, key).enter(ctx, key)
+}
+
+// tryEnterGate is enterGate that fails with ErrLocked instead of waiting.
+func tryEnterGate(c *clientv3.Client, key string) (leave func(), err error) {
+	return gateFor(c, key).enter(nil, key)
+}
+
+// gateFor returns the gate of (c, key) with a reference taken for the
+// caller; enter drops it again on failure, leave on release.
+func gateFor(c *clientv3.Client, key string) *gateRef {
 	k := gateKey{c, key}
 	gates.Lock()
+	defer gates.Unlock()
 	g := gates.m[k]
 	if g == nil {
 		g = &gate{ch: make(chan struct{}, 1)}
 		gates.m[k] = g
 	}
 	g.refs++
-	gates.Unlock()
-	drop := func() {
-		gates.Lock()
-		g.refs--
-		if g.refs == 0 {
-			delete(gates.m, k)
-		}
-		gates.Unlock()
+	return &gateRef{k: k, g: g}
+}
+
+type gateRef struct {
+	k gateKey
+	g *gate
+}
+
+func (r *gateRef) drop() {
+	gates.Lock()
+	defer gates.Unlock()
+	r.g.refs--
+	if r.g.refs == 0 {
+		delete(gates.m, r.k)
 	}
-	select {
-	case g.ch <- struct{}{}:
-	case <-ctx.Done():
-		drop()
-		return nil, fmt.Errorf("recipes: wait for %s: %w", key, context.Cause(ctx))
+}
+
+// enter takes the gate, waiting until ctx ends (nil ctx: not at all).
+func (r *gateRef) enter(ctx context.Context, key string) (func(), error) {
+	if ctx == nil {
+		select {
+		case r.g.ch <- struct{}{}:
+		default:
+			r.drop()
+			return nil, fmt.Errorf("%w: %s is already held in this process", ErrLocked, key)
+		}
+	} else {
+		select {
+		case r.g.ch <- struct{}{}:
+		case <-ctx.Done():
+			r.drop()
+			return nil, fmt.Errorf("recipes: wait for %s: %w", key, context.Cause(ctx))
+		}
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			<-g.ch
-			drop()
+			<-r.g.ch
+			r.drop()
 		})
 	}, nil
-}
-
-// tryEnterGate is enterGate that fails with ErrLocked instead of waiting.
-func tryEnterGate(c *clientv3.Client, key string) (leave func(), err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	k := gateKey{c, key}
-	gates.Lock()
-	g := gates.m[k]
-	busy := g != nil && len(g.ch) > 0
-	gates.Unlock()
-	if busy {
-		return nil, fmt.Errorf("%w: %s is already held in this process", ErrLocked, key)
-	}
-	leave, err = enterGate(ctx, c, key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s is already held in this process", ErrLocked, key)
-	}
-	return leave, nil
 }
 
 // sessionDone reports whether the session's keep-alive has stopped: it

@@ -36,7 +36,8 @@
 //     checks there (default: the OS temp dir).
 //
 // Faults (one at a time, so the cluster keeps its quorum; each is healed
-// before the next):
+// before the next; kinds are dealt from a shuffled deck, so every kind
+// comes up once per round):
 //   - StopRestart: a member is stopped, then restarted;
 //   - KillLeader: the raft leader is hard-stopped, then restarted;
 //   - Partition: a member is cut off from its peers, then healed;
@@ -99,8 +100,9 @@ type Env struct {
 	start  time.Time
 	dur    time.Duration
 
-	rmu sync.Mutex
-	rnd *rand.Rand
+	rmu  sync.Mutex
+	rnd  *rand.Rand
+	deck []Fault // kinds still to deal in this round (under rmu)
 
 	ops, injected, violations atomic.Int64
 	faultCounts               sync.Map // Fault -> *atomic.Int64
@@ -375,7 +377,13 @@ func (e *Env) injectOne(ctx context.Context) {
 	)
 	members := e.Cluster.Members()
 	e.Rand(func(r *rand.Rand) {
-		f = e.faults[r.IntN(len(e.faults))]
+		// Deal the kinds from a shuffled deck, so that even a short run
+		// injects every kind.
+		if len(e.deck) == 0 {
+			e.deck = slices.Clone(e.faults)
+			r.Shuffle(len(e.deck), func(i, j int) { e.deck[i], e.deck[j] = e.deck[j], e.deck[i] })
+		}
+		f, e.deck = e.deck[0], e.deck[1:]
 		m = members[r.IntN(len(members))].Name
 		d = time.Duration(300+r.IntN(900)) * time.Millisecond
 		pick = r.IntN(1 << 30)
