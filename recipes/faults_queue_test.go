@@ -1,0 +1,1044 @@
+package recipes_test
+
+// The fault-injection suite of the queues and barriers. Like the lock
+// suite (faults_test.go) each test runs workers (each a client pinned to
+// one member's proxy, with a 2 s session) against a 3-member cluster while
+// recipes/internal/chaos injects random faults, then checks:
+//
+//   - Queue, at least once (Claim/Ack/Nack): the per-item history of
+//     enqueues, claims, writes guarded by the claim, acks and nacks is
+//     linearizable (porcupine, partitioned by item) against a model in
+//     which an item is acked at most once, a guarded write or an ack needs
+//     the latest claim, and at the end every enqueued item was acked; and
+//     etcd's own event history of the queue (a watch from the start) shows
+//     every item put once and deleted once, claims of one item never
+//     overlapping, no claim of a deleted item, and nothing left.
+//     Consumers crash mid-item (their session is orphaned: no Nack, no
+//     revoke), nack, or lose their claim to lease faults.
+//   - Queue, at most once (Dequeue): no item is delivered twice
+//     (porcupine, same model) and etcd's history shows every item put once
+//     and deleted at most once; items lost to unknown outcomes are counted.
+//   - Barrier: the history of holds, releases and waits is linearizable
+//     against a barrier whose hold can silently expire: no Wait passes
+//     unless a Release happened after the last Hold.
+//   - DoubleBarrier: in lockstep rounds of 3 participants, no Enter returns
+//     before all 3 called Enter, and no Leave returns before every other
+//     participant called Leave or lost its session.
+//
+// Short mode runs each workload for ~12 s; RECIPES_LONG=1 runs the queue
+// workloads until 10,000 items were acked (and 10,000 dequeued).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes/internal/chaos"
+)
+
+// ---- the per-item queue model ----
+
+type fqKind int
+
+const (
+	fqEnqueue fqKind = iota
+	fqClaim          // Token: the claim's token
+	fqUse            // a write guarded by the claim Token succeeded
+	fqAck
+	fqNack
+	fqDequeue
+	fqFinal // after the drain: the item must be gone, and acked if it was enqueued
+)
+
+type fqOutcome int
+
+const (
+	fqOK fqOutcome = iota
+	fqLost
+	fqUnknown
+)
+
+// fqOp is the input of one operation on one item (the output is unused).
+type fqOp struct {
+	Kind  fqKind
+	Item  string
+	Token int64
+	Out   fqOutcome
+}
+
+// fqState is the model state of one item.
+type fqState struct {
+	enqueued bool  // an Enqueue took effect
+	present  bool  // in the queue
+	acked    bool  // removed by an Ack (or a Dequeue)
+	holder   int64 // token of the latest claim that may still hold it; 0: none
+}
+
+// fqStep lists the states item s can be in after op. Ack and Nack whose
+// outcome is unknown may or may not have happened; a lost claim (ErrClaimLost)
+// tells only that the claim no longer holds.
+func fqStep(s fqState, op fqOp) []fqState {
+	holds := s.present && s.holder == op.Token && op.Token != 0
+	release := s
+	if s.holder == op.Token {
+		release.holder = 0
+	}
+	switch op.Kind {
+	case fqEnqueue:
+		if s.enqueued {
+			return nil
+		}
+		added := fqState{enqueued: true, present: true}
+		if op.Out == fqOK {
+			return []fqState{added}
+		}
+		return []fqState{added, s}
+	case fqClaim:
+		// A new claim may replace one whose lease expired unseen; a
+		// claim handed out again (after a lost answer) keeps its token.
+		if !s.present || op.Token < s.holder {
+			return nil
+		}
+		n := s
+		n.holder = op.Token
+		return []fqState{n}
+	case fqUse:
+		if !holds {
+			return nil
+		}
+		return []fqState{s}
+	case fqAck:
+		acked := fqState{enqueued: s.enqueued, acked: true}
+		switch op.Out {
+		case fqOK:
+			if !holds {
+				return nil
+			}
+			return []fqState{acked}
+		case fqLost:
+			return []fqState{release}
+		default:
+			if holds {
+				return []fqState{acked, s, release}
+			}
+			return []fqState{s, release}
+		}
+	case fqNack:
+		switch op.Out {
+		case fqOK:
+			if !holds {
+				return nil
+			}
+			return []fqState{release}
+		default:
+			return []fqState{s, release}
+		}
+	case fqDequeue:
+		if !s.present || s.holder != 0 {
+			return nil
+		}
+		return []fqState{{enqueued: s.enqueued, acked: true}}
+	case fqFinal:
+		if s.present || (s.enqueued && !s.acked) {
+			return nil
+		}
+		return []fqState{s}
+	}
+	return nil
+}
+
+func fqModel() porcupine.Model {
+	m := porcupine.NondeterministicModel{
+		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+			byItem := map[string][]porcupine.Operation{}
+			var items []string
+			for _, op := range history {
+				it := op.Input.(fqOp).Item
+				if _, ok := byItem[it]; !ok {
+					items = append(items, it)
+				}
+				byItem[it] = append(byItem[it], op)
+			}
+			out := make([][]porcupine.Operation, 0, len(items))
+			for _, it := range items {
+				out = append(out, byItem[it])
+			}
+			return out
+		},
+		Init: func() []any { return []any{fqState{}} },
+		Step: func(state, input, _ any) []any {
+			next := fqStep(state.(fqState), input.(fqOp))
+			out := make([]any, len(next))
+			for i, s := range next {
+				out[i] = s
+			}
+			return out
+		},
+		Equal: func(a, b any) bool { return a.(fqState) == b.(fqState) },
+		DescribeOperation: func(input, _ any) string {
+			op := input.(fqOp)
+			kind := [...]string{"enqueue", "claim", "use", "ack", "nack", "dequeue", "final"}[op.Kind]
+			out := [...]string{"ok", "lost", "unknown"}[op.Out]
+			return fmt.Sprintf("%s %s tok=%d %s", kind, op.Item, op.Token, out)
+		},
+		DescribeState: func(state any) string { return fmt.Sprintf("%+v", state.(fqState)) },
+	}
+	return m.ToModel()
+}
+
+// fqRecord adds op to the history. Unknown outcomes stay open to the end.
+func fqRecord(env *chaos.Env, client int, op fqOp, call int64) {
+	ret := env.Now()
+	if op.Out == fqUnknown {
+		ret = math.MaxInt64 / 2
+	}
+	env.History.Add(client, op, nil, call, ret)
+	env.Op()
+}
+
+// fqOutcomeOf classifies the error of Ack or Nack.
+func fqOutcomeOf(err error) fqOutcome {
+	switch {
+	case err == nil:
+		return fqOK
+	case errors.Is(err, recipes.ErrClaimLost):
+		return fqLost
+	default:
+		return fqUnknown
+	}
+}
+
+// ---- etcd's own history of the queue ----
+
+// fqServerLog records every event under a prefix from the start of the
+// run, through a client of all members, resuming after broken watches.
+type fqServerLog struct {
+	mu     sync.Mutex
+	events []*clientv3.Event
+	next   int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func fqWatchServer(t *testing.T, cli *clientv3.Client, prefix string) *fqServerLog {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), prefix, clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &fqServerLog{next: resp.Header.Revision + 1, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			l.mu.Lock()
+			from := l.next
+			l.mu.Unlock()
+			for wr := range cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(from)) {
+				if wr.Err() != nil {
+					break
+				}
+				l.mu.Lock()
+				for _, ev := range wr.Events {
+					l.events = append(l.events, ev)
+					l.next = ev.Kv.ModRevision + 1
+				}
+				l.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *fqServerLog) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// finish writes a marker key under prefix and returns every event before
+// it, once the log has seen it.
+func (l *fqServerLog) finish(t *testing.T, cli *clientv3.Client, marker string) []*clientv3.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := cli.Put(ctx, marker, "end")
+	if err != nil {
+		t.Fatalf("marker: %v", err)
+	}
+	for {
+		l.mu.Lock()
+		n := l.next
+		l.mu.Unlock()
+		if n > resp.Header.Revision {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("server log did not reach revision %d", resp.Header.Revision)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	l.stop()
+	var evs []*clientv3.Event
+	for _, ev := range l.events {
+		if ev.Kv.ModRevision < resp.Header.Revision {
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+// fqServerCheck checks etcd's history of a queue under prefix: every value
+// was put in exactly one item key, every item key was put once and deleted
+// at most once, claims of one item never overlap and never follow the
+// item's deletion. It returns the values whose item was deleted.
+func fqServerCheck(env *chaos.Env, prefix string, evs []*clientv3.Event) (deleted map[string]bool) {
+	items, claims := prefix+"/items/", prefix+"/claims/"
+	valueOf := map[string]string{} // item key -> value
+	puts := map[string]int{}       // value -> item puts
+	gone := map[string]bool{}      // item key -> deleted
+	claimed := map[string]bool{}   // claim key -> exists
+	deleted = map[string]bool{}
+	for _, ev := range evs {
+		key := string(ev.Kv.Key)
+		switch {
+		case strings.HasPrefix(key, items):
+			if ev.Type == clientv3.EventTypePut {
+				if _, ok := valueOf[key]; ok {
+					env.Violation("item key %s put twice (revision %d)", key, ev.Kv.ModRevision)
+				}
+				valueOf[key] = string(ev.Kv.Value)
+				puts[string(ev.Kv.Value)]++
+				continue
+			}
+			if gone[key] {
+				env.Violation("item key %s deleted twice (revision %d)", key, ev.Kv.ModRevision)
+			}
+			gone[key] = true
+			deleted[valueOf[key]] = true
+		case strings.HasPrefix(key, claims):
+			item := items + strings.TrimPrefix(key, claims)
+			if ev.Type == clientv3.EventTypePut {
+				if claimed[key] {
+					env.Violation("claim %s put while the previous claim of the item still existed (revision %d)", key, ev.Kv.ModRevision)
+				}
+				if gone[item] {
+					env.Violation("claim %s of a deleted item (revision %d)", key, ev.Kv.ModRevision)
+				}
+				claimed[key] = true
+			} else {
+				claimed[key] = false
+			}
+		}
+	}
+	for v, n := range puts {
+		if n != 1 {
+			env.Violation("value %s enqueued as %d items", v, n)
+		}
+	}
+	return deleted
+}
+
+// ---- workloads ----
+
+// fqLongItems is how many items a long run gets through.
+const fqLongItems = 10_000
+
+// fqProduce enqueues values "<prefix>-<worker>-<seq>" until ctx ends or
+// enough items were enqueued (target > 0), keeping at most 64 in flight.
+func fqProduce(env *chaos.Env, ctx context.Context, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
+	q := recipes.NewQueue(w.Client, prefix)
+	for seq := 0; ctx.Err() == nil && (target == 0 || enqueued.Load() < target); seq++ {
+		for inFlight() > 64 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		v := fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq)
+		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		call := env.Now()
+		err := q.Enqueue(octx, v)
+		cancel()
+		out := fqOK
+		if err != nil {
+			out = fqUnknown // it may or may not have been added
+		} else {
+			enqueued.Add(1)
+		}
+		fqRecord(env, w.ID, fqOp{Kind: fqEnqueue, Item: v, Out: out}, call)
+	}
+}
+
+// fqStats counts what happened to claims.
+type fqStats struct {
+	enqueued, claims, acked, drained, crashes, nacks, lostClaims, unknownAcks, uses atomic.Int64
+}
+
+// fqProcess handles one claimed item like a worker process would: crash
+// with it (crash is called), nack it, or write its result under the
+// claim's Guard and ack it.
+func fqProcess(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func()) {
+	r := env.Intn(100)
+	if r < 4 {
+		st.crashes.Add(1)
+		crash()
+		return
+	}
+	if r < 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		call := env.Now()
+		err := cl.Nack(ctx)
+		cancel()
+		st.nacks.Add(1)
+		fqRecord(env, w.ID, fqOp{Kind: fqNack, Item: cl.Value(), Token: cl.Token(), Out: fqOutcomeOf(err)}, call)
+		return
+	}
+	for i := range 1 + env.Intn(2) {
+		if env.Intn(5) == 0 {
+			time.Sleep(time.Duration(env.Intn(30)) * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		call := env.Now()
+		resp, err := w.Client.Txn(ctx).If(cl.Guard()).
+			Then(clientv3.OpPut(prefix+"-results/"+cl.Value(), fmt.Sprintf("%d/%d", cl.Token(), i))).Commit()
+		cancel()
+		if err != nil || !resp.Succeeded {
+			break // cut off, or the claim is gone
+		}
+		st.uses.Add(1)
+		fqRecord(env, w.ID, fqOp{Kind: fqUse, Item: cl.Value(), Token: cl.Token()}, call)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	call := env.Now()
+	err := cl.Ack(ctx)
+	cancel()
+	out := fqOutcomeOf(err)
+	switch out {
+	case fqOK:
+		st.acked.Add(1)
+	case fqLost:
+		st.lostClaims.Add(1)
+	default:
+		st.unknownAcks.Add(1)
+	}
+	fqRecord(env, w.ID, fqOp{Kind: fqAck, Item: cl.Value(), Token: cl.Token(), Out: out}, call)
+}
+
+// fqDrain claims and acks what is left once the faults are over, until the
+// queue is empty (claims of crashed consumers come free when their leases
+// expire).
+func fqDrain(env *chaos.Env, prefix string, st *fqStats) {
+	w := env.Worker(60)
+	defer w.Close()
+	q := recipes.NewQueue(w.Client, prefix)
+	deadline := time.Now().Add(2 * time.Minute)
+	var s *concurrency.Session
+	var con *recipes.Consumer
+	for time.Now().Before(deadline) {
+		if ns := w.Session(context.Background()); ns != s {
+			s, con = ns, recipes.NewConsumer(ns, prefix)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), (chaos.TTL+2)*time.Second)
+		call := env.Now()
+		cl, err := con.Claim(ctx)
+		cancel()
+		if err != nil {
+			if n, lerr := q.Len(context.Background()); lerr == nil && n == 0 {
+				return
+			}
+			continue
+		}
+		st.claims.Add(1)
+		fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
+		for range 5 {
+			actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
+			call = env.Now()
+			err = cl.Ack(actx)
+			acancel()
+			out := fqOutcomeOf(err)
+			fqRecord(env, w.ID, fqOp{Kind: fqAck, Item: cl.Value(), Token: cl.Token(), Out: out}, call)
+			if out == fqOK {
+				st.acked.Add(1)
+				st.drained.Add(1)
+			}
+			if out != fqUnknown {
+				break
+			}
+		}
+	}
+	env.Violation("the drain did not empty queue %s within 2 minutes", prefix)
+}
+
+// fqItems returns every item named in the history, and those whose Enqueue
+// succeeded.
+func fqItems(env *chaos.Env) (all, enqueued map[string]bool) {
+	all, enqueued = map[string]bool{}, map[string]bool{}
+	for _, op := range env.History.Operations() {
+		in := op.Input.(fqOp)
+		all[in.Item] = true
+		if in.Kind == fqEnqueue && in.Out == fqOK {
+			enqueued[in.Item] = true
+		}
+	}
+	return all, enqueued
+}
+
+// fqCheckEmpty checks that nothing but the end marker is left under prefix.
+func fqCheckEmpty(env *chaos.Env, prefix string) {
+	resp, err := env.Cluster.Client().Get(context.Background(), prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Key) != prefix+"/zz-end" {
+			env.Violation("key %s left after the drain", kv.Key)
+		}
+	}
+}
+
+func TestFaultsQueueAtLeastOnce(t *testing.T) {
+	env := chaos.Start(t, "queue-at-least-once", chaos.AllFaults...)
+	var target int64
+	if chaos.Long() {
+		target = fqLongItems
+		env.SetDuration(20 * time.Minute)
+	}
+	const prefix = "chaos-q1"
+	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
+	ctx := env.Context()
+	var st fqStats
+	inFlight := func() int64 { return st.enqueued.Load() - st.acked.Load() }
+	stop := env.InjectFaults()
+
+	var producers, consumers sync.WaitGroup
+	var producing atomic.Bool
+	producing.Store(true)
+	for i := range 2 {
+		w := env.Worker(i)
+		producers.Add(1)
+		go func() {
+			defer producers.Done()
+			fqProduce(env, ctx, w, prefix, &st.enqueued, inFlight, target)
+		}()
+	}
+	for i := 2; i < 6; i++ {
+		w := env.Worker(i)
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			defer w.Close()
+			var s *concurrency.Session
+			var con *recipes.Consumer
+			for ctx.Err() == nil {
+				if ns := w.Session(ctx); ns != s || con == nil {
+					if s = ns; s == nil {
+						return
+					}
+					con = recipes.NewConsumer(s, prefix)
+				}
+				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				call := env.Now()
+				cl, err := con.Claim(cctx)
+				cancel()
+				if err != nil {
+					if !producing.Load() && errors.Is(err, context.DeadlineExceeded) {
+						return // long mode: produced everything, nothing left to claim
+					}
+					continue
+				}
+				st.claims.Add(1)
+				fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
+				fqProcess(env, w, prefix, cl, &st, func() {
+					// The process dies with its claim: no Nack, no revoke;
+					// its lease expires and a new process takes its place.
+					s.Orphan()
+					con = nil
+				})
+			}
+		}()
+	}
+	producers.Wait()
+	producing.Store(false)
+	consumers.Wait()
+	stop()
+	fqDrain(env, prefix, &st)
+
+	all, enqueued := fqItems(env)
+	final := env.Now()
+	for it := range all {
+		env.History.Add(99, fqOp{Kind: fqFinal, Item: it}, nil, final, final)
+	}
+	evs := log.finish(t, env.Cluster.Client(), prefix+"/zz-end")
+	deleted := fqServerCheck(env, prefix, evs)
+	for it := range enqueued {
+		if !deleted[it] {
+			env.Violation("enqueued item %s was never removed", it)
+		}
+	}
+	fqCheckEmpty(env, prefix)
+	t.Logf("queue at-least-once: %d items enqueued (%d named), %d claims, %d acked (%d by the final drain), %d guarded writes, "+
+		"%d consumer crashes mid-item, %d nacks, %d acks refused (claim lost to a fault), %d acks with unknown outcome; %d etcd events checked",
+		st.enqueued.Load(), len(all), st.claims.Load(), st.acked.Load(), st.drained.Load(), st.uses.Load(),
+		st.crashes.Load(), st.nacks.Load(), st.lostClaims.Load(), st.unknownAcks.Load(), len(evs))
+	if target > 0 && int64(len(deleted)) < target {
+		t.Errorf("only %d items went through, want %d", len(deleted), target)
+	}
+	env.CheckLinearizable(fqModel(), env.History)
+}
+
+func TestFaultsQueueAtMostOnce(t *testing.T) {
+	env := chaos.Start(t, "queue-at-most-once", chaos.AllFaults...)
+	var target int64
+	if chaos.Long() {
+		target = fqLongItems
+		env.SetDuration(20 * time.Minute)
+	}
+	const prefix = "chaos-q0"
+	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
+	ctx := env.Context()
+	var enqueued, dequeued, failed atomic.Int64
+	inFlight := func() int64 { return enqueued.Load() - dequeued.Load() - failed.Load() }
+	stop := env.InjectFaults()
+
+	var producers, consumers sync.WaitGroup
+	var producing atomic.Bool
+	producing.Store(true)
+	for i := range 2 {
+		w := env.Worker(i)
+		producers.Add(1)
+		go func() {
+			defer producers.Done()
+			fqProduce(env, ctx, w, prefix, &enqueued, inFlight, target)
+		}()
+	}
+	dequeue := func(ctx context.Context, w *chaos.Worker, q *recipes.Queue) error {
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		call := env.Now()
+		v, err := q.Dequeue(dctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		dequeued.Add(1)
+		fqRecord(env, w.ID, fqOp{Kind: fqDequeue, Item: v}, call)
+		return nil
+	}
+	for i := 2; i < 6; i++ {
+		w := env.Worker(i)
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			q := recipes.NewQueue(w.Client, prefix)
+			for ctx.Err() == nil {
+				err := dequeue(ctx, w, q)
+				switch {
+				case err == nil:
+				case !producing.Load() && errors.Is(err, context.DeadlineExceeded):
+					return
+				default:
+					failed.Add(1) // may hide an item removed and lost
+				}
+			}
+		}()
+	}
+	producers.Wait()
+	producing.Store(false)
+	consumers.Wait()
+	stop()
+
+	// Drain what is left.
+	w := env.Worker(60)
+	q := recipes.NewQueue(w.Client, prefix)
+	for deadline := time.Now().Add(time.Minute); ; {
+		if err := dequeue(context.Background(), w, q); err != nil {
+			if n, lerr := q.Len(context.Background()); lerr == nil && n == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			env.Violation("the drain did not empty queue %s within a minute", prefix)
+			break
+		}
+	}
+
+	all, ok := fqItems(env)
+	evs := log.finish(t, env.Cluster.Client(), prefix+"/zz-end")
+	deleted := fqServerCheck(env, prefix, evs)
+	delivered := map[string]bool{}
+	for _, op := range env.History.Operations() {
+		if in := op.Input.(fqOp); in.Kind == fqDequeue {
+			delivered[in.Item] = true
+			if !deleted[in.Item] {
+				env.Violation("item %s delivered but never deleted in etcd", in.Item)
+			}
+		}
+	}
+	lost := 0
+	for it := range ok {
+		if !delivered[it] {
+			lost++
+		}
+	}
+	fqCheckEmpty(env, prefix)
+	t.Logf("queue at-most-once: %d items enqueued (%d named), %d delivered, %d dequeue calls failed under faults, %d items lost to unknown outcomes (allowed at most once); %d etcd events checked",
+		enqueued.Load(), len(all), dequeued.Load(), failed.Load(), lost, len(evs))
+	if target > 0 && int64(len(deleted)) < target {
+		t.Errorf("only %d items went through, want %d", len(deleted), target)
+	}
+	env.CheckLinearizable(fqModel(), env.History)
+}
+
+// ---- Barrier ----
+
+type fbKind int
+
+const (
+	fbHold        fbKind = iota // Out: fqOK or fqUnknown
+	fbHoldRefused               // ErrBarrierHeld
+	fbRelease                   // Out: fqOK, fqLost (ErrBarrierAbandoned) or fqUnknown
+	fbWaitPassed
+	fbWaitAbandoned
+)
+
+type fbOp struct {
+	Kind fbKind
+	Out  fqOutcome
+}
+
+const (
+	fbFree = iota
+	fbHeld
+	fbAbandoned // the holder's lease ended without a Release
+)
+
+// fbStep is a barrier whose hold may expire at any moment.
+func fbStep(s int, op fbOp) []int {
+	var out []int
+	starts := []int{s}
+	if s == fbHeld {
+		starts = append(starts, fbAbandoned)
+	}
+	for _, s := range starts {
+		switch op.Kind {
+		case fbHold:
+			out = append(out, fbHeld)
+			if op.Out == fqUnknown {
+				out = append(out, s)
+			}
+		case fbHoldRefused:
+			if s == fbHeld {
+				out = append(out, s)
+			}
+		case fbRelease:
+			switch op.Out {
+			case fqOK:
+				if s != fbAbandoned {
+					out = append(out, fbFree)
+				}
+			case fqLost:
+				if s == fbAbandoned {
+					out = append(out, fbFree)
+				}
+			default:
+				out = append(out, fbFree, s)
+			}
+		case fbWaitPassed:
+			if s == fbFree {
+				out = append(out, s)
+			}
+		case fbWaitAbandoned:
+			if s == fbAbandoned {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func fbModel() porcupine.Model {
+	m := porcupine.NondeterministicModel{
+		Init: func() []any { return []any{fbFree} },
+		Step: func(state, input, _ any) []any {
+			var out []any
+			for _, s := range fbStep(state.(int), input.(fbOp)) {
+				if !containsAny(out, s) {
+					out = append(out, s)
+				}
+			}
+			return out
+		},
+		DescribeOperation: func(input, _ any) string {
+			op := input.(fbOp)
+			return fmt.Sprintf("%s %s", [...]string{"hold", "hold-refused", "release", "wait-passed", "wait-abandoned"}[op.Kind],
+				[...]string{"ok", "lost", "unknown"}[op.Out])
+		},
+		DescribeState: func(state any) string { return [...]string{"free", "held", "abandoned"}[state.(int)] },
+	}
+	return m.ToModel()
+}
+
+func containsAny(xs []any, x any) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFaultsBarrier(t *testing.T) {
+	env := chaos.Start(t, "barrier", chaos.AllFaults...)
+	const key = "chaos-barrier"
+	ctx := env.Context()
+	var holds, releases, passed, abandoned, failedWaits atomic.Int64
+	record := func(w *chaos.Worker, op fbOp, call int64) {
+		ret := env.Now()
+		if op.Out == fqUnknown {
+			ret = math.MaxInt64 / 2
+		}
+		env.History.Add(w.ID, op, nil, call, ret)
+		env.Op()
+	}
+	stop := env.InjectFaults()
+	var wg sync.WaitGroup
+	coord := env.Worker(0)
+	wg.Add(1)
+	go func() { // the coordinator: hold, let the waiters wait, release
+		defer wg.Done()
+		defer coord.Close()
+		for ctx.Err() == nil {
+			s := coord.Session(ctx)
+			if s == nil {
+				return
+			}
+			b := recipes.NewBarrier(s, key)
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			call := env.Now()
+			err := b.Hold(hctx)
+			cancel()
+			switch {
+			case err == nil:
+				holds.Add(1)
+				record(coord, fbOp{Kind: fbHold}, call)
+			case errors.Is(err, recipes.ErrBarrierHeld):
+				record(coord, fbOp{Kind: fbHoldRefused}, call)
+			case errors.Is(err, recipes.ErrSessionExpired):
+				continue // nothing happened
+			default:
+				record(coord, fbOp{Kind: fbHold, Out: fqUnknown}, call)
+			}
+			time.Sleep(time.Duration(100+env.Intn(400)) * time.Millisecond)
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			call = env.Now()
+			err = b.Release(rctx)
+			cancel()
+			out := fqOK
+			switch {
+			case err == nil:
+				releases.Add(1)
+			case errors.Is(err, recipes.ErrBarrierAbandoned):
+				out = fqLost
+			default:
+				out = fqUnknown
+			}
+			record(coord, fbOp{Kind: fbRelease, Out: out}, call)
+			time.Sleep(time.Duration(env.Intn(60)) * time.Millisecond)
+		}
+	}()
+	for i := 1; i <= 4; i++ {
+		w := env.Worker(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.Close()
+			for ctx.Err() == nil {
+				s := w.Session(ctx)
+				if s == nil {
+					return
+				}
+				wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				call := env.Now()
+				err := recipes.NewBarrier(s, key).Wait(wctx)
+				cancel()
+				switch {
+				case err == nil:
+					passed.Add(1)
+					record(w, fbOp{Kind: fbWaitPassed}, call)
+				case errors.Is(err, recipes.ErrBarrierAbandoned):
+					abandoned.Add(1)
+					record(w, fbOp{Kind: fbWaitAbandoned}, call)
+				default:
+					failedWaits.Add(1) // no information
+					env.Op()
+				}
+				time.Sleep(time.Duration(env.Intn(50)) * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	stop()
+	t.Logf("barrier: %d holds, %d releases, %d waits passed, %d waits saw the holder's session end, %d waits cut off by faults",
+		holds.Load(), releases.Load(), passed.Load(), abandoned.Load(), failedWaits.Load())
+	if passed.Load() == 0 {
+		env.Violation("no Wait ever passed")
+	}
+	env.CheckLinearizable(fbModel(), env.History)
+}
+
+// ---- DoubleBarrier ----
+
+func TestFaultsDoubleBarrier(t *testing.T) {
+	env := chaos.Start(t, "double-barrier", chaos.AllFaults...)
+	ctx := env.Context()
+	const groups = 2
+	var rounds, complete [groups]int
+	stop := env.InjectFaults()
+	var wg sync.WaitGroup
+	for g := range groups {
+		workers := make([]*chaos.Worker, fdbCount)
+		for i := range workers {
+			workers[i] = env.Worker(g*fdbCount + i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rounds[g], complete[g] = fdbRounds(env, ctx, fmt.Sprintf("chaos-double-barrier-%d", g), workers)
+		}()
+	}
+	wg.Wait()
+	stop()
+	total, done := rounds[0]+rounds[1], complete[0]+complete[1]
+	t.Logf("double barrier: %d rounds of %d participants in %d groups, %d completed, %d broken by faults", total, fdbCount, groups, done, total-done)
+	if done == 0 {
+		env.Violation("no round completed")
+	}
+}
+
+const fdbCount = 3
+
+// fdbTurn is one participant's part in one round.
+type fdbTurn struct {
+	lease                 clientv3.LeaseID
+	enterCall, enterRet   int64
+	enterErr              error
+	leaveCall, leaveRet   int64
+	leaveErr              error
+	enterTried, leftTried bool
+}
+
+// fdbRounds runs lockstep rounds of Enter, work, Leave on one double
+// barrier for workers until ctx ends, and checks each round.
+func fdbRounds(env *chaos.Env, ctx context.Context, key string, workers []*chaos.Worker) (rounds, complete int) {
+	defer func() {
+		for _, w := range workers {
+			w.Close()
+		}
+	}()
+	cli := env.Cluster.Client()
+	for ctx.Err() == nil {
+		rounds++
+		turns := make([]fdbTurn, len(workers))
+		var wg sync.WaitGroup
+		for i, w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tr := &turns[i]
+				s := w.Session(ctx)
+				if s == nil {
+					return
+				}
+				tr.lease = s.Lease()
+				b := recipes.NewDoubleBarrier(s, key, len(workers))
+				time.Sleep(time.Duration(env.Intn(200)) * time.Millisecond) // arrive at different times
+				ectx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				tr.enterTried, tr.enterCall = true, env.Now()
+				tr.enterErr = b.Enter(ectx)
+				tr.enterRet = env.Now()
+				cancel()
+				env.Op()
+				if tr.enterErr != nil {
+					return
+				}
+				time.Sleep(time.Duration(env.Intn(200)) * time.Millisecond) // work, then leave at different times
+				lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				tr.leftTried, tr.leaveCall = true, env.Now()
+				tr.leaveErr = b.Leave(lctx)
+				tr.leaveRet = env.Now()
+				cancel()
+				env.Op()
+			}()
+		}
+		wg.Wait()
+		// No Enter passes before every participant called Enter.
+		for i, ti := range turns {
+			if !ti.enterTried || ti.enterErr != nil {
+				continue
+			}
+			for j, tj := range turns {
+				if !tj.enterTried || tj.enterCall > ti.enterRet {
+					env.Violation("%s round %d: participant %d passed Enter at %v before participant %d called it", key, rounds, i, time.Duration(ti.enterRet), j)
+				}
+			}
+		}
+		// No Leave passes before every other participant left or lost its
+		// session (a lease alive now was alive then).
+		for i, ti := range turns {
+			if !ti.leftTried || ti.leaveErr != nil {
+				continue
+			}
+			for j, tj := range turns {
+				if j == i || !tj.enterTried || tj.enterErr != nil || (tj.leftTried && tj.leaveCall <= ti.leaveRet) {
+					continue
+				}
+				tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ttl, err := cli.TimeToLive(tctx, tj.lease)
+				cancel()
+				if err == nil && ttl.TTL > 0 {
+					env.Violation("%s round %d: participant %d passed Leave while participant %d, alive, had not left", key, rounds, i, j)
+				}
+			}
+		}
+		ok := true
+		for _, tr := range turns {
+			if tr.enterErr != nil || tr.leaveErr != nil || !tr.leftTried {
+				ok = false
+			}
+		}
+		if ok {
+			complete++
+			continue
+		}
+		// A broken round: end the sessions of those who failed, so that no
+		// key of theirs is counted in the next round.
+		for i, tr := range turns {
+			if tr.lease == 0 || (tr.enterErr == nil && tr.leaveErr == nil && tr.leftTried) {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = cli.Revoke(rctx, tr.lease)
+			cancel()
+			if s := workers[i].Session(context.Background()); s != nil && s.Lease() == tr.lease {
+				select {
+				case <-s.Done():
+				case <-time.After((chaos.TTL + 1) * time.Second):
+				}
+			}
+		}
+	}
+	return rounds, complete
+}
