@@ -1,0 +1,97 @@
+package provider
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+)
+
+func TestAccEndpointStatusDataSource(t *testing.T) {
+	c := accCluster(t)
+	const addr = "data.etcd_endpoint_status.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+
+	members := map[string]bool{}
+	for _, m := range c.Members() {
+		members[client.FormatMemberID(m.ID)] = true
+	}
+	hex := knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]+$`))
+	status := func(i int, attr string) tfjsonpath.Path {
+		return tfjsonpath.New("statuses").AtSliceIndex(i).AtMapKey(attr)
+	}
+	var checks []statecheck.StateCheck
+	for i := range c.Endpoints() {
+		checks = append(checks,
+			statecheck.ExpectKnownValue(addr, status(i, "endpoint"), knownvalue.StringExact(c.Endpoints()[i])),
+			statecheck.ExpectKnownValue(addr, status(i, "member_id"), hex),
+			statecheck.ExpectKnownValue(addr, status(i, "leader"), hex),
+			statecheck.ExpectKnownValue(addr, status(i, "version"), knownvalue.StringRegexp(regexp.MustCompile(`^3\.\d+\.\d+`))),
+			statecheck.ExpectKnownValue(addr, status(i, "raft_term"), knownvalue.NotNull()),
+			statecheck.ExpectKnownValue(addr, status(i, "errors"), knownvalue.ListSizeExact(0)),
+			statecheck.ExpectKnownValue(addr, status(i, "error"), knownvalue.Null()),
+		)
+	}
+	// One leader, the same for everyone, and every member answered.
+	oneLeader := func(s *terraform.State) error {
+		a := s.RootModule().Resources[addr].Primary.Attributes
+		leaders, seen := 0, map[string]bool{}
+		for i := range c.Endpoints() {
+			p := fmt.Sprintf("statuses.%d.", i)
+			if a[p+"is_leader"] == "true" {
+				leaders++
+			}
+			if a[p+"leader"] != a["statuses.0.leader"] || !members[a[p+"member_id"]] {
+				return fmt.Errorf("status %d: %v", i, a)
+			}
+			seen[a[p+"member_id"]] = true
+		}
+		if leaders != 1 || len(seen) != len(members) {
+			return fmt.Errorf("%d leaders, %d members: %v", leaders, len(seen), a)
+		}
+		return nil
+	}
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      providerConfig() + "data \"etcd_endpoint_status\" \"test\" {\n  endpoints = [\"ftp://x:1\"]\n}\n",
+				ExpectError: errorText(`has scheme "ftp"`),
+			},
+			{
+				Config:      providerConfig() + "data \"etcd_endpoint_status\" \"test\" {\n  endpoints = []\n}\n",
+				ExpectError: errorText("list must contain at least 1 elements"),
+			},
+			{
+				Config:            providerConfig() + "data \"etcd_endpoint_status\" \"test\" {}\n",
+				ConfigStateChecks: checks,
+				Check:             oneLeader,
+			},
+			// An endpoint that does not answer has its error, the rest answer.
+			{
+				Config: providerConfig(`request_timeout = "1s"`) + fmt.Sprintf("data \"etcd_endpoint_status\" \"test\" {\n  endpoints = %s\n}\n", hclList([]string{c.Endpoints()[0], dead})),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, status(0, "error"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, status(0, "member_id"), hex),
+					statecheck.ExpectKnownValue(addr, status(1, "endpoint"), knownvalue.StringExact(dead)),
+					statecheck.ExpectKnownValue(addr, status(1, "error"), knownvalue.StringRegexp(regexp.MustCompile("etcd cluster unreachable"))),
+					statecheck.ExpectKnownValue(addr, status(1, "member_id"), knownvalue.Null()),
+				},
+			},
+		},
+	})
+}
