@@ -60,6 +60,23 @@
 // revision is still the token, so a retried or delayed Unlock can never
 // delete the key of a newer holder (etcd #22082).
 //
+// # Keys, sessions and prefixes
+//
+// A Mutex, RWMutex, Semaphore or Election on prefix "p" keeps one key per
+// waiting or holding session under "p/" (the prefix is normalized to end in
+// exactly one "/", also by ResumeElection), named after the session's
+// lease: "p/<lease hex>" ("p/r/..." and "p/w/..." for an RWMutex). The
+// holder is the oldest key (lowest create revision). Within one process,
+// two acquisitions by the same session of the same primitive queue behind
+// each other; use one session per concurrent holder if they should
+// compete as independent processes do. Do not nest the prefixes of
+// different primitives ("jobs" and "jobs/x"): the outer one would see the
+// inner one's keys.
+//
+// Always end a grant with Unlock (or Resign): until it is released or seen
+// lost, a later acquisition by the same session of the same primitive
+// waits, as with sync.Mutex.
+//
 // # Waiting without the 100 ms tax
 //
 // etcd serves watches opened at a past revision from a loop that runs

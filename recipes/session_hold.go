@@ -22,7 +22,7 @@ type queueSpec struct {
 	session  *concurrency.Session
 	dir      string // normalized prefix of the primitive: every key lives below it
 	blockDir string // keys below blockDir with a lower create revision block us
-	key      string // our key (unique for this attempt)
+	key      string // our key: slotKey, one per session and primitive
 	value    string
 	limit    int            // granted when fewer than limit blocking keys precede us
 	lost     error          // sentinel reported when a granted hold is lost

@@ -118,9 +118,13 @@ func follow(ctx context.Context, c *clientv3.Client, key string, wopts []clientv
 		if err := context.Cause(ctx); err != nil {
 			return 0, err
 		}
+		started := time.Now()
 		rev, retry, err := followOnce(ctx, c, key, wopts, load, apply)
 		if err == nil && !retry {
 			return rev, nil
+		}
+		if time.Since(started) > time.Second {
+			b = newBackoff() // it worked for a while: retry at once
 		}
 		var la errLoadApply
 		if errors.As(err, &la) {
