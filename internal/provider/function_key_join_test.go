@@ -1,0 +1,43 @@
+package provider
+
+import (
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+)
+
+func TestAccFunctionKeyJoin(t *testing.T) {
+	accCluster(t)
+	outputs := map[string]struct{ call, want string }{
+		"slashes":  {`provider::etcd::key_join("/app/", "/db", "host")`, "/app/db/host"},
+		"missing":  {`provider::etcd::key_join("/app", "config")`, "/app/config"},
+		"doubled":  {`provider::etcd::key_join("/app//", "//config")`, "/app/config"},
+		"prefix":   {`provider::etcd::key_join("/app", "cache/")`, "/app/cache/"},
+		"empty":    {`provider::etcd::key_join("", "/app", "", "x")`, "/app/x"},
+		"list":     {`provider::etcd::key_join(["/srv", "web", "port"]...)`, "/srv/web/port"},
+		"none":     {`provider::etcd::key_join()`, ""},
+		"relative": {`provider::etcd::key_join("app", "x")`, "app/x"},
+	}
+	config := requiredProviders
+	var checks []statecheck.StateCheck
+	for name, o := range outputs {
+		config += "output \"" + name + "\" {\n  value = " + o.call + "\n}\n"
+		checks = append(checks, statecheck.ExpectKnownOutputValue(name, knownvalue.StringExact(o.want)))
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   functionsSupported,
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      requiredProviders + "output \"x\" {\n  value = provider::etcd::key_join(\"/a\", null)\n}\n",
+				ExpectError: errorText("argument must not be null"),
+			},
+			{
+				Config:            config,
+				ConfigStateChecks: checks,
+			},
+		},
+	})
+}
