@@ -433,75 +433,72 @@ func secretForms(s string) map[string]string {
 	return forms
 }
 
-// A user limited to reading /app/ is refused a write, with a diagnostic that
-// says "permission denied" and names the key; a wrong password names the
-// user.
+// A user limited to reading /app/ is refused a write through the provider,
+// with a diagnostic that says "permission denied" and names the key; a
+// wrong password names the user.
+//
+// The limited user and its role are made with clientv3 beforehand, so that
+// each configuration has one provider block: the in-process provider that
+// plugin-testing serves is one server for every provider configuration of
+// a run, so two configurations (an alias) would share whichever was
+// configured last. (Terraform itself starts one provider process per
+// configuration; TestAccAuthTraceLogHasNoSecrets runs it that way.)
 func TestAccUserResourcePermissionDenied(t *testing.T) {
 	c := startCluster(t, testserver.WithAuth())
 	_, rootPW := c.RootCredentials()
 	root := rawClient(t, c, "root", rootPW)
-	if _, err := root.Put(etcdCtx(t), "/app/existing", "readable"); err != nil {
-		t.Fatal(err)
+	ctx := etcdCtx(t)
+	for _, err := range []error{
+		second(root.Put(ctx, "/app/existing", "readable")),
+		second(root.RoleAdd(ctx, "reader")),
+		second(root.RoleGrantPermission(ctx, "reader", "/app/", "/app0", clientv3.PermissionType(clientv3.PermRead))),
+		second(root.UserAdd(ctx, "reader", "reader-pw")),
+		second(root.UserGrantRole(ctx, "reader", "reader")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	setup := rootProvider(c, rootPW) + `
-resource "etcd_role" "reader" {
-  name        = "reader"
-  permissions = [{ key = "/app/", prefix = true, access = "read" }]
-}
-resource "etcd_user" "reader" {
-  name     = "reader"
-  password = "reader-pw"
-  roles    = [etcd_role.reader.name]
+	asReader := func(password string) string {
+		return clusterProvider(c, `username = "reader"`, "password = "+hclString(password))
+	}
+	const readExisting = `
+data "etcd_key" "existing" {
+  key = "/app/existing"
 }
 `
-	asReader := func(password string) string {
-		return fmt.Sprintf(`provider "etcd" {
-  alias     = "reader"
-  endpoints = %s
-  username  = "reader"
-  password  = %s
-}
-`, hclList(c.Endpoints()), hclString(password))
-	}
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
-			{Config: setup},
 			{
 				// Reading within the grant works.
-				Config: setup + asReader("reader-pw") + `
-data "etcd_key" "existing" {
-  provider = etcd.reader
-  key      = "/app/existing"
-}
-`,
+				Config: asReader("reader-pw") + readExisting,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("data.etcd_key.existing", tfjsonpath.New("value"), knownvalue.StringExact("readable")),
 				},
 			},
 			{
-				Config: setup + asReader("reader-pw") + `
+				Config: asReader("reader-pw") + `
 resource "etcd_key" "denied" {
-  provider = etcd.reader
-  key      = "/app/new"
-  value    = "v"
+  key   = "/app/new"
+  value = "v"
 }
 `,
 				ExpectError: errorText(`etcd permission denied: etcd user "reader" has no role that grants this on key "/app/new"`),
 			},
 			{
-				Config: setup + asReader("not-the-reader-pw") + `
-data "etcd_key" "existing" {
-  provider = etcd.reader
-  key      = "/app/existing"
-}
-`,
-				ExpectError: errorText(`etcd authentication failed for user "reader"`),
+				Config:      asReader("not-the-reader-pw") + readExisting,
+				ExpectError: errorText(`etcd authentication failed for user "reader" (set by username): wrong user name or password`),
 			},
-			{Config: setup},
 		},
 	})
+	if resp, err := root.Get(etcdCtx(t), "/app/new"); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("/app/new: %v, %v: the refused write left a key", resp, err)
+	}
 }
+
+// second returns the error of a two-result call.
+func second[T any](_ T, err error) error { return err }
 
 // Roles and users made by the provider, checked with Debian's etcdctl 3.4.
 func TestAccUserResourceEtcdctlInterop(t *testing.T) {
