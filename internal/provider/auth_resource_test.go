@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -552,4 +553,45 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// The documentation example: the whole stack in one apply on a cluster
+// without auth, and back on destroy.
+func TestAccAuthResourceExample(t *testing.T) {
+	c := startCluster(t)
+	const rootPW = "example-root-pw"
+	root := rawClient(t, c, "root", rootPW)
+	etcd := func() *clientv3.Client { return root }
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	vars := config.Variables{
+		"etcd_root_password": config.StringVariable(rootPW),
+		"app_password":       config.StringVariable("example-app-pw"),
+	}
+	dir := config.StaticDirectory("../../examples/resources/etcd_auth")
+	resource.Test(t, resource.TestCase{
+		CheckDestroy: resource.ComposeTestCheckFunc(
+			checkAuthEnabled(etcd, false),
+			checkGone(etcd, []string{"app"}, []string{"root", "app"}),
+			checkNoKeysIn(etcd, "/app/"),
+		),
+		Steps: []resource.TestStep{
+			{
+				// The example has a provider block, so the providers go here.
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          dir,
+				ConfigVariables:          vars,
+				Check: resource.ComposeTestCheckFunc(
+					checkAuthEnabled(etcd, true),
+					checkKey(etcd, "/app/config", `{"log_level":"info"}`),
+					checkAuthenticates(c, "app", "example-app-pw", true),
+				),
+			},
+			{
+				ProtoV6ProviderFactories: testAccProviders,
+				ConfigDirectory:          dir,
+				ConfigVariables:          vars,
+				ConfigPlanChecks:         resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
 }

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -54,6 +56,48 @@ func TestAccRoleDataSource(t *testing.T) {
 			{
 				Config:      providerConfig() + "data \"etcd_role\" \"test\" {\n  name = \"no-such-role\"\n}\n",
 				ExpectError: errorText(`etcd has no role "no-such-role"`),
+			},
+		},
+	})
+}
+
+// The data source examples of etcd_role, etcd_user and etcd_auth_status.
+func TestAccRBACDataSourceExamples(t *testing.T) {
+	c := startCluster(t)
+	raw := rawClient(t, c, "", "")
+	ctx := etcdCtx(t)
+	for _, err := range []error{
+		second(raw.RoleAdd(ctx, "app")),
+		second(raw.RoleGrantPermission(ctx, "app", "/app/", "/app0", clientv3.PermissionType(clientv3.PermReadWrite))),
+		second(raw.RoleGrantPermission(ctx, "app", "/shared", "", clientv3.PermissionType(clientv3.PermRead))),
+		second(raw.UserAdd(ctx, "ci", "pw")),
+		second(raw.UserGrantRole(ctx, "ci", "app")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_role"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownOutputValue("app_writable_prefixes", knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("/app/")})),
+				},
+			},
+			{
+				ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_user"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownOutputValue("ci_is_admin", knownvalue.Bool(false)),
+				},
+			},
+			{
+				ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_auth_status"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownOutputValue("auth_enabled", knownvalue.Bool(false)),
+				},
 			},
 		},
 	})

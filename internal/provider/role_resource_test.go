@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -231,5 +232,25 @@ func TestAccRoleResourceRoot(t *testing.T) {
 				Config: clusterProvider(c),
 			},
 		},
+	})
+}
+
+// The documentation example applies, and etcd holds what it says.
+func TestAccRoleResourceExample(t *testing.T) {
+	c := startCluster(t)
+	raw := rawClient(t, c, "", "")
+	etcd := func() *clientv3.Client { return raw }
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkGone(etcd, []string{"app", "auditor"}, nil),
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/resources/etcd_role"),
+			Check: resource.ComposeTestCheckFunc(
+				checkRole(etcd, "app", permStr("readwrite", "/app/", "/app0"), permStr("read", "/config/shared", ""),
+					permStr("read", "/logs/2024-01", "/logs/2024-07")),
+				checkRole(etcd, "auditor"),
+			),
+		}},
 	})
 }

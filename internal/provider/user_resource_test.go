@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -626,6 +627,36 @@ func TestAccUserResourcePasswordWriteOnlyOldCLI(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config:      providerConfig() + userConfig(rbacName(t, "u"), `password_wo = "x"`, "password_wo_version = 1"),
 			ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
+		}},
+	})
+}
+
+// The documentation example applies (it uses password_wo: Terraform and
+// OpenTofu 1.11+), and etcd holds what it says.
+func TestAccUserResourceExample(t *testing.T) {
+	c := startCluster(t, testserver.WithAuth())
+	_, rootPW := c.RootCredentials()
+	root := rawClient(t, c, "root", rootPW)
+	etcd := func() *clientv3.Client { return root }
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	t.Setenv("ETCDCTL_USER", "root:"+rootPW)
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkGone(etcd, []string{"app", "metrics-reader"}, []string{"app", "ci", "prometheus"}),
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/resources/etcd_user"),
+			ConfigVariables: config.Variables{
+				"app_password": config.StringVariable("example-app-pw"),
+				"ci_password":  config.StringVariable("example-ci-pw"),
+			},
+			Check: resource.ComposeTestCheckFunc(
+				checkUserRoles(etcd, "app", "app"),
+				checkUserRoles(etcd, "ci", "app", "metrics-reader"),
+				checkUserRoles(etcd, "prometheus", "metrics-reader"),
+				checkAuthenticates(c, "app", "example-app-pw", true),
+				checkAuthenticates(c, "ci", "example-ci-pw", true),
+			),
 		}},
 	})
 }
