@@ -78,7 +78,8 @@ type options struct {
 }
 
 // WithMode forces a mode. ModeNetns fails New when namespaces cannot be
-// created instead of falling back.
+// created instead of falling back. Without it, $SSHHOST_MODE ("netns" or
+// "loopback") is honoured the same way, e.g. to run a suite in loopback mode.
 func WithMode(m Mode) Option { return func(o *options) { o.mode = m } }
 
 // WithSSHD sets the sshd binary (default: /usr/sbin/sshd, then $PATH).
@@ -241,13 +242,14 @@ func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, e
 }
 
 // Down takes the host down as if it lost power: its link goes down
-// (ModeNetns), and sshd and every process started through it are killed.
+// (ModeNetns; connections to it then fail with "no route to host" or time
+// out), and sshd and every process started through it are killed.
 // Files stay. Up brings it back with a fresh sshd; nothing else is restarted.
 func (h *Host) Down() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Mode == ModeNetns {
-		if err := ip("link", "set", h.rootLink, "down"); err != nil {
+		if err := h.setLink(false); err != nil {
 			return err
 		}
 	}
@@ -264,7 +266,7 @@ func (h *Host) Up(ctx context.Context) error {
 		return errors.New("sshhost: host is closed")
 	}
 	if h.Mode == ModeNetns {
-		if err := ip("link", "set", h.rootLink, "up"); err != nil {
+		if err := h.setLink(true); err != nil {
 			return err
 		}
 	}
@@ -280,7 +282,7 @@ func (h *Host) Disconnect() error {
 	if h.Mode != ModeNetns {
 		return ErrNotSupported
 	}
-	return ip("link", "set", h.rootLink, "down")
+	return h.setLink(false)
 }
 
 // Reconnect undoes Disconnect.
@@ -288,7 +290,23 @@ func (h *Host) Reconnect() error {
 	if h.Mode != ModeNetns {
 		return ErrNotSupported
 	}
-	return ip("link", "set", h.rootLink, "up")
+	return h.setLink(true)
+}
+
+// setLink takes the host's side of the veth down or up. Down, packets to
+// the host are dropped after failed neighbour resolution, as for a machine
+// that lost power on the same segment: connects fail with "no route to
+// host" or time out. (Taking the root side down instead would remove the
+// route, and traffic would leak to the root namespace's default route.)
+func (h *Host) setLink(up bool) error {
+	if !up {
+		return ip("-n", h.Namespace, "link", "set", "eth0", "down")
+	}
+	if err := ip("-n", h.Namespace, "link", "set", "eth0", "up"); err != nil {
+		return err
+	}
+	// The default route went away with the link.
+	return ip("-n", h.Namespace, "route", "replace", "default", "via", h.gateway)
 }
 
 // Close stops sshd, kills everything the host started, removes its namespace
@@ -374,6 +392,12 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 	reapStale()
 
 	mode := o.mode
+	if mode == "" {
+		mode = Mode(os.Getenv("SSHHOST_MODE"))
+	}
+	if mode != "" && mode != ModeNetns && mode != ModeLoopback {
+		return nil, fmt.Errorf("sshhost: mode %q: want %q or %q", mode, ModeNetns, ModeLoopback)
+	}
 	if mode == "" || mode == ModeNetns {
 		if reason := netnsUnavailable(); reason != "" {
 			if mode == ModeNetns {
