@@ -1,0 +1,104 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
+)
+
+func TestUpload(t *testing.T) {
+	hosts := sshhost.Start(t, 1)
+	h := hosts[0]
+	c := mustDial(t, sshConfig(h))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	dst := filepath.Join(h.BaseDir, "etc", "sub dir", "it's.yaml")
+	changed, err := c.Upload(ctx, dst, []byte("a: 1\n"), 0o640)
+	if err != nil || !changed {
+		t.Fatalf("first upload: %v %v", changed, err)
+	}
+	got, err := os.ReadFile(dst) // the host shares our file system
+	if err != nil || string(got) != "a: 1\n" {
+		t.Fatalf("content %q %v", got, err)
+	}
+	if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if changed, err := c.Upload(ctx, dst, []byte("a: 1\n"), 0o640); err != nil || changed {
+		t.Fatalf("identical re-upload: changed=%v %v", changed, err)
+	}
+	if changed, err := c.Upload(ctx, dst, []byte("a: 1\n"), 0o600); err != nil || !changed {
+		t.Fatalf("mode change: changed=%v %v", changed, err)
+	}
+	if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after chmod %v", fi.Mode())
+	}
+	if changed, err := c.Upload(ctx, dst, []byte("a: 2\n"), 0o600); err != nil || !changed {
+		t.Fatalf("content change: changed=%v %v", changed, err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "a: 2\n" {
+		t.Fatalf("content %q", got)
+	}
+	// No temporary files left behind.
+	ents, _ := os.ReadDir(filepath.Dir(dst))
+	if len(ents) != 1 {
+		t.Fatalf("directory holds %d entries", len(ents))
+	}
+	if _, err := c.Upload(ctx, "relative/path", nil, 0o600); err == nil {
+		t.Fatal("relative remote path accepted")
+	}
+
+	// A large binary, streamed; a second upload is skipped by hash.
+	big := make([]byte, 8<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(local, big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(h.BaseDir, "bin", "etcd")
+	start := time.Now()
+	if changed, err := c.UploadFile(ctx, local, remote, 0o755); err != nil || !changed {
+		t.Fatalf("binary upload: %v %v", changed, err)
+	}
+	first := time.Since(start)
+	start = time.Now()
+	if changed, err := c.UploadFile(ctx, local, remote, 0o755); err != nil || changed {
+		t.Fatalf("binary re-upload: %v %v", changed, err)
+	}
+	t.Logf("8 MiB upload %s, identical re-upload %s", first, time.Since(start))
+	if got, _ := os.ReadFile(remote); !bytes.Equal(got, big) {
+		t.Fatal("binary differs")
+	}
+	sum, err := RemoteSHA256(ctx, c, remote)
+	want, _ := FileSHA256(local)
+	if err != nil || sum != want {
+		t.Fatalf("remote hash %q %v, want %q", sum, err, want)
+	}
+	if sum, err := RemoteSHA256(ctx, c, remote+".missing"); err != nil || sum != "" {
+		t.Fatalf("missing file hash %q %v", sum, err)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	hosts := sshhost.Start(t, 1)
+	c := mustDial(t, sshConfig(hosts[0]))
+	for _, s := range []string{"plain", "it's", `"$(touch /tmp/pwned)"`, "a b\tc", "`x`", `\`, ""} {
+		out, err := c.Run(context.Background(), "printf '%s' "+Quote(s))
+		if err != nil || out != s {
+			t.Errorf("Quote(%q): got %q %v", s, out, err)
+		}
+	}
+	if strings.Contains(Quote("x"), "\n") {
+		t.Fatal("newline")
+	}
+}
