@@ -31,7 +31,9 @@ type processService struct {
 
 func (p *processService) Manager() ServiceManager { return ServiceProcess }
 
-func (p *processService) base() string       { return strings.TrimRight(p.spec.RunDir, "/") + "/" + p.spec.Name }
+func (p *processService) base() string {
+	return strings.TrimRight(p.spec.RunDir, "/") + "/" + p.spec.Name
+}
 func (p *processService) script() string     { return p.base() + ".supervise.sh" }
 func (p *processService) pidFile() string    { return p.base() + ".pid" }
 func (p *processService) supPidFile() string { return p.base() + ".supervisor.pid" }

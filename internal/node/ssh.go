@@ -375,7 +375,7 @@ func Dial(ctx context.Context, cfg SSHConfig) (*Client, error) {
 
 // hostKeyChecker verifies host keys against the configured lines.
 type hostKeyChecker struct {
-	anyHost []ssh.PublicKey   // authorized_keys lines: valid for every host
+	anyHost []ssh.PublicKey     // authorized_keys lines: valid for every host
 	known   ssh.HostKeyCallback // known_hosts lines
 }
 
