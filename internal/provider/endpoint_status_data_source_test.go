@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -93,5 +95,21 @@ func TestAccEndpointStatusDataSource(t *testing.T) {
 				},
 			},
 		},
+	})
+}
+
+// The documentation example finds the leader, and its check passes.
+func TestAccEndpointStatusDataSourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_endpoint_status"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownOutputValue("leader", knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]+$`))),
+			},
+		}},
 	})
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -39,5 +40,20 @@ func TestAccFunctionKeyJoin(t *testing.T) {
 				ConfigStateChecks: checks,
 			},
 		},
+	})
+}
+
+func TestAccFunctionKeyJoinExample(t *testing.T) {
+	t.Cleanup(func() {
+		if testCluster != nil {
+			_, _ = testCluster.Client().Delete(context.Background(), "/app/db/host")
+		}
+	})
+	exampleWithRegistrySource(t, "../../examples/functions/key_join", resource.TestStep{
+		Check: resource.ComposeAggregateTestCheckFunc(
+			checkEtcdValue("/app/db/host", "10.0.0.5"),
+			checkEtcdValue("/app/cache/ttl", "60"),
+			resource.TestCheckResourceAttr("etcd_key_prefix.cache", "prefix", "/app/cache/"),
+		),
 	})
 }

@@ -2,9 +2,11 @@ package provider
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -89,6 +91,32 @@ data "etcd_keys" "prefix" {
 					statecheck.CompareValuePairs("data.etcd_keys.range", tfjsonpath.New("keys"), "data.etcd_keys.prefix", tfjsonpath.New("keys"), compare.ValuesSame()),
 				},
 			},
+		},
+	})
+}
+
+// exampleWithRegistrySource runs a documentation example that declares the
+// provider as "terraform-etcd/etcd", as users do, and has no provider block.
+// Not parallel: it sets environment variables of this process.
+func exampleWithRegistrySource(t *testing.T, dir string, steps ...resource.TestStep) {
+	c := accCluster(t)
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	// Serve the in-process provider under the example's source address.
+	t.Setenv(resource.EnvTfAccProviderNamespace, "terraform-etcd")
+	for i := range steps {
+		steps[i].ConfigDirectory = config.StaticDirectory(dir)
+	}
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   functionsSupported,
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps:                    steps,
+	})
+}
+
+func TestAccFunctionPrefixRangeEndExample(t *testing.T) {
+	exampleWithRegistrySource(t, "../../examples/functions/prefix_range_end", resource.TestStep{
+		ConfigStateChecks: []statecheck.StateCheck{
+			statecheck.ExpectKnownOutputValue("app_range_end", knownvalue.StringExact("/app0")),
 		},
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -438,5 +439,40 @@ func TestAccKeyPrefixResourceEtcdctlInterop(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNoKeys(prefix),
 		Steps:                    []resource.TestStep{{Config: config, Check: readBack}},
+	})
+}
+
+// The documentation example applies, imports and destroys cleanly.
+func TestAccKeyPrefixResourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block; ETCDCTL_ENDPOINTS
+	// points the in-process provider at the cluster.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	mustPut(t, "/app/flags/old_flag", "someone left this")
+	dir := config.StaticDirectory("../../examples/resources/etcd_key_prefix")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
+			checkNoKeys("/app/settings/"),
+			checkNoKeys("/app/flags/"),
+		),
+		Steps: []resource.TestStep{
+			{
+				ConfigDirectory: dir,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkEtcdValue("/app/settings/db/host", "10.0.0.5"),
+					checkEtcdValue("/app/settings/features.json", `{"beta":false,"search":true}`),
+					// delete_unmanaged removed the old flag.
+					checkPrefix("/app/flags/", map[string]string{"search": "true", "dark_mode": "false"}),
+				),
+			},
+			{
+				ConfigDirectory:   dir,
+				ResourceName:      "etcd_key_prefix.app",
+				ImportState:       true,
+				ImportStateId:     "/app/settings/",
+				ImportStateVerify: true,
+			},
+		},
 	})
 }

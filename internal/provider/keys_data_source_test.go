@@ -3,10 +3,12 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -148,4 +150,27 @@ func TestProviderSchemas(t *testing.T) {
 	if resp.EphemeralResourceSchemas["etcd_lease"] == nil {
 		t.Error("ephemeral resource etcd_lease missing")
 	}
+}
+
+// The documentation example reads what is there.
+func TestAccKeysDataSourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	mustPut(t, "/services/api", "10.0.0.5:8080")
+	mustPut(t, "/services/web", "10.0.0.6:80")
+	t.Cleanup(func() { _, _ = testCluster.Client().Delete(context.Background(), "/services/", clientv3.WithPrefix()) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_keys"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownOutputValue("service_endpoints", knownvalue.MapExact(map[string]knownvalue.Check{
+					"/services/api": knownvalue.StringExact("10.0.0.5:8080"),
+					"/services/web": knownvalue.StringExact("10.0.0.6:80"),
+				})),
+				statecheck.ExpectKnownOutputValue("log_keys", knownvalue.ListSizeExact(0)),
+			},
+		}},
+	})
 }

@@ -1,15 +1,21 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 )
 
 func TestAccLeaseDataSource(t *testing.T) {
@@ -56,5 +62,32 @@ data "etcd_lease" "test" {
 				},
 			},
 		},
+	})
+}
+
+// The documentation example reads a lease granted outside Terraform.
+func TestAccLeaseDataSourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	lease, err := testCluster.Client().Grant(etcdCtx(t), 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = testCluster.Client().Revoke(context.Background(), lease.ID) })
+	key := keyPrefix(t) + "session"
+	mustPut(t, key, "v", clientv3.WithLease(lease.ID))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_lease"),
+			ConfigVariables: config.Variables{"lease_id": config.StringVariable(client.FormatLeaseID(int64(lease.ID)))},
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownOutputValue("session", knownvalue.ObjectPartial(map[string]knownvalue.Check{
+					"granted_ttl": knownvalue.Int64Exact(300),
+					"keys":        knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(key)}),
+				})),
+			},
+		}},
 	})
 }

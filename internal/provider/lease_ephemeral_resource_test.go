@@ -3,10 +3,12 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
@@ -155,5 +157,32 @@ resource "terraform_data" "deploy" {
 				Config: config(fmt.Sprintf("{ %s = \"deploying\" }", hclString(marker))),
 			},
 		},
+	})
+}
+
+// The documentation example runs, and its marker is gone afterwards.
+func TestAccLeaseEphemeralResourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	events := watchPrefix(t, "/app/deploy/")
+	resource.Test(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			puts := 0
+			for _, ev := range events() {
+				if ev.put {
+					puts++
+				}
+			}
+			if puts == 0 {
+				return fmt.Errorf("the example never wrote its marker")
+			}
+			return checkNoKeys("/app/deploy/")(nil)
+		},
+		Steps: []resource.TestStep{{
+			ConfigDirectory: config.StaticDirectory("../../examples/ephemeral-resources/etcd_lease"),
+		}},
 	})
 }

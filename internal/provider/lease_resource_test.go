@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -235,4 +237,43 @@ func TestLeaseChanged(t *testing.T) {
 			t.Errorf("leaseChanged(%v, %v) = %v, want %v", c.prior, c.planned, got, c.want)
 		}
 	}
+}
+
+// The documentation example applies, imports and destroys cleanly.
+func TestAccLeaseResourceExample(t *testing.T) {
+	c := accCluster(t)
+	// Not parallel: the example has no provider block; ETCDCTL_ENDPOINTS
+	// points the in-process provider at the cluster.
+	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
+	dir := config.StaticDirectory("../../examples/resources/etcd_lease")
+	var id int64
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
+			checkNoKeys("/services/api/instance-1"),
+			checkLeaseGone(&id),
+		),
+		Steps: []resource.TestStep{
+			{
+				ConfigDirectory: dir,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(s *terraform.State) error {
+						v, err := client.ParseLeaseID(s.RootModule().Resources["etcd_lease.session"].Primary.ID)
+						id = v
+						return err
+					},
+					checkKeyLease("/services/api/instance-1", &id),
+				),
+			},
+			{
+				ConfigDirectory:   dir,
+				ResourceName:      "etcd_lease.session",
+				ImportState:       true,
+				ImportStateVerify: true,
+				ImportStateIdFunc: func(s *terraform.State) (string, error) {
+					return s.RootModule().Resources["etcd_lease.session"].Primary.ID, nil
+				},
+			},
+		},
+	})
 }

@@ -1,0 +1,3 @@
+# Import a prefix: the resource adopts every key under it. Keys whose
+# values are valid UTF-8 go into `values`, the others into `values_base64`.
+terraform import etcd_key_prefix.app /app/settings/
