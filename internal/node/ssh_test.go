@@ -167,13 +167,13 @@ func TestSSH(t *testing.T) {
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		mustDial(t, cfg)
 		cfg.AgentSocket = filepath.Join(sockDir, "nope")
-		expectDialError(t, cfg, ErrConnection)
+		_ = expectDialError(t, cfg, ErrConnection)
 	})
 
 	t.Run("wrong user key", func(t *testing.T) {
 		cfg := sshConfig(h)
 		cfg.PrivateKey = newKeyPEM(t)
-		expectDialError(t, cfg, ErrAuthFailed)
+		_ = expectDialError(t, cfg, ErrAuthFailed)
 	})
 
 	t.Run("host key mismatch", func(t *testing.T) {
@@ -185,13 +185,13 @@ func TestSSH(t *testing.T) {
 		}
 		// known_hosts form naming this host with another key.
 		cfg.HostKey = knownhosts.Line([]string{knownhosts.Normalize(h.HostPort())}, other.HostPublicKey)
-		expectDialError(t, cfg, ErrHostKeyMismatch)
+		_ = expectDialError(t, cfg, ErrHostKeyMismatch)
 	})
 
 	t.Run("host key unknown", func(t *testing.T) {
 		cfg := sshConfig(h)
 		cfg.HostKey = other.KnownHostsLine() // only the other host
-		expectDialError(t, cfg, ErrHostKeyUnknown)
+		_ = expectDialError(t, cfg, ErrHostKeyUnknown)
 	})
 
 	t.Run("insecure ignore host key", func(t *testing.T) {
@@ -207,7 +207,7 @@ func TestSSH(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		cfg := sshConfig(h)
 		cfg.Port = 2 // nothing listens there
-		expectDialError(t, cfg, ErrConnectionRefused)
+		_ = expectDialError(t, cfg, ErrConnectionRefused)
 	})
 
 	t.Run("timeout", func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestSSH(t *testing.T) {
 		cfg.Host, cfg.Port = "127.0.0.1", l.Addr().(*net.TCPAddr).Port
 		cfg.Timeout = 500 * time.Millisecond
 		start := time.Now()
-		expectDialError(t, cfg, ErrTimeout)
+		_ = expectDialError(t, cfg, ErrTimeout)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("timeout took %s", d)
 		}
