@@ -58,8 +58,10 @@ case "$mode" in
       while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
       xargs -0 cp --parents -t "$copy"
     generate "$copy"
-    mkdir -p docs "$copy/docs"
-    if ! diff -ru docs "$copy/docs" >"$work/docs.diff"; then
+    committed=docs
+    [ -d docs ] || { committed="$work/no-docs"; mkdir -p "$committed"; }
+    mkdir -p "$copy/docs"
+    if ! diff -ru "$committed" "$copy/docs" >"$work/docs.diff"; then
       head -n 100 "$work/docs.diff" >&2
       log "docs/ is out of date: run 'make docs' and commit the result"
       exit 1
