@@ -1,10 +1,12 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -12,6 +14,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 )
 
 const roleAddr = "etcd_role.test"
@@ -253,4 +257,72 @@ func TestAccRoleResourceExample(t *testing.T) {
 			),
 		}},
 	})
+}
+
+// Unit test of the notation rules: what etcd holds is shown in the form
+// the configuration (or state) used for the same range, else canonically.
+func TestPermissionsValueKeepsForm(t *testing.T) {
+	str, null := types.StringValue, types.StringNull()
+	prior := []permissionModel{
+		{Key: str("/a/"), RangeEnd: str("/a0"), Prefix: types.BoolNull(), Access: str("read")},
+		{Key: str("/b/"), RangeEnd: null, Prefix: types.BoolValue(true), Access: str("read")},
+		{Key: str("/c"), RangeEnd: null, Prefix: types.BoolValue(false), Access: str("read")},
+	}
+	held := []client.Permission{
+		{KeyRange: client.KeyRange{Key: "/a/", RangeEnd: "/a0"}, Access: client.AccessReadWrite}, // access changed
+		{KeyRange: client.KeyRange{Key: "/b/", RangeEnd: "/b0"}, Access: client.AccessRead},
+		{KeyRange: client.KeyRange{Key: "/c"}, Access: client.AccessRead},
+		{KeyRange: client.KeyRange{Key: "/new/", RangeEnd: "/new0"}, Access: client.AccessWrite}, // out of band
+		{KeyRange: client.KeyRange{Key: "/r", RangeEnd: "/s0"}, Access: client.AccessWrite},
+	}
+	set, diags := permissionsValue(held, prior)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	var got []permissionModel
+	if d := set.ElementsAs(context.Background(), &got, false); d.HasError() {
+		t.Fatal(d)
+	}
+	want := map[string]string{
+		"/a/":   `range_end="/a0" prefix=<null> access="readwrite"`,
+		"/b/":   `range_end=<null> prefix=true access="read"`,
+		"/c":    `range_end=<null> prefix=false access="read"`,
+		"/new/": `range_end=<null> prefix=true access="write"`,
+		"/r":    `range_end="/s0" prefix=<null> access="write"`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d permissions, want %d", len(got), len(want))
+	}
+	for _, m := range got {
+		s := fmt.Sprintf("range_end=%s prefix=%s access=%s", m.RangeEnd, m.Prefix, m.Access)
+		if want[m.Key.ValueString()] != s {
+			t.Errorf("%s: %s, want %s", m.Key, s, want[m.Key.ValueString()])
+		}
+	}
+
+	// A range etcd holds that Terraform strings cannot carry is an error.
+	_, diags = permissionsValue([]client.Permission{{KeyRange: client.KeyRange{Key: "/x", RangeEnd: "\xff\xfe"}, Access: client.AccessRead}}, nil)
+	if !diags.HasError() {
+		t.Error("invalid UTF-8 range end: no error")
+	}
+
+	// Validation of configured permissions.
+	for _, tc := range []struct {
+		perms []permissionModel
+		err   string
+	}{
+		{[]permissionModel{{Key: str("/a/"), RangeEnd: str("/b"), Prefix: types.BoolValue(true), Access: str("read")}}, "sets both prefix = true and range_end"},
+		{[]permissionModel{{Key: str("/a/"), RangeEnd: null, Prefix: types.BoolValue(true), Access: str("read")}, {Key: str("/a/"), RangeEnd: str("/a0"), Prefix: types.BoolNull(), Access: str("write")}}, "cover the same prefix"},
+		{[]permissionModel{{Key: str("/z"), RangeEnd: str("/a"), Prefix: types.BoolNull(), Access: str("read")}}, "is not after key"},
+		{[]permissionModel{{Key: str("/a"), RangeEnd: null, Prefix: types.BoolNull(), Access: str("all")}}, "is not one of read, write, readwrite"},
+		{[]permissionModel{{Key: str("/a"), RangeEnd: str("\x00"), Prefix: types.BoolNull(), Access: str("read")}}, ""},
+	} {
+		_, diags := clientPermissions(tc.perms)
+		switch {
+		case tc.err == "" && diags.HasError():
+			t.Errorf("%v: unexpected %v", tc.perms, diags)
+		case tc.err != "" && (!diags.HasError() || !strings.Contains(fmt.Sprint(diags), tc.err)):
+			t.Errorf("%v: %v, want %q", tc.perms, diags, tc.err)
+		}
+	}
 }
