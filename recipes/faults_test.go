@@ -154,6 +154,7 @@ func TestFaultsMutex(t *testing.T) {
 	var st holdStats
 	var fence chaos.Fence
 	stop := env.InjectFaults()
+	defer env.Progress(st.String)()
 	var wg sync.WaitGroup
 	for i := range 6 {
 		w := env.Worker(i)
@@ -206,6 +207,7 @@ func TestFaultsRWMutex(t *testing.T) {
 	var st holdStats
 	var fence chaos.Fence
 	stop := env.InjectFaults()
+	defer env.Progress(st.String)()
 	var wg sync.WaitGroup
 	for i := range 6 {
 		w := env.Worker(i)
@@ -311,6 +313,7 @@ func TestFaultsElection(t *testing.T) {
 	}
 
 	stop := env.InjectFaults()
+	defer env.Progress(st.String)()
 	var wg sync.WaitGroup
 	for i := range 5 {
 		w := env.Worker(i)

@@ -502,5 +502,34 @@ func (e *Env) healAll() {
 	}
 }
 
+// Progress logs status() every 30 s (long mode) or 10 s until stop is
+// called, so long runs show where they are.
+func (e *Env) Progress(status func() string) (stop func()) {
+	every := 10 * time.Second
+	if Long() {
+		every = 30 * time.Second
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg := fmt.Sprintf("%s: %.0fs: %s; %d ops, %d faults, %d violations",
+					e.Name, time.Since(e.start).Seconds(), status(), e.ops.Load(), e.injected.Load(), e.violations.Load())
+				e.T.Log(msg)
+				if Long() {
+					fmt.Println(msg)
+				}
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
 // Faults returns the number of faults injected so far.
 func (e *Env) Faults() int64 { return e.injected.Load() }
