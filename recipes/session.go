@@ -77,12 +77,12 @@ type gate struct {
 // enterGate waits until no other acquisition of this process uses key on
 // c, or ctx ends. The returned leave must be called exactly once.
 func enterGate(ctx context.Context, c *clientv3.Client, key string) (leave func(), err error) {
-	return gateFor(c, key).enter(ctx, key)
+	return gateFor(c, key).enter(ctx, true, key)
 }
 
 // tryEnterGate is enterGate that fails with ErrLocked instead of waiting.
 func tryEnterGate(c *clientv3.Client, key string) (leave func(), err error) {
-	return gateFor(c, key).enter(nil, key)
+	return gateFor(c, key).enter(context.Background(), false, key)
 }
 
 // gateFor returns the gate of (c, key) with a reference taken for the
@@ -114,9 +114,9 @@ func (r *gateRef) drop() {
 	}
 }
 
-// enter takes the gate, waiting until ctx ends (nil ctx: not at all).
-func (r *gateRef) enter(ctx context.Context, key string) (func(), error) {
-	if ctx == nil {
+// enter takes the gate, waiting until ctx ends (or not at all: !wait).
+func (r *gateRef) enter(ctx context.Context, wait bool, key string) (func(), error) {
+	if !wait {
 		select {
 		case r.g.ch <- struct{}{}:
 		default:
