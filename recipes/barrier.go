@@ -35,6 +35,7 @@ var (
 // recipe does when its holder dies.
 type Barrier struct {
 	s     *concurrency.Session
+	kv    clientv3.KV
 	dir   string
 	hold  string
 	state string
@@ -50,7 +51,7 @@ const (
 // session s; Wait fails when s ends.
 func NewBarrier(s *concurrency.Session, key string) *Barrier {
 	dir, err := normalizePrefix(key)
-	return &Barrier{s: s, dir: dir, hold: dir + "hold", state: dir + "state", err: err}
+	return &Barrier{s: s, kv: onceKV(s.Client()), dir: dir, hold: dir + "hold", state: dir + "state", err: err}
 }
 
 // Hold sets the barrier, so that Wait blocks until Release. It fails with
@@ -63,7 +64,7 @@ func (b *Barrier) Hold(ctx context.Context) error {
 	if sessionDone(b.s) {
 		return fmt.Errorf("%w: %s: lease %x is no longer kept alive", ErrSessionExpired, op, int64(b.s.Lease()))
 	}
-	resp, err := b.s.Client().Txn(ctx).
+	resp, err := b.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(b.hold), "=", 0)).
 		Then(clientv3.OpPut(b.hold, "", clientv3.WithLease(b.s.Lease())), clientv3.OpPut(b.state, barrierHeld)).
 		Commit()
@@ -86,7 +87,7 @@ func (b *Barrier) Release(ctx context.Context) error {
 		return b.err
 	}
 	op := "release barrier " + b.dir
-	resp, err := b.s.Client().Txn(ctx).
+	resp, err := b.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(b.hold), ">", 0)).
 		Then(clientv3.OpDelete(b.hold), clientv3.OpPut(b.state, barrierReleased)).
 		Else(clientv3.OpPut(b.state, barrierReleased, clientv3.WithPrevKV())).

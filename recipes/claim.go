@@ -186,7 +186,7 @@ func (cl *Claim) finish(ctx context.Context, verb string, ops ...clientv3.Op) er
 	op := verb + " " + cl.item
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	resp, err := cl.c.core.client.Txn(actx).If(cl.Guard()).Then(ops...).Commit()
+	resp, err := cl.c.core.kv.Txn(actx).If(cl.Guard()).Then(ops...).Commit()
 	if err != nil {
 		return attemptErr(ctx, op, err)
 	}

@@ -44,6 +44,7 @@ var (
 // is an error instead of a nil dereference.
 type DoubleBarrier struct {
 	s       *concurrency.Session
+	kv      clientv3.KV
 	dir     string
 	waiters string
 	ready   string
@@ -64,7 +65,7 @@ func NewDoubleBarrier(s *concurrency.Session, key string, count int) *DoubleBarr
 	if err == nil && count < 1 {
 		err = fmt.Errorf("%w: double barrier count %d is below 1", ErrInvalidArgument, count)
 	}
-	return &DoubleBarrier{s: s, dir: dir, waiters: dir + "waiters/", ready: dir + "ready", count: count, err: err}
+	return &DoubleBarrier{s: s, kv: onceKV(s.Client()), dir: dir, waiters: dir + "waiters/", ready: dir + "ready", count: count, err: err}
 }
 
 // Enter joins the barrier and blocks until count participants have joined
@@ -86,7 +87,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 	}
 	c := b.s.Client()
 	key := sessionKey(b.waiters, b.s)
-	resp, err := c.Txn(ctx).Then(clientv3.OpPut(key, "", clientv3.WithLease(b.s.Lease()))).Commit()
+	resp, err := b.kv.Txn(ctx).Then(clientv3.OpPut(key, "", clientv3.WithLease(b.s.Lease()))).Commit()
 	if err != nil {
 		if !isLeaseNotFound(err) {
 			cleanup(b.s, key, 0) // unique to this attempt: safe to remove
@@ -116,7 +117,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 			}
 			// Stale: every participant of that round left or died
 			// without removing it. Remove it if that still holds.
-			_, err := c.Txn(ctx).If(
+			_, err := b.kv.Txn(ctx).If(
 				clientv3.Compare(clientv3.ModRevision(b.ready), "=", st.readyMod),
 				clientv3.Compare(clientv3.CreateRevision(b.waiters), ">", st.cutoff).WithPrefix(),
 			).Then(clientv3.OpDelete(b.ready)).Commit()
@@ -129,7 +130,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 			return st.rev, false, nil
 		}
 		c0 := revs[b.count-1]
-		tr, err := c.Txn(ctx).
+		tr, err := b.kv.Txn(ctx).
 			If(clientv3.Compare(clientv3.CreateRevision(b.ready), "=", 0)).
 			Then(clientv3.OpPut(b.ready, strconv.FormatInt(c0, 10))).
 			Commit()
@@ -192,7 +193,7 @@ func (b *DoubleBarrier) Leave(ctx context.Context) error {
 		}
 		// Everybody left: retire the round's ready key (unless a new
 		// round already replaced it).
-		_, err = c.Txn(ctx).
+		_, err = b.kv.Txn(ctx).
 			If(clientv3.Compare(clientv3.Value(b.ready), "=", strconv.FormatInt(cutoff, 10))).
 			Then(clientv3.OpDelete(b.ready)).
 			Commit()

@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
@@ -266,5 +273,68 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("item %s delivered %d times", v, n)
 		}
+	}
+}
+
+// cancelingKV is a KV server that answers every write with Canceled, as a
+// member does for the requests in flight when it stops, and counts them.
+type cancelingKV struct {
+	pb.UnimplementedKVServer
+	writes atomic.Int64
+}
+
+func (s *cancelingKV) Txn(_ context.Context, in *pb.TxnRequest) (*pb.TxnResponse, error) {
+	for _, op := range append(in.Success, in.Failure...) {
+		if op.GetRequestRange() == nil {
+			s.writes.Add(1)
+			return nil, status.Error(codes.Canceled, "context canceled")
+		}
+	}
+	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{Revision: 7}, Succeeded: true}
+	for range in.Success {
+		resp.Responses = append(resp.Responses, &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: &pb.RangeResponse{}}})
+	}
+	return resp, nil
+}
+
+// clientv3 sends a write again when the server answers Canceled while the
+// caller's ctx is live; if the first attempt was applied anyway, the item
+// is added twice (after a Dequeue in between, as the fault suite found).
+// Enqueue sends it once and reports an unknown outcome.
+func TestQueueEnqueueNotResentAfterServerCancel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	kv := &cancelingKV{}
+	pb.RegisterKVServer(srv, kv)
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Stop()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{l.Addr().String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := qbCtx(t, 30*time.Second)
+
+	// Plain clientv3: the same write goes out again and again.
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := cli.Txn(pctx).Then(clientv3.OpPut("k", "v")).Commit(); err == nil {
+		t.Fatal("write succeeded on a server that cancels everything")
+	}
+	if n := kv.writes.Swap(0); n < 2 {
+		t.Logf("clientv3 sent the write %d time(s)", n)
+	} else {
+		t.Logf("clientv3 sent the same write %d times", n)
+	}
+
+	err = recipes.NewQueue(cli, "once").Enqueue(ctx, "x")
+	if !errors.Is(err, recipes.ErrEtcd) || errors.Is(err, context.Canceled) {
+		t.Fatalf("Enqueue = %v, want ErrEtcd (outcome unknown), not context.Canceled", err)
+	}
+	if n := kv.writes.Load(); n != 1 {
+		t.Fatalf("Enqueue sent its write %d times, want 1", n)
 	}
 }
