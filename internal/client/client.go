@@ -17,8 +17,11 @@ import (
 type Client struct {
 	*clientv3.Client
 
-	endpoints      []string
-	username       string
+	endpoints []string
+	username  string
+	// certUser is the common name of the client certificate, if any: the
+	// etcd user of client-certificate authentication when username is "".
+	certUser       string
 	usernameSource Source
 	requestTimeout time.Duration
 	// timeoutAttr names the attribute requestTimeout comes from, for errors.
@@ -46,6 +49,7 @@ func Open(ctx context.Context, s *Settings) (*Client, error) {
 		endpoints:      cfg.Endpoints,
 		username:       s.Username,
 		usernameSource: s.UsernameSource,
+		certUser:       s.certUser(),
 		requestTimeout: s.RequestTimeout,
 		timeoutAttr:    AttrRequestTimeout,
 	}

@@ -62,6 +62,12 @@ func (c *Client) Describe(err error, op, key string) error {
 	user := c.username
 	switch {
 	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrGRPCPermissionDenied):
+		if user == "" && c.certUser != "" && key != "" {
+			return fmt.Errorf("%s: %w: etcd user %q (the common name of the client certificate) has no role that grants this on key %q; grant one (etcd_role / etcdctl role grant-permission) or use another certificate", what, ErrPermissionDenied, c.certUser, key)
+		}
+		if user == "" && c.certUser != "" {
+			return fmt.Errorf("%s: %w: etcd user %q (the common name of the client certificate) is not allowed to do this, or does not exist; use a certificate of a user with the needed role (root for cluster-wide operations)", what, ErrPermissionDenied, c.certUser)
+		}
 		if user == "" {
 			return fmt.Errorf("%s: %w: the cluster has authentication enabled and the provider connects without a user; set username and password (or %s)", what, ErrPermissionDenied, EnvUser)
 		}

@@ -537,6 +537,11 @@ func (s *Settings) Identity() string {
 	if s.Username != "" {
 		return s.Username
 	}
+	return s.certUser()
+}
+
+// certUser is the common name of the client certificate, or "".
+func (s *Settings) certUser() string {
 	if s.TLS == nil || s.TLS.Certificate == nil || len(s.TLS.Certificate.Certificate) == 0 {
 		return ""
 	}

@@ -334,6 +334,23 @@ func TestEnableAuthWithCertificate(t *testing.T) {
 	if _, err := cl.CreateKey(ctx, "/cert", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
+	// A certificate user without the needed role: the error names it.
+	if err := cl.CreateUser(ctx, "limited", "", true); err != nil {
+		t.Fatal(err)
+	}
+	limitedCert, limitedKey, err := cluster.IssueClientCert("limited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := open(t, client.Config{Endpoints: cluster.Endpoints(), CACert: info.CAFile, Cert: string(limitedCert), Key: string(limitedKey)})
+	_, err = limited.CreateKey(ctx, "/not-mine", []byte("v"), 0)
+	if !errors.Is(err, client.ErrPermissionDenied) ||
+		!strings.Contains(err.Error(), `etcd user "limited" (the common name of the client certificate) has no role that grants this on key "/not-mine"`) {
+		t.Fatalf("write as a certificate user without a role: %v", err)
+	}
+	if _, err := limited.GetUser(ctx, "admin"); !errors.Is(err, client.ErrPermissionDenied) || !strings.Contains(err.Error(), `etcd user "limited" (the common name`) {
+		t.Fatalf("admin request as a certificate user without root: %v", err)
+	}
 	if res, err := cl.CheckPassword(ctx, "admin", "anything"); err != nil || res != client.PasswordDiffers {
 		t.Fatalf("CheckPassword of a user without password = %v, %v", res, err)
 	}

@@ -349,7 +349,7 @@ resource "etcd_key" "other" {
   value = "v"
 }
 `,
-					ExpectError: errorText(`etcd permission denied: the cluster has authentication enabled and the provider connects without a user`),
+					ExpectError: errorText(`etcd permission denied: etcd user "certapp" (the common name of the client certificate) has no role that grants this on key "/elsewhere"`),
 				},
 			},
 		})
