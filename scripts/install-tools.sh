@@ -59,8 +59,10 @@ ensure() { # ensure NAME -> prints the binary path
   log "building $name $version from the module proxy (cold builds take minutes)"
   started=$SECONDS
   mkdir -p "$(dirname "$bin")"
-  (cd "$TOOLS_MOD" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$bin.tmp" "$pkg")
-  mv "$bin.tmp" "$bin"
+  # A per-process temporary name: concurrent cold runs must not clobber
+  # each other; the rename is atomic.
+  (cd "$TOOLS_MOD" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$bin.tmp.$$" "$pkg")
+  mv "$bin.tmp.$$" "$bin"
   log "built $name $version in $((SECONDS - started))s"
   printf '%s\n' "$bin"
 }
