@@ -70,6 +70,10 @@ func (r *userResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			"lock-out of failed attempts, so the check locks nothing, and the password goes only to etcd over " +
 			"the provider's connection. With authentication disabled etcd cannot check passwords, and a " +
 			"`password_wo` is never known to the provider after apply, so neither is checked.\n\n" +
+			"**The provider's own user.** Changing the password of the user the provider connects as (for " +
+			"example root) takes effect at once: etcd drops that user's tokens, so later requests of the same run " +
+			"fail to authenticate until the provider's `password` matches. Rotate it in an apply of its own, then " +
+			"update the provider's password.\n\n" +
 			"**Import.** `terraform import etcd_user.NAME alice` reads the user's roles; etcd never reveals a " +
 			"password, so none is in the state. With `password` or `password_wo` in the configuration, the next " +
 			"apply sets that password; without any of the three arguments the provider leaves the existing " +
