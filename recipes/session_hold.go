@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -65,9 +66,16 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 	if try {
 		txn = txn.If(append([]clientv3.Cmp{fresh}, q.tryIf...)...).Then(put)
 	} else {
-		// Usually the key is new and its create revision is the txn's
-		// revision; otherwise read it back.
-		txn = txn.If(fresh).Then(put, first).Else(put, first, own)
+		// Uncontended (nothing under blockDir, our key new): granted at
+		// the txn's revision with a bare put. Otherwise put anyway (a key
+		// of ours left over keeps its create revision) and read our
+		// revision and the keys ahead back.
+		none := clientv3.Compare(clientv3.CreateRevision(q.blockDir), "=", 0).WithPrefix()
+		cmps := []clientv3.Cmp{none}
+		if !strings.HasPrefix(q.key, q.blockDir) {
+			cmps = append(cmps, fresh) // "none" does not cover our own key
+		}
+		txn = txn.If(cmps...).Then(put).Else(put, first, own)
 	}
 	resp, err := txn.Commit()
 	if err != nil {
@@ -94,7 +102,7 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 	}
 	h := newHold(s, q.key, token, q.lost, leave)
 	h.rev = resp.Header.Revision
-	if try {
+	if try || resp.Succeeded {
 		return h, nil
 	}
 	ahead := 0
