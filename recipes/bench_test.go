@@ -56,7 +56,8 @@ func p50(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// ratios collects the p50 of both implementations of one benchmark.
+// ratios collects the headline metric of both implementations of one
+// benchmark.
 type ratios struct {
 	mu   sync.Mutex
 	p50s map[string]time.Duration
@@ -76,7 +77,7 @@ func (r *ratios) log(b *testing.B, what string) {
 	defer r.mu.Unlock()
 	e, o := r.p50s["etcd"], r.p50s["recipes"]
 	if e > 0 && o > 0 {
-		b.Logf("%s p50: etcd %.3f ms, recipes %.3f ms, ratio recipes/etcd %.3f", what, ms(e), ms(o), float64(o)/float64(e))
+		b.Logf("%s: etcd %.3f ms, recipes %.3f ms, ratio recipes/etcd %.3f", what, ms(e), ms(o), float64(o)/float64(e))
 	}
 }
 
@@ -169,7 +170,7 @@ func BenchmarkMutexContended(b *testing.B) {
 			r.set(impl.name, elapsed/time.Duration(len(grants)))
 		})
 	}
-	r.log(b, "MutexContended (mean time per grant)")
+	r.log(b, "MutexContended, mean time per grant")
 }
 
 // BenchmarkMutexUncontended: one session locks and unlocks a free lock.
@@ -198,7 +199,7 @@ func BenchmarkMutexUncontended(b *testing.B) {
 			r.set(impl.name, p50(lat))
 		})
 	}
-	r.log(b, "MutexUncontended (lock+unlock)")
+	r.log(b, "MutexUncontended, p50 of lock+unlock")
 }
 
 // candidate abstracts a campaign of either implementation.
@@ -310,7 +311,7 @@ func BenchmarkElectionFailover(b *testing.B) {
 			r.set(impl.name, p50(lat))
 		})
 	}
-	r.log(b, "ElectionFailover after Resign")
+	r.log(b, "ElectionFailover after Resign, p50")
 }
 
 // BenchmarkElectionCrashFailover: the leader's process dies (its session
@@ -364,5 +365,5 @@ func BenchmarkElectionCrashFailover(b *testing.B) {
 			r.set(impl.name, p50(lat))
 		})
 	}
-	r.log(b, "ElectionCrashFailover (session TTL 1 s)")
+	r.log(b, "ElectionCrashFailover with a 1 s session TTL, p50")
 }
