@@ -55,7 +55,9 @@ func NewBarrier(s *concurrency.Session, key string) *Barrier {
 }
 
 // Hold sets the barrier, so that Wait blocks until Release. It fails with
-// ErrBarrierHeld if the barrier is already held.
+// ErrBarrierHeld if the barrier is already held under another session. A
+// hold under this Barrier's own session counts as success, so Hold can be
+// retried after an error that left its outcome unknown.
 func (b *Barrier) Hold(ctx context.Context) error {
 	if b.err != nil {
 		return b.err
@@ -67,11 +69,15 @@ func (b *Barrier) Hold(ctx context.Context) error {
 	resp, err := b.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(b.hold), "=", 0)).
 		Then(clientv3.OpPut(b.hold, "", clientv3.WithLease(b.s.Lease())), clientv3.OpPut(b.state, barrierHeld)).
+		Else(clientv3.OpGet(b.hold, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
 		return etcdErr(op, err)
 	}
 	if !resp.Succeeded {
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 && kvs[0].Lease == int64(b.s.Lease()) {
+			return nil // ours already
+		}
 		return fmt.Errorf("%w: %s", ErrBarrierHeld, op)
 	}
 	return nil

@@ -48,8 +48,12 @@ func TestBarrierHoldWaitRelease(t *testing.T) {
 	if err := holder.Hold(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := holder.Hold(ctx); !errors.Is(err, recipes.ErrBarrierHeld) {
-		t.Fatalf("second Hold = %v, want ErrBarrierHeld", err)
+	if err := holder.Hold(ctx); err != nil {
+		t.Fatalf("Hold again under the same session = %v, want nil", err)
+	}
+	other := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "gate")
+	if err := other.Hold(ctx); !errors.Is(err, recipes.ErrBarrierHeld) {
+		t.Fatalf("Hold under another session = %v, want ErrBarrierHeld", err)
 	}
 	var waits []<-chan error
 	for range 3 {
