@@ -69,7 +69,7 @@ func (b *Barrier) Hold(ctx context.Context) error {
 	resp, err := b.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(b.hold), "=", 0)).
 		Then(clientv3.OpPut(b.hold, "", clientv3.WithLease(b.s.Lease())), clientv3.OpPut(b.state, barrierHeld)).
-		Else(clientv3.OpGet(b.hold, clientv3.WithKeysOnly())).
+		Else(clientv3.OpGet(b.hold)). // not keys-only: that leaves out the lease
 		Commit()
 	if err != nil {
 		return etcdErr(op, err)

@@ -103,27 +103,24 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 // (its transaction's answer was lost) and hands it out.
 func (c *Consumer) adopt(ctx context.Context, s *queueSnap) (*Claim, error) {
 	for key, kv := range s.claims {
-		if kv.Lease != int64(c.s.Lease()) || c.isHeld(key) {
+		if kv.Lease != int64(c.s.Lease()) || string(kv.Value) != c.id || c.isHeld(key) {
 			continue
 		}
 		item := c.core.itemKey(key)
-		resp, err := getAtLeast(ctx, c.core.client, s.rev, clientv3.OpGet(key), clientv3.OpGet(item))
+		resp, err := getAtLeast(ctx, c.core.client, s.rev, clientv3.OpGet(item))
 		if err != nil {
 			return nil, err
 		}
-		ck := resp.Responses[0].GetResponseRange().GetKvs()
-		it := resp.Responses[1].GetResponseRange().GetKvs()
-		if len(ck) != 1 || string(ck[0].Value) != c.id || c.isHeld(key) {
-			continue // gone, or another Consumer sharing the session
-		}
-		if len(it) != 1 {
-			// The item was removed behind the queue's back; drop the claim.
-			if _, err := deleteOwned(ctx, c.core.client, key, ck[0].CreateRevision); err != nil {
-				return nil, err
+		if it := resp.Responses[0].GetResponseRange().GetKvs(); len(it) == 1 {
+			if !c.reserve(key) {
+				continue // a concurrent Claim of this Consumer took it
 			}
-			continue
+			return &Claim{c: c, item: item, key: key, value: string(it[0].Value), rev: kv.CreateRevision}, nil
 		}
-		return c.hand(item, string(it[0].Value), ck[0].CreateRevision), nil
+		// The item was removed behind the queue's back; drop the claim.
+		if _, err := deleteOwned(ctx, c.core.client, key, kv.CreateRevision); err != nil {
+			return nil, err
+		}
 	}
 	return nil, nil
 }
@@ -133,6 +130,17 @@ func (c *Consumer) isHeld(key string) bool {
 	defer c.mu.Unlock()
 	_, ok := c.held[key]
 	return ok
+}
+
+// reserve marks claim key as handed out, unless it already is.
+func (c *Consumer) reserve(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.held[key]; ok {
+		return false
+	}
+	c.held[key] = struct{}{}
+	return true
 }
 
 func (c *Consumer) hand(item, value string, rev int64) *Claim {

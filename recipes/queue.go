@@ -210,7 +210,10 @@ type queueSnap struct {
 func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, error) {
 	resp, err := getAtLeast(ctx, q.client, minRev,
 		clientv3.OpGet(q.items, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
-		clientv3.OpGet(q.claims, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+		// Not keys-only: etcd serves keys-only reads from its index, without
+		// the lease, and a Consumer recognizes its own claims by lease and
+		// value (both small).
+		clientv3.OpGet(q.claims, clientv3.WithPrefix()))
 	if err != nil {
 		return nil, err
 	}
