@@ -74,6 +74,7 @@ func serveProvider(args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	provider.QuietSDKLogsUnlessDebugging()
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: providerAddress,
 		Debug:   *debug,
