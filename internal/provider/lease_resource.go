@@ -105,7 +105,7 @@ func (r *leaseResource) Create(ctx context.Context, req resource.CreateRequest, 
 
 func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state leaseResourceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -131,7 +131,7 @@ func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	if state.TTL.IsNull() { // import: the TTL asked for is not recorded by etcd
 		state.TTL = types.Int64Value(l.GrantedTTL)
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, state)...)
 }
 
 // Update is never called with a change (every attribute replaces the lease),
