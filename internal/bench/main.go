@@ -1,0 +1,559 @@
+// Command bench times the provider driven by a real Terraform CLI against an
+// in-process testserver cluster, and prints a markdown table. `make bench`
+// (scripts/bench.sh) builds and runs it.
+//
+// What it measures, per scenario (N etcd_key resources, and N keys in one
+// etcd_key_prefix):
+//
+//   - wall time of apply (create), plan (refreshes every resource), plan
+//     -refresh=false, and destroy, each a separate CLI process as a user
+//     runs it; plans are repeated and the median is reported;
+//   - the provider's share per resource: (plan − plan -refresh=false) / N,
+//     i.e. what refreshing costs, since everything else in the two plans is
+//     the same CLI work;
+//   - etcd requests per resource per refresh, counted on the server side
+//     from etcd's own gRPC metrics (grpc_server_handled_total, all members:
+//     they run in this process and share one registry), as the difference
+//     between the two plans;
+//   - the peak RSS of the provider process: the CLI starts the provider
+//     through this binary acting as a wrapper, which runs the real provider
+//     as its child and records the child's maximum resident set size
+//     (getrusage) when it exits.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+// Wrapper mode: the CLI runs this binary as the provider.
+const (
+	envWrapReal  = "ETCD_BENCH_PROVIDER"     // the real provider binary
+	envWrapStats = "ETCD_BENCH_RSS_FILE"     // where to append the child's peak RSS (KiB)
+	overrideName = "terraform-provider-etcd" // the name dev_overrides looks for
+)
+
+func main() {
+	if dir := os.Getenv(envProfile); dir != "" {
+		os.Exit(serveProfiled(dir))
+	}
+	if real := os.Getenv(envWrapReal); real != "" {
+		os.Exit(wrap(real, os.Getenv(envWrapStats)))
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// wrap runs the real provider with this process's arguments and standard
+// streams (the go-plugin handshake goes straight through), forwards
+// signals, and records the child's peak RSS.
+func wrap(real, statsFile string) int {
+	cmd := exec.Command(real, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench wrapper:", err)
+		return 1
+	}
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && statsFile != "" {
+		if f, ferr := os.OpenFile(statsFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); ferr == nil {
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			fmt.Fprintf(f, "%d %d\n", ru.Maxrss, cpu.Microseconds()) // KiB on Linux, µs
+			f.Close()
+		}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+type options struct {
+	cli        string
+	sizes      []int
+	prefixKeys int
+	repeat     int
+	members    int
+	provider   string
+	out        string
+	keep       bool
+	profileDir string
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var sizes string
+	flag.StringVar(&o.cli, "cli", "", "Terraform CLI binary (default: OpenTofu from scripts/install-clis.sh)")
+	flag.StringVar(&sizes, "n", "100,1000", "numbers of etcd_key resources, comma-separated")
+	flag.IntVar(&o.prefixKeys, "prefix-keys", 1000, "keys in the etcd_key_prefix scenario (0: skip it)")
+	flag.IntVar(&o.repeat, "repeat", 3, "runs of each plan; the median is reported")
+	flag.IntVar(&o.members, "members", 3, "members of the testserver cluster")
+	flag.StringVar(&o.provider, "provider", "", "provider binary (default: go build the module)")
+	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&o.profileDir, "cpuprofile", "", "serve the provider from this binary and write CPU profiles of it into this directory (timings are then not the real binary's)")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-n: %q is not a positive number", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if o.repeat < 1 {
+		return o, errors.New("-repeat must be at least 1")
+	}
+	return o, nil
+}
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if o.cli == "" {
+		out, err := exec.Command(filepath.Join(root, "scripts/install-clis.sh")).Output()
+		if err != nil {
+			return fmt.Errorf("scripts/install-clis.sh: %w", err)
+		}
+		o.cli = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+	}
+
+	work, err := os.MkdirTemp("", "etcd-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "bench: work directory", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	// The provider, and this binary as its wrapper under the name the CLI
+	// looks for.
+	if o.provider == "" {
+		o.provider = filepath.Join(work, "real", overrideName)
+		fmt.Fprintln(os.Stderr, "bench: building the provider")
+		build := exec.Command("go", "build", "-trimpath", "-o", o.provider, ".")
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build: %w", err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	overrides := filepath.Join(work, "override")
+	if err := os.MkdirAll(overrides, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(self, filepath.Join(overrides, overrideName)); err != nil {
+		return err
+	}
+	cliConfig := filepath.Join(work, "cli.tfrc")
+	if err := os.WriteFile(cliConfig, fmt.Appendf(nil, `provider_installation {
+  dev_overrides {
+    "registry.terraform.io/terraform-etcd/etcd" = %q
+    "registry.opentofu.org/terraform-etcd/etcd" = %q
+  }
+  direct {}
+}
+`, overrides, overrides), 0o600); err != nil {
+		return err
+	}
+	versionCmd := exec.Command(o.cli, "version")
+	versionCmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "CHECKPOINT_DISABLE=1")
+	versionOut, err := versionCmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %w", o.cli, err)
+	}
+	version := filepath.Base(o.cli)
+	for _, line := range strings.Split(string(versionOut), "\n") {
+		if strings.HasPrefix(line, "OpenTofu v") || strings.HasPrefix(line, "Terraform v") {
+			version = line
+			break
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cluster, err := testserver.New(ctx, testserver.WithMembers(o.members))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start etcd cluster: %w", err)
+	}
+	defer cluster.Close()
+
+	b := &bench{
+		o:        o,
+		work:     work,
+		cli:      o.cli,
+		cluster:  cluster,
+		rssFile:  filepath.Join(work, "rss.txt"),
+		provider: o.provider,
+		env: append(os.Environ(),
+			"TF_CLI_CONFIG_FILE="+cliConfig,
+			"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0",
+			envWrapReal+"="+o.provider,
+			envWrapStats+"="+filepath.Join(work, "rss.txt"),
+		),
+	}
+	if o.profileDir != "" {
+		b.env = append(b.env, envProfile+"="+o.profileDir)
+	}
+	var results []result
+	for _, n := range o.sizes {
+		r, err := b.scenario(fmt.Sprintf("%d × etcd_key", n), n, keysConfig(cluster.Endpoints(), n))
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	if o.prefixKeys > 0 {
+		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys", o.prefixKeys), 1, prefixConfig(cluster.Endpoints(), o.prefixKeys))
+		if err != nil {
+			return err
+		}
+		r.keys = o.prefixKeys
+		results = append(results, r)
+	}
+
+	report := renderReport(version, o, results)
+	fmt.Print(report)
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run bench inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func keysConfig(endpoints []string, n int) string {
+	return header(endpoints) + fmt.Sprintf(`resource "etcd_key" "k" {
+  count = %d
+  key   = format("/bench/keys-%d/%%05d", count.index)
+  value = "value-${count.index}"
+}
+`, n, n)
+}
+
+func prefixConfig(endpoints []string, n int) string {
+	return header(endpoints) + fmt.Sprintf(`resource "etcd_key_prefix" "p" {
+  prefix = "/bench/prefix-%d/"
+  values = { for i in range(%d) : format("%%05d", i) => "value-${i}" }
+}
+`, n, n)
+}
+
+func header(endpoints []string) string {
+	q := make([]string, len(endpoints))
+	for i, e := range endpoints {
+		q[i] = strconv.Quote(e)
+	}
+	return fmt.Sprintf(`terraform {
+  required_providers {
+    etcd = {
+      source = "terraform-etcd/etcd"
+    }
+  }
+}
+
+provider "etcd" {
+  endpoints = [%s]
+}
+
+`, strings.Join(q, ", "))
+}
+
+type bench struct {
+	o        options
+	work     string
+	cli      string
+	provider string
+	rssFile  string
+	env      []string
+	cluster  *testserver.Cluster
+}
+
+// measurement is one CLI command.
+type measurement struct {
+	wall     time.Duration
+	requests map[string]float64 // etcd gRPC requests by method
+	rssKiB   int64              // peak RSS of the provider processes it started
+	cpu      time.Duration      // CPU time (user+system) of those processes
+}
+
+type result struct {
+	name                    string
+	n                       int // resources
+	keys                    int // keys, when not one per resource
+	create, destroy         measurement
+	plan, planNoRefresh     measurement // medians
+	planRuns, noRefreshRuns []time.Duration
+	planCPU, noRefreshCPU   time.Duration // medians of the provider's CPU time
+}
+
+func (b *bench) scenario(name string, n int, config string) (result, error) {
+	r := result{name: name, n: n, keys: n}
+	dir := filepath.Join(b.work, strings.NewReplacer(" ", "-", "×", "x", ",", "").Replace(name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return r, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(os.Stderr, "bench: %s: apply\n", name)
+	var err error
+	if r.create, err = b.measure(dir, 0, "apply", "-auto-approve"); err != nil {
+		return r, err
+	}
+	var plans, noRefresh []measurement
+	for i := range b.o.repeat {
+		fmt.Fprintf(os.Stderr, "bench: %s: plan (%d/%d), plan -refresh=false\n", name, i+1, b.o.repeat)
+		m, err := b.measure(dir, 0, "plan", "-detailed-exitcode")
+		if err != nil {
+			return r, fmt.Errorf("%s: plan after apply: %w", name, err)
+		}
+		plans = append(plans, m)
+		m, err = b.measure(dir, 0, "plan", "-detailed-exitcode", "-refresh=false")
+		if err != nil {
+			return r, fmt.Errorf("%s: plan -refresh=false after apply: %w", name, err)
+		}
+		noRefresh = append(noRefresh, m)
+	}
+	r.plan, r.planRuns = median(plans)
+	r.planNoRefresh, r.noRefreshRuns = median(noRefresh)
+	r.planCPU, r.noRefreshCPU = medianCPU(plans), medianCPU(noRefresh)
+	fmt.Fprintf(os.Stderr, "bench: %s: destroy\n", name)
+	if r.destroy, err = b.measure(dir, 0, "destroy", "-auto-approve"); err != nil {
+		return r, err
+	}
+	// Nothing may be left.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := b.cluster.Client().Get(ctx, "/bench/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return r, err
+	}
+	if resp.Count != 0 {
+		return r, fmt.Errorf("%s: %d keys left under /bench/ after destroy", name, resp.Count)
+	}
+	return r, nil
+}
+
+// measure runs one CLI command in dir; wantExit is the exit code that
+// means success (plan -detailed-exitcode: 0, no changes).
+func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, error) {
+	var m measurement
+	_ = os.Remove(b.rssFile)
+	before, err := grpcRequests()
+	if err != nil {
+		return m, err
+	}
+	cmd := exec.Command(b.cli, append(args, "-no-color", "-input=false")...)
+	cmd.Dir, cmd.Env = dir, b.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err = cmd.Run()
+	m.wall = time.Since(start)
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		return m, err
+	}
+	if code != wantExit {
+		tail := out.String()
+		if len(tail) > 4000 {
+			tail = "..." + tail[len(tail)-4000:]
+		}
+		return m, fmt.Errorf("%s %s exited %d, want %d:\n%s", filepath.Base(b.cli), strings.Join(args, " "), code, wantExit, tail)
+	}
+	after, err := grpcRequests()
+	if err != nil {
+		return m, err
+	}
+	m.requests = map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			m.requests[k] = d
+		}
+	}
+	if data, err := os.ReadFile(b.rssFile); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var rss, cpu int64
+			if _, err := fmt.Sscan(line, &rss, &cpu); err == nil {
+				m.rssKiB = max(m.rssKiB, rss)
+				m.cpu += time.Duration(cpu) * time.Microsecond
+			}
+		}
+	}
+	return m, nil
+}
+
+// grpcRequests reads etcd's server-side request counters, by method.
+func grpcRequests() (map[string]float64, error) {
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var service, method string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "grpc_service":
+					service = l.GetValue()
+				case "grpc_method":
+					method = l.GetValue()
+				}
+			}
+			if !strings.HasPrefix(service, "etcdserverpb.") {
+				continue
+			}
+			out[strings.TrimPrefix(service, "etcdserverpb.")+"/"+method] += m.GetCounter().GetValue()
+		}
+	}
+	return out, nil
+}
+
+func median(ms []measurement) (measurement, []time.Duration) {
+	sorted := slices.Clone(ms)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].wall < sorted[j].wall })
+	runs := make([]time.Duration, len(ms))
+	for i, m := range ms {
+		runs[i] = m.wall
+	}
+	return sorted[len(sorted)/2], runs
+}
+
+func medianCPU(ms []measurement) time.Duration {
+	cpu := make([]time.Duration, len(ms))
+	for i, m := range ms {
+		cpu[i] = m.cpu
+	}
+	slices.Sort(cpu)
+	return cpu[len(cpu)/2]
+}
+
+func total(reqs map[string]float64) float64 {
+	var t float64
+	for _, v := range reqs {
+		t += v
+	}
+	return t
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func renderReport(cliVersion string, o options, results []result) string {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "### Benchmark: %s, %d-member testserver cluster, plans: median of %d\n\n", cliVersion, o.members, o.repeat)
+	fmt.Fprintln(&w, "| scenario | create | plan (refresh) | plan -refresh=false | destroy | provider share / resource (wall) | provider CPU / resource / refresh | etcd requests / resource / refresh | provider peak RSS |")
+	fmt.Fprintln(&w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		share := (r.plan.wall - r.planNoRefresh.wall) / time.Duration(r.n)
+		reqs := (total(r.plan.requests) - total(r.planNoRefresh.requests)) / float64(r.n)
+		rss := max(r.create.rssKiB, r.plan.rssKiB, r.planNoRefresh.rssKiB, r.destroy.rssKiB)
+		cpu := (r.planCPU - r.noRefreshCPU) / time.Duration(r.n)
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %.3f ms | %.3f ms | %.2f | %.1f MiB |\n",
+			r.name, secs(r.create.wall), secs(r.plan.wall), secs(r.planNoRefresh.wall), secs(r.destroy.wall),
+			float64(share.Microseconds())/1000, float64(cpu.Microseconds())/1000, reqs, float64(rss)/1024)
+	}
+	fmt.Fprintln(&w)
+	fmt.Fprintln(&w, "etcd requests per command (server side, all members), and every plan run:")
+	fmt.Fprintln(&w)
+	fmt.Fprintln(&w, "| scenario | create | plan (refresh) | plan -refresh=false | destroy | plan runs | plan -refresh=false runs |")
+	fmt.Fprintln(&w, "|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.name,
+			requestsText(r.create.requests), requestsText(r.plan.requests), requestsText(r.planNoRefresh.requests),
+			requestsText(r.destroy.requests), durations(r.planRuns), durations(r.noRefreshRuns))
+	}
+	fmt.Fprintln(&w)
+	fmt.Fprintln(&w, "provider share = (plan − plan -refresh=false) / resources, wall clock (medians; noisy on a "+
+		"loaded machine); provider CPU = the same difference in the provider process's user+system CPU time "+
+		"(getrusage), which load does not inflate; etcd requests per refresh = (requests during plan − requests "+
+		"during plan -refresh=false) / resources; RSS = peak resident set of the provider process.")
+	return w.String()
+}
+
+func requestsText(reqs map[string]float64) string {
+	if len(reqs) == 0 {
+		return "0"
+	}
+	keys := make([]string, 0, len(reqs))
+	for k := range reqs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.0f", k, reqs[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func durations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(parts, " / ") + " s"
+}
