@@ -234,6 +234,9 @@ type MemberRequest struct {
 	// Name is the member name, used as the common name.
 	Name string
 	// Hosts are the member's addresses and DNS names (peer and client).
+	// With client-cert auth on the peer port, etcd also checks that a
+	// peer's source address is one of its certificate's IP SANs, so list
+	// every address the member connects from.
 	Hosts  []string
 	Window Window
 }

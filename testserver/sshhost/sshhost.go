@@ -132,6 +132,9 @@ type Host struct {
 	rootLink string // root-side veth (ModeNetns)
 	opts     *options
 
+	cmu    sync.Mutex  // guards client
+	client *ssh.Client // cached connection for Run
+
 	mu     sync.Mutex
 	sshd   *exec.Cmd
 	exited chan struct{}
@@ -178,16 +181,66 @@ func (h *Host) Dial(ctx context.Context) (*ssh.Client, error) {
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// Run runs cmd on the host over SSH and returns its combined output.
-func (h *Host) Run(ctx context.Context, cmd string) (string, error) {
+// session opens a session on the cached connection, dialing (again) when
+// there is none or it broke.
+func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
+	h.cmu.Lock()
+	defer h.cmu.Unlock()
+	if h.client != nil {
+		// NewSession waits for the server without a deadline; a host that
+		// went away (Disconnect) would block it forever.
+		type res struct {
+			s   *ssh.Session
+			err error
+		}
+		ch := make(chan res, 1)
+		c := h.client
+		go func() {
+			s, err := c.NewSession()
+			ch <- res{s, err}
+		}()
+		select {
+		case r := <-ch:
+			if r.err == nil {
+				return r.s, nil
+			}
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+		c.Close()
+		h.client = nil
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
+		}
+	}
 	c, err := h.Dial(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer c.Close()
 	s, err := c.NewSession()
 	if err != nil {
-		return "", fmt.Errorf("sshhost: %s: session: %w", h.Name, err)
+		c.Close()
+		return nil, fmt.Errorf("sshhost: %s: session: %w", h.Name, err)
+	}
+	h.client = c
+	return s, nil
+}
+
+func (h *Host) dropClient() {
+	h.cmu.Lock()
+	defer h.cmu.Unlock()
+	if h.client != nil {
+		h.client.Close()
+		h.client = nil
+	}
+}
+
+// Run runs cmd on the host over SSH and returns its combined output. The
+// SSH connection is kept for the next Run.
+func (h *Host) Run(ctx context.Context, cmd string) (string, error) {
+	s, err := h.session(ctx)
+	if err != nil {
+		return "", err
 	}
 	defer s.Close()
 	// One writer for both streams: bytes.Buffer is not safe for the two
@@ -199,7 +252,7 @@ func (h *Host) Run(ctx context.Context, cmd string) (string, error) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		c.Close()
+		h.dropClient()
 		err = ctx.Err()
 	}
 	if err != nil {
@@ -246,6 +299,7 @@ func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, e
 // out), and sshd and every process started through it are killed.
 // Files stay. Up brings it back with a fresh sshd; nothing else is restarted.
 func (h *Host) Down() error {
+	h.dropClient()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.Mode == ModeNetns {
@@ -318,6 +372,7 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
+	h.dropClient()
 	h.stopSSHDLocked()
 	h.killProcesses()
 	var errs []error
