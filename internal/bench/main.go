@@ -55,8 +55,8 @@ func main() {
 	if dir := os.Getenv(envProfile); dir != "" {
 		os.Exit(serveProfiled(dir))
 	}
-	if real := os.Getenv(envWrapReal); real != "" {
-		os.Exit(wrap(real, os.Getenv(envWrapStats)))
+	if provider := os.Getenv(envWrapReal); provider != "" {
+		os.Exit(wrap(provider, os.Getenv(envWrapStats)))
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -67,8 +67,8 @@ func main() {
 // wrap runs the real provider with this process's arguments and standard
 // streams (the go-plugin handshake goes straight through), forwards
 // signals, and records the child's peak RSS.
-func wrap(real, statsFile string) int {
-	cmd := exec.Command(real, os.Args[1:]...)
+func wrap(provider, statsFile string) int {
+	cmd := exec.Command(provider, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

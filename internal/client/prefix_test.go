@@ -175,7 +175,7 @@ func TestRangeAndLease(t *testing.T) {
 		t.Fatalf("range: %+v %v", all, err)
 	}
 	limited, err := cl.GetRange(ctx, client.Range{Key: "/r/", End: client.PrefixRangeEnd("/r/"), Limit: 1, KeysOnly: true})
-	if err != nil || limited.Count != 3 || len(limited.Kvs) != 1 || !limited.More || limited.Kvs[0].Value != nil && len(limited.Kvs[0].Value) != 0 {
+	if err != nil || limited.Count != 3 || len(limited.Kvs) != 1 || !limited.More || len(limited.Kvs[0].Value) != 0 {
 		t.Fatalf("limited: %+v %v", limited, err)
 	}
 	past, err := cl.GetRange(ctx, client.Range{Key: "/r/b", Revision: applied[0].Revision})

@@ -690,15 +690,15 @@ func sortedSuffixes[V any](m map[string]V) []string {
 	return keys
 }
 
-// quoteFirst quotes up to max items and says how many more there are.
-func quoteFirst(items []string, max int) string {
-	q := make([]string, 0, min(len(items), max))
-	for _, it := range items[:min(len(items), max)] {
+// quoteFirst quotes up to n items and says how many more there are.
+func quoteFirst(items []string, n int) string {
+	q := make([]string, 0, min(len(items), n))
+	for _, it := range items[:min(len(items), n)] {
 		q = append(q, fmt.Sprintf("%q", it))
 	}
 	s := strings.Join(q, ", ")
-	if len(items) > max {
-		s += fmt.Sprintf(" and %d more", len(items)-max)
+	if len(items) > n {
+		s += fmt.Sprintf(" and %d more", len(items)-n)
 	}
 	return s
 }
