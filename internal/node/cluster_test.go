@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -20,18 +22,20 @@ import (
 
 const stockEtcd = "/usr/bin/etcd"
 
-// TestThreeMemberClusterOverSSH walks the path etcd_cluster will take, with
-// Debian's stock etcd as the binary: upload binary, certificates and a
-// rendered config to three SSH hosts in parallel, start each member as a
-// supervised process, and check the cluster with clientv3 over TLS.
-func TestThreeMemberClusterOverSSH(t *testing.T) {
+// TestClusterOverSSH walks the path etcd_cluster will take, with Debian's
+// stock etcd as the binary: upload binary, certificates and a rendered
+// config to three SSH hosts in parallel, start each member as a supervised
+// process, check the cluster with clientv3 over TLS (3 members, one leader),
+// re-run the steps idempotently, join a fourth host as a learner with
+// initial-cluster-state "existing" and promote it, then stop everything.
+func TestClusterOverSSH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
 	if _, err := os.Stat(stockEtcd); err != nil {
 		t.Skipf("%s not installed (apt-get install etcd-server): %v", stockEtcd, err)
 	}
-	hosts := sshhost.Start(t, 3)
+	hosts := sshhost.Start(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	begin := time.Now()
@@ -55,7 +59,7 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 		certs   *pki.MemberCerts
 		svc     Service
 	}
-	var members []*member
+	var members, all []*member
 	var initial []etcdconf.Member
 	for i, h := range hosts {
 		m := &member{
@@ -76,13 +80,17 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.c = mustDial(t, sshConfig(h))
-		members = append(members, m)
-		initial = append(initial, etcdconf.Member{Name: m.name, PeerURLs: []string{m.peerURL}})
+		all = append(all, m)
+		if i < 3 {
+			members = append(members, m)
+			initial = append(initial, etcdconf.Member{Name: m.name, PeerURLs: []string{m.peerURL}})
+		}
 	}
+	joiner := all[3]
 
 	// Make sure nothing is left running whatever happens below.
 	t.Cleanup(func() {
-		for _, m := range members {
+		for _, m := range all {
 			if m.svc != nil {
 				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 				_ = m.svc.Stop(cctx)
@@ -110,7 +118,7 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 		}
 	}
 
-	parallel("upload", func(m *member) error {
+	setup := func(m *member, initial []etcdconf.Member, state string) error {
 		bin := path.Join(m.install, "bin", "etcd")
 		if _, err := m.c.UploadFile(ctx, stockEtcd, bin, 0o755); err != nil {
 			return err
@@ -133,7 +141,7 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 			ListenClientURLs:    []string{m.client},
 			AdvertiseClientURLs: []string{m.client},
 			InitialCluster:      initial,
-			InitialClusterState: etcdconf.StateNew,
+			InitialClusterState: state,
 			InitialClusterToken: "node-test",
 			ClientTLS:           &etcdconf.TLS{CertFile: path.Join(pkiDir, "server.pem"), KeyFile: path.Join(pkiDir, "server-key.pem"), TrustedCAFile: path.Join(pkiDir, "ca.pem"), ClientCertAuth: true},
 			PeerTLS:             &etcdconf.TLS{CertFile: path.Join(pkiDir, "peer.pem"), KeyFile: path.Join(pkiDir, "peer-key.pem"), TrustedCAFile: path.Join(pkiDir, "ca.pem"), ClientCertAuth: true},
@@ -158,7 +166,8 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 		}
 		_, err = m.svc.Install(ctx)
 		return err
-	})
+	}
+	parallel("upload", func(m *member) error { return setup(m, initial, etcdconf.StateNew) })
 	t.Logf("uploaded to 3 hosts in %s (manager %s)", time.Since(begin), members[0].svc.Manager())
 
 	parallel("start", func(m *member) error { return m.svc.Start(ctx) })
@@ -258,6 +267,76 @@ func TestThreeMemberClusterOverSSH(t *testing.T) {
 			t.Fatalf("%s restarted by an idempotent Start", m.name)
 		}
 	}
+
+	// Scale out the way etcd_cluster will: add the member as a learner,
+	// start it with initial-cluster-state "existing" and a clean data dir
+	// (otherwise it would mint its own member ID, or reuse an old one),
+	// then promote it once it has caught up.
+	joinStart := time.Now()
+	// Right after bootstrap etcd refuses reconfiguration ("unhealthy
+	// cluster") until the leader has been connected to every member for a
+	// few seconds (strict-reconfig-check): retry.
+	var add *clientv3.MemberAddResponse
+	for {
+		add, err = cli.MemberAddAsLearner(ctx, []string{joiner.peerURL})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, rpctypes.ErrUnhealthy) || time.Since(joinStart) > 30*time.Second {
+			t.Fatalf("member add: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var joinInitial []etcdconf.Member
+	for _, mm := range add.Members {
+		name := mm.Name
+		if mm.ID == add.Member.ID {
+			name = joiner.name // unnamed until it starts
+		}
+		joinInitial = append(joinInitial, etcdconf.Member{Name: name, PeerURLs: mm.PeerURLs})
+	}
+	dataDir := path.Join(joiner.install, "data")
+	if st, err := InspectDataDir(ctx, joiner.c, dataDir); err != nil || st.HasMember {
+		t.Fatalf("joiner data dir: %+v %v", st, err)
+	}
+	if err := setup(joiner, joinInitial, etcdconf.StateExisting); err != nil {
+		t.Fatal(err)
+	}
+	if err := joiner.svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	members = append(members, joiner)
+	endpoints = append(endpoints, joiner.client)
+	promoteCtx, promoteCancel := context.WithTimeout(ctx, 60*time.Second)
+	defer promoteCancel()
+	for {
+		_, err := cli.MemberPromote(promoteCtx, add.Member.ID)
+		if err == nil {
+			break
+		}
+		if promoteCtx.Err() != nil {
+			logs, _ := joiner.svc.Logs(ctx, 20)
+			t.Fatalf("promote %s: %v\n%s", joiner.name, err, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ml, err = cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	voters := 0
+	for _, mm := range ml.Members {
+		if !mm.IsLearner && len(mm.ClientURLs) > 0 {
+			voters++
+		}
+	}
+	if voters != 4 {
+		t.Fatalf("after join: %d started voting members of %d", voters, len(ml.Members))
+	}
+	if st, _ := InspectDataDir(ctx, joiner.c, dataDir); !st.HasMember {
+		t.Fatal("joined member has no member dir")
+	}
+	t.Logf("4th member joined as learner and promoted in %s", time.Since(joinStart))
 
 	parallel("stop", func(m *member) error { return m.svc.Stop(ctx) })
 	for _, m := range members {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,39 @@ func TestQuote(t *testing.T) {
 	}
 	if strings.Contains(Quote("x"), "\n") {
 		t.Fatal("newline")
+	}
+}
+
+func TestDataDir(t *testing.T) {
+	hosts := sshhost.Start(t, 1)
+	h := hosts[0]
+	c := mustDial(t, sshConfig(h))
+	ctx := context.Background()
+	dir := filepath.Join(h.BaseDir, "var", "lib", "etcd")
+	if st, err := InspectDataDir(ctx, c, dir); err != nil || st.Exists || st.HasMember {
+		t.Fatalf("missing dir: %+v %v", st, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := InspectDataDir(ctx, c, dir); !st.Exists || st.HasMember {
+		t.Fatalf("empty dir: %+v", st)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "member", "wal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := InspectDataDir(ctx, c, dir); !st.HasMember {
+		t.Fatalf("dir with a member: %+v", st)
+	}
+	if err := RemoveDir(ctx, c, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("still there: %v", err)
+	}
+	for _, bad := range []string{"/", "/var", "var/lib/etcd", "/var/../", ""} {
+		if err := RemoveDir(ctx, c, bad); !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("RemoveDir(%q) = %v", bad, err)
+		}
 	}
 }

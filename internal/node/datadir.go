@@ -1,0 +1,50 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// ErrUnsafePath is returned for a directory too close to the root to be
+// wiped.
+var ErrUnsafePath = errors.New("refusing to remove a top-level or relative path")
+
+// DataDirState describes an etcd data dir on a node.
+type DataDirState struct {
+	// Exists: the directory exists.
+	Exists bool
+	// HasMember: it holds a member (member/wal or member/snap), i.e. etcd
+	// started there before. Such a member restarts with its old member ID
+	// and ignores initial-cluster; a member that is being added (again)
+	// must start from a directory without one.
+	HasMember bool
+}
+
+// InspectDataDir reports the state of an etcd data dir.
+func InspectDataDir(ctx context.Context, r Runner, dir string) (DataDirState, error) {
+	out, err := r.Run(ctx, fmt.Sprintf(`d=%s
+if [ -d "$d" ]; then echo exists; fi
+if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi`, Quote(dir)))
+	if err != nil {
+		return DataDirState{}, err
+	}
+	return DataDirState{
+		Exists:    strings.Contains(out, "exists"),
+		HasMember: strings.Contains(out, "member"),
+	}, nil
+}
+
+// RemoveDir deletes dir and everything in it (e.g. a stale data dir before a
+// member is re-added). It refuses relative paths and paths with fewer than
+// two components ("/", "/var").
+func RemoveDir(ctx context.Context, r Runner, dir string) error {
+	clean := path.Clean(dir)
+	if !path.IsAbs(clean) || strings.Count(strings.Trim(clean, "/"), "/") < 1 {
+		return fmt.Errorf("%s: remove %q: %w", r.Target(), dir, ErrUnsafePath)
+	}
+	_, err := r.Run(ctx, "rm -rf -- "+Quote(clean))
+	return err
+}
