@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,13 @@ func benchSession(b *testing.B, c *testserver.Cluster, ttl int) *concurrency.Ses
 	}
 	b.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+var benchRuns atomic.Int64
+
+// benchPrefix returns a key prefix used by one benchmark run only.
+func benchPrefix(bench, impl string) string {
+	return fmt.Sprintf("bench/%s/%s/%d", bench, impl, benchRuns.Add(1))
 }
 
 func p50(ds []time.Duration) time.Duration {
@@ -119,7 +127,7 @@ func BenchmarkMutexContended(b *testing.B) {
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
 			const workers = 4
-			pfx := fmt.Sprintf("bench/contended/%s/%d", impl.name, b.N)
+			pfx := benchPrefix("contended", impl.name)
 			lockers := make([]locker, workers)
 			for i := range lockers {
 				lockers[i] = impl.lock(benchSession(b, c, 10), pfx)
@@ -179,7 +187,7 @@ func BenchmarkMutexUncontended(b *testing.B) {
 	var r ratios
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
-			lock := impl.lock(benchSession(b, c, 10), fmt.Sprintf("bench/uncontended/%s/%d", impl.name, b.N))
+			lock := impl.lock(benchSession(b, c, 10), benchPrefix("uncontended", impl.name))
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
@@ -256,7 +264,7 @@ func BenchmarkElectionFailover(b *testing.B) {
 	var r ratios
 	for _, impl := range electionImpls {
 		b.Run(impl.name, func(b *testing.B) {
-			pfx := fmt.Sprintf("bench/failover/%s/%d", impl.name, b.N)
+			pfx := benchPrefix("failover", impl.name)
 			cands := []candidate{impl.cand(benchSession(b, c, 10), pfx), impl.cand(benchSession(b, c, 10), pfx)}
 			ctx := context.Background()
 			resign, err := cands[0](ctx)
@@ -326,7 +334,7 @@ func BenchmarkElectionCrashFailover(b *testing.B) {
 	const ttl = 1
 	for _, impl := range electionImpls {
 		b.Run(impl.name, func(b *testing.B) {
-			pfx := fmt.Sprintf("bench/crash/%s/%d", impl.name, b.N)
+			pfx := benchPrefix("crash", impl.name)
 			ctx := context.Background()
 			leaderSession := benchSession(b, c, ttl)
 			if _, err := impl.cand(leaderSession, pfx)(ctx); err != nil {
