@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,17 @@ func TestDataDir(t *testing.T) {
 		if err := RemoveDir(ctx, c, bad); !errors.Is(err, ErrUnsafePath) {
 			t.Errorf("RemoveDir(%q) = %v", bad, err)
 		}
+	}
+}
+
+func TestDetectPlatform(t *testing.T) {
+	hosts := sshhost.Start(t, 1)
+	c := mustDial(t, sshConfig(hosts[0]))
+	p, err := DetectPlatform(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OS != runtime.GOOS || p.Arch != runtime.GOARCH {
+		t.Fatalf("platform %s, want %s/%s (the test host is this machine)", p, runtime.GOOS, runtime.GOARCH)
 	}
 }
