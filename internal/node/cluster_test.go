@@ -306,7 +306,6 @@ func TestClusterOverSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	members = append(members, joiner)
-	endpoints = append(endpoints, joiner.client)
 	promoteCtx, promoteCancel := context.WithTimeout(ctx, 60*time.Second)
 	defer promoteCancel()
 	for {
@@ -335,6 +334,16 @@ func TestClusterOverSSH(t *testing.T) {
 	}
 	if st, _ := InspectDataDir(ctx, joiner.c, dataDir); !st.HasMember {
 		t.Fatal("joined member has no member dir")
+	}
+	// It has the data written before it joined.
+	jc, err := clientv3.New(clientv3.Config{Endpoints: []string{joiner.client}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := jc.Get(ctx, "over-ssh")
+	jc.Close()
+	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "yes" {
+		t.Fatalf("get via the joined member: %v %v", r, err)
 	}
 	t.Logf("4th member joined as learner and promoted in %s", time.Since(joinStart))
 
