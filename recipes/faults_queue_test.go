@@ -362,7 +362,7 @@ const fqLongItems = 10_000
 
 // fqProduce enqueues values "<prefix>-<worker>-<seq>" until ctx ends or
 // enough items were enqueued (target > 0), keeping at most 64 in flight.
-func fqProduce(env *chaos.Env, ctx context.Context, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
+func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
 	q := recipes.NewQueue(w.Client, prefix)
 	for seq := 0; ctx.Err() == nil && (target == 0 || enqueued.Load() < target); seq++ {
 		for inFlight() > 64 && ctx.Err() == nil {
@@ -532,7 +532,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(env, ctx, w, prefix, &st.enqueued, inFlight, target)
+			fqProduce(ctx, env, w, prefix, &st.enqueued, inFlight, target)
 		}()
 	}
 	for i := 2; i < 6; i++ {
@@ -622,7 +622,7 @@ func TestFaultsQueueAtMostOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(env, ctx, w, prefix, &enqueued, inFlight, target)
+			fqProduce(ctx, env, w, prefix, &enqueued, inFlight, target)
 		}()
 	}
 	dequeue := func(ctx context.Context, w *chaos.Worker, q *recipes.Queue) error {
@@ -916,7 +916,7 @@ func TestFaultsDoubleBarrier(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rounds[g], complete[g] = fdbRounds(env, ctx, fmt.Sprintf("chaos-double-barrier-%d", g), workers)
+			rounds[g], complete[g] = fdbRounds(ctx, env, fmt.Sprintf("chaos-double-barrier-%d", g), workers)
 		}()
 	}
 	wg.Wait()
@@ -942,7 +942,7 @@ type fdbTurn struct {
 
 // fdbRounds runs lockstep rounds of Enter, work, Leave on one double
 // barrier for workers until ctx ends, and checks each round.
-func fdbRounds(env *chaos.Env, ctx context.Context, key string, workers []*chaos.Worker) (rounds, complete int) {
+func fdbRounds(ctx context.Context, env *chaos.Env, key string, workers []*chaos.Worker) (rounds, complete int) {
 	defer func() {
 		for _, w := range workers {
 			w.Close()
