@@ -517,14 +517,14 @@ func renderReport(cliVersion string, o options, results []result) string {
 			float64(share.Microseconds())/1000, float64(cpu.Microseconds())/1000, reqs, float64(rss)/1024)
 	}
 	fmt.Fprintln(&w)
-	fmt.Fprintln(&w, "etcd requests per command (server side, all members), and every plan run:")
+	fmt.Fprintln(&w, "Per command: etcd requests (server side, all members) and the provider's peak RSS; every plan run:")
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "| scenario | create | plan (refresh) | plan -refresh=false | destroy | plan runs | plan -refresh=false runs |")
 	fmt.Fprintln(&w, "|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.name,
-			requestsText(r.create.requests), requestsText(r.plan.requests), requestsText(r.planNoRefresh.requests),
-			requestsText(r.destroy.requests), durations(r.planRuns), durations(r.noRefreshRuns))
+			commandText(r.create), commandText(r.plan), commandText(r.planNoRefresh),
+			commandText(r.destroy), durations(r.planRuns), durations(r.noRefreshRuns))
 	}
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "provider share = (plan − plan -refresh=false) / resources, wall clock (medians; noisy on a "+
@@ -532,6 +532,10 @@ func renderReport(cliVersion string, o options, results []result) string {
 		"(getrusage), which load does not inflate; etcd requests per refresh = (requests during plan − requests "+
 		"during plan -refresh=false) / resources; RSS = peak resident set of the provider process.")
 	return w.String()
+}
+
+func commandText(m measurement) string {
+	return fmt.Sprintf("%s; %.0f MiB", requestsText(m.requests), float64(m.rssKiB)/1024)
 }
 
 func requestsText(reqs map[string]float64) string {
