@@ -22,8 +22,13 @@
 //		... wait for the workers ...
 //		stop()
 //		env.CheckLinearizable(chaos.LockModel(), env.History) // porcupine; counts a violation on failure
+//		env.CheckFencedWrites(&fence)                           // writes made under Guard() (see Fence)
 //		env.Violation("what went wrong: %v", x)                 // any other broken invariant
 //	}                                                            // the report is printed at cleanup
+//
+// env.Progress(func() string {...}) logs a status line every 10 s (30 s in
+// long mode). LockModel and Fence are ready-made for locks; other
+// primitives bring their own porcupine.Model (see faults_queue_test.go).
 //
 // Environment:
 //   - RECIPES_SEED=N replays a run: the faults (kind, member, timing) and
