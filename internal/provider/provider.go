@@ -259,6 +259,6 @@ func (p *etcdProvider) Functions(context.Context) []func() function.Function {
 
 func (p *etcdProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{
-		newLeaseEphemeralResource,
+		newLeaseEphemeralResource, newLockEphemeralResource,
 	}
 }
