@@ -1,0 +1,291 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
+)
+
+// DefaultBinary is the running executable (the provider itself), "" when it
+// cannot be determined.
+func DefaultBinary() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return p
+}
+
+// BinaryPlatform reads the OS and architecture of a local ELF executable.
+// ok is false for files it cannot tell (not ELF).
+func BinaryPlatform(p string) (node.Platform, bool) {
+	f, err := elf.Open(p)
+	if err != nil {
+		return node.Platform{}, false
+	}
+	defer f.Close()
+	arch := map[elf.Machine]string{
+		elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_ARM: "arm", elf.EM_386: "386",
+		elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
+	}[f.Machine]
+	if arch == "" {
+		return node.Platform{}, false
+	}
+	osName := "linux"
+	if f.OSABI == elf.ELFOSABI_FREEBSD {
+		osName = "freebsd"
+	}
+	return node.Platform{OS: osName, Arch: arch}, true
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// tlsConfig is the client TLS configuration, nil for a plain cluster.
+func (s Spec) tlsConfig() (*tls.Config, error) {
+	if s.TLS == nil {
+		return nil, nil
+	}
+	cert, err := s.TLS.Client.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	return &tls.Config{RootCAs: s.TLS.CA.Pool(), Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// client opens an etcd client on the given endpoints (the spec's when
+// none). Connecting is lazy: it never fails because members are down.
+func (c *Cluster) client(endpoints ...string) (*clientv3.Client, error) {
+	if len(endpoints) == 0 {
+		endpoints = c.spec.Endpoints()
+	}
+	tc, err := c.spec.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		TLS:                  tc,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		Logger:               zap.NewNop(),
+	})
+}
+
+// Member is one member of the cluster as the etcd_cluster resource reports
+// it.
+type Member struct {
+	ID         string
+	Name       string
+	PeerURLs   []string
+	ClientURLs []string
+	IsLearner  bool
+	IsLeader   bool
+	Healthy    bool
+}
+
+// Status is what the cluster reports.
+type Status struct {
+	ClusterID string
+	Leader    string
+	// Members in member-list order (sorted by ID).
+	Members []Member
+	// Missing names the spec's nodes that have no member in the cluster
+	// (removed out of band, or never joined).
+	Missing []string
+	// Warnings are problems that did not stop the operation, e.g. an
+	// unhealthy member.
+	Warnings []string
+}
+
+// Member returns the member that advertises n's peer URL.
+func (st *Status) member(peerURL string) (Member, bool) {
+	for _, m := range st.Members {
+		if slices.Contains(m.PeerURLs, peerURL) {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// MemberOf returns the member of node n.
+func (c *Cluster) MemberOf(st *Status, n Node) (Member, bool) { return st.member(c.spec.PeerURL(n)) }
+
+// ErrUnreachable means no member of the cluster answered.
+var ErrUnreachable = errors.New("no member of the cluster answered")
+
+// Status reads the member list and every member's health through the
+// cluster's client URLs. It changes nothing and needs no SSH.
+func (c *Cluster) Status(ctx context.Context) (*Status, error) {
+	cli, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return c.status(ctx, cli)
+}
+
+func (c *Cluster) status(ctx context.Context, cli *clientv3.Client) (*Status, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	h, err := membership.Probe(lctx, cli)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s): %v", ErrUnreachable, strings.Join(c.spec.Endpoints(), ", "), err)
+	}
+	st := &Status{ClusterID: membership.FormatID(h.ClusterID)}
+	if h.Leader != 0 {
+		st.Leader = membership.FormatID(h.Leader)
+	}
+	for _, m := range h.Members {
+		st.Members = append(st.Members, Member{
+			ID: membership.FormatID(m.ID), Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs,
+			IsLearner: m.IsLearner, IsLeader: m.ID == h.Leader, Healthy: m.Healthy,
+		})
+		if !m.Healthy {
+			cause := "not healthy"
+			if m.Err != nil {
+				cause = m.Err.Error()
+			}
+			st.Warnings = append(st.Warnings, fmt.Sprintf("member %s (%s) is not healthy: %s", m.DisplayName(), membership.FormatID(m.ID), cause))
+		}
+	}
+	if h.Leader == 0 {
+		st.Warnings = append(st.Warnings, "the cluster has no leader")
+	}
+	for _, n := range c.spec.Nodes {
+		if _, ok := st.member(c.spec.PeerURL(n)); !ok {
+			st.Missing = append(st.Missing, n.Name)
+		}
+	}
+	return st, nil
+}
+
+// healthy tells whether every node of the spec runs a started, voting,
+// healthy member and a leader is known; otherwise it says what is missing.
+func (c *Cluster) healthy(h membership.Health, nodes []Node, learnersOK bool) (bool, string) {
+	if h.Leader == 0 {
+		return false, "no leader elected yet"
+	}
+	var waiting []string
+	for _, n := range nodes {
+		var mh *membership.MemberHealth
+		for i := range h.Members {
+			if slices.Contains(h.Members[i].PeerURLs, c.spec.PeerURL(n)) {
+				mh = &h.Members[i]
+			}
+		}
+		switch {
+		case mh == nil:
+			waiting = append(waiting, n.Name+": not a member")
+		case !mh.Started():
+			waiting = append(waiting, n.Name+": not started")
+		case mh.IsLearner && !learnersOK:
+			waiting = append(waiting, n.Name+": still a learner")
+		case !mh.Healthy:
+			cause := "not healthy"
+			if mh.Err != nil {
+				cause = mh.Err.Error()
+			}
+			waiting = append(waiting, n.Name+": "+cause)
+		}
+	}
+	if len(waiting) > 0 {
+		return false, strings.Join(waiting, "; ")
+	}
+	return true, ""
+}
+
+// waitHealthy waits until every node in nodes is a healthy voting member
+// and a leader is known. While waiting it checks over SSH that the nodes
+// are still reachable and their services running, and fails early, naming
+// the node, when one is not.
+func (c *Cluster) waitHealthy(ctx context.Context, cli *clientv3.Client, states []*nodeState, learnersOK bool) (membership.Health, error) {
+	nodes := make([]Node, len(states))
+	for i, st := range states {
+		nodes[i] = st.n
+	}
+	begin := time.Now()
+	var last string
+	for i := 0; ; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		h, err := membership.Probe(pctx, cli)
+		cancel()
+		if err == nil {
+			ok, why := c.healthy(h, nodes, learnersOK)
+			if ok {
+				c.progress("cluster healthy", "leader", membership.FormatID(h.Leader), "waited", time.Since(begin).Round(time.Millisecond).String())
+				return h, nil
+			}
+			last = why
+		} else {
+			last = err.Error()
+		}
+		if i%4 == 3 {
+			if err := c.checkServices(ctx, states); err != nil {
+				return h, err
+			}
+			c.progress("waiting for the cluster to become healthy", "state", last)
+		}
+		select {
+		case <-ctx.Done():
+			var b strings.Builder
+			fmt.Fprintf(&b, "the cluster did not become healthy within %s: %s", time.Since(begin).Round(time.Second), last)
+			for _, st := range states {
+				if tail := logTail(ctx, st, 15); tail != "" {
+					fmt.Fprintf(&b, "\n\nnode %q (%s)%s", st.n.Name, st.n.Host, tail)
+				}
+			}
+			return h, errors.New(b.String())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// checkServices fails, naming the node, when a node cannot be reached over
+// SSH or its service is not installed any more.
+func (c *Cluster) checkServices(ctx context.Context, states []*nodeState) error {
+	return parallelStates(states, func(st *nodeState) error {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		ss, err := st.svc.Status(sctx)
+		if err != nil {
+			c.dropConn(st.n)
+			return fmt.Errorf("lost contact while waiting for the member: %w", err)
+		}
+		if !ss.Installed {
+			return errors.New("the member's service disappeared while waiting for it")
+		}
+		return nil
+	})
+}
+
+func parallelStates(states []*nodeState, f func(st *nodeState) error) error {
+	nodes := make([]Node, len(states))
+	byName := map[string]*nodeState{}
+	for i, st := range states {
+		nodes[i] = st.n
+		byName[st.n.Name] = st
+	}
+	return parallel(nodes, func(n Node) error { return f(byName[n.Name]) })
+}

@@ -1,0 +1,379 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
+)
+
+// NodeError is a failure on one node.
+type NodeError struct {
+	Node string
+	Host string
+	Err  error
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("node %q (%s): %v", e.Node, e.Host, e.Err) }
+func (e *NodeError) Unwrap() error { return e.Err }
+
+func nodeErr(n Node, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ne *NodeError
+	if errors.As(err, &ne) && ne.Node == n.Name {
+		return err
+	}
+	return &NodeError{Node: n.Name, Host: n.Host, Err: err}
+}
+
+// Progress receives progress messages (the resource logs them with tflog).
+type Progress func(msg string, fields map[string]any)
+
+// Cluster runs operations for one Spec. It caches one SSH connection per
+// node; Close closes them.
+type Cluster struct {
+	spec Spec
+	log  Progress
+
+	mu    sync.Mutex
+	conns map[string]*node.Client
+}
+
+// Option configures New.
+type Option func(*Cluster)
+
+// WithProgress sets where progress messages go.
+func WithProgress(p Progress) Option { return func(c *Cluster) { c.log = p } }
+
+// New returns a Cluster for spec; nothing is contacted yet.
+func New(spec Spec, opts ...Option) *Cluster {
+	c := &Cluster{spec: spec, log: func(string, map[string]any) {}, conns: map[string]*node.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Spec returns the spec the cluster was made with.
+func (c *Cluster) Spec() Spec { return c.spec }
+
+// Close closes every SSH connection.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for k, cl := range c.conns {
+		errs = append(errs, cl.Close())
+		delete(c.conns, k)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) progress(msg string, kv ...any) {
+	f := map[string]any{"cluster": c.spec.Name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		f[fmt.Sprint(kv[i])] = kv[i+1]
+	}
+	c.log(msg, f)
+}
+
+// conn returns the SSH connection to n, dialing it once.
+func (c *Cluster) conn(ctx context.Context, n Node) (*node.Client, error) {
+	c.mu.Lock()
+	cl, ok := c.conns[n.Name]
+	c.mu.Unlock()
+	if ok {
+		return cl, nil
+	}
+	cl, err := node.Dial(ctx, c.spec.sshConfig(n))
+	if err != nil {
+		return nil, nodeErr(n, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.conns[n.Name]; ok {
+		_ = cl.Close()
+		return prev, nil
+	}
+	c.conns[n.Name] = cl
+	return cl, nil
+}
+
+// dropConn forgets a connection that failed (the host may come back).
+func (c *Cluster) dropConn(n Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.conns[n.Name]; ok {
+		_ = cl.Close()
+		delete(c.conns, n.Name)
+	}
+}
+
+// parallel runs f for every node at once and joins the errors, each naming
+// its node.
+func parallel(nodes []Node, f func(n Node) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = nodeErr(n, f(n))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Connect dials every node of the spec in parallel (ssh only, nothing is
+// changed). The error joins one *NodeError per node that failed.
+func (c *Cluster) Connect(ctx context.Context) error {
+	return c.connect(ctx, c.spec.Nodes)
+}
+
+func (c *Cluster) connect(ctx context.Context, nodes []Node) error {
+	return parallel(nodes, func(n Node) error {
+		_, err := c.conn(ctx, n)
+		return err
+	})
+}
+
+// nodeState is what is on a node before anything is changed.
+type nodeState struct {
+	n    Node
+	cl   *node.Client
+	svc  node.Service
+	data node.DataDirState
+	// conf is the member's config file on the node, nil if there is none.
+	conf *etcdconf.Config
+	// running: the service's member process runs.
+	running bool
+	// certsValid: the node's certificates chain to the spec's CA and cover
+	// the member's addresses.
+	certsValid bool
+}
+
+// probe inspects n without changing anything.
+func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
+	cl, err := c.conn(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	st := &nodeState{n: n, cl: cl}
+	l := c.spec.layout(n)
+	if c.spec.Binary.RemotePath != "" {
+		if _, err := cl.Run(ctx, fmt.Sprintf("test -x %s", node.Quote(l.Binary))); err != nil {
+			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
+		}
+	} else if c.spec.Binary.LocalPath != "" {
+		p, err := node.DetectPlatform(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		if want, ok := BinaryPlatform(c.spec.Binary.LocalPath); ok && p != want {
+			return nil, fmt.Errorf("the node is %s but the binary %s is built for %s: set binary_path to a provider build for %s, or remote_binary to an etcd binary on the node", p, c.spec.Binary.LocalPath, want, p)
+		}
+	}
+	if st.svc, err = node.NewService(ctx, cl, c.spec.ServiceManager, c.spec.serviceSpec(n)); err != nil {
+		return nil, err
+	}
+	ss, err := st.svc.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.running = ss.Running
+	if st.data, err = node.InspectDataDir(ctx, cl, l.DataDir); err != nil {
+		return nil, err
+	}
+	out, err := cl.Run(ctx, fmt.Sprintf("if [ -f %[1]s ]; then cat %[1]s; fi", node.Quote(l.Config)))
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(out) != "" {
+		if conf, err := etcdconf.Parse([]byte(out)); err == nil {
+			st.conf = &conf
+		}
+	}
+	if c.spec.TLS != nil {
+		st.certsValid = c.remoteCertsValid(ctx, st)
+	}
+	return st, nil
+}
+
+// remoteCertsValid checks the certificates on the node: same CA, and server
+// and peer certificates from it that cover the member's hosts and stay
+// valid for at least 30 more days.
+func (c *Cluster) remoteCertsValid(ctx context.Context, st *nodeState) bool {
+	l := c.spec.layout(st.n)
+	read := func(name string) []byte {
+		out, err := st.cl.Run(ctx, fmt.Sprintf("cat %s 2>/dev/null || true", node.Quote(path.Join(l.PKIDir, name))))
+		if err != nil {
+			return nil
+		}
+		return []byte(out)
+	}
+	ca := c.spec.TLS.CA
+	if string(read("ca.pem")) != string(ca.CertPEM) {
+		return false
+	}
+	soon := time.Now().Add(30 * 24 * time.Hour)
+	for _, f := range []struct {
+		cert, key string
+		usage     pki.Usage
+	}{{"server.pem", "server-key.pem", pki.UsageServer}, {"peer.pem", "peer-key.pem", pki.UsagePeer}} {
+		cert, err := pki.ParseCertificatePEM(read(f.cert))
+		if err != nil {
+			return false
+		}
+		if _, err := pki.ParsePrivateKeyPEM(read(f.key)); err != nil {
+			return false
+		}
+		kp := &pki.KeyPair{Cert: cert}
+		for _, h := range []string{st.n.peerAddress(), st.n.clientAddress()} {
+			if ca.Verify(kp, f.usage, h, time.Now()) != nil || ca.Verify(kp, f.usage, h, soon) != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// files is what a member needs on its node besides the binary.
+type files struct {
+	config []byte
+	// pki maps file names in the PKI dir to content; empty when the node's
+	// certificates are kept.
+	pki map[string][]byte
+}
+
+// memberFiles renders n's files. initial and state go into the config file
+// unless the node already has one, whose initial-cluster settings are kept
+// (etcd ignores them once the member has data, and keeping them keeps the
+// file unchanged when nothing else changes).
+func (c *Cluster) memberFiles(st *nodeState, initial []etcdconf.Member, state string) (files, error) {
+	var f files
+	if st.conf != nil && len(st.conf.InitialCluster) > 0 && st.conf.InitialClusterToken == c.spec.Name &&
+		(st.data.HasMember || st.conf.InitialClusterState == etcdconf.StateNew && state == etcdconf.StateNew) {
+		initial, state = st.conf.InitialCluster, st.conf.InitialClusterState
+	}
+	conf, err := c.spec.render(st.n, initial, state)
+	if err != nil {
+		return f, err
+	}
+	f.config = conf
+	if c.spec.TLS != nil && !st.certsValid {
+		certs, err := c.spec.TLS.CA.IssueMember(pki.MemberRequest{Name: st.n.Name, Hosts: c.spec.certHosts(st.n)})
+		if err != nil {
+			return f, err
+		}
+		f.pki = map[string][]byte{
+			"ca.pem":         c.spec.TLS.CA.CertPEM,
+			"server.pem":     certs.Server.CertPEM,
+			"server-key.pem": certs.Server.KeyPEM,
+			"peer.pem":       certs.Peer.CertPEM,
+			"peer-key.pem":   certs.Peer.KeyPEM,
+		}
+	}
+	return f, nil
+}
+
+// stagedSuffix marks files uploaded next to the live ones of a running
+// member; they replace the live files right before the member restarts.
+const stagedSuffix = ".next"
+
+// install writes the binary, certificates, config and service of n. With
+// stage, the binary and config go next to the live files (see
+// stagedSuffix) and changed reports whether anything differs from what the
+// member runs with. It never starts or stops anything.
+func (c *Cluster) install(ctx context.Context, st *nodeState, f files, stage bool) (changed bool, err error) {
+	l := c.spec.layout(st.n)
+	suffix := ""
+	if stage {
+		suffix = stagedSuffix
+	}
+	if c.spec.Binary.RemotePath == "" {
+		same, err := c.remoteHasFile(ctx, st.cl, c.spec.Binary.LocalPath, l.Binary)
+		if err != nil {
+			return false, err
+		}
+		if !same {
+			begin := time.Now()
+			if _, err := st.cl.UploadFile(ctx, c.spec.Binary.LocalPath, l.Binary+suffix, 0o755); err != nil {
+				return false, err
+			}
+			c.progress("uploaded binary", "node", st.n.Name, "path", l.Binary, "took", time.Since(begin).Round(time.Millisecond).String())
+			changed = true
+		}
+	}
+	for name, data := range f.pki {
+		// Certificates from the same CA are interchangeable: etcd reads
+		// them per connection, so they are written in place.
+		if _, err := st.cl.Upload(ctx, path.Join(l.PKIDir, name), data, 0o600); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	live, err := node.RemoteSHA256(ctx, st.cl, l.Config)
+	if err != nil {
+		return false, err
+	}
+	if live != sha256Hex(f.config) {
+		if _, err := st.cl.Upload(ctx, l.Config+suffix, f.config, 0o600); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	svcChanged, err := st.svc.Install(ctx)
+	if err != nil {
+		return false, err
+	}
+	return changed || svcChanged, nil
+}
+
+// remoteHasFile tells whether remote holds exactly the local file.
+func (c *Cluster) remoteHasFile(ctx context.Context, cl *node.Client, local, remote string) (bool, error) {
+	want, err := node.FileSHA256(local)
+	if err != nil {
+		return false, fmt.Errorf("binary_path: %w", err)
+	}
+	got, err := node.RemoteSHA256(ctx, cl, remote)
+	if err != nil {
+		return false, err
+	}
+	return got == want, nil
+}
+
+// activateStaged moves staged files into place (right before a restart).
+func (c *Cluster) activateStaged(ctx context.Context, st *nodeState) error {
+	l := c.spec.layout(st.n)
+	var cmds []string
+	for _, p := range []string{l.Binary, l.Config} {
+		cmds = append(cmds, fmt.Sprintf("if [ -f %[1]s ]; then mv -f %[1]s %[2]s; fi", node.Quote(p+stagedSuffix), node.Quote(p)))
+	}
+	_, err := st.cl.Run(ctx, strings.Join(cmds, "\n"))
+	return err
+}
+
+// logTail is the end of the member's log, for error messages.
+func logTail(ctx context.Context, st *nodeState, n int) string {
+	if st == nil || st.svc == nil {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	out, err := st.svc.Logs(lctx, n)
+	if err != nil || strings.TrimSpace(out) == "" {
+		return ""
+	}
+	return "\nlast lines of its log:\n" + strings.TrimRight(out, "\n")
+}
+
