@@ -354,4 +354,3 @@ func TestRenderParsesBack(t *testing.T) {
 		t.Fatalf("command %v", got)
 	}
 }
-

@@ -376,4 +376,3 @@ func logTail(ctx context.Context, st *nodeState, n int) string {
 	}
 	return "\nlast lines of its log:\n" + strings.TrimRight(out, "\n")
 }
-
