@@ -76,7 +76,7 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 			got = cl
 			return cl != nil, err
 		}
-		cands := c.core.free(s, c.core.opts.candidates)
+		cands := c.core.free(s, c.core.takeWidth())
 		i, resps, rev, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
 			return []clientv3.Op{
 				clientv3.OpPut(c.core.claimKey(string(item.Key)), c.id, clientv3.WithLease(c.s.Lease())),
@@ -91,6 +91,7 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 			return false, fmt.Errorf("%w: claim of %q read %d items", ErrEtcd, cands[i].Key, len(kvs))
 		}
 		got = c.hand(string(cands[i].Key), string(kvs[0].Value), rev)
+		c.core.advanceFloor(ctx, s)
 		return true, nil
 	})
 	if err != nil {

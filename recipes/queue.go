@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,10 +53,13 @@ type queueOptions struct {
 	candidates int
 }
 
-// WithCandidates sets how many of the oldest free items one dequeue or claim
-// transaction tries, oldest first (default 16). It bounds how many
+// WithCandidates sets the most of the oldest free items one dequeue or
+// claim transaction tries, oldest first (default 16). It bounds how many
 // consumers can take items at the same moment without a retry; each
-// transaction still takes the oldest item left.
+// transaction still takes the oldest item left. Within that bound the
+// number adapts to the contention seen: every candidate is carried by the
+// transaction through raft, so trying more than needed costs CPU on every
+// member.
 func WithCandidates(n int) QueueOption {
 	return func(o *queueOptions) {
 		if n > 0 {
@@ -68,7 +72,9 @@ func WithCandidates(n int) QueueOption {
 // name the same queue). An empty prefix makes every call fail with
 // ErrInvalidArgument.
 func NewQueue(client *clientv3.Client, prefix string, opts ...QueueOption) *Queue {
-	return &Queue{core: newQueueCore(client, prefix, opts)}
+	q := &Queue{core: newQueueCore(client, prefix, opts)}
+	q.core.fifo = true
+	return q
 }
 
 // Enqueue appends value to the queue.
@@ -111,6 +117,15 @@ type queueCore struct {
 	claims string      // prefix + "claims/"
 	err    error       // invalid prefix
 	opts   queueOptions
+	width  atomic.Int32 // candidates to try next: see takeWidth
+
+	// The floor (see put and advanceFloor): no item
+	// below floorKey's value exists or can be added, so head scans start
+	// there instead of walking etcd's index over every item ever deleted.
+	fifo       bool   // keys are "<hint>-<random>" (Queue); false: unknown or priority layout
+	floorKey   string // prefix + "floor"
+	floor      atomic.Pointer[string]
+	untilFloor atomic.Int64 // counts takes down to the next floor move
 }
 
 // defaultScanLimit is how many item keys one head scan reads at first.
@@ -122,7 +137,7 @@ func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *q
 		opt(&o)
 	}
 	p, err := normalizePrefix(prefix)
-	return &queueCore{
+	q := &queueCore{
 		client: client,
 		kv:     onceKV(client),
 		prefix: p,
@@ -131,6 +146,29 @@ func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *q
 		err:    err,
 		opts:   o,
 	}
+	q.floorKey = p + "floor"
+	// Start the count at a random point, so that consumers that live for
+	// fewer than floorEvery takes move the floor too, now and then.
+	q.untilFloor.Store(1 + mrand.Int64N(floorEvery))
+	q.width.Store(int32(min(4, o.candidates)))
+	return q
+}
+
+// takeWidth is how many candidates the next take transaction tries.
+func (q *queueCore) takeWidth() int { return int(q.width.Load()) }
+
+// adapt sets the width after a take: taking the candidate at index i means
+// i older ones went to other consumers since the scan, so try twice as
+// many as that next time (at least 4); taking none (i < 0) doubles the
+// width.
+func (q *queueCore) adapt(i int) {
+	w := q.takeWidth()
+	if i < 0 {
+		w *= 2
+	} else {
+		w = max(4, 2*(i+1))
+	}
+	q.width.Store(int32(max(1, min(w, q.opts.candidates))))
 }
 
 // claimKey is the claim key that guards the item stored at item.
@@ -146,16 +184,26 @@ func (q *queueCore) itemKey(claim string) string {
 // put writes value as a new item under items+sub and returns its key. The
 // hint read first makes the key larger than the key of every item whose
 // put returned before this one started.
+//
+// The floor. Deleted items stay in etcd's key index, as tombstones, until
+// the next compaction, and a range read walks over them: a scan from the
+// start of the items would cost more with every item ever dequeued.
+// Consumers of a FIFO queue therefore keep a floor, the key "<prefix>/floor"
+// holding an item key below which no item exists, and scan from there. A
+// put keeps that true by committing only if the floor was last moved at or
+// before its hint's revision (so its key is above the floor); otherwise it
+// draws a fresh hint and tries again. A priority queue has no floor (its
+// keys are ordered by priority first): its puts require that there is none.
 func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) {
 	if q.err != nil {
 		return "", q.err
 	}
 	op := "enqueue to " + q.prefix
-	var hint *clientv3.TxnResponse
+	var hint int64
 	for b := newBackoff(); ; {
-		var err error
-		hint, err = getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.prefix, clientv3.WithCountOnly()))
+		resp, err := getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.floorKey, clientv3.WithCountOnly()))
 		if err == nil {
+			hint = resp.Header.Revision
 			break
 		}
 		if context.Cause(ctx) != nil || !retryable(err) {
@@ -166,11 +214,16 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		}
 	}
 	for {
-		key := fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint.Header.Revision, rand.Text())
+		key := fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text())
+		floorCmp := clientv3.Compare(clientv3.ModRevision(q.floorKey), "<", hint+1)
+		if !q.fifo {
+			floorCmp = clientv3.Compare(clientv3.CreateRevision(q.floorKey), "=", 0)
+		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		resp, err := q.kv.Txn(actx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), floorCmp).
 			Then(clientv3.OpPut(key, value)).
+			Else(clientv3.OpGet(q.floorKey, clientv3.WithKeysOnly())).
 			Commit()
 		cancel()
 		if err != nil {
@@ -179,8 +232,87 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		if resp.Succeeded {
 			return key, nil
 		}
-		// 128 random bits collided; draw again.
+		if !q.fifo && len(resp.Responses[0].GetResponseRange().GetKvs()) > 0 {
+			return "", fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
+		}
+		// The floor moved since the hint (or 128 random bits collided):
+		// the revision of this answer is a fresh hint.
+		hint = resp.Header.Revision
 	}
+}
+
+// scanFloor returns where head scans start: the floor, or the first item.
+func (q *queueCore) scanFloor() string {
+	if f := q.floor.Load(); f != nil && *f > q.items {
+		return *f
+	}
+	return q.items
+}
+
+// learnFloor records floor f read from etcd. Floors only move up, and any
+// floor read once stays a valid (if lower than needed) place to start.
+func (q *queueCore) learnFloor(f string) {
+	for {
+		old := q.floor.Load()
+		if old != nil && *old >= f {
+			return
+		}
+		if q.floor.CompareAndSwap(old, &f) {
+			return
+		}
+	}
+}
+
+// floorEvery is how many takes a consumer makes between attempts to move
+// the floor.
+const floorEvery = 128
+
+// advanceFloor moves the floor up to the first item of snapshot s, once
+// every floorEvery takes, if the queue has the FIFO layout. The transaction
+// checks that the floor did not move since s was read and that no item
+// exists between the old floor and the new one: an item put after s with a
+// hint older than s could be there, and puts that start later see the new
+// floor. It is best effort: on any failure the floor stays.
+func (q *queueCore) advanceFloor(ctx context.Context, s *queueSnap) {
+	if q.untilFloor.Add(-1)%floorEvery != 0 || len(s.items) == 0 {
+		return
+	}
+	to := string(s.items[0].Key)
+	from := q.scanFloor()
+	if to <= from {
+		return
+	}
+	if !q.fifo {
+		for _, kv := range s.items {
+			if !isFIFOItem(strings.TrimPrefix(string(kv.Key), q.items)) {
+				return
+			}
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	resp, err := q.kv.Txn(actx).If(
+		clientv3.Compare(clientv3.ModRevision(q.floorKey), "=", s.floorRev),
+		clientv3.Compare(clientv3.CreateRevision(from), "=", 0).WithRange(to),
+	).Then(clientv3.OpPut(q.floorKey, to)).Commit()
+	if err == nil && resp.Succeeded {
+		q.learnFloor(to)
+	}
+}
+
+// isFIFOItem reports whether an item key (after "items/") has the layout of
+// a FIFO queue's keys, "<16 hex digits>-<random>", and not a priority
+// queue's "<4 hex digits>/...".
+func isFIFOItem(k string) bool {
+	if len(k) < 18 || k[16] != '-' || strings.Contains(k, "/") {
+		return false
+	}
+	for _, c := range k[:16] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // attemptErr classifies the error of a single bounded attempt: when the
@@ -198,22 +330,25 @@ func attemptErr(ctx context.Context, op string, err error) error {
 
 // queueSnap is one consistent read of the head of the queue.
 type queueSnap struct {
-	rev     int64
-	items   []*mvccpb.KeyValue // keys only, in key (FIFO) order
-	claims  map[string]*mvccpb.KeyValue
-	more    bool
-	scanned int64
+	rev      int64
+	items    []*mvccpb.KeyValue // keys only, in key (FIFO) order
+	claims   map[string]*mvccpb.KeyValue
+	more     bool
+	scanned  int64
+	floorRev int64 // mod revision of the floor key (0: none)
 }
 
 // scan reads up to limit item keys from the head and every claim key in one
 // read-only transaction (served through a read index, not through raft).
 func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, error) {
+	from := q.scanFloor()
 	resp, err := getAtLeast(ctx, q.client, minRev,
-		clientv3.OpGet(q.items, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
+		clientv3.OpGet(from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.items)), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
 		// Not keys-only: etcd serves keys-only reads from its index, without
 		// the lease, and a Consumer recognizes its own claims by lease and
-		// value (both small).
-		clientv3.OpGet(q.claims, clientv3.WithPrefix()))
+		// value (both small). No claim exists below the floor either.
+		clientv3.OpGet(q.claimKey(from), clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.claims))),
+		clientv3.OpGet(q.floorKey))
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +363,10 @@ func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, 
 	}
 	for _, kv := range claims.GetKvs() {
 		s.claims[string(kv.Key)] = kv
+	}
+	if f := resp.Responses[2].GetResponseRange().GetKvs(); len(f) > 0 {
+		s.floorRev = f[0].ModRevision
+		q.learnFloor(string(f[0].Value))
 	}
 	return s, nil
 }
@@ -280,6 +419,7 @@ func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then fun
 	r := (*pb.TxnResponse)(resp)
 	for i := range cands {
 		if r.Succeeded {
+			q.adapt(i)
 			return i, r.Responses, resp.Header.Revision, nil
 		}
 		if len(r.Responses) == 0 {
@@ -288,6 +428,9 @@ func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then fun
 		if r = r.Responses[0].GetResponseTxn(); r == nil {
 			break
 		}
+	}
+	if len(cands) == q.takeWidth() {
+		q.adapt(-1) // not when there were fewer free items than that
 	}
 	return -1, nil, resp.Header.Revision, nil
 }
@@ -456,7 +599,7 @@ func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*client
 func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
 	var got *mvccpb.KeyValue
 	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, error) {
-		cands := q.free(s, q.opts.candidates)
+		cands := q.free(s, q.takeWidth())
 		i, resps, _, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
 			return []clientv3.Op{clientv3.OpDelete(string(item.Key), clientv3.WithPrevKV())}
 		})
@@ -468,6 +611,7 @@ func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
 			return false, fmt.Errorf("%w: dequeue of %q returned %d values", ErrEtcd, cands[i].Key, len(prev))
 		}
 		got = prev[0]
+		q.advanceFloor(ctx, s)
 		return true, nil
 	})
 	return got, err
@@ -477,7 +621,7 @@ func (q *queueCore) length(ctx context.Context) (int, error) {
 	if q.err != nil {
 		return 0, q.err
 	}
-	resp, err := q.client.Get(ctx, q.items, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := q.client.Get(ctx, q.scanFloor(), clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.items)), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, etcdErr("len of "+q.prefix, err)
 	}

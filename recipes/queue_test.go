@@ -64,7 +64,7 @@ func TestQueueFIFO(t *testing.T) {
 	// follow real-time order even across clients.
 	p1, p2 := qbClient(t, c), qbClient(t, c)
 	q1, q2 := recipes.NewQueue(p1, "fifo"), recipes.NewQueue(p2, "fifo/")
-	const n = 40
+	const n = 300 // enough for the consumer to move the floor twice
 	for i := range n {
 		q := q1
 		if i%2 == 1 {
@@ -89,6 +89,23 @@ func TestQueueFIFO(t *testing.T) {
 	}
 	if l, err := consumer.Len(ctx); err != nil || l != 0 {
 		t.Fatalf("Len after draining = %d, %v", l, err)
+	}
+	// Scans now start at the floor, not at the tombstones of the items
+	// dequeued; a producer that saw the old floor still lands above it.
+	resp, err := p1.Get(ctx, "fifo/floor")
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Version < 2 {
+		t.Fatalf("floor after %d dequeues: %v, %v", n, resp, err)
+	}
+	if err := q1.Enqueue(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := consumer.Dequeue(ctx); err != nil || v != "after" {
+		t.Fatalf("Dequeue after the floor moved = %q, %v", v, err)
+	}
+	// Priority keys could land below the floor: a priority queue refuses
+	// the prefix of a FIFO queue.
+	if err := recipes.NewPriorityQueue(p2, "fifo").Enqueue(ctx, "x", 1); !errors.Is(err, recipes.ErrInvalidArgument) {
+		t.Fatalf("priority Enqueue into a FIFO queue = %v, want ErrInvalidArgument", err)
 	}
 }
 
