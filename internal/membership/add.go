@@ -30,8 +30,8 @@ const retryInterval = 300 * time.Millisecond
 // host:port and nothing else (no path, query or user).
 func ValidatePeerURL(u string) error {
 	p, err := url.Parse(u)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", u, err)
+	if err != nil || p.Scheme == "" {
+		return fmt.Errorf("%q is not a URL: write it as scheme://host:port, e.g. https://10.0.0.4:2380", u)
 	}
 	if p.Scheme != "http" && p.Scheme != "https" {
 		return fmt.Errorf("%q: the scheme must be http or https", u)

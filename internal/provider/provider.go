@@ -240,6 +240,7 @@ func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 		newKeyResource,
 		newRoleResource, newUserResource, newAuthResource,
 		newLeaseResource, newKeyPrefixResource,
+		newMemberResource,
 	}
 }
 
@@ -248,6 +249,7 @@ func (p *etcdProvider) DataSources(context.Context) []func() datasource.DataSour
 		newKeyDataSource,
 		newRoleDataSource, newUserDataSource, newAuthStatusDataSource,
 		newKeysDataSource, newLeaseDataSource, newEndpointStatusDataSource,
+		newMembersDataSource,
 	}
 }
 
