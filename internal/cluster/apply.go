@@ -42,12 +42,12 @@ type ApplyOptions struct {
 // healthy voting member.
 func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error) {
 	if err := c.spec.Validate(); err != nil {
-		return nil, err
+		return nil, &unchangedError{err}
 	}
 	begin := time.Now()
 	c.progress("connecting to the nodes", "nodes", len(c.spec.Nodes))
 	if err := c.Connect(ctx); err != nil {
-		return nil, err
+		return nil, &unchangedError{err}
 	}
 	states := make([]*nodeState, len(c.spec.Nodes))
 	err := parallel(c.spec.Nodes, func(n Node) error {
@@ -63,7 +63,7 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, &unchangedError{err}
 	}
 	c.progress("inspected the nodes", "took", time.Since(begin).Round(time.Millisecond).String())
 
@@ -107,6 +107,20 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 	st.Warnings = append(warnings, st.Warnings...)
 	c.progress("cluster ready", "took", time.Since(begin).Round(time.Millisecond).String(), "cluster_id", st.ClusterID)
 	return st, nil
+}
+
+// unchangedError is an Apply error that happened before anything was
+// changed on any node.
+type unchangedError struct{ err error }
+
+func (e *unchangedError) Error() string { return e.err.Error() }
+func (e *unchangedError) Unwrap() error { return e.err }
+
+// NothingChanged tells whether err, from Apply, came before anything was
+// changed on any node (invalid spec, unreachable node, failed inspection).
+func NothingChanged(err error) bool {
+	var u *unchangedError
+	return errors.As(err, &u)
 }
 
 func (c *Cluster) allEndpoints(extra []Node) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path"
 	"strings"
 	"sync"
@@ -145,6 +146,53 @@ func (c *Cluster) connect(ctx context.Context, nodes []Node) error {
 		_, err := c.conn(ctx, n)
 		return err
 	})
+}
+
+// watchdog guards a long transfer to n: a lost link (a node that powered
+// off) does not close a TCP connection, and a write into it would block for
+// many minutes. Every 2s it dials n's SSH port; after two failures in a row
+// it closes n's SSH connection, which fails whatever is blocked on it. The
+// returned stop function ends the watch and returns the reason it fired,
+// nil if it did not.
+func (c *Cluster) watchdog(ctx context.Context, n Node) (stop func() error) {
+	cfg := c.spec.sshConfig(n)
+	if cfg.Bastion != nil {
+		return func() error { return nil } // not reachable directly
+	}
+	done := make(chan struct{})
+	var fired error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fails := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			d := net.Dialer{Timeout: 3 * time.Second}
+			conn, err := d.DialContext(ctx, "tcp", cfg.Addr())
+			if err != nil {
+				if fails++; fails >= 2 {
+					fired = fmt.Errorf("the node stopped answering on %s (%v): lost contact", cfg.Addr(), err)
+					c.dropConn(n)
+					return
+				}
+				continue
+			}
+			_ = conn.Close()
+			fails = 0
+		}
+	}()
+	return func() error {
+		close(done)
+		wg.Wait()
+		return fired
+	}
 }
 
 // nodeState is what is on a node before anything is changed.
@@ -295,6 +343,15 @@ const stagedSuffix = ".next"
 // stagedSuffix) and changed reports whether anything differs from what the
 // member runs with. It never starts or stops anything.
 func (c *Cluster) install(ctx context.Context, st *nodeState, f files, stage bool) (changed bool, err error) {
+	stop := c.watchdog(ctx, st.n)
+	changed, err = c.installFiles(ctx, st, f, stage)
+	if cause := stop(); cause != nil && err != nil {
+		err = fmt.Errorf("%w (%v)", cause, err)
+	}
+	return changed, err
+}
+
+func (c *Cluster) installFiles(ctx context.Context, st *nodeState, f files, stage bool) (changed bool, err error) {
 	l := c.spec.layout(st.n)
 	suffix := ""
 	if stage {

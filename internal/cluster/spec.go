@@ -276,6 +276,9 @@ func (n Node) clientAddress() string {
 	return h
 }
 
+// PeerAddressOrHost is the address the member's peer URL carries.
+func (n Node) PeerAddressOrHost() string { return n.peerAddress() }
+
 // sshConfig is how to reach n.
 func (s Spec) sshConfig(n Node) node.SSHConfig {
 	cfg := s.SSH
