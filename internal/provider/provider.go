@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -162,6 +163,15 @@ func (p *etcdProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		return
 	}
 	settings, err := cfg.Resolve()
+	var noEndpoints *client.ConfigError
+	if errors.As(err, &noEndpoints) && noEndpoints.Attribute == client.AttrEndpoints && noEndpoints.Env == "" && !noEndpoints.HasIndex {
+		// No endpoints at all: a configuration may manage only etcd_cluster
+		// (which reaches its nodes over SSH) with this provider block. The
+		// error comes when something needs the client.
+		data.configErr = err
+		data.setOn(resp)
+		return
+	}
 	if err != nil {
 		addConfigError(&resp.Diagnostics, err)
 		return
@@ -241,6 +251,7 @@ func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 		newRoleResource, newUserResource, newAuthResource,
 		newLeaseResource, newKeyPrefixResource,
 		newMemberResource,
+		newClusterResource,
 	}
 }
 

@@ -42,6 +42,9 @@ type providerData struct {
 	settings *client.Settings
 	// unknown lists provider attributes whose values are not known until apply.
 	unknown []string
+	// configErr is a configuration error reported on first use of the
+	// client (no endpoints: resources that need no client still work).
+	configErr error
 
 	once   sync.Once
 	client *client.Client
@@ -73,6 +76,10 @@ func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnos
 				"Resources that already exist cannot be read and data sources cannot be evaluated until then. "+
 				"Apply the resources those values come from first (for example with -target), or set the "+
 				"provider attributes from values known at plan time.", strings.Join(d.unknown, ", ")))
+		return nil, diags
+	}
+	if d.configErr != nil {
+		addConfigError(&diags, d.configErr)
 		return nil, diags
 	}
 	d.once.Do(func() {

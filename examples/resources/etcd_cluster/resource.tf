@@ -1,0 +1,53 @@
+# A 3-node etcd cluster with generated TLS, and a provider wired to it that
+# writes a key in the same apply.
+
+variable "ssh_private_key" {
+  type      = string
+  sensitive = true
+}
+
+resource "etcd_cluster" "main" {
+  name = "main"
+
+  ssh = {
+    user        = "root"
+    private_key = var.ssh_private_key
+    # ssh-keyscan 10.0.0.1 10.0.0.2 10.0.0.3
+    host_key = file("${path.module}/known_hosts")
+  }
+
+  nodes = [
+    { name = "etcd-1", host = "10.0.0.1" },
+    { name = "etcd-2", host = "10.0.0.2" },
+    { name = "etcd-3", host = "10.0.0.3" },
+  ]
+
+  tls = { auto = true }
+
+  settings = {
+    "snapshot-count"            = "10000"
+    "quota-backend-bytes"       = "8589934592"
+    "auto-compaction-mode"      = "periodic"
+    "auto-compaction-retention" = "1h"
+  }
+}
+
+# The only configured etcd provider: it reaches the cluster above. The
+# cluster itself needs no provider settings (it works over SSH).
+provider "etcd" {
+  alias     = "main"
+  endpoints = etcd_cluster.main.endpoints
+  ca_cert   = etcd_cluster.main.ca_cert_pem
+  cert      = etcd_cluster.main.client_cert_pem
+  key       = etcd_cluster.main.client_key_pem
+}
+
+resource "etcd_key" "hello" {
+  provider = etcd.main
+  key      = "/hello"
+  value    = "world"
+}
+
+output "endpoints" {
+  value = etcd_cluster.main.endpoints
+}

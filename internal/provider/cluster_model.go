@@ -1,0 +1,400 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
+)
+
+// clusterModel maps etcd_cluster.
+type clusterModel struct {
+	ID                types.String `tfsdk:"id"`
+	Name              types.String `tfsdk:"name"`
+	SSH               types.Object `tfsdk:"ssh"`
+	Nodes             types.List   `tfsdk:"nodes"`
+	ClientPort        types.Int64  `tfsdk:"client_port"`
+	PeerPort          types.Int64  `tfsdk:"peer_port"`
+	Settings          types.Map    `tfsdk:"settings"`
+	TLS               types.Object `tfsdk:"tls"`
+	BinaryPath        types.String `tfsdk:"binary_path"`
+	RemoteBinary      types.String `tfsdk:"remote_binary"`
+	ServiceManager    types.String `tfsdk:"service_manager"`
+	InstallDir        types.String `tfsdk:"install_dir"`
+	DataDir           types.String `tfsdk:"data_dir"`
+	WipeDataOnDestroy types.Bool   `tfsdk:"wipe_data_on_destroy"`
+	Timeouts          types.Object `tfsdk:"timeouts"`
+
+	Endpoints     types.List   `tfsdk:"endpoints"`
+	ClusterID     types.String `tfsdk:"cluster_id"`
+	Members       types.List   `tfsdk:"members"`
+	CACertPEM     types.String `tfsdk:"ca_cert_pem"`
+	ClientCertPEM types.String `tfsdk:"client_cert_pem"`
+	ClientKeyPEM  types.String `tfsdk:"client_key_pem"`
+}
+
+type sshModel struct {
+	User                  types.String `tfsdk:"user"`
+	Port                  types.Int64  `tfsdk:"port"`
+	PrivateKey            types.String `tfsdk:"private_key"`
+	Passphrase            types.String `tfsdk:"passphrase"`
+	Agent                 types.Bool   `tfsdk:"agent"`
+	HostKey               types.String `tfsdk:"host_key"`
+	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
+	ConnectTimeout        types.String `tfsdk:"connect_timeout"`
+	Bastion               types.Object `tfsdk:"bastion"`
+}
+
+type bastionModel struct {
+	Host                  types.String `tfsdk:"host"`
+	Port                  types.Int64  `tfsdk:"port"`
+	User                  types.String `tfsdk:"user"`
+	PrivateKey            types.String `tfsdk:"private_key"`
+	Passphrase            types.String `tfsdk:"passphrase"`
+	Agent                 types.Bool   `tfsdk:"agent"`
+	HostKey               types.String `tfsdk:"host_key"`
+	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
+}
+
+type clusterNodeModel struct {
+	Name          types.String `tfsdk:"name"`
+	Host          types.String `tfsdk:"host"`
+	PeerAddress   types.String `tfsdk:"peer_address"`
+	ClientAddress types.String `tfsdk:"client_address"`
+	InstallDir    types.String `tfsdk:"install_dir"`
+	DataDir       types.String `tfsdk:"data_dir"`
+}
+
+type clusterTLSModel struct {
+	Auto      types.Bool   `tfsdk:"auto"`
+	CACertPEM types.String `tfsdk:"ca_cert_pem"`
+	CAKeyPEM  types.String `tfsdk:"ca_key_pem"`
+}
+
+type clusterTimeoutsModel struct {
+	Create types.String `tfsdk:"create"`
+	Update types.String `tfsdk:"update"`
+	Delete types.String `tfsdk:"delete"`
+}
+
+var clusterNodeAttrTypes = map[string]attr.Type{
+	"name": types.StringType, "host": types.StringType, "peer_address": types.StringType,
+	"client_address": types.StringType, "install_dir": types.StringType, "data_dir": types.StringType,
+}
+
+var clusterMemberAttrTypes = map[string]attr.Type{
+	"id": types.StringType, "name": types.StringType,
+	"peer_urls": types.ListType{ElemType: types.StringType}, "client_urls": types.ListType{ElemType: types.StringType},
+	"is_learner": types.BoolType,
+}
+
+// Default timeouts of etcd_cluster operations.
+const (
+	defaultClusterCreateTimeout = 20 * time.Minute
+	defaultClusterUpdateTimeout = 30 * time.Minute
+	defaultClusterDeleteTimeout = 10 * time.Minute
+)
+
+// timeout returns the configured timeout for op ("create", "update",
+// "delete").
+func (m clusterModel) timeout(ctx context.Context, op string) (time.Duration, diag.Diagnostics) {
+	def := map[string]time.Duration{"create": defaultClusterCreateTimeout, "update": defaultClusterUpdateTimeout, "delete": defaultClusterDeleteTimeout}[op]
+	var diags diag.Diagnostics
+	if m.Timeouts.IsNull() || m.Timeouts.IsUnknown() {
+		return def, diags
+	}
+	var t clusterTimeoutsModel
+	diags.Append(m.Timeouts.As(ctx, &t, objectAsOptions)...)
+	v := map[string]types.String{"create": t.Create, "update": t.Update, "delete": t.Delete}[op]
+	if v.IsNull() || v.IsUnknown() {
+		return def, diags
+	}
+	d, err := time.ParseDuration(v.ValueString())
+	if err != nil || d <= 0 {
+		diags.AddAttributeError(path.Root("timeouts").AtName(op), "Invalid timeout", fmt.Sprintf("%q is not a positive duration such as \"30m\".", v.ValueString()))
+		return def, diags
+	}
+	return d, diags
+}
+
+// nodes returns the node list.
+func (m clusterModel) nodes(ctx context.Context) ([]clusterNodeModel, diag.Diagnostics) {
+	var out []clusterNodeModel
+	if m.Nodes.IsNull() || m.Nodes.IsUnknown() {
+		return nil, nil
+	}
+	diags := m.Nodes.ElementsAs(ctx, &out, false)
+	return out, diags
+}
+
+func (n clusterNodeModel) node() cluster.Node {
+	return cluster.Node{
+		Name: n.Name.ValueString(), Host: n.Host.ValueString(),
+		PeerAddress: n.PeerAddress.ValueString(), ClientAddress: n.ClientAddress.ValueString(),
+		InstallDir: n.InstallDir.ValueString(), DataDir: n.DataDir.ValueString(),
+	}
+}
+
+// tlsMode reports whether the cluster uses TLS.
+func (m clusterModel) tlsConfig(ctx context.Context) (*clusterTLSModel, diag.Diagnostics) {
+	if m.TLS.IsNull() || m.TLS.IsUnknown() {
+		return nil, nil
+	}
+	var t clusterTLSModel
+	diags := m.TLS.As(ctx, &t, objectAsOptions)
+	return &t, diags
+}
+
+// spec converts the model to a cluster.Spec. tlsMaterial carries the CA
+// (with its key) and client certificate for a TLS cluster; nil otherwise.
+func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (cluster.Spec, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	s := cluster.Spec{
+		Name:           m.Name.ValueString(),
+		ClientPort:     int(m.ClientPort.ValueInt64()),
+		PeerPort:       int(m.PeerPort.ValueInt64()),
+		ServiceManager: node.ServiceManager(m.ServiceManager.ValueString()),
+		InstallDir:     m.InstallDir.ValueString(),
+		DataDir:        m.DataDir.ValueString(),
+		TLS:            tlsMaterial,
+		Binary:         cluster.Binary{LocalPath: m.BinaryPath.ValueString(), RemotePath: m.RemoteBinary.ValueString()},
+	}
+	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
+		s.Binary.LocalPath = cluster.DefaultBinary()
+	}
+	if !m.Settings.IsNull() && !m.Settings.IsUnknown() {
+		diags.Append(m.Settings.ElementsAs(ctx, &s.Settings, false)...)
+	}
+	nodes, d := m.nodes(ctx)
+	diags.Append(d...)
+	for _, n := range nodes {
+		s.Nodes = append(s.Nodes, n.node())
+	}
+	if !m.SSH.IsNull() && !m.SSH.IsUnknown() {
+		var sm sshModel
+		diags.Append(m.SSH.As(ctx, &sm, objectAsOptions)...)
+		s.SSH = node.SSHConfig{
+			User: sm.User.ValueString(), Port: int(sm.Port.ValueInt64()),
+			PrivateKey: sm.PrivateKey.ValueString(), Passphrase: sm.Passphrase.ValueString(),
+			Agent: sm.Agent.ValueBool(), HostKey: sm.HostKey.ValueString(), InsecureIgnoreHostKey: sm.InsecureIgnoreHostKey.ValueBool(),
+		}
+		if !sm.ConnectTimeout.IsNull() {
+			if d, err := time.ParseDuration(sm.ConnectTimeout.ValueString()); err == nil {
+				s.SSH.Timeout = d
+			}
+		}
+		if !sm.Bastion.IsNull() && !sm.Bastion.IsUnknown() {
+			var b bastionModel
+			diags.Append(sm.Bastion.As(ctx, &b, objectAsOptions)...)
+			s.SSH.Bastion = &node.SSHConfig{
+				Host: b.Host.ValueString(), Port: int(b.Port.ValueInt64()), User: b.User.ValueString(),
+				PrivateKey: b.PrivateKey.ValueString(), Passphrase: b.Passphrase.ValueString(), Agent: b.Agent.ValueBool(),
+				HostKey: b.HostKey.ValueString(), InsecureIgnoreHostKey: b.InsecureIgnoreHostKey.ValueBool(),
+				Timeout: s.SSH.Timeout,
+			}
+			if s.SSH.Bastion.User == "" {
+				s.SSH.Bastion.User = s.SSH.User
+			}
+			if s.SSH.Bastion.PrivateKey == "" && !s.SSH.Bastion.Agent {
+				s.SSH.Bastion.PrivateKey, s.SSH.Bastion.Passphrase, s.SSH.Bastion.Agent = s.SSH.PrivateKey, s.SSH.Passphrase, s.SSH.Agent
+			}
+			if s.SSH.Bastion.HostKey == "" && !s.SSH.Bastion.InsecureIgnoreHostKey {
+				s.SSH.Bastion.HostKey, s.SSH.Bastion.InsecureIgnoreHostKey = s.SSH.HostKey, s.SSH.InsecureIgnoreHostKey
+			}
+		}
+	}
+	return s, diags
+}
+
+var objectAsOptions = basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, UnhandledUnknownAsEmpty: true}
+
+// privateCAKey is the private state key holding a generated CA's key: it is
+// needed to issue certificates for nodes added later, and is nobody's
+// business otherwise, so it is not an attribute.
+const privateCAKey = "tls_ca"
+
+type privateCA struct {
+	KeyPEM string `json:"key_pem"`
+}
+
+// tlsMaterial returns the CA and client certificate: from the state
+// (ca_cert_pem, client cert and key; the CA key from private state or from
+// tls.ca_key_pem), or newly made when the state has none.
+func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, private privateGetter) (*cluster.TLS, []byte, diag.Diagnostics) {
+	t, diags := m.tlsConfig(ctx)
+	if diags.HasError() || t == nil {
+		return nil, nil, diags
+	}
+	tlsPath := path.Root("tls")
+	var ca *pki.CA
+	var caKeyForPrivate []byte
+	var err error
+	switch {
+	case !t.CACertPEM.IsNull():
+		ca, err = pki.LoadCA([]byte(t.CACertPEM.ValueString()), []byte(t.CAKeyPEM.ValueString()))
+		if err != nil {
+			diags.AddAttributeError(tlsPath.AtName("ca_key_pem"), "Invalid certificate authority", fmt.Sprintf("tls.ca_cert_pem and tls.ca_key_pem: %v.", err))
+			return nil, nil, diags
+		}
+	case state != nil && !state.CACertPEM.IsNull() && private != nil:
+		raw, d := private.GetKey(ctx, privateCAKey)
+		diags.Append(d...)
+		var p privateCA
+		if len(raw) > 0 {
+			_ = json.Unmarshal(raw, &p)
+		}
+		if p.KeyPEM == "" {
+			diags.AddAttributeError(tlsPath, "Certificate authority key not available",
+				"This cluster's generated CA key is not in the state (for example after an import), so no certificates can be issued. "+
+					"Set tls.ca_cert_pem and tls.ca_key_pem to the cluster's CA, or replace the cluster.")
+			return nil, nil, diags
+		}
+		ca, err = pki.LoadCA([]byte(state.CACertPEM.ValueString()), []byte(p.KeyPEM))
+		if err != nil {
+			diags.AddAttributeError(tlsPath, "Invalid stored certificate authority", err.Error())
+			return nil, nil, diags
+		}
+		caKeyForPrivate = raw
+	default:
+		ca, err = pki.NewCA(pki.CAOptions{CommonName: m.Name.ValueString() + " etcd CA"})
+		if err != nil {
+			diags.AddError("Cannot create a certificate authority", err.Error())
+			return nil, nil, diags
+		}
+		caKeyForPrivate, _ = json.Marshal(privateCA{KeyPEM: string(ca.KeyPEM)})
+	}
+	material := &cluster.TLS{CA: ca}
+	if state != nil && !state.ClientCertPEM.IsNull() && !state.ClientKeyPEM.IsNull() && state.CACertPEM.ValueString() == string(ca.CertPEM) {
+		cert, err1 := pki.ParseCertificatePEM([]byte(state.ClientCertPEM.ValueString()))
+		key, err2 := pki.ParsePrivateKeyPEM([]byte(state.ClientKeyPEM.ValueString()))
+		if err1 == nil && err2 == nil {
+			material.Client = &pki.KeyPair{Cert: cert, Key: key, CertPEM: []byte(state.ClientCertPEM.ValueString()), KeyPEM: []byte(state.ClientKeyPEM.ValueString())}
+		}
+	}
+	if material.Client == nil {
+		if material.Client, err = ca.IssueClient("root", pki.Window{}); err != nil {
+			diags.AddError("Cannot issue the client certificate", err.Error())
+			return nil, nil, diags
+		}
+	}
+	return material, caKeyForPrivate, diags
+}
+
+// readOnlyTLS is the TLS material a Read needs (no CA key): from the state.
+func (m clusterModel) readOnlyTLS() (*cluster.TLS, error) {
+	if m.CACertPEM.IsNull() || m.ClientCertPEM.IsNull() {
+		return nil, nil
+	}
+	caCert, err := pki.ParseCertificatePEM([]byte(m.CACertPEM.ValueString()))
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.ParseCertificatePEM([]byte(m.ClientCertPEM.ValueString()))
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.ParsePrivateKeyPEM([]byte(m.ClientKeyPEM.ValueString()))
+	if err != nil {
+		return nil, err
+	}
+	return &cluster.TLS{
+		CA:     &pki.CA{KeyPair: pki.KeyPair{Cert: caCert, CertPEM: []byte(m.CACertPEM.ValueString())}},
+		Client: &pki.KeyPair{Cert: cert, Key: key, CertPEM: []byte(m.ClientCertPEM.ValueString()), KeyPEM: []byte(m.ClientKeyPEM.ValueString())},
+	}, nil
+}
+
+// setStatus records what the cluster reports.
+func (m *clusterModel) setStatus(st *cluster.Status) diag.Diagnostics {
+	var diags diag.Diagnostics
+	m.ClusterID = types.StringValue(st.ClusterID)
+	members := make([]attr.Value, 0, len(st.Members))
+	sorted := append([]cluster.Member(nil), st.Members...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, mem := range sorted {
+		peer, d := types.ListValueFrom(context.Background(), types.StringType, nonNil(mem.PeerURLs))
+		diags.Append(d...)
+		client, d := types.ListValueFrom(context.Background(), types.StringType, nonNil(mem.ClientURLs))
+		diags.Append(d...)
+		obj, d := types.ObjectValue(clusterMemberAttrTypes, map[string]attr.Value{
+			"id": types.StringValue(mem.ID), "name": types.StringValue(mem.Name),
+			"peer_urls": peer, "client_urls": client, "is_learner": types.BoolValue(mem.IsLearner),
+		})
+		diags.Append(d...)
+		members = append(members, obj)
+	}
+	list, d := types.ListValue(types.ObjectType{AttrTypes: clusterMemberAttrTypes}, members)
+	diags.Append(d...)
+	m.Members = list
+	return diags
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// setTLSOutputs records the CA and client certificate.
+func (m *clusterModel) setTLSOutputs(t *cluster.TLS) {
+	if t == nil {
+		m.CACertPEM, m.ClientCertPEM, m.ClientKeyPEM = types.StringNull(), types.StringNull(), types.StringNull()
+		return
+	}
+	m.CACertPEM = types.StringValue(string(t.CA.CertPEM))
+	m.ClientCertPEM = types.StringValue(string(t.Client.CertPEM))
+	m.ClientKeyPEM = types.StringValue(string(t.Client.KeyPEM))
+}
+
+// setEndpoints records the client URLs of the spec's nodes.
+func (m *clusterModel) setEndpoints(s cluster.Spec) diag.Diagnostics {
+	var diags diag.Diagnostics
+	m.Endpoints, diags = types.ListValueFrom(context.Background(), types.StringType, nonNil(s.Endpoints()))
+	return diags
+}
+
+// addSpecErrors turns cluster.Spec validation errors into diagnostics on
+// the attributes they are about.
+func addSpecErrors(diags *diag.Diagnostics, err error, summary string) {
+	for _, e := range unjoinErr(err) {
+		fe, ok := e.(*cluster.FieldError)
+		if !ok {
+			diags.AddError(summary, e.Error())
+			continue
+		}
+		p := path.Root(fe.Attr)
+		if fe.Index >= 0 {
+			p = p.AtListIndex(fe.Index)
+			if fe.Field != "" {
+				p = p.AtName(fe.Field)
+			}
+		}
+		diags.AddAttributeError(p, summary, strings.TrimSuffix(fe.Error(), ".")+".")
+	}
+}
+
+func unjoinErr(err error) []error {
+	if _, ok := err.(*cluster.FieldError); ok {
+		return []error{err}
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoinErr(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,742 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
+)
+
+var (
+	_ resource.Resource                   = (*clusterResource)(nil)
+	_ resource.ResourceWithImportState    = (*clusterResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*clusterResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*clusterResource)(nil)
+)
+
+// clusterResource is etcd_cluster: an etcd cluster on machines reached over
+// SSH. The work is internal/cluster's; this file maps the schema to it.
+type clusterResource struct{}
+
+func newClusterResource() resource.Resource { return &clusterResource{} }
+
+func (r *clusterResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_cluster"
+}
+
+func sshAuthAttributes(bastion bool) map[string]schema.Attribute {
+	who := "the nodes"
+	inherit := ""
+	if bastion {
+		who = "the bastion"
+		inherit = " Defaults to the nodes' setting."
+	}
+	a := map[string]schema.Attribute{
+		"user": schema.StringAttribute{Optional: true, MarkdownDescription: "User to log in as on " + who + ". Defaults to `root`." + inherit},
+		"port": schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port of " + who + ". Defaults to 22."},
+		"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
+			MarkdownDescription: "PEM private key (OpenSSH, PKCS#1/8 or SEC 1), e.g. `file(\"~/.ssh/id_ed25519\")`." + inherit},
+		"passphrase": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Passphrase of `private_key`, when it is protected."},
+		"agent":      schema.BoolAttribute{Optional: true, MarkdownDescription: "Also use the keys of the ssh-agent at `$SSH_AUTH_SOCK`." + inherit},
+		"host_key": schema.StringAttribute{Optional: true,
+			MarkdownDescription: "Accepted host keys of " + who + ", one per line, in `authorized_keys` form (`ssh-ed25519 AAAA...`, valid for any host) " +
+				"or `known_hosts` form (`10.0.0.1 ssh-ed25519 AAAA...`), e.g. the output of `ssh-keyscan`. Host keys are verified: " +
+				"required unless `insecure_ignore_host_key`." + inherit},
+		"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
+			MarkdownDescription: "Accept any host key. Allows a man in the middle to take the connection; for throw-away test machines only."},
+	}
+	if bastion {
+		a["host"] = schema.StringAttribute{Required: true, MarkdownDescription: "Address of the bastion (jump host); the nodes are reached through it like `ssh -J`."}
+	}
+	return a
+}
+
+func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	sshAttrs := sshAuthAttributes(false)
+	sshAttrs["connect_timeout"] = schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
+		MarkdownDescription: "How long to wait for a node's SSH connection (TCP connect and handshake), e.g. `\"10s\"`. Defaults to `\"30s\"`."}
+	sshAttrs["bastion"] = schema.SingleNestedAttribute{Optional: true, Attributes: sshAuthAttributes(true),
+		MarkdownDescription: "Reach the nodes through this jump host."}
+
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "An etcd cluster on machines reached over SSH: one member per node, each running from etcd's own " +
+			"config file as a systemd unit or a supervised process.\n\n" +
+			"By default each node runs the provider's own executable in `server` mode (the bundled etcd server), uploaded " +
+			"over SSH, so the nodes need nothing but `sh` and coreutils. `binary_path` uploads another provider build " +
+			"(for a node of another OS or architecture) and `remote_binary` runs an etcd binary already on the node, " +
+			"e.g. a stock `/usr/bin/etcd`.\n\n" +
+			"Create uploads to all nodes in parallel, starts every member and waits until each is healthy and a leader is " +
+			"elected. Applying again converges without restarting anything that did not change. Adding a node joins it as " +
+			"a learner and promotes it once it has caught up; removing one removes its member (moving leadership away " +
+			"first), then stops its service. A change of `settings` or of the binary restarts the members one at a time, " +
+			"checking before each step that the others keep a quorum, and stops at the first failure.\n\n" +
+			"Nothing on any node is touched until the configuration is valid and every node has been reached. A member " +
+			"removed outside Terraform shows up as a diff (the next apply adds it back, moving its stale data dir aside); " +
+			"a member that is down is reported as a warning. The provider never removes a member on its own.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster name.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"name": schema.StringAttribute{Required: true,
+				MarkdownDescription: "Name of the cluster: its `initial-cluster-token`, and the service name's suffix (`etcd-<name>`). Changing it replaces the cluster.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators:          []validator.String{stringvalidator.RegexMatches(clusterNameRE, "use letters, digits, '.', '_' and '-', starting with a letter or digit")}},
+			"ssh": schema.SingleNestedAttribute{Required: true, Attributes: sshAttrs,
+				MarkdownDescription: "How to reach the nodes over SSH. Errors name the node and the cause: connection refused, " +
+					"authentication failed, host key mismatch or timeout. The user needs root rights (or write access to the " +
+					"directories and, with systemd, to the units)."},
+			"nodes": schema.ListNestedAttribute{Required: true,
+				MarkdownDescription: "The nodes, one member each. Nodes are identified by `name`: adding or removing an entry adds or " +
+					"removes a member; the order does not matter to the cluster.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"name": schema.StringAttribute{Required: true, MarkdownDescription: "Member name, unique in the cluster."},
+					"host": schema.StringAttribute{Required: true,
+						MarkdownDescription: "SSH address of the node, optionally with a port (`10.0.0.1:2222`) that overrides `ssh.port`. " +
+							"Also the address the member listens on and advertises, unless `peer_address` or `client_address` is set."},
+					"peer_address": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "IP address for peer traffic (e.g. a private network), when it differs from `host`."},
+					"client_address": schema.StringAttribute{Optional: true,
+						MarkdownDescription: "IP address for client traffic, when it differs from `host`."},
+					"install_dir": schema.StringAttribute{Optional: true, MarkdownDescription: "Overrides `install_dir` for this node."},
+					"data_dir":    schema.StringAttribute{Optional: true, MarkdownDescription: "Overrides `data_dir` for this node."},
+				}},
+				Validators: []validator.List{nodesValidator{}},
+			},
+			"client_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(cluster.DefaultClientPort),
+				MarkdownDescription: "Client port of every member. Defaults to 2379. Changing it replaces the cluster.",
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()}},
+			"peer_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(cluster.DefaultPeerPort),
+				MarkdownDescription: "Peer port of every member. Defaults to 2380. Changing it replaces the cluster.",
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()}},
+			"settings": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: []validator.Map{settingsValidator{}},
+				MarkdownDescription: "Extra keys of etcd's config file, e.g. `{ \"snapshot-count\" = \"10000\", \"quota-backend-bytes\" = \"8589934592\", " +
+					"\"auto-compaction-retention\" = \"1h\" }`. Values are strings; durations such as `\"5s\"` are converted for etcd. " +
+					"Unknown keys (with a suggestion) and keys the resource manages (name, URLs, initial cluster, TLS files) are " +
+					"rejected at plan time. A change restarts the members one at a time."},
+			"tls": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Secure client and peer traffic with TLS and client-certificate authentication. Either " +
+					"`{ auto = true }`, which generates a CA (its key is kept in the resource's private state), or your own CA as " +
+					"`{ ca_cert_pem = ..., ca_key_pem = ... }`. Either way the provider issues each member a server and a peer " +
+					"certificate (SANs: the node's addresses and loopback) and one client certificate (common name `root`), " +
+					"exported as `client_cert_pem` and `client_key_pem`. Changing `tls` replaces the cluster.",
+				Attributes: map[string]schema.Attribute{
+					"auto":        schema.BoolAttribute{Optional: true, MarkdownDescription: "Generate the certificate authority."},
+					"ca_cert_pem": schema.StringAttribute{Optional: true, MarkdownDescription: "Your CA certificate (PEM), instead of `auto`."},
+					"ca_key_pem":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "The key of `ca_cert_pem` (PEM)."},
+				},
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+				Validators:    []validator.Object{clusterTLSValidator{}},
+			},
+			"binary_path": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "A local terraform-provider-etcd binary to upload and run in `server` mode, instead of the " +
+					"running provider's own executable (the default); for nodes of another OS or CPU architecture. Conflicts with `remote_binary`.",
+				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("remote_binary"))}},
+			"remote_binary": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "Absolute path of an etcd binary already on every node, e.g. `/usr/bin/etcd` from a distribution " +
+					"package (etcd 3.4 or later); it runs as `<remote_binary> --config-file <install_dir>/etc/etcd.yaml`. Nothing is uploaded."},
+			"service_manager": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("auto"),
+				MarkdownDescription: "`systemd` installs a unit `etcd-<name>.service` (`Type=notify`: the member reports ready once it " +
+					"serves); `process` runs a supervised background process with a pid file and a log under `<install_dir>/run` " +
+					"(for containers and machines without an init system); `auto` (default) picks systemd where it runs as PID 1.",
+				Validators: []validator.String{stringvalidator.OneOf("auto", "systemd", "process")}},
+			"install_dir": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(cluster.DefaultInstallDir),
+				MarkdownDescription: "Where the binary, config file, certificates and run files go on each node: `bin/`, `etc/etcd.yaml`, " +
+					"`pki/`, `run/`. Defaults to `/opt/etcd`. Removed on destroy."},
+			"data_dir": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(cluster.DefaultDataDir),
+				MarkdownDescription: "etcd's data dir on each node. Defaults to `/var/lib/etcd`. Kept on destroy unless `wipe_data_on_destroy`."},
+			"wipe_data_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				MarkdownDescription: "Delete the data dirs on destroy, and the data dir of a node removed from `nodes`. Defaults to `false`: " +
+					"the data stays, and re-creating the same cluster on the same nodes resumes it."},
+			"timeouts": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "How long create, update and delete may take, as durations such as `\"30m\"`. Defaults: 20m, 30m, 10m.",
+				Attributes: map[string]schema.Attribute{
+					"create": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
+					"update": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
+					"delete": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
+				}},
+			"endpoints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
+				MarkdownDescription: "Client URLs of the members, in node order: the `endpoints` of a `provider \"etcd\"` block."},
+			"cluster_id": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster ID (hexadecimal, as etcdctl prints it).",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"members": schema.ListNestedAttribute{Computed: true, MarkdownDescription: "The member list, sorted by name.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"id":          schema.StringAttribute{Computed: true, MarkdownDescription: "Member ID (hexadecimal)."},
+					"name":        schema.StringAttribute{Computed: true, MarkdownDescription: "Member name (empty for a member that has not started)."},
+					"peer_urls":   schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Peer URLs."},
+					"client_urls": schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Client URLs."},
+					"is_learner":  schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the member is a non-voting learner."},
+				}}},
+			"ca_cert_pem": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster's CA certificate (PEM), with `tls`: the provider's `ca_cert`.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"client_cert_pem": schema.StringAttribute{Computed: true, MarkdownDescription: "A client certificate (common name `root`), with `tls`: the provider's `cert`.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"client_key_pem": schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: "The key of `client_cert_pem`: the provider's `key`.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+		},
+	}
+}
+
+func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m clusterModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.BinaryPath.IsNull() && !m.BinaryPath.IsUnknown() {
+		if fi, err := os.Stat(m.BinaryPath.ValueString()); err != nil || fi.IsDir() {
+			resp.Diagnostics.AddAttributeError(path.Root("binary_path"), "Binary not found",
+				fmt.Sprintf("binary_path %q is not a readable file on this machine.", m.BinaryPath.ValueString()))
+		}
+	}
+	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
+		return
+	}
+	// The whole configuration is known: check it as an apply would.
+	var placeholder *cluster.TLS
+	if !m.TLS.IsNull() {
+		placeholder = &cluster.TLS{CA: &pki.CA{}, Client: &pki.KeyPair{}}
+	}
+	s, diags := m.spec(ctx, placeholder)
+	resp.Diagnostics.Append(diags...)
+	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
+		s.Binary.RemotePath = "/unknown" // the provider's own path is checked at apply
+	}
+	if err := s.Validate(); err != nil {
+		var specErrs diag.Diagnostics
+		addSpecErrors(&specErrs, err, "Invalid etcd_cluster configuration")
+		for _, d := range specErrs {
+			// settings and duplicate names have their own validators.
+			if dp, ok := d.(diag.DiagnosticWithPath); ok && (dp.Path().Equal(path.Root("settings")) || strings.Contains(d.Detail(), "node names must be unique")) {
+				continue
+			}
+			resp.Diagnostics.Append(d)
+		}
+	}
+}
+
+func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan clusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	changed := false
+	// Endpoints follow from the configuration: known at plan time, so a
+	// provider block can use them without waiting for apply.
+	if !plan.Nodes.IsUnknown() && !plan.TLS.IsUnknown() && !plan.ClientPort.IsUnknown() && plan.Endpoints.IsUnknown() {
+		nodes, d := plan.nodes(ctx)
+		resp.Diagnostics.Append(d...)
+		known := true
+		for _, n := range nodes {
+			known = known && !n.Host.IsUnknown() && !n.ClientAddress.IsUnknown()
+		}
+		if known {
+			var s cluster.Spec
+			for _, n := range nodes {
+				s.Nodes = append(s.Nodes, n.node())
+			}
+			s.ClientPort = int(plan.ClientPort.ValueInt64())
+			if !plan.TLS.IsNull() {
+				s.TLS = &cluster.TLS{}
+			}
+			resp.Diagnostics.Append(plan.setEndpoints(s)...)
+			changed = true
+		}
+	}
+	if !req.State.Raw.IsNull() {
+		var state clusterModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		// The same nodes: the same members.
+		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
+			plan.Members = state.Members
+			changed = true
+		}
+		// A node keeps its address: a member's peer URL is its identity.
+		old, _ := state.nodes(ctx)
+		nodes, _ := plan.nodes(ctx)
+		for i, n := range nodes {
+			for _, o := range old {
+				if o.Name.Equal(n.Name) && !n.Host.IsUnknown() && !n.PeerAddress.IsUnknown() &&
+					(o.node().PeerAddressOrHost() != n.node().PeerAddressOrHost()) {
+					resp.Diagnostics.AddAttributeError(path.Root("nodes").AtListIndex(i).AtName("host"), "Node address changed",
+						fmt.Sprintf("Node %q moves from %s to %s. A member's peer address is its identity in the cluster: remove the node "+
+							"(apply), then add it back with the new address, or give the new machine a new name.",
+							n.Name.ValueString(), o.node().PeerAddressOrHost(), n.node().PeerAddressOrHost()))
+				}
+			}
+		}
+	}
+	if changed {
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
+	}
+}
+
+func progressLogger(ctx context.Context) cluster.Option {
+	return cluster.WithProgress(func(msg string, fields map[string]any) { tflog.Info(ctx, "etcd_cluster: "+msg, fields) })
+}
+
+func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan clusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.timeout(ctx, "create")
+	resp.Diagnostics.Append(diags...)
+	material, caKey, diags := plan.tlsMaterial(ctx, nil, nil)
+	resp.Diagnostics.Append(diags...)
+	s, diags := plan.spec(ctx, material)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := s.Validate(); err != nil {
+		addSpecErrors(&resp.Diagnostics, err, "Invalid etcd_cluster configuration")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := cluster.New(s, progressLogger(ctx))
+	defer c.Close()
+
+	plan.ID = plan.Name
+	plan.setTLSOutputs(material)
+	resp.Diagnostics.Append(plan.setEndpoints(s)...)
+	if caKey != nil {
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
+	}
+	st, err := c.Apply(ctx, cluster.ApplyOptions{})
+	if err != nil {
+		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, timeout)
+		if cluster.NothingChanged(err) {
+			return
+		}
+		// Members may run: record the cluster (Terraform marks it tainted),
+		// so that it is not forgotten and destroy can clean up.
+		plan.ClusterID = types.StringValue("")
+		plan.Members = types.ListValueMust(types.ObjectType{AttrTypes: clusterMemberAttrTypes}, nil)
+		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		return
+	}
+	addWarnings(&resp.Diagnostics, st.Warnings)
+	resp.Diagnostics.Append(plan.setStatus(st)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state clusterModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	material, err := state.readOnlyTLS()
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid TLS material in the state", err.Error())
+		return
+	}
+	importing := state.Nodes.IsNull()
+	var s cluster.Spec
+	if importing {
+		s, err = importSpec(state)
+		if err != nil {
+			resp.Diagnostics.AddError("Invalid import ID", err.Error())
+			return
+		}
+	} else {
+		var diags diag.Diagnostics
+		s, diags = state.spec(ctx, material)
+		resp.Diagnostics.Append(diags...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	c := cluster.New(s)
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		if importing {
+			resp.Diagnostics.AddError("Cannot import the etcd cluster", err.Error())
+			return
+		}
+		resp.Diagnostics.AddWarning("etcd cluster unreachable",
+			fmt.Sprintf("Cluster %q: %v. Its state is kept as it was; the next apply reaches the nodes over SSH and starts what is not running.", s.Name, err))
+		return
+	}
+	addWarnings(&resp.Diagnostics, st.Warnings)
+	if importing {
+		resp.Diagnostics.Append(state.fillFromMembers(ctx, s, st)...)
+	} else if len(st.Missing) > 0 {
+		// Members removed outside Terraform: drop their nodes from the
+		// state, so that the plan shows them being added back. Nothing is
+		// removed on the nodes.
+		nodes, _ := state.nodes(ctx)
+		var keep []clusterNodeModel
+		for _, n := range nodes {
+			if !contains(st.Missing, n.Name.ValueString()) {
+				keep = append(keep, n)
+			}
+		}
+		list, diags := types.ListValueFrom(ctx, types.ObjectType{AttrTypes: clusterNodeAttrTypes}, keep)
+		resp.Diagnostics.Append(diags...)
+		state.Nodes = list
+		resp.Diagnostics.AddWarning("etcd cluster members missing",
+			fmt.Sprintf("Cluster %q has no member for node(s) %s (removed outside Terraform, or never joined). The plan adds them "+
+				"back: the next apply joins each as a new member, moving its old data dir aside.", s.Name, strings.Join(st.Missing, ", ")))
+	}
+	resp.Diagnostics.Append(state.setStatus(st)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state clusterModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := plan.timeout(ctx, "update")
+	resp.Diagnostics.Append(diags...)
+	material, caKey, diags := plan.tlsMaterial(ctx, &state, req.Private)
+	resp.Diagnostics.Append(diags...)
+	s, diags := plan.spec(ctx, material)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := s.Validate(); err != nil {
+		addSpecErrors(&resp.Diagnostics, err, "Invalid etcd_cluster configuration")
+		return
+	}
+	// Nodes in the state but not in the plan are removed.
+	oldNodes, diags := state.nodes(ctx)
+	resp.Diagnostics.Append(diags...)
+	var remove []cluster.Node
+	for _, o := range oldNodes {
+		if _, ok := s.Node(o.Name.ValueString()); !ok {
+			n := o.node()
+			if n.InstallDir == "" {
+				n.InstallDir = state.InstallDir.ValueString()
+			}
+			if n.DataDir == "" {
+				n.DataDir = state.DataDir.ValueString()
+			}
+			remove = append(remove, n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := cluster.New(s, progressLogger(ctx))
+	defer c.Close()
+	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool()})
+	if err != nil {
+		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, timeout)
+		return
+	}
+	addWarnings(&resp.Diagnostics, st.Warnings)
+	plan.ID = plan.Name
+	plan.setTLSOutputs(material)
+	resp.Diagnostics.Append(plan.setEndpoints(s)...)
+	resp.Diagnostics.Append(plan.setStatus(st)...)
+	if caKey != nil {
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+}
+
+func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state clusterModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, diags := state.timeout(ctx, "delete")
+	resp.Diagnostics.Append(diags...)
+	s, diags := state.spec(ctx, nil)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state.SSH.IsNull() || len(s.Nodes) == 0 {
+		resp.Diagnostics.AddError("Cannot destroy an imported etcd cluster that was never applied",
+			"The state has no SSH settings or nodes for this cluster yet. Apply the configuration once (which records them), "+
+				"or remove it from the state with `terraform state rm` to leave the cluster running.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := cluster.New(s, progressLogger(ctx))
+	defer c.Close()
+	if err := c.Destroy(ctx, state.WipeDataOnDestroy.ValueBool()); err != nil {
+		addClusterError(&resp.Diagnostics, "Cannot destroy the etcd cluster", err, timeout)
+	}
+}
+
+// ImportState takes "<name>@<client URL>[,<client URL>...]" of a cluster
+// without TLS. The nodes, ports and members are read from the cluster; the
+// SSH settings, directories and settings come from the configuration on the
+// next apply, which then converges the nodes on them.
+func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	name, eps, ok := strings.Cut(req.ID, "@")
+	if !ok || name == "" || eps == "" {
+		resp.Diagnostics.AddError("Invalid import ID",
+			fmt.Sprintf("Expected \"<name>@<client URL>[,<client URL>...]\", e.g. \"prod@http://10.0.0.1:2379,http://10.0.0.2:2379\"; got %q.", req.ID))
+		return
+	}
+	for _, e := range strings.Split(eps, ",") {
+		if u, err := url.Parse(e); err != nil || u.Host == "" {
+			resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("%q is not a client URL such as http://10.0.0.1:2379.", e))
+			return
+		}
+		if strings.HasPrefix(e, "https://") {
+			resp.Diagnostics.AddError("Cannot import a TLS cluster",
+				"etcd_cluster imports clusters without TLS only: a TLS cluster's certificate authority key cannot be read back from the "+
+					"cluster. Keep the cluster in the state that created it, or re-create it with this provider.")
+			return
+		}
+	}
+	list, diags := types.ListValueFrom(ctx, types.StringType, strings.Split(eps, ","))
+	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("endpoints"), list)...)
+}
+
+// importSpec is the spec a Read of an imported cluster needs: its
+// endpoints.
+func importSpec(m clusterModel) (cluster.Spec, error) {
+	s := cluster.Spec{Name: m.Name.ValueString()}
+	var eps []string
+	for _, e := range m.Endpoints.Elements() {
+		if v, ok := e.(types.String); ok {
+			eps = append(eps, v.ValueString())
+		}
+	}
+	for i, e := range eps {
+		u, err := url.Parse(e)
+		if err != nil {
+			return s, err
+		}
+		port, _ := strconv.Atoi(u.Port())
+		s.ClientPort = port
+		s.Nodes = append(s.Nodes, cluster.Node{Name: fmt.Sprintf("endpoint-%d", i), Host: u.Hostname()})
+	}
+	return s, nil
+}
+
+// fillFromMembers sets the attributes an import can learn from the cluster.
+func (m *clusterModel) fillFromMembers(ctx context.Context, s cluster.Spec, st *cluster.Status) diag.Diagnostics {
+	var diags diag.Diagnostics
+	members := append([]cluster.Member(nil), st.Members...)
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	var nodes []clusterNodeModel
+	for _, mem := range members {
+		if len(mem.PeerURLs) == 0 || len(mem.ClientURLs) == 0 {
+			diags.AddError("Cannot import the etcd cluster", fmt.Sprintf("Member %s has not started; start it (or remove it) before importing.", mem.ID))
+			return diags
+		}
+		pu, err1 := url.Parse(mem.PeerURLs[0])
+		cu, err2 := url.Parse(mem.ClientURLs[0])
+		if err := errors.Join(err1, err2); err != nil {
+			diags.AddError("Cannot import the etcd cluster", err.Error())
+			return diags
+		}
+		n := clusterNodeModel{
+			Name: types.StringValue(mem.Name), Host: types.StringValue(pu.Hostname()),
+			PeerAddress: types.StringNull(), ClientAddress: types.StringNull(), InstallDir: types.StringNull(), DataDir: types.StringNull(),
+		}
+		if cu.Hostname() != pu.Hostname() {
+			n.ClientAddress = types.StringValue(cu.Hostname())
+		}
+		pp, _ := strconv.Atoi(pu.Port())
+		cp, _ := strconv.Atoi(cu.Port())
+		m.PeerPort, m.ClientPort = types.Int64Value(int64(pp)), types.Int64Value(int64(cp))
+		nodes = append(nodes, n)
+	}
+	list, d := types.ListValueFrom(ctx, types.ObjectType{AttrTypes: clusterNodeAttrTypes}, nodes)
+	diags.Append(d...)
+	m.Nodes = list
+	var eps []string
+	for _, n := range nodes {
+		h := n.Host.ValueString()
+		if !n.ClientAddress.IsNull() {
+			h = n.ClientAddress.ValueString()
+		}
+		eps = append(eps, "http://"+net.JoinHostPort(h, strconv.FormatInt(m.ClientPort.ValueInt64(), 10)))
+	}
+	m.Endpoints, d = types.ListValueFrom(ctx, types.StringType, eps)
+	diags.Append(d...)
+	m.ID = m.Name
+	m.CACertPEM, m.ClientCertPEM, m.ClientKeyPEM = types.StringNull(), types.StringNull(), types.StringNull()
+	_ = s
+	return diags
+}
+
+func addWarnings(diags *diag.Diagnostics, warnings []string) {
+	for _, w := range warnings {
+		diags.AddWarning("etcd cluster warning", w)
+	}
+}
+
+// addClusterError turns an error of internal/cluster into diagnostics: one
+// per node error, attribute errors for spec problems.
+func addClusterError(diags *diag.Diagnostics, summary string, err error, timeout interface{ String() string }) {
+	var fe *cluster.FieldError
+	if errors.As(err, &fe) {
+		addSpecErrors(diags, err, summary)
+		return
+	}
+	for _, e := range unjoinErr(err) {
+		detail := e.Error()
+		if errors.Is(e, context.DeadlineExceeded) {
+			detail += fmt.Sprintf("\n\nThe operation ran into its timeout (%s); raise it with timeouts = { ... } if the nodes are slow.", timeout)
+		}
+		diags.AddError(summary, detail)
+	}
+}
+
+// nodesValidator rejects duplicate node names at plan time.
+type nodesValidator struct{}
+
+func (nodesValidator) Description(context.Context) string { return "node names must be unique" }
+func (v nodesValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (nodesValidator) ValidateList(ctx context.Context, req validator.ListRequest, resp *validator.ListResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	seen := map[string]int{}
+	for i, e := range req.ConfigValue.Elements() {
+		obj, ok := e.(types.Object)
+		if !ok || obj.IsUnknown() {
+			continue
+		}
+		name, ok := obj.Attributes()["name"].(types.String)
+		if !ok || name.IsUnknown() || name.IsNull() {
+			continue
+		}
+		if j, dup := seen[name.ValueString()]; dup {
+			resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i).AtName("name"), "Duplicate node name",
+				fmt.Sprintf("nodes[%d] and nodes[%d] are both named %q; node names are member names and must be unique.", j, i, name.ValueString()))
+		}
+		seen[name.ValueString()] = i
+	}
+	if len(req.ConfigValue.Elements()) == 0 {
+		resp.Diagnostics.AddAttributeError(req.Path, "No nodes", "nodes is empty: list at least one node (three or five for a fault-tolerant cluster).")
+	}
+}
+
+// settingsValidator checks settings keys and values with etcdconf.
+type settingsValidator struct{}
+
+func (settingsValidator) Description(context.Context) string {
+	return "keys and values of etcd's config file"
+}
+func (v settingsValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (settingsValidator) ValidateMap(ctx context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	settings := map[string]string{}
+	for k, v := range req.ConfigValue.Elements() {
+		if s, ok := v.(types.String); ok && !s.IsUnknown() && !s.IsNull() {
+			settings[k] = s.ValueString()
+		}
+	}
+	err := etcdconf.ValidateSettings(settings)
+	for _, e := range unjoinErr(err) {
+		var se *etcdconf.SettingError
+		if errors.As(e, &se) {
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(se.Key), "Invalid etcd setting", se.Error()+".")
+		} else if e != nil {
+			resp.Diagnostics.AddAttributeError(req.Path, "Invalid etcd settings", e.Error())
+		}
+	}
+}
+
+// clusterTLSValidator: auto, or a CA certificate with its key.
+type clusterTLSValidator struct{}
+
+func (clusterTLSValidator) Description(context.Context) string {
+	return "either auto = true, or ca_cert_pem with ca_key_pem"
+}
+func (v clusterTLSValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (clusterTLSValidator) ValidateObject(ctx context.Context, req validator.ObjectRequest, resp *validator.ObjectResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	attrs := req.ConfigValue.Attributes()
+	isSet := func(name string) (set, unknown bool) {
+		v := attrs[name]
+		if v == nil {
+			return false, false
+		}
+		if b, ok := v.(types.Bool); ok {
+			return b.ValueBool(), b.IsUnknown()
+		}
+		return !v.IsNull(), v.IsUnknown()
+	}
+	auto, u1 := isSet("auto")
+	cert, u2 := isSet("ca_cert_pem")
+	key, u3 := isSet("ca_key_pem")
+	if u1 || u2 || u3 {
+		return
+	}
+	switch {
+	case auto && (cert || key):
+		resp.Diagnostics.AddAttributeError(req.Path, "Conflicting TLS settings", "Set either auto = true or ca_cert_pem and ca_key_pem, not both.")
+	case !auto && !cert && !key:
+		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "Set auto = true to generate a certificate authority, or ca_cert_pem and ca_key_pem to use yours; to run without TLS, remove tls.")
+	case !auto && cert != key:
+		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "ca_cert_pem and ca_key_pem go together: the provider issues the member and client certificates from that CA.")
+	}
+}
+
+var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)

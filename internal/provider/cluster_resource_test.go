@@ -1,0 +1,627 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
+)
+
+// The etcd_cluster acceptance tests run clusters on real sshd test hosts
+// (testserver/sshhost). The provider runs inside this test binary, whose
+// own executable cannot serve as an etcd member, so every configuration
+// sets binary_path to a provider built once per test process; only
+// TestAccClusterDefaultBinary runs the real binary through the CLI and
+// uploads the default (its own executable).
+
+var (
+	clusterBinOnce sync.Once
+	clusterBinDir  string
+	clusterBinErr  error
+)
+
+// clusterBinary builds the provider into a temporary directory, once.
+func clusterBinary(t *testing.T) string {
+	t.Helper()
+	clusterBinOnce.Do(func() {
+		clusterBinDir, clusterBinErr = os.MkdirTemp("", "etcd-cluster-acc-")
+		if clusterBinErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(clusterBinDir, "terraform-provider-etcd"), ".")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			clusterBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if clusterBinErr != nil {
+		t.Fatal(clusterBinErr)
+	}
+	return filepath.Join(clusterBinDir, "terraform-provider-etcd")
+}
+
+// clusterHosts starts n SSH test hosts (acceptance tests only).
+func clusterHosts(t *testing.T, n int) []*sshhost.Host {
+	t.Helper()
+	accCluster(t)
+	return sshhost.Start(t, n)
+}
+
+// clusterHCL is an etcd_cluster named name on the first n hosts. extra is
+// added inside the resource block.
+func clusterHCL(name string, hosts []*sshhost.Host, n int, extra string) string {
+	var keys []string
+	for _, h := range hosts {
+		keys = append(keys, h.HostKey)
+	}
+	var nodes []string
+	for i := range n {
+		h := hosts[i]
+		nodes = append(nodes, fmt.Sprintf(`    {
+      name        = "n%d"
+      host        = %s
+      install_dir = %s
+      data_dir    = %s
+    },`, i+1, hclString(hostOf(h)), hclString(path.Join(h.BaseDir, name, "opt")), hclString(path.Join(h.BaseDir, name, "data"))))
+	}
+	return fmt.Sprintf(`resource "etcd_cluster" "c" {
+  name = %s
+  ssh = {
+    user            = %s
+    private_key     = %s
+    host_key        = %s
+    connect_timeout = "5s"
+  }
+  nodes = [
+%s
+  ]
+  wipe_data_on_destroy = true
+%s
+}
+`, hclString(name), hclString(hosts[0].User), hclString(string(hosts[0].PrivateKeyPEM)), hclString(strings.Join(keys, "\n")), strings.Join(nodes, "\n"), extra)
+}
+
+// hostOf is the node's host attribute: the address, with the SSH port
+// when it is not 22 (loopback mode).
+func hostOf(h *sshhost.Host) string {
+	if h.Port == 22 {
+		return h.Addr
+	}
+	return h.HostPort()
+}
+
+func binaryLine(t *testing.T) string {
+	return "  binary_path = " + hclString(clusterBinary(t)) + "\n"
+}
+
+// clusterClient is a plain clientv3 client for the cluster in the state.
+func clusterClient(s *terraform.State) (*clientv3.Client, error) {
+	rs, ok := s.RootModule().Resources["etcd_cluster.c"]
+	if !ok {
+		return nil, fmt.Errorf("etcd_cluster.c not in state")
+	}
+	a := rs.Primary.Attributes
+	var eps []string
+	for i := 0; ; i++ {
+		ep, ok := a[fmt.Sprintf("endpoints.%d", i)]
+		if !ok {
+			break
+		}
+		eps = append(eps, ep)
+	}
+	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if ca := a["ca_cert_pem"]; ca != "" {
+		pair, err := tls.X509KeyPair([]byte(a["client_cert_pem"]), []byte(a["client_key_pem"]))
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(ca)) {
+			return nil, fmt.Errorf("ca_cert_pem holds no certificate")
+		}
+		cfg.TLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	return clientv3.New(cfg)
+}
+
+// checkClusterMembers checks the member list through a plain client.
+func checkClusterMembers(names ...string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		cli, err := clusterClient(s)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ml, err := cli.MemberList(ctx)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, m := range ml.Members {
+			if m.IsLearner {
+				return fmt.Errorf("member %s is a learner", m.Name)
+			}
+			got = append(got, m.Name)
+		}
+		if strings.Join(sortedStrings(got), ",") != strings.Join(names, ",") {
+			return fmt.Errorf("members %v, want %v", got, names)
+		}
+		if _, err := cli.Put(ctx, "/acc/cluster-check", "ok"); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	}
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func memberNames(names ...string) statecheck.StateCheck {
+	var checks []knownvalue.Check
+	for _, n := range names {
+		checks = append(checks, knownvalue.ObjectPartial(map[string]knownvalue.Check{"name": knownvalue.StringExact(n), "is_learner": knownvalue.Bool(false)}))
+	}
+	return statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("members"), knownvalue.ListExact(checks))
+}
+
+// checkHostsEmpty asserts that nothing was written under the hosts' base
+// dirs.
+func checkHostsEmpty(t *testing.T, hosts []*sshhost.Host) {
+	t.Helper()
+	for _, h := range hosts {
+		entries, err := os.ReadDir(h.BaseDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) > 0 {
+			t.Errorf("%s: something was written to %s: %v", h.Name, h.BaseDir, entries)
+		}
+	}
+}
+
+// Scenarios 1 (plain) and 3: bootstrap three members, import, scale
+// 3 → 4 → 3.
+func TestAccClusterPlainScale(t *testing.T) {
+	hosts := clusterHosts(t, 4)
+	bin := binaryLine(t)
+	var eps []string
+	for _, h := range hosts[:3] {
+		eps = append(eps, "http://"+h.Addr+":2379")
+	}
+	ignore := []string{"ssh", "binary_path", "remote_binary", "service_manager", "install_dir", "data_dir",
+		"wipe_data_on_destroy", "timeouts", "settings", "tls",
+		"nodes.0.install_dir", "nodes.1.install_dir", "nodes.2.install_dir", "nodes.0.data_dir", "nodes.1.data_dir", "nodes.2.data_dir"}
+	if hosts[0].Port != 22 {
+		// Loopback mode: the configured hosts carry the SSH port, which
+		// the cluster cannot know.
+		ignore = append(ignore, "nodes.0.host", "nodes.1.host", "nodes.2.host")
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config: clusterHCL("plain", hosts, 3, bin),
+				Check:  checkClusterMembers("n1", "n2", "n3"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					memberNames("n1", "n2", "n3"),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("endpoints"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.StringExact(eps[0]), knownvalue.StringExact(eps[1]), knownvalue.StringExact(eps[2])})),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("cluster_id"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]+$`))),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("ca_cert_pem"), knownvalue.Null()),
+				},
+			},
+			{
+				ResourceName:            "etcd_cluster.c",
+				ImportState:             true,
+				ImportStateId:           "plain@" + strings.Join(eps, ","),
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: ignore,
+			},
+			{
+				Config:            clusterHCL("plain", hosts, 4, bin),
+				Check:             checkClusterMembers("n1", "n2", "n3", "n4"),
+				ConfigStateChecks: []statecheck.StateCheck{memberNames("n1", "n2", "n3", "n4")},
+			},
+			{
+				Config:            clusterHCL("plain", hosts, 3, bin),
+				Check:             checkClusterMembers("n1", "n2", "n3"),
+				ConfigStateChecks: []statecheck.StateCheck{memberNames("n1", "n2", "n3")},
+			},
+		},
+	})
+}
+
+// Scenarios 1 (TLS) and 2: a TLS cluster, and in the same configuration a
+// provider wired to its outputs writes a key, checked with a plain client.
+// The cluster uses the implicit default provider (no endpoints); the key uses
+// the only provider block, the one wired to the cluster.
+func TestAccClusterTLSWiredProvider(t *testing.T) {
+	hosts := clusterHosts(t, 3)
+	config := clusterHCL("secure", hosts, 3, binaryLine(t)+"  tls = { auto = true }\n") + `
+provider "etcd" {
+  alias     = "c"
+  endpoints = etcd_cluster.c.endpoints
+  ca_cert   = etcd_cluster.c.ca_cert_pem
+  cert      = etcd_cluster.c.client_cert_pem
+  key       = etcd_cluster.c.client_key_pem
+}
+
+resource "etcd_key" "wired" {
+  provider = etcd.c
+  key      = "/wired/hello"
+  value    = "from the same apply"
+}
+`
+	var caPEM string
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeTestCheckFunc(
+					checkClusterMembers("n1", "n2", "n3"),
+					func(s *terraform.State) error {
+						caPEM = s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes["ca_cert_pem"]
+						cli, err := clusterClient(s)
+						if err != nil {
+							return err
+						}
+						defer cli.Close()
+						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+						defer cancel()
+						r, err := cli.Get(ctx, "/wired/hello")
+						if err != nil {
+							return err
+						}
+						if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "from the same apply" {
+							return fmt.Errorf("/wired/hello: %v", r.Kvs)
+						}
+						return nil
+					},
+				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					memberNames("n1", "n2", "n3"),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("endpoints").AtSliceIndex(0), knownvalue.StringRegexp(regexp.MustCompile(`^https://`))),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("client_key_pem"), knownvalue.StringRegexp(regexp.MustCompile(`PRIVATE KEY`))),
+				},
+			},
+			{
+				// Plan again after a refresh: the TLS material is stable.
+				Config:   config,
+				PlanOnly: true,
+				Check: func(s *terraform.State) error {
+					if got := s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes["ca_cert_pem"]; got != caPEM {
+						return fmt.Errorf("ca_cert_pem changed")
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+// Scenario 4: a settings change restarts the members one at a time while a
+// writer keeps writing; every acknowledged write is there afterwards.
+func TestAccClusterRollingSettings(t *testing.T) {
+	hosts := clusterHosts(t, 3)
+	bin := binaryLine(t)
+	var (
+		stop    = make(chan struct{})
+		done    = make(chan struct{})
+		acked   atomic.Int64
+		failed  atomic.Int64
+		ackedMu sync.Mutex
+		keys    []string
+	)
+	startWriter := func(s *terraform.State) error {
+		cli, err := clusterClient(s)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(done)
+			defer cli.Close()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("/rolling/%06d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				_, err := cli.Put(ctx, key, "v")
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				acked.Add(1)
+				ackedMu.Lock()
+				keys = append(keys, key)
+				ackedMu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		time.Sleep(time.Second)
+		return nil
+	}
+	verify := func(s *terraform.State) error {
+		close(stop)
+		<-done
+		cli, err := clusterClient(s)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		r, err := cli.Get(ctx, "/rolling/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, kv := range r.Kvs {
+			have[string(kv.Key)] = true
+		}
+		ackedMu.Lock()
+		defer ackedMu.Unlock()
+		var lost []string
+		for _, k := range keys {
+			if !have[k] {
+				lost = append(lost, k)
+			}
+		}
+		t.Logf("rolling restart: %d writes acknowledged, %d failed (retried), %d keys in etcd", acked.Load(), failed.Load(), len(r.Kvs))
+		if len(lost) > 0 {
+			return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
+		}
+		if acked.Load() < 50 {
+			return fmt.Errorf("only %d writes acknowledged: the writer did not run", acked.Load())
+		}
+		return nil
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config: clusterHCL("rolling", hosts, 3, bin),
+				Check:  resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), startWriter),
+			},
+			{
+				Config: clusterHCL("rolling", hosts, 3, bin+`  settings = { "snapshot-count" = "2000", "auto-compaction-retention" = "1h" }`+"\n"),
+				Check: resource.ComposeTestCheckFunc(verify, func(*terraform.State) error {
+					out, err := hosts[0].Run(context.Background(), "cat "+path.Join(hosts[0].BaseDir, "rolling", "opt", "etc", "etcd.yaml"))
+					if err != nil || !strings.Contains(out, "snapshot-count: 2000") {
+						return fmt.Errorf("config of n1 after the rolling restart: %v\n%s", err, out)
+					}
+					return nil
+				}),
+			},
+		},
+	})
+}
+
+// Scenario 5: a node goes down while its binary is being uploaded. The error
+// names it; applying again after it is back converges.
+func TestAccClusterNodeDownDuringApply(t *testing.T) {
+	hosts := clusterHosts(t, 3)
+	config := clusterHCL("down", hosts, 3, binaryLine(t))
+	victim := hosts[2]
+	watchDone := make(chan struct{})
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					// Take the host down as soon as the upload to it starts.
+					go func() {
+						defer close(watchDone)
+						dir := path.Join(victim.BaseDir, "down", "opt", "bin")
+						deadline := time.Now().Add(2 * time.Minute)
+						for time.Now().Before(deadline) {
+							if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+								if err := victim.Down(); err != nil {
+									t.Errorf("down: %v", err)
+								}
+								return
+							}
+							time.Sleep(20 * time.Millisecond)
+						}
+						t.Errorf("the upload to %s never started", victim.Name)
+					}()
+				},
+				Config:      config,
+				ExpectError: regexp.MustCompile(`node\s+"n3"\s+\(` + regexp.QuoteMeta(hostOf(victim))),
+			},
+			{
+				PreConfig: func() {
+					<-watchDone
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					if err := victim.Up(ctx); err != nil {
+						t.Fatalf("up: %v", err)
+					}
+				},
+				Config: config,
+				Check:  checkClusterMembers("n1", "n2", "n3"),
+			},
+		},
+	})
+}
+
+// Scenario 7: Debian's stock etcd (3.4) runs the same config files.
+func TestAccClusterStockEtcd(t *testing.T) {
+	const stock = "/usr/bin/etcd"
+	if _, err := os.Stat(stock); err != nil {
+		accCluster(t)
+		t.Skipf("%s is not installed (apt-get install etcd-server): %v", stock, err)
+	}
+	hosts := clusterHosts(t, 3)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			Config: clusterHCL("stock", hosts, 3, `  remote_binary = "`+stock+`"`+"\n"+`  settings = { "snapshot-count" = "5000" }`+"\n"),
+			Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(*terraform.State) error {
+				out, err := hosts[0].Run(context.Background(), "ps -eo args | grep -F '"+stock+" --config-file' | grep -v grep")
+				if err != nil || !strings.Contains(out, stock) {
+					return fmt.Errorf("no stock etcd process on %s: %v %s", hosts[0].Name, err, out)
+				}
+				return nil
+			}),
+		}},
+	})
+}
+
+// Scenario 8: bad input fails with a clear error, and nothing is written to
+// any node.
+func TestAccClusterBadInput(t *testing.T) {
+	hosts := clusterHosts(t, 3)
+	bin := binaryLine(t)
+	dup := strings.Replace(clusterHCL("bad", hosts, 3, bin), `name        = "n2"`, `name        = "n1"`, 1)
+	unreachable := strings.Replace(clusterHCL("bad", hosts, 3, bin), hclString(hostOf(hosts[2])), `"192.0.2.1"`, 1)
+	if hosts[0].Mode == sshhost.ModeLoopback {
+		unreachable = strings.Replace(clusterHCL("bad", hosts, 3, bin), hclString(hostOf(hosts[2])), `"127.0.0.1:1"`, 1)
+	}
+	other := otherSSHKey(t)
+	wrongKey := strings.Replace(clusterHCL("bad", hosts, 3, bin), hclString(string(hosts[0].PrivateKeyPEM)), hclString(other), 1)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      clusterHCL("bad", hosts, 3, bin+`  settings = { "snapshot-cuont" = "1" }`+"\n"),
+				ExpectError: errorText(`did you mean "snapshot-count"`),
+			},
+			{
+				Config:      dup,
+				ExpectError: errorText(`nodes[0] and nodes[1] are both named "n1"`),
+			},
+			{
+				Config:      unreachable,
+				ExpectError: regexp.MustCompile(`node\s+"n3"[\s\S]*(timed\s+out|unreachable|refused)`),
+			},
+			{
+				Config:      wrongKey,
+				ExpectError: regexp.MustCompile(`node\s+"n1"[\s\S]*authentication\s+failed`),
+			},
+		},
+	})
+	checkHostsEmpty(t, hosts)
+}
+
+func otherSSHKey(t *testing.T) string {
+	dir := t.TempDir()
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "k")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The default binary is the provider's own executable: the real provider
+// binary, run by the CLI through dev_overrides, uploads itself and the nodes
+// run it in server mode.
+func TestAccClusterDefaultBinary(t *testing.T) {
+	cli := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	hosts := clusterHosts(t, 3)
+	if cli == "" {
+		t.Skip("TF_ACC_TERRAFORM_PATH is not set: this test runs the CLI itself")
+	}
+	bin := clusterBinary(t)
+	cliConfig := writeTempFile(t, "dev.tfrc", fmt.Appendf(nil, `provider_installation {
+  dev_overrides {
+    "registry.terraform.io/terraform-etcd/etcd"  = %q
+    "registry.opentofu.org/terraform-etcd/etcd" = %q
+  }
+  direct {}
+}
+`, filepath.Dir(bin), filepath.Dir(bin)))
+	work := t.TempDir()
+	config := `terraform {
+  required_providers {
+    etcd = { source = "terraform-etcd/etcd" }
+  }
+}
+` + clusterHCL("self", hosts, 3, "") + `
+output "endpoints" { value = etcd_cluster.c.endpoints }
+`
+	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(cli, args...)
+		cmd.Dir = work
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TF_CLI_CONFIG_FILE=" + cliConfig,
+			"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0"}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", filepath.Base(cli), args[0], err, tail(out.String(), 4000))
+		}
+		return out.String()
+	}
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			run("destroy", "-auto-approve", "-no-color")
+		}
+	})
+	run("apply", "-auto-approve", "-no-color")
+	remote := path.Join(hosts[0].BaseDir, "self", "opt", "bin", "terraform-provider-etcd")
+	want, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(remote)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the node does not run the provider's own executable (%s): %v", remote, err)
+	}
+	out, err := hosts[0].Run(context.Background(), "ps -eo args | grep -F 'terraform-provider-etcd server --config-file' | grep -v grep")
+	if err != nil || !strings.Contains(out, remote) {
+		t.Fatalf("no bundled server process on %s: %v %s", hosts[0].Name, err, out)
+	}
+	if plan := run("plan", "-detailed-exitcode", "-no-color"); !strings.Contains(plan, "No changes") {
+		t.Fatalf("plan after apply is not empty:\n%s", plan)
+	}
+	run("destroy", "-auto-approve", "-no-color")
+	destroyed = true
+	if _, err := os.Stat(remote); !os.IsNotExist(err) {
+		t.Fatalf("binary left after destroy: %v", err)
+	}
+}
