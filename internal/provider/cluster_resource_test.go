@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -624,4 +625,38 @@ output "endpoints" { value = etcd_cluster.c.endpoints }
 	if _, err := os.Stat(remote); !os.IsNotExist(err) {
 		t.Fatalf("binary left after destroy: %v", err)
 	}
+}
+
+// The documentation example is a valid configuration. Its nodes do not
+// exist here, so it is planned only.
+func TestAccClusterExample(t *testing.T) {
+	accCluster(t)
+	key := otherSSHKey(t)
+	pub := hostKeyOf(t, key)
+	resource.ParallelTest(t, resource.TestCase{
+		Steps: []resource.TestStep{{
+			ProtoV6ProviderFactories: testAccProviders,
+			ConfigDirectory:          config.StaticDirectory("../../examples/resources/etcd_cluster"),
+			ConfigVariables: config.Variables{
+				"ssh_private_key": config.StringVariable(key),
+				"ssh_host_keys":   config.StringVariable(pub),
+			},
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: true,
+		}},
+	})
+}
+
+// hostKeyOf returns the public key of a private key in authorized_keys
+// form, to stand in for a host key.
+func hostKeyOf(t *testing.T, privateKey string) string {
+	p := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(p, []byte(privateKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ssh-keygen", "-y", "-f", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

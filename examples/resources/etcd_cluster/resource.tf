@@ -6,14 +6,18 @@ variable "ssh_private_key" {
   sensitive = true
 }
 
+variable "ssh_host_keys" {
+  description = "The nodes' host keys, e.g. the output of: ssh-keyscan 10.0.0.1 10.0.0.2 10.0.0.3"
+  type        = string
+}
+
 resource "etcd_cluster" "main" {
   name = "main"
 
   ssh = {
     user        = "root"
     private_key = var.ssh_private_key
-    # ssh-keyscan 10.0.0.1 10.0.0.2 10.0.0.3
-    host_key = file("${path.module}/known_hosts")
+    host_key    = var.ssh_host_keys
   }
 
   nodes = [
