@@ -26,6 +26,24 @@ const DefaultReconfigRetry = 30 * time.Second
 // retryInterval is the pause between attempts of every retry loop here.
 const retryInterval = 300 * time.Millisecond
 
+// attemptTimeout bounds one request. A member that died without closing its
+// connections (power loss, a cut link) keeps its connection "ready" in the
+// client until TCP gives up, so a request the client balances onto it hangs;
+// a bounded attempt and a retry (which the balancer sends elsewhere) get
+// past it.
+const attemptTimeout = 4 * time.Second
+
+// attempt is one bounded request.
+func attempt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, attemptTimeout)
+}
+
+// attemptTimedOut: the attempt's own deadline passed while its parent
+// context is still alive.
+func attemptTimedOut(parent context.Context, err error) bool {
+	return parent.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || isCode(err, codes.DeadlineExceeded))
+}
+
 // ValidatePeerURL checks u the way etcd will: an http or https URL with
 // host:port and nothing else (no path, query or user).
 func ValidatePeerURL(u string) error {
@@ -100,11 +118,13 @@ func add(ctx context.Context, cli *clientv3.Client, peerURLs []string, learner b
 	var last error
 	for {
 		var resp *clientv3.MemberAddResponse
+		actx, acancel := attempt(rctx)
 		if learner {
-			resp, err = cli.MemberAddAsLearner(rctx, peerURLs)
+			resp, err = cli.MemberAddAsLearner(actx, peerURLs)
 		} else {
-			resp, err = cli.MemberAdd(rctx, peerURLs)
+			resp, err = cli.MemberAdd(actx, peerURLs)
 		}
+		acancel()
 		if err == nil {
 			m := resp.Member
 			return Member{ID: m.ID, Name: m.Name, PeerURLs: slices.Clone(m.PeerURLs), ClientURLs: slices.Clone(m.ClientURLs), IsLearner: m.IsLearner}, nil
@@ -129,7 +149,7 @@ func add(ctx context.Context, cli *clientv3.Client, peerURLs []string, learner b
 			return Member{}, fmt.Errorf("add voting member: %w: adding it would leave too few started members for a quorum; remove members that are down first, or add it as a learner", err)
 		case errors.Is(err, rpctypes.ErrTooManyLearners):
 			return Member{}, fmt.Errorf("add learner: %w: promote or remove the existing learner first", err)
-		case isTransient(err):
+		case isTransient(err), attemptTimedOut(rctx, err):
 			ambiguous = true
 		default:
 			return Member{}, fmt.Errorf("add member: %w", err)
@@ -168,7 +188,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func isUnavailable(err error) bool {
+func isUnavailable(err error) bool { return isCode(err, codes.Unavailable) }
+
+func isCode(err error, c codes.Code) bool {
 	s, ok := status.FromError(err)
-	return ok && s.Code() == codes.Unavailable
+	return ok && s.Code() == c
 }

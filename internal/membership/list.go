@@ -112,9 +112,21 @@ func (l List) InitialCluster(self uint64, selfName string) []etcdconf.Member {
 // the leader (asked of the client's endpoints, then of the members' client
 // URLs; Leader stays 0 if none answers).
 func MemberList(ctx context.Context, cli *clientv3.Client) (List, error) {
-	resp, err := cli.MemberList(ctx)
-	if err != nil {
-		return List{}, fmt.Errorf("list members: %w", err)
+	var resp *clientv3.MemberListResponse
+	for {
+		actx, cancel := attempt(ctx)
+		var err error
+		resp, err = cli.MemberList(actx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !attemptTimedOut(ctx, err) && !isTransient(err) {
+			return List{}, fmt.Errorf("list members: %w", err)
+		}
+		if serr := sleep(ctx, retryInterval); serr != nil {
+			return List{}, fmt.Errorf("list members: %w", err)
+		}
 	}
 	l := List{}
 	if resp.Header != nil {

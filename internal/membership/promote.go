@@ -110,7 +110,9 @@ func Promote(ctx context.Context, cli *clientv3.Client, id uint64) error {
 	defer cancel()
 	var last error
 	for {
-		_, err := cli.MemberPromote(ctx, id)
+		actx, acancel := attempt(ctx)
+		_, err := cli.MemberPromote(actx, id)
+		acancel()
 		if err == nil {
 			return nil
 		}
@@ -121,7 +123,7 @@ func Promote(ctx context.Context, cli *clientv3.Client, id uint64) error {
 		case errors.Is(err, rpctypes.ErrMemberNotFound):
 			return fmt.Errorf("promote %s: %w", FormatID(id), ErrNotFound)
 		case errors.Is(err, rpctypes.ErrMemberLearnerNotReady), errors.Is(err, rpctypes.ErrUnhealthy),
-			errors.Is(err, rpctypes.ErrMemberNotEnoughStarted), isTransient(err):
+			errors.Is(err, rpctypes.ErrMemberNotEnoughStarted), isTransient(err), attemptTimedOut(ctx, err):
 		default:
 			return fmt.Errorf("promote %s: %w", FormatID(id), err)
 		}

@@ -83,7 +83,9 @@ func removeRetrying(ctx context.Context, cli *clientv3.Client, id uint64) error 
 	ambiguous := false
 	var last error
 	for {
-		_, err := cli.MemberRemove(rctx, id)
+		actx, acancel := attempt(rctx)
+		_, err := cli.MemberRemove(actx, id)
+		acancel()
 		if err == nil {
 			return nil
 		}
@@ -95,7 +97,7 @@ func removeRetrying(ctx context.Context, cli *clientv3.Client, id uint64) error 
 			}
 			return fmt.Errorf("remove %s: %w", FormatID(id), ErrNotFound)
 		case errors.Is(err, rpctypes.ErrUnhealthy), errors.Is(err, rpctypes.ErrLeaderChanged):
-		case isTransient(err):
+		case isTransient(err), attemptTimedOut(rctx, err):
 			ambiguous = true
 		default:
 			return fmt.Errorf("remove %s: %w", FormatID(id), err)
