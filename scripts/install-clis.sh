@@ -21,11 +21,18 @@ mkdir -p "$CACHE"
 # the CLIs print a warning into `version` output; give them an empty one.
 export TF_CLI_CONFIG_FILE="$CACHE/empty.tfrc"
 : > "$TF_CLI_CONFIG_FILE"
+# `terraform version` would otherwise ask checkpoint.hashicorp.com for updates.
+export CHECKPOINT_DISABLE=1
 
 log() { printf 'install-clis: %s\n' "$*" >&2; }
 
 have() { # have BIN VERSION
-  [ -x "$1" ] && "$1" version 2>/dev/null | head -n1 | grep -q "v$2\$"
+  # Capture the whole output first: piping into `head -n1` under pipefail
+  # fails at random when the CLI gets SIGPIPE writing its second line, which
+  # made a cached CLI look missing and triggered a rebuild.
+  local out
+  [ -x "$1" ] && out="$("$1" version 2>/dev/null)" || return 1
+  [[ "${out%%$'\n'*}" == *"v$2" ]]
 }
 
 tofu_bin="$CACHE/tofu-$TOFU_VERSION/tofu"
