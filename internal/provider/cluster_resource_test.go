@@ -46,8 +46,20 @@ var (
 func clusterBinary(t *testing.T) string {
 	t.Helper()
 	clusterBinOnce.Do(func() {
-		clusterBinDir, clusterBinErr = os.MkdirTemp("", "etcd-cluster-acc-")
-		if clusterBinErr != nil {
+		// One directory per test process, named by its pid; those of
+		// processes that are gone are removed here (there is no TestMain
+		// hook to remove it at exit).
+		old, _ := filepath.Glob(filepath.Join(os.TempDir(), "etcd-cluster-acc-*"))
+		for _, d := range old {
+			var pid int
+			if _, err := fmt.Sscanf(filepath.Base(d), "etcd-cluster-acc-%d", &pid); err == nil {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+					os.RemoveAll(d)
+				}
+			}
+		}
+		clusterBinDir = filepath.Join(os.TempDir(), fmt.Sprintf("etcd-cluster-acc-%d", os.Getpid()))
+		if clusterBinErr = os.MkdirAll(clusterBinDir, 0o755); clusterBinErr != nil {
 			return
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(clusterBinDir, "terraform-provider-etcd"), ".")
