@@ -19,6 +19,13 @@ import (
 //
 // Dequeue is at-most-once; a [Consumer] created on the same prefix claims
 // items at least once, in the same priority order.
+//
+// Unlike a [Queue] it keeps no floor (a new item of a lower priority value
+// sorts before older ones), so every head read walks the index entries of
+// the items deleted since etcd's last compaction: compact regularly (etcd's
+// --auto-compaction-retention) when it carries many items. A prefix is
+// either a Queue or a PriorityQueue: Enqueue refuses a Queue's prefix with
+// ErrInvalidArgument.
 type PriorityQueue struct {
 	core *queueCore
 }

@@ -28,7 +28,10 @@ import (
 // order is FIFO order and a consumer finds the head with a small range
 // read, instead of sorting the whole queue by revision on every dequeue as
 // etcd's recipe does. Claims made by a [Consumer] live under
-// "<prefix>/claims/".
+// "<prefix>/claims/", and "<prefix>/floor" holds a key below which no item
+// is left, where consumers start reading: etcd keeps every deleted key in
+// its index until the next compaction, and reading from the first item
+// ever enqueued would walk all of them.
 //
 // Dequeue is at-most-once: the item is deleted as it is handed out, so a
 // consumer that crashes before processing it loses it. [Consumer.Claim]
@@ -119,9 +122,9 @@ type queueCore struct {
 	opts   queueOptions
 	width  atomic.Int32 // candidates to try next: see takeWidth
 
-	// The floor (see put and advanceFloor): no item
-	// below floorKey's value exists or can be added, so head scans start
-	// there instead of walking etcd's index over every item ever deleted.
+	// The floor (see put and advanceFloor): no item below floorKey's
+	// value exists or can be added, so head scans start there instead of
+	// walking etcd's index over every item ever deleted.
 	fifo       bool   // keys are "<hint>-<random>" (Queue); false: unknown or priority layout
 	floorKey   string // prefix + "floor"
 	floor      atomic.Pointer[string]
