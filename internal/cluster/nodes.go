@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +49,10 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	conns map[string]*node.Client
+
+	hashOnce sync.Once
+	binHash  string
+	hashErr  error
 }
 
 // Option configures New.
@@ -208,30 +214,93 @@ type nodeState struct {
 	// certsValid: the node's certificates chain to the spec's CA and cover
 	// the member's addresses.
 	certsValid bool
+	// files holds the config file ("config") and certificates on the node.
+	files map[string][]byte
 }
 
-// probe inspects n without changing anything.
+// unameArch maps `uname -m` to GOARCH.
+var unameArch = map[string]string{
+	"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+	"armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
+	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+}
+
+// pkiFiles are the certificate files of a TLS member, in the PKI dir.
+var pkiFiles = []string{"ca.pem", "server.pem", "server-key.pem", "peer.pem", "peer-key.pem"}
+
+// probe inspects n without changing anything, in two SSH round trips (one
+// script for the platform, service manager, data dir, config file and
+// certificates; one for the service status): on a loaded machine every
+// session costs.
 func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	cl, err := c.conn(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	st := &nodeState{n: n, cl: cl}
+	st := &nodeState{n: n, cl: cl, files: map[string][]byte{}}
 	l := c.spec.layout(n)
-	if c.spec.Binary.RemotePath != "" {
-		if _, err := cl.Run(ctx, fmt.Sprintf("test -x %s", node.Quote(l.Binary))); err != nil {
-			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
-		}
-	} else if c.spec.Binary.LocalPath != "" {
-		p, err := node.DetectPlatform(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		if want, ok := BinaryPlatform(c.spec.Binary.LocalPath); ok && p != want {
-			return nil, fmt.Errorf("the node is %s but the binary %s is built for %s: set binary_path to a provider build for %s, or remote_binary to an etcd binary on the node", p, c.spec.Binary.LocalPath, want, p)
+	var b strings.Builder
+	b.WriteString("echo '==uname=='; uname -s; uname -m\n")
+	b.WriteString("echo '==manager=='; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi\n")
+	fmt.Fprintf(&b, "echo '==binary=='; if [ -x %s ] && [ -f %[1]s ]; then echo executable; fi\n", node.Quote(l.Binary))
+	fmt.Fprintf(&b, "echo '==data=='; d=%s; if [ -d \"$d\" ]; then echo exists; fi; if [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo member; fi\n", node.Quote(l.DataDir))
+	files := map[string]string{"config": l.Config}
+	if c.spec.TLS != nil {
+		for _, f := range pkiFiles {
+			files[f] = path.Join(l.PKIDir, f)
 		}
 	}
-	if st.svc, err = node.NewService(ctx, cl, c.spec.ServiceManager, c.spec.serviceSpec(n)); err != nil {
+	for name, p := range files {
+		fmt.Fprintf(&b, "echo '==file %s=='; if [ -f %s ]; then base64 < %[2]s | tr -d '\\n'; fi; echo\n", name, node.Quote(p))
+	}
+	out, err := cl.Run(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	sections := map[string][]string{}
+	var cur string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "==") && strings.HasSuffix(line, "==") && len(line) > 4 {
+			cur = strings.Trim(line, "=")
+			continue
+		}
+		if strings.TrimSpace(line) != "" {
+			sections[cur] = append(sections[cur], strings.TrimSpace(line))
+		}
+	}
+	if c.spec.Binary.RemotePath != "" {
+		if len(sections["binary"]) == 0 {
+			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
+		}
+	} else if u := sections["uname"]; len(u) == 2 {
+		p := node.Platform{OS: strings.ToLower(u[0]), Arch: unameArch[u[1]]}
+		if want, ok := BinaryPlatform(c.spec.Binary.LocalPath); ok && p != want {
+			return nil, fmt.Errorf("the node is %s (%s) but the binary %s is built for %s: set binary_path to a provider build for the node, or remote_binary to an etcd binary on the node", p, u[1], c.spec.Binary.LocalPath, want)
+		}
+	}
+	manager := c.spec.ServiceManager
+	if manager == "" || manager == node.ServiceAuto {
+		if m := sections["manager"]; len(m) == 1 {
+			manager = node.ServiceManager(m[0])
+		}
+	}
+	st.data = node.DataDirState{Exists: slices.Contains(sections["data"], "exists"), HasMember: slices.Contains(sections["data"], "member")}
+	for name := range files {
+		if v := sections["file "+name]; len(v) == 1 {
+			if data, err := base64.StdEncoding.DecodeString(v[0]); err == nil {
+				st.files[name] = data
+			}
+		}
+	}
+	if conf, ok := st.files["config"]; ok && len(conf) > 0 {
+		if parsed, err := etcdconf.Parse(conf); err == nil {
+			st.conf = &parsed
+		}
+	}
+	if c.spec.TLS != nil {
+		st.certsValid = c.remoteCertsValid(st)
+	}
+	if st.svc, err = node.NewService(ctx, cl, manager, c.spec.serviceSpec(n)); err != nil {
 		return nil, err
 	}
 	ss, err := st.svc.Status(ctx)
@@ -239,38 +308,15 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 		return nil, err
 	}
 	st.running = ss.Running
-	if st.data, err = node.InspectDataDir(ctx, cl, l.DataDir); err != nil {
-		return nil, err
-	}
-	out, err := cl.Run(ctx, fmt.Sprintf("if [ -f %[1]s ]; then cat %[1]s; fi", node.Quote(l.Config)))
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(out) != "" {
-		if conf, err := etcdconf.Parse([]byte(out)); err == nil {
-			st.conf = &conf
-		}
-	}
-	if c.spec.TLS != nil {
-		st.certsValid = c.remoteCertsValid(ctx, st)
-	}
 	return st, nil
 }
 
 // remoteCertsValid checks the certificates on the node: same CA, and server
 // and peer certificates from it that cover the member's hosts and stay
 // valid for at least 30 more days.
-func (c *Cluster) remoteCertsValid(ctx context.Context, st *nodeState) bool {
-	l := c.spec.layout(st.n)
-	read := func(name string) []byte {
-		out, err := st.cl.Run(ctx, fmt.Sprintf("cat %s 2>/dev/null || true", node.Quote(path.Join(l.PKIDir, name))))
-		if err != nil {
-			return nil
-		}
-		return []byte(out)
-	}
+func (c *Cluster) remoteCertsValid(st *nodeState) bool {
 	ca := c.spec.TLS.CA
-	if string(read("ca.pem")) != string(ca.CertPEM) {
+	if string(st.files["ca.pem"]) != string(ca.CertPEM) {
 		return false
 	}
 	soon := time.Now().Add(30 * 24 * time.Hour)
@@ -278,11 +324,11 @@ func (c *Cluster) remoteCertsValid(ctx context.Context, st *nodeState) bool {
 		cert, key string
 		usage     pki.Usage
 	}{{"server.pem", "server-key.pem", pki.UsageServer}, {"peer.pem", "peer-key.pem", pki.UsagePeer}} {
-		cert, err := pki.ParseCertificatePEM(read(f.cert))
+		cert, err := pki.ParseCertificatePEM(st.files[f.cert])
 		if err != nil {
 			return false
 		}
-		if _, err := pki.ParsePrivateKeyPEM(read(f.key)); err != nil {
+		if _, err := pki.ParsePrivateKeyPEM(st.files[f.key]); err != nil {
 			return false
 		}
 		kp := &pki.KeyPair{Cert: cert}
@@ -358,32 +404,38 @@ func (c *Cluster) installFiles(ctx context.Context, st *nodeState, f files, stag
 		suffix = stagedSuffix
 	}
 	if c.spec.Binary.RemotePath == "" {
-		same, err := c.remoteHasFile(ctx, st.cl, c.spec.Binary.LocalPath, l.Binary)
-		if err != nil {
-			return false, err
-		}
-		if !same {
-			begin := time.Now()
-			if _, err := st.cl.UploadFile(ctx, c.spec.Binary.LocalPath, l.Binary+suffix, 0o755); err != nil {
+		upload := true
+		if stage {
+			// The live binary decides; the staged copy is only written
+			// when it differs.
+			same, err := c.remoteHasFile(ctx, st.cl, c.spec.Binary.LocalPath, l.Binary)
+			if err != nil {
 				return false, err
 			}
-			c.progress("uploaded binary", "node", st.n.Name, "path", l.Binary, "took", time.Since(begin).Round(time.Millisecond).String())
-			changed = true
+			upload = !same
+		}
+		if upload {
+			begin := time.Now()
+			up, err := st.cl.UploadFile(ctx, c.spec.Binary.LocalPath, l.Binary+suffix, 0o755)
+			if err != nil {
+				return false, err
+			}
+			if up {
+				c.progress("uploaded binary", "node", st.n.Name, "path", l.Binary, "took", time.Since(begin).Round(time.Millisecond).String())
+				changed = true
+			}
 		}
 	}
-	for name, data := range f.pki {
+	if len(f.pki) > 0 {
 		// Certificates from the same CA are interchangeable: etcd reads
-		// them per connection, so they are written in place.
-		if _, err := st.cl.Upload(ctx, path.Join(l.PKIDir, name), data, 0o600); err != nil {
+		// them per connection, so they are written in place, all in one
+		// round trip.
+		if err := writeFiles(ctx, st.cl, l.PKIDir, f.pki); err != nil {
 			return false, err
 		}
 		changed = true
 	}
-	live, err := node.RemoteSHA256(ctx, st.cl, l.Config)
-	if err != nil {
-		return false, err
-	}
-	if live != sha256Hex(f.config) {
+	if live, ok := st.files["config"]; !ok || string(live) != string(f.config) {
 		if _, err := st.cl.Upload(ctx, l.Config+suffix, f.config, 0o600); err != nil {
 			return false, err
 		}
@@ -396,9 +448,29 @@ func (c *Cluster) installFiles(ctx context.Context, st *nodeState, f files, stag
 	return changed || svcChanged, nil
 }
 
+// writeFiles writes small files (certificates) into dir with mode 0600,
+// each atomically, in one SSH session.
+func writeFiles(ctx context.Context, cl *node.Client, dir string, files map[string][]byte) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -e\numask 077\nmkdir -p %s\n", node.Quote(dir))
+	for _, n := range names {
+		p := path.Join(dir, n)
+		fmt.Fprintf(&b, "printf '%%s' %s | base64 -d > %s\nmv -f %[2]s %[3]s\n",
+			node.Quote(base64.StdEncoding.EncodeToString(files[n])), node.Quote(p+".tmp"), node.Quote(p))
+	}
+	_, err := cl.Run(ctx, b.String())
+	return err
+}
+
 // remoteHasFile tells whether remote holds exactly the local file.
 func (c *Cluster) remoteHasFile(ctx context.Context, cl *node.Client, local, remote string) (bool, error) {
-	want, err := node.FileSHA256(local)
+	c.hashOnce.Do(func() { c.binHash, c.hashErr = node.FileSHA256(local) })
+	want, err := c.binHash, c.hashErr
 	if err != nil {
 		return false, fmt.Errorf("binary_path: %w", err)
 	}
