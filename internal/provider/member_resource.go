@@ -452,21 +452,7 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 		s.Settings = map[string]string{}
 		diags.Append(n.Settings.ElementsAs(ctx, &s.Settings, false)...)
 	}
-	ssh := node.SSHConfig{Host: n.Host.ValueString(), User: "root", Port: 22}
-	if c := n.SSH; c != nil {
-		if !c.User.IsNull() {
-			ssh.User = c.User.ValueString()
-		}
-		if !c.Port.IsNull() {
-			ssh.Port = int(c.Port.ValueInt64())
-		}
-		ssh.PrivateKey = c.PrivateKey.ValueString()
-		ssh.Passphrase = c.Passphrase.ValueString()
-		ssh.Agent = c.Agent.ValueBool()
-		ssh.HostKey = c.HostKey.ValueString()
-		ssh.InsecureIgnoreHostKey = c.InsecureIgnoreHostKey.ValueBool()
-	}
-	s.SSH = ssh
+	s.SSH = m.sshConfig()
 	if t := n.TLS; t != nil {
 		s.TLS = &memberhost.TLS{
 			CACertPEM:     []byte(t.CACertPEM.ValueString()),
@@ -555,7 +541,7 @@ func (r *memberResource) Create(ctx context.Context, req resource.CreateRequest,
 			resp.Diagnostics.AddAttributeError(path.Root("node").AtName("data_dir"), "Data dir holds an earlier member", err.Error())
 			return
 		}
-		if err := host.Upload(ctx); err != nil {
+		if _, err := host.Upload(ctx); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("node"), "Cannot install the member on its machine", err.Error())
 			return
 		}
@@ -780,7 +766,8 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 			resp.Diagnostics.AddError("Cluster not healthy enough to reconfigure the member", err.Error())
 			return
 		}
-		if err := host.Upload(ctx); err != nil {
+		filesChanged, err := host.Upload(ctx)
+		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("node"), "Cannot install the member on its machine", err.Error())
 			return
 		}
@@ -789,7 +776,7 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 			resp.Diagnostics.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
 			return
 		}
-		restarted, err := host.Reconfigure(ctx, l.InitialCluster(id, plan.Name.ValueString()))
+		restarted, err := host.Reconfigure(ctx, l.InitialCluster(id, plan.Name.ValueString()), filesChanged)
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("node"), "Cannot reconfigure the member", err.Error())
 			return
@@ -885,14 +872,8 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	if state.Node == nil {
 		return
 	}
-	spec, diags := state.hostSpec(ctx)
-	if diags.HasError() {
-		resp.Diagnostics.AddWarning("Member removed; its service was not stopped",
-			fmt.Sprintf("The node configuration in state is not usable any more (%s); stop the service etcd-member-%s on %s by hand.",
-				diagsText(diags), name, state.Node.Host.ValueString()))
-		return
-	}
-	host, err := memberhost.Connect(ctx, spec)
+	spec := state.teardownSpec()
+	host, err := memberhost.ConnectForTeardown(ctx, spec)
 	if err != nil {
 		resp.Diagnostics.AddWarning("Member removed; its service was not stopped",
 			fmt.Sprintf("Member %s was removed from the cluster, but its machine cannot be reached to stop its service (%v). "+
@@ -907,12 +888,40 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 }
 
-func diagsText(d diag.Diagnostics) string {
-	var parts []string
-	for _, x := range d.Errors() {
-		parts = append(parts, x.Summary()+": "+x.Detail())
+// teardownSpec is what stopping the member's service needs from the node
+// block in state: the machine, the login and the directories.
+func (m memberModel) teardownSpec() memberhost.Spec {
+	n := m.Node
+	s := memberhost.Spec{
+		Name:         m.Name.ValueString(),
+		InstallDir:   n.InstallDir.ValueString(),
+		DataDir:      n.DataDir.ValueString(),
+		RemoteBinary: n.RemoteBinary.ValueString(),
 	}
-	return strings.Join(parts, "; ")
+	if v := n.ServiceManager.ValueString(); v != "" {
+		s.ServiceManager = node.ServiceManager(v)
+	}
+	s.SSH = m.sshConfig()
+	return s
+}
+
+func (m memberModel) sshConfig() node.SSHConfig {
+	n := m.Node
+	ssh := node.SSHConfig{Host: n.Host.ValueString(), User: "root", Port: 22}
+	if c := n.SSH; c != nil {
+		if !c.User.IsNull() {
+			ssh.User = c.User.ValueString()
+		}
+		if !c.Port.IsNull() {
+			ssh.Port = int(c.Port.ValueInt64())
+		}
+		ssh.PrivateKey = c.PrivateKey.ValueString()
+		ssh.Passphrase = c.Passphrase.ValueString()
+		ssh.Agent = c.Agent.ValueBool()
+		ssh.HostKey = c.HostKey.ValueString()
+		ssh.InsecureIgnoreHostKey = c.InsecureIgnoreHostKey.ValueBool()
+	}
+	return ssh
 }
 
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,6 +173,36 @@ func TestAccMemberWithoutNode(t *testing.T) {
 		},
 	})
 	t.Logf("add, join, promote, import and remove without node: %s", time.Since(begin))
+}
+
+// TestAccMemberVoter adds a voting member directly (learner = false); the
+// cluster then counts it before its process runs, so it is removed at once.
+func TestAccMemberVoter(t *testing.T) {
+	c := accCluster(t)
+	peer := membertest.FreeURL(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ml, err := c.Client().MemberList(ctx)
+			if err != nil {
+				return err
+			}
+			if len(ml.Members) != 3 {
+				return fmt.Errorf("%d members after destroy, want 3", len(ml.Members))
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: providerConfig() + memberConfig("voter", []string{peer}, "learner = false"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("etcd_member.test", tfjsonpath.New("is_learner"), knownvalue.Bool(false)),
+				statecheck.ExpectKnownValue("etcd_member.test", tfjsonpath.New("client_urls"), knownvalue.ListSizeExact(0)),
+			},
+			Check: checkMember("etcd_member.test", false),
+		}},
+	})
 }
 
 func TestAccMemberBadInput(t *testing.T) {
@@ -420,7 +451,7 @@ func (c *sshTestCluster) providerBlock() string {
 }
 
 // memberNodeConfig is an etcd_member with node on host h.
-func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host, bin string, extra string) string {
+func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host, bin, snapshotCount, extra string) string {
 	sans := "[]"
 	if h.Mode == sshhost.ModeLoopback {
 		sans = `["127.0.0.1"]`
@@ -440,7 +471,7 @@ func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host,
     install_dir     = %q
     data_dir        = %q
     service_manager = "process"
-    settings        = { "snapshot-count" = "10000" }
+    settings        = { "snapshot-count" = %q }
     tls = {
       ca_cert_pem = %s
       ca_key_pem  = %s
@@ -450,7 +481,7 @@ func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host,
   }
 }
 `, resName, name, h.Addr, h.Addr, h.User, h.Port, hclString(string(h.PrivateKeyPEM)), h.HostKey, bin,
-		path.Join(h.BaseDir, "opt", "etcd-member"), path.Join(h.BaseDir, "var", "lib", "etcd-member"),
+		path.Join(h.BaseDir, "opt", "etcd-member"), path.Join(h.BaseDir, "var", "lib", "etcd-member"), snapshotCount,
 		hclString(string(c.ca.CertPEM)), hclString(string(c.ca.KeyPEM)), sans, extra)
 }
 
@@ -525,7 +556,7 @@ func TestAccMemberOnNodes(t *testing.T) {
 	})
 
 	h3 := hosts[3]
-	addCfg := c.providerBlock() + c.memberNodeConfig("m4", "m4", h3, bin, "") +
+	addCfg := c.providerBlock() + c.memberNodeConfig("m4", "m4", h3, bin, "10000", "") +
 		"data \"etcd_members\" \"all\" {\n  depends_on = [etcd_member.m4]\n}\n"
 	allFour := append(slices.Clone(c.endpoints), "https://"+h3.Addr+":2379")
 	var stepStart time.Time
@@ -566,6 +597,26 @@ func TestAccMemberOnNodes(t *testing.T) {
 				PlanOnly: true,
 			},
 			{
+				// A settings change rewrites the config file and restarts
+				// the member in place, after a quorum check.
+				PreConfig: start,
+				Config: c.providerBlock() + c.memberNodeConfig("m4", "m4", h3, bin, "20000", "") +
+					"data \"etcd_members\" \"all\" {\n  depends_on = [etcd_member.m4]\n}\n",
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_member.m4", plancheck.ResourceActionUpdate)},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					timed("change the member's settings (apply)", c.checkVoters(t, allFour, "", "", "m1", "m2", "m3", "m4")),
+					func(*terraform.State) error {
+						out, err := h3.Run(ctx, "cat "+path.Join(h3.BaseDir, "opt", "etcd-member", "etc", "etcd.yaml"))
+						if err != nil || !strings.Contains(out, "snapshot-count: 20000") {
+							return fmt.Errorf("config on the node: %v\n%s", err, out)
+						}
+						return nil
+					},
+				),
+			},
+			{
 				// 4 → 3: the member is removed and its service stopped.
 				PreConfig: start,
 				Config:    c.providerBlock(),
@@ -574,7 +625,7 @@ func TestAccMemberOnNodes(t *testing.T) {
 			{
 				// Its data dir now holds a removed member: refused before
 				// the cluster is touched.
-				Config:      c.providerBlock() + c.memberNodeConfig("again", "m4b", h3, bin, ""),
+				Config:      c.providerBlock() + c.memberNodeConfig("again", "m4b", h3, bin, "10000", ""),
 				ExpectError: errorText("has a member/ directory from an earlier etcd start"),
 			},
 			{
@@ -592,7 +643,7 @@ func TestAccMemberOnNodes(t *testing.T) {
 					start()
 				},
 				Config: c.providerBlock() + "import {\n  to = etcd_member.replaced\n  id = \"m1\"\n}\n" +
-					c.memberNodeConfig("replaced", "m5", h3, bin, "wipe_data = true"),
+					c.memberNodeConfig("replaced", "m5", h3, bin, "10000", "wipe_data = true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_member.replaced", plancheck.ResourceActionDestroyBeforeCreate)},
 				},

@@ -305,6 +305,26 @@ func Connect(ctx context.Context, spec Spec) (*Host, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	return connect(ctx, spec)
+}
+
+// ConnectForTeardown dials the machine to stop or uninstall the member's
+// service. Only the name and the SSH settings need to be valid: the binary,
+// certificates and settings of a member that is going away do not matter.
+func ConnectForTeardown(ctx context.Context, spec Spec) (*Host, error) {
+	if !memberName.MatchString(spec.Name) {
+		return nil, fmt.Errorf("%w: name %q", ErrInvalidSpec, spec.Name)
+	}
+	if err := spec.SSH.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: ssh: %v", ErrInvalidSpec, err)
+	}
+	if spec.RemoteBinary == "" {
+		spec.RemoteBinary = spec.withDefaults().binPath()
+	}
+	return connect(ctx, spec)
+}
+
+func connect(ctx context.Context, spec Spec) (*Host, error) {
 	spec = spec.withDefaults()
 	c, err := node.Dial(ctx, spec.SSH)
 	if err != nil {
@@ -362,31 +382,34 @@ func (h *Host) CheckDataDir(ctx context.Context) error {
 
 // Upload puts the binary (unless remote) and certificates on the machine and
 // checks that the binary can run there. It changes nothing the cluster sees.
-func (h *Host) Upload(ctx context.Context) error {
+// changed reports whether a file the running member uses was rewritten.
+func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 	s := h.spec
 	if s.RemoteBinary == "" {
 		if want, ok := binaryPlatform(s.LocalBinary); ok {
 			got, err := node.DetectPlatform(ctx, h.c)
 			if err != nil {
-				return fmt.Errorf("%s: %w", h.c.Target(), err)
+				return false, fmt.Errorf("%s: %w", h.c.Target(), err)
 			}
 			if got != want {
-				return fmt.Errorf("%s: %w: binary %s is built for %s but the machine is %s; set binary_path to a build for %s",
+				return false, fmt.Errorf("%s: %w: binary %s is built for %s but the machine is %s; set binary_path to a build for %s",
 					h.c.Target(), ErrInvalidSpec, s.LocalBinary, want, got, got)
 			}
 		}
-		if _, err := h.c.UploadFile(ctx, s.LocalBinary, s.binPath(), 0o755); err != nil {
-			return fmt.Errorf("upload binary: %w", err)
+		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.binPath(), 0o755)
+		if err != nil {
+			return false, fmt.Errorf("upload binary: %w", err)
 		}
+		changed = changed || c
 	} else if _, err := h.c.Run(ctx, "test -x "+node.Quote(s.RemoteBinary)); err != nil {
-		return fmt.Errorf("%s: %w: remote binary %s is not an executable file on the machine", h.c.Target(), ErrInvalidSpec, s.RemoteBinary)
+		return false, fmt.Errorf("%s: %w: remote binary %s is not an executable file on the machine", h.c.Target(), ErrInvalidSpec, s.RemoteBinary)
 	}
 	if s.TLS == nil {
-		return nil
+		return changed, nil
 	}
 	certs, err := s.certificates(time.Now())
 	if err != nil {
-		return fmt.Errorf("%w: tls: %v", ErrInvalidSpec, err)
+		return false, fmt.Errorf("%w: tls: %v", ErrInvalidSpec, err)
 	}
 	// Issued certificates are new on every call; keep the ones on the
 	// machine when they are still valid for this member.
@@ -396,11 +419,13 @@ func (h *Host) Upload(ctx context.Context) error {
 		files["peer.pem"], files["peer-key.pem"] = certs.Peer.CertPEM, certs.Peer.KeyPEM
 	}
 	for name, data := range files {
-		if _, err := h.c.Upload(ctx, path.Join(s.pkiDir(), name), data, 0o600); err != nil {
-			return fmt.Errorf("upload %s: %w", name, err)
+		c, err := h.c.Upload(ctx, path.Join(s.pkiDir(), name), data, 0o600)
+		if err != nil {
+			return false, fmt.Errorf("upload %s: %w", name, err)
 		}
+		changed = changed || c
 	}
-	return nil
+	return changed, nil
 }
 
 // certsOnMachineValid tells whether issued certificates on the machine chain
@@ -480,8 +505,9 @@ func (h *Host) Start(ctx context.Context, initial []etcdconf.Member) error {
 
 // Reconfigure rewrites the config file and service of a member that already
 // joined (its data dir has its member, so initial-cluster is ignored by etcd)
-// and restarts it when anything changed. It reports whether it restarted.
-func (h *Host) Reconfigure(ctx context.Context, initial []etcdconf.Member) (bool, error) {
+// and restarts it when anything changed or restart is set (e.g. Upload
+// replaced the binary or certificates). It reports whether it restarted.
+func (h *Host) Reconfigure(ctx context.Context, initial []etcdconf.Member, restart bool) (bool, error) {
 	cfg, err := h.Config(initial)
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrInvalidSpec, err)
@@ -501,7 +527,7 @@ func (h *Host) Reconfigure(ctx context.Context, initial []etcdconf.Member) (bool
 	if !st.Running {
 		return true, h.svc.Start(ctx)
 	}
-	if changed || svcChanged {
+	if changed || svcChanged || restart {
 		return true, h.svc.Restart(ctx)
 	}
 	return false, nil
