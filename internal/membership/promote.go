@@ -57,25 +57,26 @@ func WaitCaughtUp(ctx context.Context, cli *clientv3.Client, id uint64) error {
 	defer cancel()
 	var last string
 	for {
-		done, progress, err := caughtUp(ctx, cli, id)
+		l, err := MemberList(ctx, cli)
 		if err != nil {
-			return err
+			last = err.Error() // transient: retried
+		} else {
+			done, progress, err := caughtUp(ctx, cli, l, id)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			last = progress
 		}
-		if done {
-			return nil
-		}
-		last = progress
 		if serr := sleep(ctx, retryInterval); serr != nil {
 			return fmt.Errorf("member %s: %w (%s): %w", FormatID(id), ErrNotCaughtUp, last, serr)
 		}
 	}
 }
 
-func caughtUp(ctx context.Context, cli *clientv3.Client, id uint64) (done bool, progress string, err error) {
-	l, err := MemberList(ctx, cli)
-	if err != nil {
-		return false, err.Error(), nil // transient; retried
-	}
+func caughtUp(ctx context.Context, cli *clientv3.Client, l List, id uint64) (done bool, progress string, err error) {
 	m, ok := l.ByID(id)
 	if !ok {
 		return false, "", fmt.Errorf("%w: no member with ID %s", ErrNotFound, FormatID(id))
