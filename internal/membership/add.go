@@ -119,11 +119,13 @@ func add(ctx context.Context, cli *clientv3.Client, peerURLs []string, learner b
 	for {
 		var resp *clientv3.MemberAddResponse
 		actx, acancel := attempt(rctx)
+		api, _, done := pinned(actx, cli)
 		if learner {
-			resp, err = cli.MemberAddAsLearner(actx, peerURLs)
+			resp, err = api.MemberAddAsLearner(actx, peerURLs)
 		} else {
-			resp, err = cli.MemberAdd(actx, peerURLs)
+			resp, err = api.MemberAdd(actx, peerURLs)
 		}
+		done()
 		acancel()
 		if err == nil {
 			m := resp.Member

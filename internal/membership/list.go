@@ -113,12 +113,16 @@ func (l List) InitialCluster(self uint64, selfName string) []etcdconf.Member {
 // URLs; Leader stays 0 if none answers).
 func MemberList(ctx context.Context, cli *clientv3.Client) (List, error) {
 	var resp *clientv3.MemberListResponse
+	var leader uint64
 	for {
 		actx, cancel := attempt(ctx)
+		api, seen, done := pinned(actx, cli)
 		var err error
-		resp, err = cli.MemberList(actx)
+		resp, err = api.MemberList(actx)
+		done()
 		cancel()
 		if err == nil {
+			leader = seen
 			break
 		}
 		if !attemptTimedOut(ctx, err) && !isTransient(err) {
@@ -150,7 +154,10 @@ func MemberList(ctx context.Context, cli *clientv3.Client) (List, error) {
 		}
 		return 0
 	})
-	l.Leader = findLeader(ctx, cli, l)
+	l.Leader = leader
+	if l.Leader == 0 {
+		l.Leader = findLeader(ctx, cli, l)
+	}
 	for i := range l.Members {
 		l.Members[i].IsLeader = l.Members[i].ID == l.Leader && l.Leader != 0
 	}
@@ -179,25 +186,8 @@ func askLeader(ctx context.Context, cli *clientv3.Client, eps []string) uint64 {
 	if len(eps) == 0 {
 		return 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	answers := make(chan uint64, len(eps))
-	for _, ep := range eps {
-		go func() {
-			st, err := cli.Status(ctx, ep)
-			if err != nil {
-				answers <- 0
-				return
-			}
-			answers <- st.Leader
-		}()
-	}
-	for range eps {
-		if id := <-answers; id != 0 {
-			return id
-		}
-	}
-	return 0
+	_, id := firstAnswer(ctx, cli, eps)
+	return id
 }
 
 // FindByName returns the member named name; ErrNotFound if there is none.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/membertest"
@@ -260,4 +261,43 @@ func TestPromoteNotFound(t *testing.T) {
 	if err := membership.Remove(ctx, c.Client(), 12345); !errors.Is(err, membership.ErrNotFound) {
 		t.Fatal(err)
 	}
+}
+
+// TestStalledMember: a member whose connections hang (as after a power loss)
+// must not stall membership calls that the client balances onto it.
+func TestStalledMember(t *testing.T) {
+	c := testserver.Start(t, testserver.WithClientProxies())
+	ctx := ctxT(t, 60*time.Second)
+	var eps []string
+	for _, m := range c.Members() {
+		eps = append(eps, c.ProxyEndpoint(m.Name))
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := membership.MemberList(ctx, cli); err != nil { // every connection up
+		t.Fatal(err)
+	}
+	stalled := c.Members()[0]
+	if err := c.Blackhole(stalled.Name); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Unblackhole(stalled.Name) }()
+	begin := time.Now()
+	for range 6 {
+		one := time.Now()
+		l, err := membership.MemberList(ctx, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Members) != 3 || l.Leader == 0 {
+			t.Fatalf("list %+v", l)
+		}
+		if d := time.Since(one); d > 3*time.Second {
+			t.Fatalf("member list took %s with a stalled member", d)
+		}
+	}
+	t.Logf("6 member lists with one member stalled: %s", time.Since(begin))
 }

@@ -112,7 +112,9 @@ func Promote(ctx context.Context, cli *clientv3.Client, id uint64) error {
 	var last error
 	for {
 		actx, acancel := attempt(ctx)
-		_, err := cli.MemberPromote(actx, id)
+		api, _, done := pinned(actx, cli)
+		_, err := api.MemberPromote(actx, id)
+		done()
 		acancel()
 		if err == nil {
 			return nil

@@ -84,7 +84,9 @@ func removeRetrying(ctx context.Context, cli *clientv3.Client, id uint64) error 
 	var last error
 	for {
 		actx, acancel := attempt(rctx)
-		_, err := cli.MemberRemove(actx, id)
+		api, _, done := pinned(actx, cli)
+		_, err := api.MemberRemove(actx, id)
+		done()
 		acancel()
 		if err == nil {
 			return nil
