@@ -5,11 +5,13 @@
 #   scripts/docs.sh check      regenerate into a temporary copy of the tree and
 #                              fail if docs/ differs (nothing in the tree changes)
 #
-# tfplugindocs builds the provider, installs it with `terraform init
-# -plugin-dir` and reads `terraform providers schema -json`. Without
-# --tf-version it uses the first `terraform` on PATH and only downloads one
-# when there is none, so a PATH entry with the cached Terraform 1.5.7 from
-# scripts/install-clis.sh keeps it offline.
+# The provider schema comes from OpenTofu (cached by scripts/install-clis.sh),
+# not from tfplugindocs' own `terraform providers schema` run: Terraform 1.5.7
+# predates provider-defined functions and ephemeral resources, so its schema
+# output has neither and their pages would silently be missing. We build the
+# provider, point OpenTofu at it through dev_overrides, dump
+# `tofu providers schema -json`, and hand that to tfplugindocs with
+# --providers-schema (so tfplugindocs itself neither builds nor downloads).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,26 +21,54 @@ mode="${1:-generate}"
 log() { printf 'docs: %s\n' "$*" >&2; }
 
 tfplugindocs="$(scripts/install-tools.sh path tfplugindocs)"
-terraform="$(scripts/install-clis.sh | sed -n 2p)"
+tofu="$(scripts/install-clis.sh | sed -n 1p)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bin"
-ln -s "$terraform" "$work/bin/terraform"
-export PATH="$work/bin:$PATH"
 export CHECKPOINT_DISABLE=1
-# An environment may point TF_CLI_CONFIG_FILE at a missing file (or at a
-# developer's own settings): give Terraform an empty one.
-: > "$work/empty.tfrc"
-export TF_CLI_CONFIG_FILE="$work/empty.tfrc"
+
+# schema PROVIDER_DIR: write the provider schema JSON to $work/schema.json
+# under the address tfplugindocs looks up for --provider-name etcd.
+schema() {
+  mkdir -p "$work/plugin" "$work/schema-config"
+  (cd "$1" && go build -o "$work/plugin/terraform-provider-etcd" .)
+  cat >"$work/tofu.tfrc" <<EOF
+provider_installation {
+  dev_overrides {
+    "registry.opentofu.org/terraform-etcd/etcd" = "$work/plugin"
+  }
+  direct {}
+}
+EOF
+  cat >"$work/schema-config/main.tf" <<'EOF'
+terraform {
+  required_providers {
+    etcd = { source = "terraform-etcd/etcd" }
+  }
+}
+EOF
+  (cd "$work/schema-config" && TF_CLI_CONFIG_FILE="$work/tofu.tfrc" "$tofu" providers schema -json) \
+    >"$work/schema.raw.json" 2>"$work/schema.log" || {
+    cat "$work/schema.log" >&2
+    log "tofu providers schema failed"
+    return 1
+  }
+  sed 's#"registry.opentofu.org/terraform-etcd/etcd"#"registry.terraform.io/hashicorp/etcd"#' \
+    "$work/schema.raw.json" >"$work/schema.json"
+  grep -q '"registry.terraform.io/hashicorp/etcd"' "$work/schema.json" || {
+    log "provider schema has no entry for terraform-etcd/etcd"
+    return 1
+  }
+}
 
 generate() { # generate PROVIDER_DIR
-  "$tfplugindocs" generate --provider-dir "$1" --provider-name etcd >"$work/tfplugindocs.log" 2>&1 || {
+  schema "$1"
+  "$tfplugindocs" generate --provider-dir "$1" --provider-name etcd --providers-schema "$work/schema.json" >"$work/tfplugindocs.log" 2>&1 || {
     cat "$work/tfplugindocs.log" >&2
     log "tfplugindocs generate failed"
     return 1
   }
-  "$tfplugindocs" validate --provider-dir "$1" --provider-name etcd >>"$work/tfplugindocs.log" 2>&1 || {
+  "$tfplugindocs" validate --provider-dir "$1" --provider-name etcd --providers-schema "$work/schema.json" >>"$work/tfplugindocs.log" 2>&1 || {
     cat "$work/tfplugindocs.log" >&2
     log "tfplugindocs validate failed"
     return 1
