@@ -183,7 +183,9 @@ func TestFingerprint(t *testing.T) {
 		return s.Fingerprint()
 	}
 	base := Config{Endpoints: []string{"http://a:1", "http://b:2"}, Username: "u", Password: "p"}
-	if resolve(base) != resolve(base) {
+	// Two separately built but equal configurations must agree.
+	same := Config{Endpoints: []string{"http://a:1", "http://b:2"}, Username: "u", Password: "p"}
+	if resolve(base) != resolve(same) {
 		t.Fatal("identical settings, different fingerprints")
 	}
 	for name, c := range map[string]Config{
