@@ -207,11 +207,8 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 	for _, st := range append(append([]*nodeState{}, running...), stopped...) {
 		if m, ok := list.ByPeerURL(c.spec.PeerURL(st.n)); ok && m.IsLearner {
 			c.progress("promoting a learner left by an earlier run", "node", st.n.Name)
-			if err := membership.WaitCaughtUp(ctx, cli, m.ID); err != nil {
+			if err := catchUpAndPromote(ctx, cli, m.ID); err != nil {
 				return nodeErr(st.n, fmt.Errorf("%w%s", err, logTail(ctx, st, 20)))
-			}
-			if err := membership.Promote(ctx, cli, m.ID); err != nil {
-				return nodeErr(st.n, err)
 			}
 		}
 	}
@@ -349,12 +346,12 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState) error {
 	l := c.spec.layout(st.n)
 	c.progress("joining node", "node", st.n.Name)
-	if st.running {
-		// A process of a member the cluster no longer has (removed out of
-		// band): it cannot rejoin with its old identity.
-		if err := st.svc.Stop(ctx); err != nil {
-			return err
-		}
+	// A process (or a supervisor waiting to restart one) of a member the
+	// cluster no longer has, e.g. removed out of band: it must not start
+	// again with the old configuration once the data dir is moved aside,
+	// or it would bootstrap under its old member ID.
+	if err := st.svc.Stop(ctx); err != nil {
+		return err
 	}
 	if st.data.HasMember {
 		// The data of a removed member would make etcd restart it under its
@@ -391,14 +388,22 @@ func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState)
 	if err := st.svc.Start(ctx); err != nil {
 		return err
 	}
-	if err := membership.WaitCaughtUp(ctx, cli, m.ID); err != nil {
+	if err := catchUpAndPromote(ctx, cli, m.ID); err != nil {
 		return fmt.Errorf("%w%s", err, logTail(ctx, st, 20))
-	}
-	if err := membership.Promote(ctx, cli, m.ID); err != nil {
-		return err
 	}
 	c.progress("promoted", "node", st.n.Name, "id", membership.FormatID(m.ID))
 	return nil
+}
+
+// catchUpAndPromote waits (at most membership.DefaultCatchUp, however long
+// the operation's timeout) for the learner to catch up, then promotes it.
+func catchUpAndPromote(ctx context.Context, cli *clientv3.Client, id uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, membership.DefaultCatchUp)
+	defer cancel()
+	if err := membership.WaitCaughtUp(wctx, cli, id); err != nil {
+		return err
+	}
+	return membership.Promote(wctx, cli, id)
 }
 
 // removeNodes removes the members of nodes from the cluster, one at a time

@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"debug/elf"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -54,11 +52,6 @@ func BinaryPlatform(p string) (node.Platform, bool) {
 		osName = "freebsd"
 	}
 	return node.Platform{OS: osName, Arch: arch}, true
-}
-
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 // tlsConfig is the client TLS configuration, nil for a plain cluster.

@@ -272,6 +272,40 @@ func TestAccClusterPlainScale(t *testing.T) {
 				Check:             checkClusterMembers("n1", "n2", "n3"),
 				ConfigStateChecks: []statecheck.StateCheck{memberNames("n1", "n2", "n3")},
 			},
+			{
+				// n2's member is removed outside Terraform: the refresh
+				// shows it missing, and the apply joins it again (its old
+				// data dir moved aside), without touching the others.
+				PreConfig: func() {
+					cli, err := clientv3.New(clientv3.Config{Endpoints: eps[:1], DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer cli.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					ml, err := cli.MemberList(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range ml.Members {
+						if m.Name == "n2" {
+							if _, err := cli.MemberRemove(ctx, m.ID); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				},
+				Config: clusterHCL("plain", hosts, 3, bin),
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(*terraform.State) error {
+					matches, _ := filepath.Glob(path.Join(hosts[1].BaseDir, "plain", "data.removed-*"))
+					if len(matches) != 1 {
+						return fmt.Errorf("the removed member's data dir was not kept aside: %v", matches)
+					}
+					return nil
+				}),
+				ConfigStateChecks: []statecheck.StateCheck{memberNames("n1", "n2", "n3")},
+			},
 		},
 	})
 }
