@@ -37,7 +37,12 @@ func Open(ctx context.Context, s *Settings) (*Client, error) {
 		Username:    s.Username,
 		Password:    s.password,
 		DialTimeout: s.DialTimeout,
-		Context:     context.WithoutCancel(ctx),
+		// A member that lost power leaves its connection looking ready;
+		// gRPC keepalive pings notice within seconds, so requests move to
+		// another endpoint instead of waiting out the request timeout.
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Context:              context.WithoutCancel(ctx),
 		// clientv3 logs to stderr by default, which Terraform shows as
 		// noise. The provider reports errors itself.
 		Logger: zap.NewNop(),
