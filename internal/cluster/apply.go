@@ -207,7 +207,13 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 	for _, st := range append(append([]*nodeState{}, running...), stopped...) {
 		if m, ok := list.ByPeerURL(c.spec.PeerURL(st.n)); ok && m.IsLearner {
 			c.progress("promoting a learner left by an earlier run", "node", st.n.Name)
-			if err := catchUpAndPromote(ctx, cli, m.ID); err != nil {
+			lcli, err := c.clientWithout(st.n)
+			if err != nil {
+				return err
+			}
+			err = catchUpAndPromote(ctx, lcli, m.ID)
+			lcli.Close()
+			if err != nil {
 				return nodeErr(st.n, fmt.Errorf("%w%s", err, logTail(ctx, st, 20)))
 			}
 		}
@@ -363,6 +369,12 @@ func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState)
 		c.progress("moved the data dir of a former member aside", "node", st.n.Name, "path", aside)
 		st.data = node.DataDirState{}
 	}
+	jcli, err := c.clientWithout(st.n)
+	if err != nil {
+		return err
+	}
+	defer jcli.Close()
+	cli = jcli
 	m, err := membership.AddLearner(ctx, cli, []string{c.spec.PeerURL(st.n)})
 	if err != nil {
 		return fmt.Errorf("member add --learner: %w", err)
@@ -393,6 +405,22 @@ func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState)
 	}
 	c.progress("promoted", "node", st.n.Name, "id", membership.FormatID(m.ID))
 	return nil
+}
+
+// clientWithout is a client on every node's endpoint but n's: n's member is
+// a learner, which refuses most requests ("rpc not supported for learner"),
+// and a client may send a request to any of its endpoints.
+func (c *Cluster) clientWithout(n Node) (*clientv3.Client, error) {
+	var others []string
+	for _, o := range c.spec.Nodes {
+		if o.Name != n.Name {
+			others = append(others, c.spec.ClientURL(o))
+		}
+	}
+	if len(others) == 0 {
+		return nil, fmt.Errorf("node %q cannot join: the spec has no other node", n.Name)
+	}
+	return c.client(others...)
 }
 
 // catchUpAndPromote waits (at most membership.DefaultCatchUp, however long

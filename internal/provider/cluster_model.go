@@ -43,6 +43,7 @@ type clusterModel struct {
 	CACertPEM     types.String `tfsdk:"ca_cert_pem"`
 	ClientCertPEM types.String `tfsdk:"client_cert_pem"`
 	ClientKeyPEM  types.String `tfsdk:"client_key_pem"`
+	BinarySHA256  types.String `tfsdk:"binary_sha256"`
 }
 
 type sshModel struct {
@@ -356,6 +357,15 @@ func (m *clusterModel) setTLSOutputs(t *cluster.TLS) {
 	m.CACertPEM = types.StringValue(string(t.CA.CertPEM))
 	m.ClientCertPEM = types.StringValue(string(t.Client.CertPEM))
 	m.ClientKeyPEM = types.StringValue(string(t.Client.KeyPEM))
+}
+
+// binarySHA256 is the SHA-256 of the binary the provider uploads, "" for
+// remote_binary (nothing is uploaded).
+func binarySHA256(s cluster.Spec) (string, error) {
+	if s.Binary.RemotePath != "" || s.Binary.LocalPath == "" {
+		return "", nil
+	}
+	return node.FileSHA256(s.Binary.LocalPath)
 }
 
 // setEndpoints records the client URLs of the spec's nodes.

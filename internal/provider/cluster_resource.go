@@ -197,6 +197,9 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"client_key_pem": schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: "The key of `client_cert_pem`: the provider's `key`.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
+			"binary_sha256": schema.StringAttribute{Computed: true,
+				MarkdownDescription: "SHA-256 of the uploaded binary (empty with `remote_binary`). It changes when the provider is " +
+					"upgraded or `binary_path` points at a new build; the apply then restarts the members one at a time on the new binary."},
 		},
 	}
 }
@@ -271,6 +274,16 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			changed = true
 		}
 	}
+	if !plan.BinaryPath.IsUnknown() && !plan.RemoteBinary.IsUnknown() {
+		s := cluster.Spec{Binary: cluster.Binary{LocalPath: plan.BinaryPath.ValueString(), RemotePath: plan.RemoteBinary.ValueString()}}
+		if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
+			s.Binary.LocalPath = cluster.DefaultBinary()
+		}
+		if sum, err := binarySHA256(s); err == nil {
+			plan.BinarySHA256 = types.StringValue(sum)
+			changed = true
+		}
+	}
 	if !req.State.Raw.IsNull() {
 		var state clusterModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -336,6 +349,12 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	if caKey != nil {
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
 	}
+	sum, err := binarySHA256(s)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("binary_path"), "Cannot read the binary", err.Error())
+		return
+	}
+	plan.BinarySHA256 = types.StringValue(sum)
 	st, err := c.Apply(ctx, cluster.ApplyOptions{})
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, timeout)
@@ -474,6 +493,9 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	plan.ID = plan.Name
+	if sum, err := binarySHA256(s); err == nil {
+		plan.BinarySHA256 = types.StringValue(sum)
+	}
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
@@ -607,6 +629,7 @@ func (m *clusterModel) fillFromMembers(ctx context.Context, s cluster.Spec, st *
 	diags.Append(d...)
 	m.ID = m.Name
 	m.CACertPEM, m.ClientCertPEM, m.ClientKeyPEM = types.StringNull(), types.StringNull(), types.StringNull()
+	m.BinarySHA256 = types.StringNull()
 	_ = s
 	return diags
 }
