@@ -11,18 +11,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-var (
-	// ErrBarrierHeld is returned by [Barrier.Hold] when the barrier is
-	// already held.
-	ErrBarrierHeld = errors.New("recipes: barrier already held")
-
-	// ErrBarrierAbandoned is returned by [Barrier.Wait] when the holder's
-	// session ended without a Release: the barrier was never released, so
-	// its waiters must not pass, and they do not wait for a Release that
-	// will not come.
-	ErrBarrierAbandoned = errors.New("recipes: barrier holder's session ended before release")
-)
-
 // Barrier blocks processes in Wait until it is released.
 //
 // The barrier is held by a key "<key>/hold" bound to the holder's session,

@@ -2,7 +2,6 @@ package recipes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -10,12 +9,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
-
-// ErrClaimLost is returned by [Claim.Ack] and [Claim.Nack] when the claim no
-// longer holds its item: the consumer's session expired (the item may
-// already be with another consumer), or the claim was acked or nacked
-// before.
-var ErrClaimLost = errors.New("recipes: claim lost")
 
 // Consumer takes items from a [Queue] or [PriorityQueue] at least once.
 //

@@ -13,17 +13,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-var (
-	// ErrBarrierFull is returned by [DoubleBarrier.Enter] when the round
-	// it tried to join already has its count of participants.
-	ErrBarrierFull = errors.New("recipes: double barrier round is full")
-
-	// ErrNotEntered is returned by [DoubleBarrier.Leave] without a
-	// successful Enter, and by Enter or Leave when the participant's key
-	// was removed by someone else.
-	ErrNotEntered = errors.New("recipes: not entered")
-)
-
 // DoubleBarrier lets count participants start a computation together
 // (Enter) and finish it together (Leave).
 //

@@ -44,6 +44,33 @@ var (
 	// semaphore limit below 1, a key outside the prefix, ...).
 	ErrInvalidArgument = errors.New("recipes: invalid argument")
 
+	// ErrClaimLost is returned by [Claim.Ack] and [Claim.Nack] when the
+	// claim no longer holds its item: the consumer's session expired (the
+	// item may already be with another consumer), or the claim was acked
+	// or nacked before. Writes guarded by the claim's Guard() fail from
+	// the revision at which it was lost.
+	ErrClaimLost = errors.New("recipes: claim lost")
+
+	// ErrBarrierHeld is returned by [Barrier.Hold] when the barrier is
+	// already held under another session.
+	ErrBarrierHeld = errors.New("recipes: barrier already held")
+
+	// ErrBarrierAbandoned is returned by [Barrier.Wait] when the holder's
+	// session ended without a Release: the barrier was never released, so
+	// its waiters must not pass, and they do not wait for a Release that
+	// will not come. [Barrier.Release] returns it too when it releases
+	// such an abandoned barrier.
+	ErrBarrierAbandoned = errors.New("recipes: barrier holder's session ended before release")
+
+	// ErrBarrierFull is returned by [DoubleBarrier.Enter] when the round
+	// it tried to join already has its count of participants.
+	ErrBarrierFull = errors.New("recipes: double barrier round is full")
+
+	// ErrNotEntered is returned by [DoubleBarrier.Leave] without a
+	// successful Enter, and by Enter or Leave when the participant's key
+	// was removed by someone else.
+	ErrNotEntered = errors.New("recipes: not entered")
+
 	// ErrEtcd wraps an error returned by etcd or the client transport
 	// that is not covered by a more specific sentinel. The original error
 	// is wrapped as well, so errors.Is(err, rpctypes.ErrPermissionDenied)
@@ -69,9 +96,18 @@ func etcdErr(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrEtcd, op, err)
 }
 
+// sentinels lists every sentinel above. An error wrapping one of them is
+// final: etcdErr passes it through, and no retry loop retries it.
+var sentinels = []error{
+	ErrLocked, ErrNotHeld, ErrLockLost, ErrLeadershipLost, ErrSessionExpired,
+	ErrNoLeader, ErrInvalidArgument, ErrClaimLost, ErrBarrierHeld,
+	ErrBarrierAbandoned, ErrBarrierFull, ErrNotEntered, ErrEtcd,
+}
+
+// isOwnSentinel reports whether err is, or wraps, one of this package's
+// sentinels.
 func isOwnSentinel(err error) bool {
-	for _, s := range []error{ErrLocked, ErrNotHeld, ErrLockLost, ErrLeadershipLost,
-		ErrSessionExpired, ErrNoLeader, ErrInvalidArgument, ErrEtcd} {
+	for _, s := range sentinels {
 		if errors.Is(err, s) {
 			return true
 		}

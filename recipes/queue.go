@@ -537,7 +537,7 @@ func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step ste
 		if cause := context.Cause(ctx); cause != nil {
 			return fmt.Errorf("recipes: %s: %w", op, cause)
 		}
-		if isOwnSentinel(err) || isQueueBarrierSentinel(err) {
+		if isOwnSentinel(err) {
 			return err
 		}
 		if !errors.Is(err, errWatchBroken) && !retryable(err) {
@@ -629,17 +629,6 @@ func (q *queueCore) length(ctx context.Context) (int, error) {
 		return 0, etcdErr("len of "+q.prefix, err)
 	}
 	return int(resp.Count), nil
-}
-
-// isQueueBarrierSentinel reports whether err is one of the sentinels of the
-// queue and barrier primitives (isOwnSentinel knows the shared ones).
-func isQueueBarrierSentinel(err error) bool {
-	for _, s := range []error{ErrClaimLost, ErrBarrierHeld, ErrBarrierAbandoned, ErrBarrierFull, ErrNotEntered} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // onceKV returns a KV whose transactions reach etcd at most once per call.
