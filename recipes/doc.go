@@ -2,11 +2,13 @@
 // barriers on etcd that stay safe when sessions expire, members die and
 // the network splits.
 //
-// Every primitive is built on clientv3 and a concurrency.Session: the keys
-// it writes are attached to the session's lease, so they disappear when the
-// session's process dies. Every blocking call takes a context first, and
-// every error is a sentinel of this package (or a context error) or wraps
-// one, so errors.Is works.
+// Every primitive is built on clientv3. Locks, elections, queue consumers
+// and barriers also take a concurrency.Session: the keys they write for a
+// holder, waiter, claim or participant are attached to the session's
+// lease, so they disappear when the session's process dies. Queue items
+// are plain keys that outlive their producers. Every blocking call takes a
+// context first, and every error is a sentinel of this package (or a
+// context error) or wraps one, so errors.Is works.
 //
 // # The fencing model
 //
@@ -71,7 +73,8 @@
 // each other; use one session per concurrent holder if they should
 // compete as independent processes do. Do not nest the prefixes of
 // different primitives ("jobs" and "jobs/x"): the outer one would see the
-// inner one's keys.
+// inner one's keys. Queues and barriers also keep all their keys under
+// their prefix; their type documentation gives the layout.
 //
 // Always end a grant with Unlock (or Resign): until it is released or seen
 // lost, a later acquisition by the same session of the same primitive
@@ -98,4 +101,45 @@
 // exists (etcd #19597). Observe reports every change of leader, including
 // "no leader", and re-reads instead of closing when etcd compacted the
 // history it needed.
+//
+// # Queues
+//
+// A [Queue] is a FIFO queue and a [PriorityQueue] hands out the lowest
+// priority value first, FIFO within a priority. Producers and Dequeue need
+// only a client. If Enqueue fails with an etcd error, the item may or may
+// not have been added, and trying again may add it twice.
+//
+// [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
+// is deleted by the transaction that hands it out, so no item is ever
+// returned twice, but an item is lost if its consumer crashes before
+// processing it, or if that transaction fails in a way that hides its
+// outcome.
+//
+// A [Consumer] is at least once. [Consumer.Claim] marks the next free
+// item with a claim key bound to the consumer's session, in the
+// transaction that checks the item is still there and unclaimed; the item
+// stays in place and other consumers (and Dequeue) skip it. [Claim.Ack]
+// deletes the item and the claim together, [Claim.Nack] only the claim, and
+// both fail with ErrClaimLost once the claim is gone. A claim is fenced
+// like a lock: [Claim.Token] grows with every claim of an item, and
+// [Claim.Guard] holds only while the claim does, so writes that record the
+// item's processing should carry it. An item may be processed more than
+// once; of all its claims at most one Ack succeeds.
+//
+// When a consumer's session ends (crash, or a pause longer than the TTL),
+// its claim keys go with the lease and the items are handed out again from
+// their original place in the queue; a Claim still waiting fails with
+// ErrSessionExpired, Ack and Nack of its lost claims fail with
+// ErrClaimLost, and writes guarded by their Guard fail.
+//
+// # Barriers
+//
+// A [Barrier] blocks Wait until Release. Hold binds the barrier to the
+// holder's session; if that session ends without a Release, Wait fails
+// with ErrBarrierAbandoned instead of letting its caller through early or
+// blocking forever. A [DoubleBarrier] lets count participants Enter
+// together and Leave together; each participant's key is bound to its
+// session, so a participant whose session ends is no longer counted and
+// nobody waits for it. In both, a waiter whose own session ends fails with
+// ErrSessionExpired.
 package recipes
