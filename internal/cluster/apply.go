@@ -257,7 +257,7 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 
 	// 3. Join nodes without a member, one at a time.
 	for _, st := range joining {
-		if err := c.join(ctx, cli, st); err != nil {
+		if err := c.join(ctx, st); err != nil {
 			return nodeErr(st.n, err)
 		}
 	}
@@ -348,8 +348,9 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 }
 
 // join adds the node's member as a learner, starts it with a clean data
-// dir, waits until it has caught up and promotes it.
-func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState) error {
+// dir, waits until it has caught up and promotes it, talking to the cluster
+// through the other nodes.
+func (c *Cluster) join(ctx context.Context, st *nodeState) error {
 	l := c.spec.layout(st.n)
 	c.progress("joining node", "node", st.n.Name)
 	// A process (or a supervisor waiting to restart one) of a member the
@@ -369,12 +370,11 @@ func (c *Cluster) join(ctx context.Context, cli *clientv3.Client, st *nodeState)
 		c.progress("moved the data dir of a former member aside", "node", st.n.Name, "path", aside)
 		st.data = node.DataDirState{}
 	}
-	jcli, err := c.clientWithout(st.n)
+	cli, err := c.clientWithout(st.n)
 	if err != nil {
 		return err
 	}
-	defer jcli.Close()
-	cli = jcli
+	defer cli.Close()
 	m, err := membership.AddLearner(ctx, cli, []string{c.spec.PeerURL(st.n)})
 	if err != nil {
 		return fmt.Errorf("member add --learner: %w", err)
