@@ -13,9 +13,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Queue is a multi-producer, multi-consumer FIFO queue stored under a key
@@ -629,41 +626,4 @@ func (q *queueCore) length(ctx context.Context) (int, error) {
 		return 0, etcdErr("len of "+q.prefix, err)
 	}
 	return int(resp.Count), nil
-}
-
-// onceKV returns a KV whose transactions reach etcd at most once per call.
-//
-// clientv3 retries a request, even a write that is not idempotent, when the
-// server answers Canceled or DeadlineExceeded while the caller's context is
-// still live, as a member does for the requests in flight when it stops.
-// The first attempt may have been committed by the rest of the cluster all
-// the same, so the retry applies the write a second time, later: an item
-// put with "create if absent" is put again after it was dequeued, an ack
-// that succeeded reports its claim lost. Every write of the queue and
-// barrier primitives goes through onceKV: such an answer ends the request
-// with a retryable Unavailable error that says the outcome is unknown.
-func onceKV(c *clientv3.Client) clientv3.KV {
-	return clientv3.NewKVFromKVClient(onceKVClient{pb.NewKVClient(c.ActiveConnection())}, c)
-}
-
-type onceKVClient struct{ pb.KVClient }
-
-func (k onceKVClient) Txn(ctx context.Context, in *pb.TxnRequest, opts ...grpc.CallOption) (*pb.TxnResponse, error) {
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var ended atomic.Bool
-	opts = append(opts[:len(opts):len(opts)], grpc.OnFinish(func(err error) {
-		// Runs before clientv3's retry interceptor looks at the error:
-		// with the attempt's context canceled it returns instead of
-		// sending the request again.
-		if c := status.Code(err); c == codes.Canceled || c == codes.DeadlineExceeded {
-			ended.Store(true)
-			cancel()
-		}
-	}))
-	resp, err := k.KVClient.Txn(actx, in, opts...)
-	if err != nil && ended.Load() && ctx.Err() == nil {
-		return nil, status.Errorf(codes.Unavailable, "the server ended the request (%v); it may or may not have been applied", err)
-	}
-	return resp, err
 }
