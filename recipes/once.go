@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -22,9 +23,20 @@ import (
 // that succeeded reports its claim lost. Every write of the queue and
 // barrier primitives goes through onceKV: such an answer ends the request
 // with a retryable Unavailable error that says the outcome is unknown.
+//
+// A client whose KV was replaced (by clientv3/namespace, or any wrapper) is
+// used as it is, resends included: the wrapper decides which keys a
+// request touches, and going around it would write outside the namespace
+// that every read and watch of the primitive looks in.
 func onceKV(c *clientv3.Client) clientv3.KV {
+	if reflect.TypeOf(c.KV) != plainKV {
+		return c.KV
+	}
 	return clientv3.NewKVFromKVClient(onceKVClient{pb.NewKVClient(c.ActiveConnection())}, c)
 }
+
+// plainKV is the type of the KV that clientv3.New gives a client.
+var plainKV = reflect.TypeOf(clientv3.NewKV(&clientv3.Client{}))
 
 type onceKVClient struct{ pb.KVClient }
 
