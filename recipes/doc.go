@@ -102,6 +102,18 @@
 // "no leader", and re-reads instead of closing when etcd compacted the
 // history it needed.
 //
+// # Requests whose answer is lost
+//
+// clientv3 sends a request again when a member answers Canceled while the
+// caller's context is live, as a stopping member does for the requests in
+// flight, although the first may have been applied; a resend that lands
+// after the failed call removed its key would put a lock's key back, held
+// by nobody, until the session ends. This package sends every write that
+// creates a key only once: such a call fails with an error wrapping
+// ErrEtcd that says the outcome is unknown, and an acquisition (Lock,
+// TryLock, RLock, Acquire, Campaign) removes its key (in the background if
+// etcd does not answer at once), so it can simply be tried again.
+//
 // # Queues
 //
 // A [Queue] is a FIFO queue and a [PriorityQueue] hands out the lowest

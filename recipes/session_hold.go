@@ -61,7 +61,9 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 	first := clientv3.OpGet(q.blockDir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(int64(q.limit)))
 	fresh := clientv3.Compare(clientv3.CreateRevision(q.key), "=", 0)
-	txn := c.Txn(ctx)
+	// Sent once (see onceKV): a resend after an answer lost to a stopping
+	// member could put the key back after the cleanup below removed it.
+	txn := onceKV(c).Txn(ctx)
 	try := !wait && q.tryIf != nil
 	if try {
 		txn = txn.If(append([]clientv3.Cmp{fresh}, q.tryIf...)...).Then(put)
