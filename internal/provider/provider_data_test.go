@@ -92,7 +92,6 @@ func TestConfigureErrorsNameAttribute(t *testing.T) {
 		path  string
 		want  string
 	}{
-		{"no endpoints", nil, nil, "endpoints", "set endpoints in the provider block or ETCDCTL_ENDPOINTS"},
 		{"bad env endpoint", map[string]string{"ETCDCTL_ENDPOINTS": "http://a:1,ftp://b:2"}, nil, "endpoints", "entry 2 of ETCDCTL_ENDPOINTS"},
 		{"bad env dial timeout", map[string]string{"ETCDCTL_ENDPOINTS": "http://a:1", "ETCDCTL_DIAL_TIMEOUT": "2"}, nil, "dial_timeout", "ETCDCTL_DIAL_TIMEOUT"},
 		{"bad endpoint index", nil, map[string]tftypes.Value{
@@ -116,6 +115,29 @@ func TestConfigureErrorsNameAttribute(t *testing.T) {
 				t.Fatalf("diagnostic %v (path %v), want path %s and detail containing %q", errs[0], pathOf(errs[0]), tc.path, tc.want)
 			}
 		})
+	}
+}
+
+// No endpoints at all is not an error at Configure time: a provider block
+// may serve only etcd_cluster, which reaches its nodes over SSH. The error,
+// naming the attribute, comes when something needs the etcd client.
+func TestConfigureNoEndpointsDefersToClient(t *testing.T) {
+	resp := configure(t, nil, nil)
+	if resp.Diagnostics.HasError() {
+		t.Fatalf("Configure failed without endpoints: %v", resp.Diagnostics)
+	}
+	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
+	if data == nil {
+		t.Fatal("no provider data")
+	}
+	_, diags := data.Client(context.Background())
+	errs := diags.Errors()
+	if len(errs) != 1 {
+		t.Fatalf("Client() diagnostics = %v, want one error", diags)
+	}
+	want := "set endpoints in the provider block or ETCDCTL_ENDPOINTS"
+	if pathOf(errs[0]) != "endpoints" || !strings.Contains(errs[0].Detail(), want) {
+		t.Fatalf("Client() error %v (path %s), want path endpoints and detail containing %q", errs[0], pathOf(errs[0]), want)
 	}
 }
 
