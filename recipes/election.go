@@ -150,7 +150,9 @@ func (l *Leadership) Key() string { return l.h.key }
 func (l *Leadership) Revision() int64 { return l.h.rev }
 
 // Guard returns the comparison that holds while this leadership lasts;
-// put it in the If of the leader's own transactions.
+// put it in the If of the leader's own transactions. As with Lock.Guard, a
+// transaction of the Guard alone is a serializable read that a lagging
+// member may answer: read Key() with a Get to check the leadership.
 func (l *Leadership) Guard() clientv3.Cmp { return l.h.guard() }
 
 // Done is closed when the leadership ends: resigned, its key deleted, its

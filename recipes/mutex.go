@@ -121,6 +121,12 @@ func (l *Lock) Revision() int64 { return l.h.rev }
 // Guard returns the comparison "the holder's key still has create revision
 // Token()". Put it in the If of the holder's own transactions: they then
 // fail, atomically, once the lock is lost or released.
+//
+// To ask whether the lock is still held, read Key() with a (linearizable)
+// Get rather than commit a transaction of the Guard alone: etcd serves a
+// transaction without operations as a serializable read, from the state of
+// the member that answers, which may not have applied the key's deletion
+// yet.
 func (l *Lock) Guard() clientv3.Cmp { return l.h.guard() }
 
 // Done returns a channel that is closed when the lock is no longer held:

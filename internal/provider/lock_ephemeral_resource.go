@@ -370,7 +370,13 @@ func (r *lockEphemeralResource) Renew(ctx context.Context, req ephemeral.RenewRe
 	}
 	cctx, cancel := cl.Ctx(ctx)
 	defer cancel()
-	tr, err := cl.Txn(cctx).If(h.lock.Guard()).Commit()
+	// A linearizable Get, which sees every change etcd acknowledged before
+	// it. Not a transaction with the lock's Guard and nothing else: etcd
+	// serves a transaction without operations as a serializable read, from
+	// the state of the one member that answers, which may not have applied
+	// the key's deletion yet (a follower lagging under load, or cut off
+	// from the others), and the lost lock would be reported held.
+	gr, err := cl.Get(cctx, h.lock.Key(), clientv3.WithKeysOnly())
 	switch {
 	case err != nil:
 		resp.Diagnostics.AddWarning("Cannot check lock",
@@ -378,9 +384,9 @@ func (r *lockEphemeralResource) Renew(ctx context.Context, req ephemeral.RenewRe
 				"stays unreachable for %d s.", h.name, cl.Describe(err, "read", lp.Key), lp.TTL))
 		resp.RenewAt = time.Now().Add(time.Second)
 		return
-	case !tr.Succeeded:
+	case len(gr.Kvs) == 0 || gr.Kvs[0].CreateRevision != h.lock.Token():
 		resp.Diagnostics.AddError("Lock lost", lostError(h.name,
-			fmt.Errorf("%w: key %s no longer has create revision %d", recipes.ErrLockLost, lp.Key, lp.Token)))
+			fmt.Errorf("%w: key %s no longer has create revision %d", recipes.ErrLockLost, h.lock.Key(), h.lock.Token())))
 		return
 	}
 	resp.RenewAt = lockRenewAt(lp.TTL)

@@ -23,6 +23,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 // testLock takes lock name on the shared cluster with its own session, as
@@ -204,7 +205,7 @@ func TestAccEphemeralLockExample(t *testing.T) {
 
 // lockRPC calls the provider's ephemeral etcd_lock over the plugin
 // protocol, as the CLI does, with the provider configured for the shared
-// cluster.
+// cluster (newLockRPC) or for some endpoints (newLockRPCAt).
 type lockRPC struct {
 	t   *testing.T
 	srv tfprotov6.ProviderServer
@@ -212,6 +213,13 @@ type lockRPC struct {
 }
 
 func newLockRPC(t *testing.T) *lockRPC {
+	t.Helper()
+	return newLockRPCAt(t, testCluster.Endpoints(), nil)
+}
+
+// newLockRPCAt configures the provider with endpoints and the provider
+// attributes in extra.
+func newLockRPCAt(t *testing.T, endpoints []string, extra map[string]tftypes.Value) *lockRPC {
 	t.Helper()
 	ctx := context.Background()
 	srv, err := providerserver.NewProtocol6WithError(New("test")())()
@@ -222,13 +230,15 @@ func newLockRPC(t *testing.T) *lockRPC {
 	if err != nil || len(sch.Diagnostics) > 0 {
 		t.Fatal(err, sch.Diagnostics)
 	}
-	eps := make([]tftypes.Value, 0, len(testCluster.Endpoints()))
-	for _, ep := range testCluster.Endpoints() {
+	eps := make([]tftypes.Value, 0, len(endpoints))
+	for _, ep := range endpoints {
 		eps = append(eps, tftypes.NewValue(tftypes.String, ep))
 	}
-	pcfg := dynamicValue(t, sch.Provider.ValueType().(tftypes.Object), map[string]tftypes.Value{
-		"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, eps),
-	})
+	attrs := map[string]tftypes.Value{"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, eps)}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	pcfg := dynamicValue(t, sch.Provider.ValueType().(tftypes.Object), attrs)
 	cresp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: pcfg})
 	if err != nil || len(cresp.Diagnostics) > 0 {
 		t.Fatal(err, diagText(cresp.Diagnostics))
@@ -350,6 +360,19 @@ func leaseOf(t *testing.T, key string) int64 {
 	return resp.Kvs[0].Lease
 }
 
+// deleteKey deletes key through cli, which must delete exactly that key:
+// a test that deleted nothing would find the lock still held.
+func deleteKey(t *testing.T, cli *clientv3.Client, key string) {
+	t.Helper()
+	resp, err := cli.Delete(etcdCtx(t), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Deleted != 1 {
+		t.Fatalf("delete %s: deleted %d keys, want 1", key, resp.Deleted)
+	}
+}
+
 // checkLeaseRevoked fails unless lease id no longer exists.
 func checkLeaseRevoked(t *testing.T, id int64) {
 	t.Helper()
@@ -412,9 +435,7 @@ func TestAccEphemeralLockLost(t *testing.T) {
 		name := prefix + "deleted"
 		o := r.open(name, 30)
 		lease := leaseOf(t, o.key)
-		if _, err := testCluster.Client().Delete(etcdCtx(t), o.key); err != nil {
-			t.Fatal(err)
-		}
+		deleteKey(t, testCluster.Client(), o.key)
 		resp := r.renew(o)
 		wantDiag(t, "Renew", resp.Diagnostics, tfprotov6.DiagnosticSeverityError, "Lock lost", fmt.Sprintf("lock %q was lost mid-run", name))
 		wantDiag(t, "Close", r.close(o), tfprotov6.DiagnosticSeverityError, "Lock lost", fmt.Sprintf("lock %q was lost mid-run", name))
@@ -425,9 +446,7 @@ func TestAccEphemeralLockLost(t *testing.T) {
 		r.t = t
 		name := prefix + "taken"
 		o := r.open(name, 30)
-		if _, err := testCluster.Client().Delete(etcdCtx(t), o.key); err != nil {
-			t.Fatal(err)
-		}
+		deleteKey(t, testCluster.Client(), o.key)
 		next := testLock(t, name, "next holder")
 		if next.Token() <= o.token {
 			t.Fatalf("next holder's token %d is not above %d", next.Token(), o.token)
@@ -483,4 +502,68 @@ func TestAccEphemeralLockLost(t *testing.T) {
 		}
 		checkLeaseRevoked(t, lease)
 	})
+}
+
+// Renew asks etcd with a linearizable read: a member that has not applied
+// the deletion of the lock's key must not vouch for the lock from its own
+// state. Here the provider talks to a follower cut off from the others; on
+// a loaded machine, a follower that merely lags behind the leader by a few
+// milliseconds did the same, and Renew said a deleted lock was held.
+func TestAccEphemeralLockRenewStaleMember(t *testing.T) {
+	accCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A cluster of its own: the shared one serves parallel tests.
+	c, err := testserver.New(ctx, testserver.WithMembers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale *testserver.Member
+	var others []string
+	for _, m := range c.Members() {
+		if m.ID != leader.ID && stale == nil {
+			stale = &m
+		} else {
+			others = append(others, m.ClientURLs...)
+		}
+	}
+	majority, err := c.NewClient(clientv3.Config{Endpoints: others})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer majority.Close()
+
+	// Renew while cut off waits this long; under load, Open needs more
+	// than a second or two at times.
+	r := newLockRPCAt(t, stale.ClientURLs, map[string]tftypes.Value{
+		"request_timeout": tftypes.NewValue(tftypes.String, "5s"),
+	})
+	name := keyPrefix(t) + "lock"
+	o := r.open(name, 30)
+	if err := c.Partition(stale.Name); err != nil {
+		t.Fatal(err)
+	}
+	healed := false
+	defer func() {
+		if !healed {
+			_ = c.Heal(stale.Name)
+		}
+	}()
+	deleteKey(t, majority, o.key)
+
+	// The cut-off member cannot tell: Renew warns that it cannot check.
+	wantDiag(t, "Renew while cut off", r.renew(o).Diagnostics, tfprotov6.DiagnosticSeverityWarning, "Cannot check lock")
+
+	// Back with the others, the member has the deletion.
+	if err := c.Heal(stale.Name); err != nil {
+		t.Fatal(err)
+	}
+	healed = true
+	wantDiag(t, "Renew", r.renew(o).Diagnostics, tfprotov6.DiagnosticSeverityError, "Lock lost", fmt.Sprintf("lock %q was lost mid-run", name))
+	wantDiag(t, "Close", r.close(o), tfprotov6.DiagnosticSeverityError, "Lock lost", fmt.Sprintf("lock %q was lost mid-run", name))
 }
