@@ -29,47 +29,85 @@ func ipPath() string {
 	return "/usr/sbin/ip"
 }
 
-func ip(args ...string) error {
-	out, err := exec.Command(ipPath(), args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+func netnsPath(ns string) string { return filepath.Join("/run/netns", ns) }
+
+// ip runs ip(8), bounded by ctx: a command that does not finish (rtnl
+// contention, say) is killed and reported instead of blocking the caller.
+func ip(ctx context.Context, args ...string) error {
+	_, err := ipOutput(ctx, args...)
+	return err
+}
+
+// ipTimeout bounds one ip(8) command even when ctx allows more.
+const ipTimeout = time.Minute
+
+func ipOutput(ctx context.Context, args ...string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ip %s: not run: %w", strings.Join(args, " "), context.Cause(ctx))
 	}
-	return nil
+	ctx, cancel := context.WithTimeoutCause(ctx, ipTimeout, fmt.Errorf("no answer within %s", ipTimeout))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ipPath(), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second // do not wait for the output of a killed ip
+	err := cmd.Run()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("did not finish: %w", context.Cause(ctx))
+		}
+		return out.Bytes(), fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out.Bytes()))
+	}
+	return out.Bytes(), nil
 }
 
 // netnsUnavailable returns why namespaces cannot be used, or "".
-func netnsUnavailable() string {
+func netnsUnavailable(ctx context.Context) string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		if _, err := os.Stat("/usr/sbin/ip"); err != nil {
 			return "ip(8) not found (install iproute2)"
 		}
 	}
 	probe := fmt.Sprintf("%sprobe-%d-%s", nsPrefix, os.Getpid(), randHex(3))
-	if err := ip("netns", "add", probe); err != nil {
+	if err := ip(ctx, "netns", "add", probe); err != nil {
 		return err.Error()
 	}
-	_ = ip("netns", "del", probe)
+	_ = ip(ctx, "netns", "del", probe)
 	return ""
 }
 
 // lockAlloc serializes address allocation among all processes on the
 // machine (go test runs packages in parallel), so two processes never pick
 // the same /30: the root-side address is assigned before the lock is freed.
-func lockAlloc() (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "sshhost-alloc.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+// Waiting for the lock is bounded by ctx.
+func lockAlloc(ctx context.Context) (unlock func(), err error) {
+	path := filepath.Join(os.TempDir(), "sshhost-alloc.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for %s (held by another sshhost process): %w", path, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // usedNets lists the IPv4 networks already present in the root namespace:
 // interface addresses and routes.
-func usedNets() []*net.IPNet {
+func usedNets(ctx context.Context) []*net.IPNet {
 	var nets []*net.IPNet
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
@@ -78,7 +116,7 @@ func usedNets() []*net.IPNet {
 			}
 		}
 	}
-	out, _ := exec.Command(ipPath(), "-4", "route", "show", "table", "all").Output()
+	out, _ := ipOutput(ctx, "-4", "route", "show", "table", "all")
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -111,7 +149,7 @@ func overlaps(a, b *net.IPNet) bool { return a.Contains(b.IP) || b.Contains(a.IP
 // the host address, the root-side (gateway) address, the namespace and the
 // root-side link name.
 func createNetns(ctx context.Context) (addr, gw, ns, link string, err error) {
-	unlock, err := lockAlloc()
+	unlock, err := lockAlloc(ctx)
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("allocation lock: %w", err)
 	}
@@ -119,7 +157,7 @@ func createNetns(ctx context.Context) (addr, gw, ns, link string, err error) {
 	if err := enableForwarding(); err != nil {
 		return "", "", "", "", err
 	}
-	used := usedNets()
+	used := usedNets(ctx)
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -147,8 +185,8 @@ func createNetns(ctx context.Context) (addr, gw, ns, link string, err error) {
 		link = "sshh" + tok  // root side, <= 15 chars
 		peer := "sshn" + tok // namespace side, renamed to eth0
 		gw, addr = u32IP(base+1).String(), u32IP(base+2).String()
-		if err := buildNetns(ns, link, peer, gw, addr); err != nil {
-			_ = removeNetns(ns, link)
+		if err := buildNetns(ctx, ns, link, peer, gw, addr); err != nil {
+			_ = removeNetns(ctx, ns, link)
 			lastErr = err
 			continue
 		}
@@ -157,7 +195,7 @@ func createNetns(ctx context.Context) (addr, gw, ns, link string, err error) {
 	return "", "", "", "", fmt.Errorf("no free address in %s after 20 tries: %w", &netnsPool, lastErr)
 }
 
-func buildNetns(ns, link, peer, gw, addr string) error {
+func buildNetns(ctx context.Context, ns, link, peer, gw, addr string) error {
 	steps := [][]string{
 		{"netns", "add", ns},
 		{"link", "add", link, "type", "veth", "peer", "name", peer},
@@ -171,7 +209,7 @@ func buildNetns(ns, link, peer, gw, addr string) error {
 		{"-n", ns, "route", "add", "default", "via", gw},
 	}
 	for _, s := range steps {
-		if err := ip(s...); err != nil {
+		if err := ip(ctx, s...); err != nil {
 			return err
 		}
 	}
@@ -192,17 +230,25 @@ func enableForwarding() error {
 }
 
 // removeNetns kills what runs in the namespace and deletes it with its veth.
-func removeNetns(ns, link string) error {
-	killNetnsPids(ns)
+func removeNetns(ctx context.Context, ns, link string) error {
 	var errs []error
-	if err := ip("netns", "del", ns); err != nil && !strings.Contains(err.Error(), "No such file") {
+	if ps, err := newProcSet("", ns); err != nil {
 		errs = append(errs, err)
+	} else if err := ps.killAll(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("processes in namespace %s: %w", ns, err))
 	}
-	// Deleting the namespace destroys the peer and with it the pair; this is
-	// for a namespace whose creation failed half-way.
+	if _, err := os.Stat(netnsPath(ns)); err == nil {
+		if err := ip(ctx, "netns", "del", ns); err != nil && !strings.Contains(err.Error(), "No such file") {
+			errs = append(errs, err)
+		}
+	}
+	// Deleting the namespace destroys the peer and with it the pair, but
+	// asynchronously: the pair may be seen here and be gone by the time it
+	// is deleted. This is for a namespace whose creation failed half-way.
 	if link != "" {
 		if _, err := net.InterfaceByName(link); err == nil {
-			if err := ip("link", "del", link); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			if err := ip(ctx, "link", "del", link); err != nil &&
+				!strings.Contains(err.Error(), "Cannot find device") && !strings.Contains(err.Error(), "No such device") {
 				errs = append(errs, err)
 			}
 		}
@@ -210,57 +256,54 @@ func removeNetns(ns, link string) error {
 	return errors.Join(errs...)
 }
 
-func killNetnsPids(ns string) {
-	for range 3 {
-		out, err := exec.Command(ipPath(), "netns", "pids", ns).Output()
-		if err != nil {
-			return
-		}
-		pids := strings.Fields(string(out))
-		if len(pids) == 0 {
-			return
-		}
-		for _, p := range pids {
-			if n, err := strconv.Atoi(p); err == nil && n != os.Getpid() {
-				_ = syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+// killProcesses kills what the host's sessions started, daemonized or not
+// (sshd and its connections are stopSSHD's): the processes carrying its
+// marker in their environment and, in ModeNetns, all in its namespace. It
+// returns once none is left, or fails with ctx naming the survivors.
+func (h *Host) killProcesses(ctx context.Context) error {
+	ns := ""
+	if h.Mode == ModeNetns {
+		ns = h.Namespace
 	}
+	ps, err := newProcSet(h.id, ns)
+	if err != nil {
+		return err
+	}
+	if err := ps.killAll(ctx); err != nil {
+		return fmt.Errorf("killing the host's processes: %w", err)
+	}
+	return nil
 }
 
-// killProcesses kills every process the host started: those in its
-// namespace and those carrying its marker in their environment.
-func (h *Host) killProcesses() {
-	if h.Mode == ModeNetns {
-		killNetnsPids(h.Namespace)
-	}
-	marker := []byte(markerVar + "=" + h.id + "\x00")
-	for range 3 {
-		found := false
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == os.Getpid() {
-				continue
-			}
-			env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			if err != nil || !bytes.Contains(append(env, 0), marker) {
-				continue
-			}
-			found = true
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+// waitReachable waits until the host's address answers on sshd's port from
+// the root namespace: a connection, or a refusal when sshd is not running.
+// Right after the link comes up, the root side may still hold a failed
+// neighbour entry, and the first connections fail with "no route to host".
+func (h *Host) waitReachable(ctx context.Context) error {
+	var lastErr error
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := (&net.Dialer{}).DialContext(actx, "tcp", h.HostPort())
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
 		}
-		if !found {
-			return
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not reachable (last: %v): %w", h.HostPort(), lastErr, context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
 // reapStale removes namespaces and directories left by sshhost processes
 // that died without closing.
-func reapStale() {
+func reapStale(ctx context.Context) {
 	alive := func(pid string) bool {
 		n, err := strconv.Atoi(pid)
 		if err != nil {
@@ -277,7 +320,7 @@ func reapStale() {
 			name = strings.TrimPrefix(name, "probe-")
 			pid, _, _ := strings.Cut(name, "-")
 			if !alive(pid) {
-				_ = removeNetns(e.Name(), "")
+				_ = removeNetns(ctx, e.Name(), "")
 			}
 		}
 	}

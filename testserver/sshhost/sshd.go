@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -51,12 +52,14 @@ func findSSHD(ctx context.Context, o *options) (string, error) {
 	install := func() ([]byte, error) {
 		c := exec.CommandContext(ctx, apt, "install", "-y", "-q", "--no-install-recommends", "openssh-server")
 		c.Env = env
+		c.WaitDelay = 5 * time.Second
 		return c.CombinedOutput()
 	}
 	out, err := install()
 	if err != nil {
 		upd := exec.CommandContext(ctx, apt, "update", "-q")
 		upd.Env = env
+		upd.WaitDelay = 5 * time.Second
 		_ = upd.Run()
 		out, err = install()
 	}
@@ -130,7 +133,9 @@ func (h *Host) configPath() string { return filepath.Join(h.dir, "sshd_config") 
 // daemonized.
 const markerVar = "SSHHOST_ID"
 
-func (h *Host) startSSHDLocked(ctx context.Context) error {
+// startSSHD starts sshd and waits, bounded by ctx and startTTL, until it
+// sends its banner from the root namespace. h.mu must be held.
+func (h *Host) startSSHD(ctx context.Context) error {
 	args := []string{"-D", "-e", "-f", h.configPath()}
 	var cmd *exec.Cmd
 	if h.Mode == ModeNetns {
@@ -156,36 +161,52 @@ func (h *Host) startSSHDLocked(ctx context.Context) error {
 	}()
 	h.sshd, h.exited = cmd, exited
 
-	deadline := time.Now().Add(h.opts.startTTL)
+	wctx, cancel := context.WithTimeoutCause(ctx, h.opts.startTTL,
+		fmt.Errorf("sshd did not answer within %s", h.opts.startTTL))
+	defer cancel()
+	var lastErr error
 	for {
-		if ok := sshBanner(h.HostPort()); ok {
+		if lastErr = sshBanner(wctx, h.HostPort()); lastErr == nil {
 			return nil
 		}
 		select {
 		case <-exited:
 			h.sshd = nil
 			return fmt.Errorf("sshd exited: %s", h.sshdLog())
-		case <-ctx.Done():
-			h.stopSSHDLocked()
-			return ctx.Err()
+		case <-wctx.Done():
+			err := fmt.Errorf("sshd on %s: %w (last attempt: %v); log: %s", h.HostPort(), context.Cause(wctx), lastErr, h.sshdLog())
+			// Stopping is bounded on its own: ctx may be the one that expired.
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			if serr := h.stopSSHD(sctx); serr != nil {
+				err = errors.Join(err, serr)
+			}
+			return err
 		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			h.stopSSHDLocked()
-			return fmt.Errorf("sshd did not answer on %s within %s: %s", h.HostPort(), h.opts.startTTL, h.sshdLog())
 		}
 	}
 }
 
-func sshBanner(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+// sshBanner connects to addr and reads the SSH identification line, one
+// attempt bounded by ctx and a few seconds.
+func sshBanner(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return false
+		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	dl, _ := ctx.Deadline()
+	_ = c.SetDeadline(dl)
 	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "SSH-")
+	if err != nil {
+		return fmt.Errorf("reading the banner: %w", err)
+	}
+	if !strings.HasPrefix(line, "SSH-") {
+		return fmt.Errorf("not an SSH banner: %q", line)
+	}
+	return nil
 }
 
 func (h *Host) sshdLog() string {
@@ -193,16 +214,34 @@ func (h *Host) sshdLog() string {
 	return lastLines(b, 10)
 }
 
-func (h *Host) stopSSHDLocked() {
+// sshdRunning reports whether the sshd started last is still running.
+// h.mu must be held.
+func (h *Host) sshdRunning() bool {
 	if h.sshd == nil {
-		return
+		return false
 	}
-	// The whole process group: `ip netns exec` execs sshd, and sshd's
-	// per-connection children are in the same group.
-	_ = syscall.Kill(-h.sshd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-h.exited:
-	case <-time.After(5 * time.Second):
+		return false
+	default:
+		return true
 	}
-	h.sshd = nil
+}
+
+// stopSSHD kills sshd with its connections and their children (see
+// killTree) and waits, bounded by ctx, until sshd has been reaped. What
+// escaped the tree (daemonized sessions) is left to killProcesses.
+// h.mu must be held.
+func (h *Host) stopSSHD(ctx context.Context) error {
+	if h.sshd == nil {
+		return nil
+	}
+	err := killTree(ctx, h.sshd.Process)
+	select {
+	case <-h.exited:
+		h.sshd = nil
+		return err
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("sshd (pid %d) has not exited after SIGKILL: %w", h.sshd.Process.Pid, context.Cause(ctx)))
+	}
 }

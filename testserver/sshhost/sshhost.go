@@ -24,6 +24,15 @@
 //
 // Start skips the test only if sshd cannot run at all: no sshd binary, and
 // (when root) `apt-get install openssh-server` did not provide one.
+//
+// # Timeouts
+//
+// Nothing here waits without a bound. Operations that take a context stop
+// with it; when it has no deadline, or for the methods without one (Down,
+// Disconnect, Reconnect, Close), the host's timeout applies (WithTimeout,
+// default DefaultTimeout). Waiting for a host's lock, for ip(8), for sshd
+// to answer, for processes to die after SIGKILL and for an SSH handshake or
+// session all fail with an error naming what did not happen in time.
 package sshhost
 
 import (
@@ -60,6 +69,10 @@ const (
 	ModeLoopback Mode = "loopback"
 )
 
+// DefaultTimeout bounds an operation whose context has no deadline, and the
+// methods that take no context.
+const DefaultTimeout = 2 * time.Minute
+
 // ErrNoSSHD means sshd is not available; Start skips the test on it.
 var ErrNoSSHD = errors.New("sshhost: OpenSSH sshd is not available")
 
@@ -75,6 +88,7 @@ type options struct {
 	install  bool
 	logf     func(format string, args ...any)
 	startTTL time.Duration
+	timeout  time.Duration
 }
 
 // WithMode forces a mode. ModeNetns fails New when namespaces cannot be
@@ -92,6 +106,16 @@ func WithoutInstall() Option { return func(o *options) { o.install = false } }
 // WithLogf sets where progress and fallback reasons are reported.
 // Start uses tb.Logf.
 func WithLogf(f func(format string, args ...any)) Option { return func(o *options) { o.logf = f } }
+
+// WithTimeout sets the bound of operations whose context has no deadline
+// and of the methods without a context (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
 
 // Host is one running sshd acting as a node.
 type Host struct {
@@ -132,10 +156,12 @@ type Host struct {
 	rootLink string // root-side veth (ModeNetns)
 	opts     *options
 
-	cmu    sync.Mutex  // guards client
-	client *ssh.Client // cached connection for Run
+	cmu    sync.Mutex               // guards client, extra, gen; never held while waiting on the network
+	client *ssh.Client              // cached connection for Run
+	extra  map[*ssh.Client]struct{} // connections of concurrent Runs beyond the cached one
+	gen    int                      // counts dropClient: a connection dialed before one is not kept
 
-	mu     sync.Mutex
+	mu     sync.Mutex // serializes Up, Down, Disconnect, Reconnect, Close; taken with lock
 	sshd   *exec.Cmd
 	exited chan struct{}
 	closed bool
@@ -160,100 +186,219 @@ func (h *Host) ClientConfig() *ssh.ClientConfig {
 	}
 }
 
-// Dial opens an SSH connection to the host.
+func (h *Host) timeout() time.Duration {
+	if h.opts != nil && h.opts.timeout > 0 {
+		return h.opts.timeout
+	}
+	return DefaultTimeout
+}
+
+// bound returns ctx, limited to the host's timeout when it has no deadline.
+func (h *Host) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	d := h.timeout()
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("gave up after %s (sshhost.WithTimeout)", d))
+}
+
+// lock takes h.mu, waiting at most as long as ctx allows: another operation
+// on the host may hold it for as long as its own context allows.
+func (h *Host) lock(ctx context.Context, op string) error {
+	for !h.mu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sshhost: %s: %s: waiting for another operation on the host: %w", h.Name, op, context.Cause(ctx))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (h *Host) errorf(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sshhost: %s: %s: %w", h.Name, op, err)
+}
+
+// Dial opens an SSH connection to the host. Connecting and the handshake
+// are bounded by ctx (by the host's timeout when ctx has no deadline); the
+// client returned has no deadline.
 func (h *Host) Dial(ctx context.Context) (*ssh.Client, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", h.HostPort())
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	c, err := h.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	} else {
-		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	return c, nil
+}
+
+// expired returns the cause of ctx when ctx is done or its deadline has
+// passed: a connection's own deadline, set from ctx's, may fire first.
+func expired(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-ctx.Done() // its timer is due
 	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+func (h *Host) dial(ctx context.Context) (*ssh.Client, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", h.HostPort())
+	if err != nil {
+		if cerr := expired(ctx); cerr != nil {
+			return nil, fmt.Errorf("connect to %s: %w (%v)", h.HostPort(), cerr, err)
+		}
+		return nil, err
+	}
+	// The deadline covers a server that accepts and then says nothing; the
+	// AfterFunc a cancellation before it.
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	c, chans, reqs, err := ssh.NewClientConn(conn, h.HostPort(), h.ClientConfig())
-	if err != nil {
+	if !stop() || err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
+		if cerr := expired(ctx); cerr != nil {
+			return nil, fmt.Errorf("ssh handshake with %s: %w (%v)", h.HostPort(), cerr, err)
+		}
+		return nil, fmt.Errorf("ssh handshake with %s: %w", h.HostPort(), err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// session opens a session on the cached connection, dialing (again) when
-// there is none or it broke.
-func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
-	h.cmu.Lock()
-	defer h.cmu.Unlock()
-	if h.client != nil {
-		// NewSession waits for the server without a deadline; a host that
-		// went away (Disconnect) would block it forever.
-		type res struct {
-			s   *ssh.Session
-			err error
+// newSession opens a session on c, bounded by ctx. NewSession itself waits
+// for the server without a deadline: a host that went away (Disconnect, or
+// Down in another goroutine) would otherwise block it until TCP gives up on
+// the connection, which takes 15 minutes with the default tcp_retries2. On
+// ctx, c is closed, which fails the pending NewSession.
+func newSession(ctx context.Context, c *ssh.Client) (*ssh.Session, error) {
+	type res struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := c.NewSession()
+		ch <- res{s, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("open session: %w", r.err)
 		}
-		ch := make(chan res, 1)
-		c := h.client
-		go func() {
-			s, err := c.NewSession()
-			ch <- res{s, err}
-		}()
-		select {
-		case r := <-ch:
-			if r.err == nil {
-				return r.s, nil
-			}
-		case <-ctx.Done():
-		case <-time.After(10 * time.Second):
-		}
+		return r.s, nil
+	case <-ctx.Done():
 		c.Close()
-		h.client = nil
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
-		}
+		return nil, fmt.Errorf("open session: %w", context.Cause(ctx))
 	}
-	c, err := h.Dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.NewSession()
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("sshhost: %s: session: %w", h.Name, err)
-	}
-	h.client = c
-	return s, nil
 }
 
-func (h *Host) dropClient() {
+// session opens a session on the cached connection, dialing (again) when
+// there is none or it does not answer within cachedWait. done must be called
+// when the session is over: it closes the connection if it is not cached.
+func (h *Host) session(ctx context.Context) (s *ssh.Session, c *ssh.Client, done func(), err error) {
+	h.cmu.Lock()
+	c, gen := h.client, h.gen
+	h.cmu.Unlock()
+	if c != nil {
+		// A connection that survived a partition may answer only at TCP's
+		// next retransmission; a new one is quicker.
+		cctx, cancel := context.WithTimeout(ctx, cachedWait)
+		s, err := newSession(cctx, c)
+		cancel()
+		if err == nil {
+			return s, c, func() {}, nil
+		}
+		h.forgetClient(c)
+		if ctx.Err() != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if c, err = h.dial(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	if s, err = newSession(ctx, c); err != nil {
+		c.Close()
+		return nil, nil, nil, err
+	}
 	h.cmu.Lock()
 	defer h.cmu.Unlock()
-	if h.client != nil {
-		h.client.Close()
+	if h.client == nil && h.gen == gen {
+		h.client = c
+		return s, c, func() {}, nil
+	}
+	// Another Run cached its connection meanwhile, or the host went Down
+	// while this one was dialed: it serves this session only, and is closed
+	// by Down and Close like the cached one.
+	if h.extra == nil {
+		h.extra = map[*ssh.Client]struct{}{}
+	}
+	h.extra[c] = struct{}{}
+	return s, c, func() { h.forgetClient(c) }, nil
+}
+
+// cachedWait bounds opening a session on the cached connection before Run
+// dials a new one.
+const cachedWait = 10 * time.Second
+
+// forgetClient closes c and drops it from the cache if it is still there.
+func (h *Host) forgetClient(c *ssh.Client) {
+	c.Close()
+	h.cmu.Lock()
+	defer h.cmu.Unlock()
+	if h.client == c {
 		h.client = nil
+	}
+	delete(h.extra, c)
+}
+
+// dropClient closes the connections Run holds, which ends their sessions.
+func (h *Host) dropClient() {
+	h.cmu.Lock()
+	cs := []*ssh.Client{h.client}
+	for c := range h.extra {
+		cs = append(cs, c)
+	}
+	h.client, h.extra = nil, nil
+	h.gen++
+	h.cmu.Unlock()
+	for _, c := range cs {
+		if c != nil {
+			c.Close()
+		}
 	}
 }
 
 // Run runs cmd on the host over SSH and returns its combined output. The
-// SSH connection is kept for the next Run.
+// SSH connection is kept for the next Run. Run is bounded by ctx (by the
+// host's timeout when ctx has no deadline); when it expires the connection
+// is closed, which ends the session.
 func (h *Host) Run(ctx context.Context, cmd string) (string, error) {
-	s, err := h.session(ctx)
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	s, c, done, err := h.session(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("sshhost: %s: %q: %w", h.Name, cmd, err)
 	}
-	defer s.Close()
+	defer done()
 	// One writer for both streams: bytes.Buffer is not safe for the two
 	// concurrent copies (its ReadFrom would drop the other's output).
 	var out lockedBuffer
 	s.Stdout, s.Stderr = &out, &out
-	done := make(chan error, 1)
-	go func() { done <- s.Run(cmd) }()
+	finished := make(chan error, 1)
+	go func() { finished <- s.Run(cmd) }()
 	select {
-	case err = <-done:
+	case err = <-finished:
+		s.Close()
 	case <-ctx.Done():
-		h.dropClient()
-		err = ctx.Err()
+		h.forgetClient(c)
+		err = context.Cause(ctx)
 	}
 	if err != nil {
 		return out.String(), fmt.Errorf("sshhost: %s: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(out.String()))
@@ -279,16 +424,26 @@ func (b *lockedBuffer) String() string {
 }
 
 // Exec runs a command directly on the host side without SSH: inside the
-// host's network namespace in ModeNetns, as a plain child otherwise.
+// host's network namespace in ModeNetns, as a plain child otherwise. It
+// carries the host's marker, so Down kills what it leaves running. Exec is
+// bounded by ctx (by the host's timeout when ctx has no deadline), and does
+// not wait for the output of processes it left behind.
 func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
 	var cmd *exec.Cmd
 	if h.Mode == ModeNetns {
 		cmd = exec.CommandContext(ctx, ipPath(), append([]string{"netns", "exec", h.Namespace, name}, args...)...)
 	} else {
 		cmd = exec.CommandContext(ctx, name, args...)
 	}
+	cmd.Env = append(os.Environ(), markerVar+"="+h.id)
+	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
 		return out, fmt.Errorf("sshhost: %s: %s %v: %w: %s", h.Name, name, args, err, bytes.TrimSpace(out))
 	}
 	return out, nil
@@ -296,55 +451,103 @@ func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, e
 
 // Down takes the host down as if it lost power: its link goes down
 // (ModeNetns; connections to it then fail with "no route to host" or time
-// out), and sshd and every process started through it are killed.
-// Files stay. Up brings it back with a fresh sshd; nothing else is restarted.
+// out), and sshd, its connections and every process started through it are
+// killed. Files stay. Up brings it back with a fresh sshd; nothing else is
+// restarted. Down is bounded by the host's timeout; see DownContext.
 func (h *Host) Down() error {
-	h.dropClient()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.Mode == ModeNetns {
-		if err := h.setLink(false); err != nil {
-			return err
-		}
-	}
-	h.stopSSHDLocked()
-	h.killProcesses()
-	return nil
+	ctx, cancel := h.bound(context.Background())
+	defer cancel()
+	return h.DownContext(ctx)
 }
 
-// Up brings a host taken Down back: link up and sshd running and reachable.
+// DownContext is Down bounded by ctx. It returns once every process of the
+// host is gone, or with an error naming those still alive.
+func (h *Host) DownContext(ctx context.Context) error {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if err := h.lock(ctx, "down"); err != nil {
+		return err
+	}
+	defer h.mu.Unlock()
+	h.dropClient()
+	var errs []error
+	if h.Mode == ModeNetns && !h.closed {
+		// Link first: peers see the host vanish, not closing connections.
+		errs = append(errs, h.setLink(ctx, false))
+	}
+	errs = append(errs, h.stopSSHD(ctx), h.killProcesses(ctx))
+	return h.errorf("down", errors.Join(errs...))
+}
+
+// Up brings a host taken Down back: link up and sshd running and reachable,
+// bounded by ctx (by the host's timeout when ctx has no deadline).
 func (h *Host) Up(ctx context.Context) error {
-	h.mu.Lock()
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if err := h.lock(ctx, "up"); err != nil {
+		return err
+	}
 	defer h.mu.Unlock()
 	if h.closed {
-		return errors.New("sshhost: host is closed")
+		return fmt.Errorf("sshhost: %s: up: host is closed", h.Name)
 	}
 	if h.Mode == ModeNetns {
-		if err := h.setLink(true); err != nil {
-			return err
+		if err := h.setLink(ctx, true); err != nil {
+			return h.errorf("up", err)
 		}
 	}
-	if h.sshd != nil {
-		return nil
+	if h.sshdRunning() {
+		return h.errorf("up", h.waitReachable(ctx))
 	}
-	return h.startSSHDLocked(ctx)
+	return h.errorf("up", h.startSSHD(ctx))
 }
 
 // Disconnect cuts the host off the network while everything on it keeps
-// running (a partition). ModeNetns only.
+// running (a partition). ModeNetns only. Bounded by the host's timeout; see
+// DisconnectContext.
 func (h *Host) Disconnect() error {
-	if h.Mode != ModeNetns {
-		return ErrNotSupported
-	}
-	return h.setLink(false)
+	ctx, cancel := h.bound(context.Background())
+	defer cancel()
+	return h.DisconnectContext(ctx)
 }
 
-// Reconnect undoes Disconnect.
-func (h *Host) Reconnect() error {
+// DisconnectContext is Disconnect bounded by ctx.
+func (h *Host) DisconnectContext(ctx context.Context) error {
 	if h.Mode != ModeNetns {
 		return ErrNotSupported
 	}
-	return h.setLink(true)
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if err := h.lock(ctx, "disconnect"); err != nil {
+		return err
+	}
+	defer h.mu.Unlock()
+	return h.errorf("disconnect", h.setLink(ctx, false))
+}
+
+// Reconnect undoes Disconnect and returns once the host answers on its
+// address again. Bounded by the host's timeout; see ReconnectContext.
+func (h *Host) Reconnect() error {
+	ctx, cancel := h.bound(context.Background())
+	defer cancel()
+	return h.ReconnectContext(ctx)
+}
+
+// ReconnectContext is Reconnect bounded by ctx.
+func (h *Host) ReconnectContext(ctx context.Context) error {
+	if h.Mode != ModeNetns {
+		return ErrNotSupported
+	}
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if err := h.lock(ctx, "reconnect"); err != nil {
+		return err
+	}
+	defer h.mu.Unlock()
+	if err := h.setLink(ctx, true); err != nil {
+		return h.errorf("reconnect", err)
+	}
+	return h.errorf("reconnect", h.waitReachable(ctx))
 }
 
 // setLink takes the host's side of the veth down or up. Down, packets to
@@ -352,35 +555,49 @@ func (h *Host) Reconnect() error {
 // that lost power on the same segment: connects fail with "no route to
 // host" or time out. (Taking the root side down instead would remove the
 // route, and traffic would leak to the root namespace's default route.)
-func (h *Host) setLink(up bool) error {
+func (h *Host) setLink(ctx context.Context, up bool) error {
 	if !up {
-		return ip("-n", h.Namespace, "link", "set", "eth0", "down")
+		return ip(ctx, "-n", h.Namespace, "link", "set", "eth0", "down")
 	}
-	if err := ip("-n", h.Namespace, "link", "set", "eth0", "up"); err != nil {
+	if err := ip(ctx, "-n", h.Namespace, "link", "set", "eth0", "up"); err != nil {
 		return err
 	}
+	// Neighbour entries the root side made while the host was away are
+	// FAILED or still resolving; the first connections would fail with "no
+	// route to host". Best effort: waitReachable copes without it.
+	_ = ip(ctx, "neigh", "flush", "dev", h.rootLink)
 	// The default route went away with the link.
-	return ip("-n", h.Namespace, "route", "replace", "default", "via", h.gateway)
+	return ip(ctx, "-n", h.Namespace, "route", "replace", "default", "via", h.gateway)
 }
 
 // Close stops sshd, kills everything the host started, removes its namespace
-// and veth pair (ModeNetns) and its directories. Safe to call twice.
+// and veth pair (ModeNetns) and its directories. Safe to call twice. Bounded
+// by the host's timeout; see CloseContext.
 func (h *Host) Close() error {
-	h.mu.Lock()
+	ctx, cancel := h.bound(context.Background())
+	defer cancel()
+	return h.CloseContext(ctx)
+}
+
+// CloseContext is Close bounded by ctx.
+func (h *Host) CloseContext(ctx context.Context) error {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if err := h.lock(ctx, "close"); err != nil {
+		return err
+	}
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil
 	}
 	h.closed = true
 	h.dropClient()
-	h.stopSSHDLocked()
-	h.killProcesses()
-	var errs []error
-	if h.Mode == ModeNetns {
-		errs = append(errs, removeNetns(h.Namespace, h.rootLink))
+	errs := []error{h.stopSSHD(ctx), h.killProcesses(ctx)}
+	if h.Mode == ModeNetns && h.Namespace != "" {
+		errs = append(errs, removeNetns(ctx, h.Namespace, h.rootLink))
 	}
 	errs = append(errs, os.RemoveAll(filepath.Dir(h.dir)))
-	return errors.Join(errs...)
+	return h.errorf("close", errors.Join(errs...))
 }
 
 // Group is the set of hosts made by one New call.
@@ -388,13 +605,27 @@ type Group struct {
 	Hosts []*Host
 	Mode  Mode
 	dir   string
+	opts  *options
 }
 
-// Close closes every host and removes the group's directory.
+// Close closes every host and removes the group's directory, bounded by
+// the hosts' timeout; see CloseContext.
 func (g *Group) Close() error {
+	timeout := DefaultTimeout
+	if g.opts != nil {
+		timeout = g.opts.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return g.CloseContext(ctx)
+}
+
+// CloseContext closes every host and removes the group's directory, bounded
+// by ctx.
+func (g *Group) CloseContext(ctx context.Context) error {
 	var errs []error
 	for _, h := range g.Hosts {
-		errs = append(errs, h.Close())
+		errs = append(errs, h.CloseContext(ctx))
 	}
 	errs = append(errs, os.RemoveAll(g.dir))
 	return errors.Join(errs...)
@@ -402,7 +633,8 @@ func (g *Group) Close() error {
 
 // Start starts n hosts for a test and closes them when it ends (the cleanup
 // is registered before anything is started). It skips the test when sshd
-// cannot run at all and fails it on any other error.
+// cannot run at all and fails it on any other error. Starting and closing
+// are each bounded by DefaultTimeout (or WithTimeout).
 func Start(tb testing.TB, n int, opts ...Option) []*Host {
 	tb.Helper()
 	var g *Group
@@ -413,9 +645,17 @@ func Start(tb testing.TB, n int, opts ...Option) []*Host {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	opts = append([]Option{WithLogf(tb.Logf)}, opts...)
+	o := options{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	timeout := o.timeout
+	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout,
+		fmt.Errorf("starting %d hosts took more than %s", n, timeout))
+	defer cancel()
 	var err error
 	g, err = New(ctx, n, opts...)
 	if errors.Is(err, ErrNoSSHD) {
@@ -427,9 +667,9 @@ func Start(tb testing.TB, n int, opts ...Option) []*Host {
 	return g.Hosts
 }
 
-// New starts n hosts. The caller must Close the group.
+// New starts n hosts, bounded by ctx. The caller must Close the group.
 func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
-	o := &options{install: true, logf: func(string, ...any) {}, startTTL: 15 * time.Second}
+	o := &options{install: true, logf: func(string, ...any) {}, startTTL: 30 * time.Second, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(o)
@@ -438,13 +678,18 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 	if n < 1 {
 		return nil, fmt.Errorf("sshhost: New(%d): need at least one host", n)
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("gave up after %s (sshhost.WithTimeout)", o.timeout))
+		defer cancel()
+	}
 	if o.sshd, err = findSSHD(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
 		return nil, fmt.Errorf("sshhost: sshd privilege separation dir: %w", err)
 	}
-	reapStale()
+	reapStale(ctx)
 
 	mode := o.mode
 	if mode == "" {
@@ -454,7 +699,7 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 		return nil, fmt.Errorf("sshhost: mode %q: want %q or %q", mode, ModeNetns, ModeLoopback)
 	}
 	if mode == "" || mode == ModeNetns {
-		if reason := netnsUnavailable(); reason != "" {
+		if reason := netnsUnavailable(ctx); reason != "" {
 			if mode == ModeNetns {
 				return nil, fmt.Errorf("sshhost: network namespaces unavailable: %s", reason)
 			}
@@ -469,10 +714,13 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshhost: %w", err)
 	}
-	g = &Group{Mode: mode, dir: dir}
+	g = &Group{Mode: mode, dir: dir, opts: o}
 	defer func() {
 		if err != nil {
-			_ = g.Close()
+			// Cleaning up gets its own bound: ctx may be what failed.
+			cctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+			defer cancel()
+			_ = g.CloseContext(cctx)
 			g = nil
 		}
 	}()
@@ -538,9 +786,11 @@ func (h *Host) setup(ctx context.Context, uk *userKey) error {
 	if err := h.writeSSHDFiles(uk); err != nil {
 		return err
 	}
-	h.mu.Lock()
+	if err := h.lock(ctx, "start"); err != nil {
+		return err
+	}
 	defer h.mu.Unlock()
-	return h.startSSHDLocked(ctx)
+	return h.startSSHD(ctx)
 }
 
 type userKey struct {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,7 +139,8 @@ func testHosts(t *testing.T, opts ...Option) {
 			}
 			cmd := fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 4 <&3'", o.Addr, o.Port)
 			out, err := h.Run(ctx, cmd)
-			if err != nil || out != "SSH-" {
+			// HasSuffix: the login shell's rc files may print to stderr.
+			if err != nil || !strings.HasSuffix(out, "SSH-") {
 				t.Errorf("%s -> %s: %q %v\n%s", h.Name, o.Name, out, err, o.sshdLog())
 			}
 		}
@@ -145,7 +148,7 @@ func testHosts(t *testing.T, opts ...Option) {
 }
 
 func TestHostsNetns(t *testing.T) {
-	if reason := netnsUnavailable(); reason != "" {
+	if reason := netnsUnavailable(context.Background()); reason != "" {
 		t.Skipf("network namespaces unavailable: %s (loopback mode is tested by TestHostsLoopback)", reason)
 	}
 	testHosts(t, WithMode(ModeNetns))
@@ -171,17 +174,7 @@ func TestCloseRemovesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	sleepers := func() int {
-		n := 0
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			if err == nil && strings.Contains(string(env), markerVar+"="+h.id+"\x00") {
-				n++
-			}
-		}
-		return n
-	}
+	sleepers := func() int { return len(marked(t, h)) }
 	if sleepers() == 0 {
 		t.Fatal("the process started over SSH is not marked")
 	}
@@ -210,60 +203,292 @@ func TestCloseRemovesEverything(t *testing.T) {
 	}
 }
 
+// marked lists the live processes carrying h's marker, checked here
+// independently of procSet.
+func marked(t *testing.T, h *Host) []string {
+	t.Helper()
+	var found []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && strings.Contains("\x00"+string(env), "\x00"+markerVar+"="+h.id+"\x00") {
+			comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+			found = append(found, e.Name()+" "+strings.TrimSpace(string(comm)))
+		}
+	}
+	return found
+}
+
+type pidStart struct {
+	pid   int
+	start uint64
+}
+
+// descendants lists h's sshd and its descendants.
+func descendants(t *testing.T, h *Host) []pidStart {
+	t.Helper()
+	h.mu.Lock()
+	root := h.sshd.Process.Pid
+	h.mu.Unlock()
+	st, err := procStat(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := map[int]uint64{root: st.start}
+	for grew := true; grew; {
+		grew = false
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if _, ok := tree[pid]; ok {
+				continue
+			}
+			if st, err := procStat(pid); err == nil {
+				if _, ok := tree[st.ppid]; ok {
+					tree[pid], grew = st.start, true
+				}
+			}
+		}
+	}
+	var ps []pidStart
+	for pid, start := range tree {
+		ps = append(ps, pidStart{pid, start})
+	}
+	return ps
+}
+
+// inNamespace lists the processes in h's network namespace.
+func inNamespace(t *testing.T, h *Host) []string {
+	t.Helper()
+	if h.Mode != ModeNetns {
+		return nil
+	}
+	out, err := exec.Command("ip", "netns", "pids", h.Namespace).Output()
+	if err != nil {
+		t.Fatalf("ip netns pids %s: %v", h.Namespace, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// sessionFails checks that c, connected before its host went away, cannot
+// open a session any more (within a bound: in ModeNetns nothing answers).
+func sessionFails(t *testing.T, c *ssh.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if s, err := newSession(ctx, c); err == nil {
+		s.Close()
+		t.Fatal("a connection made before Down still opens sessions")
+	}
+}
+
+// timed fails the test when f takes longer than limit.
+func timed(t *testing.T, what string, limit time.Duration, f func() error) error {
+	t.Helper()
+	start := time.Now()
+	err := f()
+	d := time.Since(start)
+	t.Logf("%s: %s (%v)", what, d.Round(time.Millisecond), err)
+	if d > limit {
+		t.Errorf("%s took %s, more than %s", what, d, limit)
+	}
+	return err
+}
+
 func TestDownAndUp(t *testing.T) {
 	hosts := Start(t, 2)
 	h := hosts[0]
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := h.Run(ctx, "setsid nohup sleep 600 >/dev/null 2>&1 </dev/null &"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Down(); err != nil {
+	if _, err := hosts[1].Run(ctx, "setsid nohup sleep 600 >/dev/null 2>&1 </dev/null &"); err != nil {
 		t.Fatal(err)
 	}
+	// A connection of its own, as a test's SSH client would hold one.
+	held, err := h.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if len(marked(t, h)) == 0 {
+		t.Fatal("the process started over SSH is not marked")
+	}
+	sshdTree := descendants(t, h)
+	if len(sshdTree) < 2 { // sshd, the held connection
+		t.Fatalf("sshd and its connection not found: %v", sshdTree)
+	}
+	others := len(marked(t, hosts[1]))
+
+	if err := timed(t, "down", time.Minute, func() error { return h.DownContext(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if left := marked(t, h); len(left) > 0 {
+		t.Fatalf("processes of the host survived Down: %v", left)
+	}
+	for _, p := range sshdTree {
+		if st, err := procStat(p.pid); err == nil && st.start == p.start && st.state != 'Z' {
+			t.Errorf("sshd process %d (%s) survived Down", p.pid, st.comm)
+		}
+	}
+	if left := inNamespace(t, h); len(left) > 0 {
+		t.Fatalf("processes in the host's namespace survived Down: %v", left)
+	}
+	if n := len(marked(t, hosts[1])); n < others {
+		t.Fatalf("Down of %s killed processes of %s: %d left of %d", h.Name, hosts[1].Name, n, others)
+	}
+	sessionFails(t, held)
 	short, c2 := context.WithTimeout(ctx, 3*time.Second)
-	_, err := h.Run(short, "true")
+	err = timed(t, "run on a down host", 10*time.Second, func() error { _, err := h.Run(short, "true"); return err })
 	c2()
 	if err == nil {
 		t.Fatal("ssh worked on a host that is down")
 	}
-	t.Logf("down: %v", err)
 	// The other host is unaffected.
 	if _, err := hosts[1].Run(ctx, "true"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Up(ctx); err != nil {
+	if err := timed(t, "up", time.Minute, func() error { return h.Up(ctx) }); err != nil {
 		t.Fatal(err)
 	}
-	out, err := h.Run(ctx, "pgrep -x sleep | wc -l")
-	if err != nil {
+	if _, err := h.Run(ctx, "true"); err != nil {
 		t.Fatal(err)
 	}
-	if h.Mode == ModeNetns && strings.TrimSpace(out) != "0" {
-		// pgrep sees the whole machine; in netns mode check via the namespace.
-		pids, _ := exec.Command("ip", "netns", "pids", h.Namespace).Output()
-		for _, p := range strings.Fields(string(pids)) {
-			comm, _ := os.ReadFile("/proc/" + p + "/comm")
-			if strings.TrimSpace(string(comm)) == "sleep" {
-				t.Fatal("a process of the host survived Down")
-			}
+	// Up starts sshd, nothing else.
+	for _, p := range marked(t, h) {
+		if strings.HasSuffix(p, " sleep") {
+			t.Errorf("a process killed by Down is back after Up: %s", p)
 		}
 	}
+
 	if h.Mode == ModeNetns {
-		if err := h.Disconnect(); err != nil {
+		if err := timed(t, "disconnect", time.Minute, func() error { return h.DisconnectContext(ctx) }); err != nil {
 			t.Fatal(err)
 		}
 		short, c3 := context.WithTimeout(ctx, 2*time.Second)
-		_, err := h.Run(short, "true")
+		err := timed(t, "run on a disconnected host", 10*time.Second, func() error { _, err := h.Run(short, "true"); return err })
 		c3()
 		if err == nil {
 			t.Fatal("ssh worked on a disconnected host")
 		}
-		if err := h.Reconnect(); err != nil {
+		if err := timed(t, "reconnect", time.Minute, func() error { return h.ReconnectContext(ctx) }); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := h.Run(ctx, "true"); err != nil {
 			t.Fatal(err)
 		}
+	} else if err := h.Disconnect(); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("Disconnect in loopback mode: %v", err)
+	}
+}
+
+// TestDownKillsOnlyTheHost: processes that are not the host's survive its
+// Down and Close, even with a marker that differs only in a suffix, and the
+// test process itself is never a candidate.
+func TestDownKillsOnlyTheHost(t *testing.T) {
+	hosts := Start(t, 2)
+	h := hosts[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var outside []*exec.Cmd
+	for _, env := range []string{
+		markerVar + "=" + h.id + "0",      // another host's id extending this one
+		markerVar + "=" + hosts[1].id,     // the other host's
+		"X" + markerVar + "=" + h.id,      // another variable ending the same
+		"OTHER=" + markerVar + "=" + h.id, // the marker inside a value
+	} {
+		c := exec.Command("sleep", "600")
+		c.Env = append(os.Environ(), env)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		outside = append(outside, c)
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	}
+	if _, err := h.Run(ctx, "setsid nohup sleep 600 >/dev/null 2>&1 </dev/null &"); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := newProcSet(h.id, h.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := ps.scan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		for _, c := range outside {
+			if pid == c.Process.Pid {
+				t.Fatalf("process %d (%v) taken for one of %s's", pid, c.Env[len(c.Env)-1], h.Name)
+			}
+		}
+		if pid == os.Getpid() || pid == os.Getppid() {
+			t.Fatalf("the test process (or its parent) %d taken for one of %s's", pid, h.Name)
+		}
+	}
+	if err := h.DownContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CloseContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range outside {
+		if err := c.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Errorf("process with %s did not survive %s's Down and Close: %v", c.Env[len(c.Env)-1], h.Name, err)
+		}
+	}
+	if _, err := hosts[1].Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBoundedWhenSSHDHangs: an sshd that accepts connections but never
+// answers (stopped) makes Run fail within its context instead of hanging,
+// and Down still takes the host down within its own.
+func TestBoundedWhenSSHDHangs(t *testing.T) {
+	h := Start(t, 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := h.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+	h.dropClient()
+	h.mu.Lock()
+	sshd := h.sshd.Process
+	h.mu.Unlock()
+	if err := sshd.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	short, c2 := context.WithTimeout(ctx, 2*time.Second)
+	err := timed(t, "run with a stopped sshd", 10*time.Second, func() error { _, err := h.Run(short, "true"); return err })
+	c2()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run with a stopped sshd: %v, want a deadline error", err)
+	}
+	short, c3 := context.WithTimeout(ctx, 2*time.Second)
+	_, err = h.Dial(short)
+	c3()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial a stopped sshd: %v, want a deadline error", err)
+	}
+	// A context that is already done: the operation gives up at once.
+	done, c4 := context.WithCancel(ctx)
+	c4()
+	err = timed(t, "down with a cancelled context", 5*time.Second, func() error { return h.DownContext(done) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("down with a cancelled context: %v", err)
+	}
+	if err := timed(t, "down", time.Minute, func() error { return h.DownContext(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := timed(t, "up", time.Minute, func() error { return h.Up(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
 	}
 }
