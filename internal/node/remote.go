@@ -91,9 +91,36 @@ func (c *Client) Run(ctx context.Context, cmd string) (string, error) {
 	return c.RunWithInput(ctx, cmd, nil)
 }
 
+// newSession opens a session bounded by ctx. ssh.Client.NewSession has no
+// deadline of its own: on a host that lost power or was cut off it waits
+// until the kernel gives up retransmitting (about 15 minutes). On ctx's end
+// the connection is closed, which unblocks it; the client is then unusable,
+// as it would be anyway.
+func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
+	type result struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := c.conn.NewSession()
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		_ = c.conn.Close()
+		if r := <-ch; r.s != nil {
+			_ = r.s.Close()
+		}
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
 // RunWithInput runs cmd with stdin connected to in.
 func (c *Client) RunWithInput(ctx context.Context, cmd string, in io.Reader) (string, error) {
-	s, err := c.conn.NewSession()
+	s, err := c.newSession(ctx)
 	if err != nil {
 		return "", &CommandError{Target: c.target, Command: cmd, ExitStatus: -1, Err: fmt.Errorf("open session: %w", err)}
 	}

@@ -302,3 +302,41 @@ func TestSSHHostDown(t *testing.T) {
 	}
 	mustDial(t, sshConfig(h))
 }
+
+// A connection to a host that is then cut off must not hang a command for
+// the kernel's retransmission timeout (~15 minutes): opening the session is
+// bounded by the caller's context like the command itself.
+func TestRunOnCutOffHostIsBounded(t *testing.T) {
+	hosts := sshhost.Start(t, 1)
+	h := hosts[0]
+	if h.Mode != sshhost.ModeNetns {
+		t.Skipf("needs a network partition, which %s mode cannot make", h.Mode)
+	}
+	c := mustDial(t, sshConfig(h))
+	if _, err := c.Run(context.Background(), "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Reconnect() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, "true")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a command on a cut-off host succeeded")
+		}
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("want a timeout, got %v", err)
+		}
+		t.Logf("cut-off host: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a command on a cut-off host ignored its 3 s context for 30 s")
+	}
+}
