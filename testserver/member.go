@@ -7,13 +7,17 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Test tuning. Heartbeat 10ms and election timeout 100ms are the values etcd's
@@ -91,7 +95,7 @@ func (m *member) releasePorts() {
 	m.release = nil
 }
 
-func (m *member) config(streamCtx context.Context) *embed.Config {
+func (m *member) config(streamCtx context.Context, server *atomic.Pointer[etcdserver.EtcdServer]) *embed.Config {
 	cfg := embed.NewConfig()
 	cfg.Name = m.name
 	cfg.Dir = m.dir
@@ -121,6 +125,17 @@ func (m *member) config(streamCtx context.Context) *embed.Config {
 	// or lease keep-alives (etcd would wait up to 5s).
 	cfg.GRPCAdditionalServerOptions = []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			// etcd 3.7.3 keeps serving gRPC after its server stopped on
+			// its own (a member removed from the cluster does), and a
+			// Status request then reads the closed backend and panics the
+			// whole process. Refuse requests once the server is stopping.
+			if s := server.Load(); s != nil {
+				select {
+				case <-s.StoppingNotify():
+					return nil, status.Error(codes.Unavailable, "etcd member "+m.name+" is stopping")
+				default:
+				}
+			}
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			defer context.AfterFunc(streamCtx, cancel)()
@@ -186,11 +201,13 @@ func (m *member) start(initialCluster string) error {
 		}
 	}
 	streamCtx, cancel := context.WithCancel(context.Background())
-	e, err := embed.StartEtcd(m.config(streamCtx))
+	var server atomic.Pointer[etcdserver.EtcdServer]
+	e, err := embed.StartEtcd(m.config(streamCtx, &server))
 	if err != nil {
 		cancel()
 		return fmt.Errorf("start member %s: %w", m.name, err)
 	}
+	server.Store(e.Server)
 	m.etcd = e
 	m.cancelStreams = cancel
 	m.id = uint64(e.Server.MemberID())
