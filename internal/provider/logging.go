@@ -5,9 +5,13 @@ import (
 	"strings"
 )
 
-// envTfLogSDK sets the level of the plugin SDK's own logs (framework and
-// protocol), which terraform-plugin-log reads when the server starts.
-const envTfLogSDK = "TF_LOG_SDK"
+// sdkLogLevelVars set the levels of the plugin SDK's own logs, which
+// terraform-plugin-log reads when the server starts: TF_LOG_SDK is the SDK's
+// root logger; the framework and protocol subsystems have their own levels,
+// and a subsystem whose level is unset logs everything: it builds each
+// message's fields (a copy of the logger options per field) before the root
+// logger throws the message away.
+var sdkLogLevelVars = []string{"TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO"}
 
 // QuietSDKLogsUnlessDebugging turns the plugin SDK's logs off when nobody
 // can see them. Without a level set, the framework and the protocol layer
@@ -23,5 +27,7 @@ func QuietSDKLogsUnlessDebugging() {
 			return
 		}
 	}
-	_ = os.Setenv(envTfLogSDK, "OFF")
+	for _, name := range sdkLogLevelVars {
+		_ = os.Setenv(name, "OFF")
+	}
 }
