@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +15,8 @@ import (
 	"log"
 	"os"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/devcmd"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
@@ -75,13 +75,23 @@ func serveProvider(args []string, stderr io.Writer) int {
 		return 2
 	}
 	provider.QuietSDKLogsUnlessDebugging()
-	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
-		Address: providerAddress,
-		Debug:   *debug,
-	})
-	if err != nil {
+	provider.TuneGCForServing()
+	if err := serve(*debug); err != nil {
 		log.New(stderr, "", 0).Print(err)
 		return 1
 	}
 	return 0
+}
+
+// serve serves the provider plugin until the CLI is done with it.
+func serve(debug bool) error {
+	srv, err := provider.NewProtocol6Server(version)()
+	if err != nil {
+		return err
+	}
+	var opts []tf6server.ServeOpt
+	if debug {
+		opts = append(opts, tf6server.WithManagedDebug())
+	}
+	return tf6server.Serve(providerAddress, func() tfprotov6.ProviderServer { return srv }, opts...)
 }

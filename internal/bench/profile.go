@@ -1,14 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 )
@@ -54,9 +54,11 @@ func serveProfiled(dir string) int {
 	}()
 	defer close(stop)
 	provider.QuietSDKLogsUnlessDebugging()
-	err = providerserver.Serve(context.Background(), provider.New("bench"), providerserver.ServeOpts{
-		Address: "registry.terraform.io/terraform-etcd/etcd",
-	})
+	provider.TuneGCForServing()
+	srv, err := provider.NewProtocol6Server("bench")()
+	if err == nil {
+		err = tf6server.Serve(provider.Address, func() tfprotov6.ProviderServer { return srv })
+	}
 	if h, herr := os.Create(f.Name() + ".heap"); herr == nil {
 		_ = pprof.Lookup("allocs").WriteTo(h, 0)
 		h.Close()

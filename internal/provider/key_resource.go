@@ -252,25 +252,39 @@ func (r *keyResource) Create(ctx context.Context, req resource.CreateRequest, re
 func (r *keyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state keyResourceModel
 	resp.Diagnostics.Append(getState(ctx, req.State, &state)...) // no per-call reflection: see state_codec.go
-	cl, diags := r.provider.Client(ctx)
-	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	found, diags := readKey(ctx, r.provider, &state)
+	resp.Diagnostics.Append(diags...)
+	switch {
+	case resp.Diagnostics.HasError():
+	case !found:
+		resp.State.RemoveResource(ctx)
+	default:
+		resp.Diagnostics.Append(setState(ctx, &resp.State, state)...)
+	}
+}
 
+// readKey refreshes state from etcd, for Read and for the protocol-level
+// refresh in fast_read.go; found is false when the key no longer exists.
+func readKey(ctx context.Context, data *providerData, state *keyResourceModel) (found bool, diags diag.Diagnostics) {
+	cl, diags := data.Client(ctx)
+	if diags.HasError() {
+		return false, diags
+	}
 	key := state.Key.ValueString()
 	kv, err := cl.GetKey(ctx, key)
 	switch {
 	case errors.Is(err, client.ErrKeyNotFound):
 		tflog.Warn(ctx, "etcd key deleted outside Terraform; removing it from state", map[string]any{"key": key})
-		resp.State.RemoveResource(ctx)
-		return
+		return false, diags
 	case err != nil:
-		resp.Diagnostics.AddAttributeError(path.Root("key"), "Cannot read key", err.Error())
-		return
+		diags.AddAttributeError(path.Root("key"), "Cannot read key", err.Error())
+		return false, diags
 	}
 	state.fromKV(kv)
-	resp.Diagnostics.Append(setState(ctx, &resp.State, state)...)
+	return true, diags
 }
 
 func (r *keyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -121,7 +120,7 @@ func TestAccKeysDataSource(t *testing.T) {
 // The schemas are valid for Terraform: reserved names, nested types and so
 // on are checked by the framework when the CLI asks for them.
 func TestProviderSchemas(t *testing.T) {
-	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	srv, err := NewProtocol6Server("test")()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/config"
@@ -222,7 +221,7 @@ func newLockRPC(t *testing.T) *lockRPC {
 func newLockRPCAt(t *testing.T, endpoints []string, extra map[string]tftypes.Value) *lockRPC {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	srv, err := NewProtocol6Server("test")()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
@@ -41,6 +42,9 @@ type etcdProvider struct {
 	version string
 	// lookupEnv reads ETCDCTL_* fallbacks; os.LookupEnv outside tests.
 	lookupEnv func(string) (string, bool)
+	// configured is what Configure last handed to resources, for the
+	// protocol-level etcd_key refresh (fast_read.go).
+	configured atomic.Pointer[providerData]
 }
 
 // New returns a constructor for the provider, as providerserver expects.
@@ -141,6 +145,11 @@ func (p *etcdProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 }
 
 func (p *etcdProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	defer func() {
+		if data, ok := resp.ResourceData.(*providerData); ok && !resp.Diagnostics.HasError() {
+			p.configured.Store(data)
+		}
+	}()
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

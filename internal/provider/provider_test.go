@@ -57,7 +57,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -72,7 +71,7 @@ var testCluster *testserver.Cluster
 
 // testAccProviders serves the provider in-process to the CLI.
 var testAccProviders = map[string]func() (tfprotov6.ProviderServer, error){
-	"etcd": providerserver.NewProtocol6WithError(New("test")()),
+	"etcd": NewProtocol6Server("test"),
 }
 
 func TestMain(m *testing.M) {
