@@ -26,6 +26,8 @@ type Client struct {
 	requestTimeout time.Duration
 	// timeoutAttr names the attribute requestTimeout comes from, for errors.
 	timeoutAttr string
+
+	reads *keyReads
 }
 
 // Open connects to the cluster described by s. clientv3 dials lazily, so an
@@ -57,6 +59,7 @@ func Open(ctx context.Context, s *Settings) (*Client, error) {
 		certUser:       s.certUser(),
 		requestTimeout: s.RequestTimeout,
 		timeoutAttr:    AttrRequestTimeout,
+		reads:          &keyReads{},
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {

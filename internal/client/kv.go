@@ -56,20 +56,6 @@ func (e *KeyChangedError) Error() string {
 
 func (e *KeyChangedError) Unwrap() error { return ErrKeyChanged }
 
-// GetKey reads one key. A missing key yields an error wrapping ErrKeyNotFound.
-func (c *Client) GetKey(ctx context.Context, key string) (*KeyValue, error) {
-	ctx, cancel := c.Ctx(ctx)
-	defer cancel()
-	resp, err := c.Get(ctx, key)
-	if err != nil {
-		return nil, c.Describe(err, "read", key)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, fmt.Errorf("key %q: %w", key, ErrKeyNotFound)
-	}
-	return fromKV(resp.Kvs[0].Key, resp.Kvs[0].Value, resp.Kvs[0].CreateRevision, resp.Kvs[0].ModRevision, resp.Kvs[0].Version, resp.Kvs[0].Lease), nil
-}
-
 // CreateKey writes key only if it does not exist, in one transaction:
 // If CreateRevision(key) == 0 Then Put Else Get. When the key exists, nothing
 // is written and a *KeyExistsError describes what is there.
