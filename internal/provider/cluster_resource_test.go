@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -314,11 +315,17 @@ func TestAccClusterPlainScale(t *testing.T) {
 // provider wired to its outputs writes a key, checked with a plain client.
 // The cluster uses the implicit default provider (no endpoints); the key uses
 // the only provider block, the one wired to the cluster.
+//
+// Terraform runs one provider process per provider configuration, but the
+// in-process server of plugin-testing is one per provider name, shared by
+// every configuration of that name: with an alias, whichever configuration
+// was configured last would serve both. So the wired configuration is the
+// same provider under a second name (as google-beta serves google_*
+// resources), with a server of its own.
 func TestAccClusterTLSWiredProvider(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	config := clusterHCL("secure", hosts, 3, binaryLine(t)+"  tls = { auto = true }\n") + `
-provider "etcd" {
-  alias     = "c"
+provider "etcdwired" {
   endpoints = etcd_cluster.c.endpoints
   ca_cert   = etcd_cluster.c.ca_cert_pem
   cert      = etcd_cluster.c.client_cert_pem
@@ -326,14 +333,17 @@ provider "etcd" {
 }
 
 resource "etcd_key" "wired" {
-  provider = etcd.c
+  provider = etcdwired
   key      = "/wired/hello"
   value    = "from the same apply"
 }
 `
 	var caPEM string
 	resource.ParallelTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProviders,
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"etcd":      NewProtocol6Server("test"),
+			"etcdwired": NewProtocol6Server("test"),
+		},
 		Steps: []resource.TestStep{
 			{
 				Config: config,
