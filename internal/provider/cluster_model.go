@@ -46,29 +46,6 @@ type clusterModel struct {
 	BinarySHA256  types.String `tfsdk:"binary_sha256"`
 }
 
-type sshModel struct {
-	User                  types.String `tfsdk:"user"`
-	Port                  types.Int64  `tfsdk:"port"`
-	PrivateKey            types.String `tfsdk:"private_key"`
-	Passphrase            types.String `tfsdk:"passphrase"`
-	Agent                 types.Bool   `tfsdk:"agent"`
-	HostKey               types.String `tfsdk:"host_key"`
-	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
-	ConnectTimeout        types.String `tfsdk:"connect_timeout"`
-	Bastion               types.Object `tfsdk:"bastion"`
-}
-
-type bastionModel struct {
-	Host                  types.String `tfsdk:"host"`
-	Port                  types.Int64  `tfsdk:"port"`
-	User                  types.String `tfsdk:"user"`
-	PrivateKey            types.String `tfsdk:"private_key"`
-	Passphrase            types.String `tfsdk:"passphrase"`
-	Agent                 types.Bool   `tfsdk:"agent"`
-	HostKey               types.String `tfsdk:"host_key"`
-	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
-}
-
 type clusterNodeModel struct {
 	Name          types.String `tfsdk:"name"`
 	Host          types.String `tfsdk:"host"`
@@ -183,39 +160,9 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 	for _, n := range nodes {
 		s.Nodes = append(s.Nodes, n.node())
 	}
-	if !m.SSH.IsNull() && !m.SSH.IsUnknown() {
-		var sm sshModel
-		diags.Append(m.SSH.As(ctx, &sm, objectAsOptions)...)
-		s.SSH = node.SSHConfig{
-			User: sm.User.ValueString(), Port: int(sm.Port.ValueInt64()),
-			PrivateKey: sm.PrivateKey.ValueString(), Passphrase: sm.Passphrase.ValueString(),
-			Agent: sm.Agent.ValueBool(), HostKey: sm.HostKey.ValueString(), InsecureIgnoreHostKey: sm.InsecureIgnoreHostKey.ValueBool(),
-		}
-		if !sm.ConnectTimeout.IsNull() {
-			if d, err := time.ParseDuration(sm.ConnectTimeout.ValueString()); err == nil {
-				s.SSH.Timeout = d
-			}
-		}
-		if !sm.Bastion.IsNull() && !sm.Bastion.IsUnknown() {
-			var b bastionModel
-			diags.Append(sm.Bastion.As(ctx, &b, objectAsOptions)...)
-			s.SSH.Bastion = &node.SSHConfig{
-				Host: b.Host.ValueString(), Port: int(b.Port.ValueInt64()), User: b.User.ValueString(),
-				PrivateKey: b.PrivateKey.ValueString(), Passphrase: b.Passphrase.ValueString(), Agent: b.Agent.ValueBool(),
-				HostKey: b.HostKey.ValueString(), InsecureIgnoreHostKey: b.InsecureIgnoreHostKey.ValueBool(),
-				Timeout: s.SSH.Timeout,
-			}
-			if s.SSH.Bastion.User == "" {
-				s.SSH.Bastion.User = s.SSH.User
-			}
-			if s.SSH.Bastion.PrivateKey == "" && !s.SSH.Bastion.Agent {
-				s.SSH.Bastion.PrivateKey, s.SSH.Bastion.Passphrase, s.SSH.Bastion.Agent = s.SSH.PrivateKey, s.SSH.Passphrase, s.SSH.Agent
-			}
-			if s.SSH.Bastion.HostKey == "" && !s.SSH.Bastion.InsecureIgnoreHostKey {
-				s.SSH.Bastion.HostKey, s.SSH.Bastion.InsecureIgnoreHostKey = s.SSH.HostKey, s.SSH.InsecureIgnoreHostKey
-			}
-		}
-	}
+	ssh, d := sshConfigOf(ctx, m.SSH, path.Root("ssh"))
+	diags.Append(d...)
+	s.SSH = ssh
 	return s, diags
 }
 

@@ -50,40 +50,7 @@ func (r *clusterResource) Metadata(_ context.Context, req resource.MetadataReque
 	resp.TypeName = req.ProviderTypeName + "_cluster"
 }
 
-func sshAuthAttributes(bastion bool) map[string]schema.Attribute {
-	who := "the nodes"
-	inherit := ""
-	if bastion {
-		who = "the bastion"
-		inherit = " Defaults to the nodes' setting."
-	}
-	a := map[string]schema.Attribute{
-		"user": schema.StringAttribute{Optional: true, MarkdownDescription: "User to log in as on " + who + ". Defaults to `root`." + inherit},
-		"port": schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port of " + who + ". Defaults to 22."},
-		"private_key": schema.StringAttribute{Optional: true, Sensitive: true,
-			MarkdownDescription: "PEM private key (OpenSSH, PKCS#1/8 or SEC 1), e.g. `file(\"~/.ssh/id_ed25519\")`." + inherit},
-		"passphrase": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Passphrase of `private_key`, when it is protected."},
-		"agent":      schema.BoolAttribute{Optional: true, MarkdownDescription: "Also use the keys of the ssh-agent at `$SSH_AUTH_SOCK`." + inherit},
-		"host_key": schema.StringAttribute{Optional: true,
-			MarkdownDescription: "Accepted host keys of " + who + ", one per line, in `authorized_keys` form (`ssh-ed25519 AAAA...`, valid for any host) " +
-				"or `known_hosts` form (`10.0.0.1 ssh-ed25519 AAAA...`), e.g. the output of `ssh-keyscan`. Host keys are verified: " +
-				"required unless `insecure_ignore_host_key`." + inherit},
-		"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
-			MarkdownDescription: "Accept any host key. Allows a man in the middle to take the connection; for throw-away test machines only."},
-	}
-	if bastion {
-		a["host"] = schema.StringAttribute{Required: true, MarkdownDescription: "Address of the bastion (jump host); the nodes are reached through it like `ssh -J`."}
-	}
-	return a
-}
-
 func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	sshAttrs := sshAuthAttributes(false)
-	sshAttrs["connect_timeout"] = schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}},
-		MarkdownDescription: "How long to wait for a node's SSH connection (TCP connect and handshake), e.g. `\"10s\"`. Defaults to `\"30s\"`."}
-	sshAttrs["bastion"] = schema.SingleNestedAttribute{Optional: true, Attributes: sshAuthAttributes(true),
-		MarkdownDescription: "Reach the nodes through this jump host."}
-
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An etcd cluster on machines reached over SSH: one member per node, each running from etcd's own " +
 			"config file as a systemd unit or a supervised process.\n\n" +
@@ -106,7 +73,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "Name of the cluster: its `initial-cluster-token`, and the service name's suffix (`etcd-<name>`). Changing it replaces the cluster.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 				Validators:          []validator.String{stringvalidator.RegexMatches(clusterNameRE, "use letters, digits, '.', '_' and '-', starting with a letter or digit")}},
-			"ssh": schema.SingleNestedAttribute{Required: true, Attributes: sshAttrs,
+			"ssh": schema.SingleNestedAttribute{Required: true, Attributes: sshAttributes("the nodes"),
 				MarkdownDescription: "How to reach the nodes over SSH. Errors name the node and the cause: connection refused, " +
 					"authentication failed, host key mismatch or timeout. The user needs root rights (or write access to the " +
 					"directories and, with systemd, to the units)."},

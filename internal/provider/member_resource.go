@@ -67,7 +67,7 @@ type memberModel struct {
 
 type memberNodeModel struct {
 	Host           types.String    `tfsdk:"host"`
-	SSH            *memberSSHModel `tfsdk:"ssh"`
+	SSH            *sshModel       `tfsdk:"ssh"`
 	BinaryPath     types.String    `tfsdk:"binary_path"`
 	RemoteBinary   types.String    `tfsdk:"remote_binary"`
 	InstallDir     types.String    `tfsdk:"install_dir"`
@@ -77,16 +77,6 @@ type memberNodeModel struct {
 	Settings       types.Map       `tfsdk:"settings"`
 	TLS            *memberTLSModel `tfsdk:"tls"`
 	WipeData       types.Bool      `tfsdk:"wipe_data"`
-}
-
-type memberSSHModel struct {
-	User                  types.String `tfsdk:"user"`
-	Port                  types.Int64  `tfsdk:"port"`
-	PrivateKey            types.String `tfsdk:"private_key"`
-	Passphrase            types.String `tfsdk:"passphrase"`
-	Agent                 types.Bool   `tfsdk:"agent"`
-	HostKey               types.String `tfsdk:"host_key"`
-	InsecureIgnoreHostKey types.Bool   `tfsdk:"insecure_ignore_host_key"`
 }
 
 type memberTLSModel struct {
@@ -178,22 +168,12 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 					},
 					"ssh": schema.SingleNestedAttribute{
-						Required:            true,
-						MarkdownDescription: "How to log in. Host keys are verified unless `insecure_ignore_host_key`.",
-						Attributes: map[string]schema.Attribute{
-							"user": optString("User to log in as; `root` when unset. It needs to write `install_dir` " +
-								"and `data_dir` and, with systemd, to install units."),
-							"port":        schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port; 22 when unset."},
-							"private_key": secret("Private key (PEM, OpenSSH or PKCS#1/#8). Never logged."),
-							"passphrase":  secret("Passphrase of `private_key` when it is encrypted."),
-							"agent": schema.BoolAttribute{Optional: true,
-								MarkdownDescription: "Also use the keys of the ssh-agent at `$SSH_AUTH_SOCK`."},
-							"host_key": optString("Accepted host key(s), one per line, in `authorized_keys` " +
-								"(`ssh-ed25519 AAAA...`) or `known_hosts` format. Required unless " +
-								"`insecure_ignore_host_key` is true."),
-							"insecure_ignore_host_key": schema.BoolAttribute{Optional: true,
-								MarkdownDescription: "Accept any host key. Only for throw-away test machines."},
-						},
+						Required:   true,
+						Attributes: sshAttributes("the machine"),
+						MarkdownDescription: "How to reach the machine over SSH, with the same settings as `etcd_cluster`'s " +
+							"`ssh`. Errors name the machine and the cause: connection refused, authentication failed, host " +
+							"key mismatch or timeout. The user needs to write `install_dir` and `data_dir` and, with " +
+							"systemd, to install units.",
 					},
 					"binary_path": optString("Local binary to upload and run as `<binary> server --config-file F` " +
 						"(the provider's bundled etcd server). Defaults to the running provider executable; set it " +
@@ -310,12 +290,8 @@ func (r *memberResource) ValidateConfig(ctx context.Context, req resource.Valida
 		resp.Diagnostics.AddAttributeError(np.AtName("remote_binary"), "Conflicting binaries",
 			"Set binary_path (a local binary to upload) or remote_binary (an etcd binary already on the machine), not both.")
 	}
-	if s := n.SSH; s != nil && !s.HostKey.IsUnknown() && !s.InsecureIgnoreHostKey.IsUnknown() {
-		if s.HostKey.IsNull() && !s.InsecureIgnoreHostKey.ValueBool() {
-			resp.Diagnostics.AddAttributeError(np.AtName("ssh").AtName("host_key"), "Missing host key",
-				"Give the machine's host key (e.g. the output of `ssh-keyscan HOST`) so that the provider can verify it, "+
-					"or set insecure_ignore_host_key = true for a throw-away test machine.")
-		}
+	if n.SSH != nil {
+		resp.Diagnostics.Append(n.SSH.validateHostKey(np.AtName("ssh"))...)
 	}
 	for _, d := range []string{"install_dir", "data_dir", "remote_binary"} {
 		var v types.String
@@ -452,7 +428,9 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 		s.Settings = map[string]string{}
 		diags.Append(n.Settings.ElementsAs(ctx, &s.Settings, false)...)
 	}
-	s.SSH = m.sshConfig()
+	ssh, d := m.sshConfig(ctx)
+	diags.Append(d...)
+	s.SSH = ssh
 	if t := n.TLS; t != nil {
 		s.TLS = &memberhost.TLS{
 			CACertPEM:     []byte(t.CACertPEM.ValueString()),
@@ -841,6 +819,17 @@ func nodeEqual(a, b *memberNodeModel) bool {
 func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state memberModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// What stopping the service needs is checked before the member is
+	// removed: a state it cannot be read from changes nothing.
+	var spec memberhost.Spec
+	if state.Node != nil {
+		var diags diag.Diagnostics
+		spec, diags = state.teardownSpec(ctx)
+		resp.Diagnostics.Append(diags...)
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -872,7 +861,6 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	if state.Node == nil {
 		return
 	}
-	spec := state.teardownSpec()
 	host, err := memberhost.ConnectForTeardown(ctx, spec)
 	if err != nil {
 		resp.Diagnostics.AddWarning("Member removed; its service was not stopped",
@@ -890,7 +878,7 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 
 // teardownSpec is what stopping the member's service needs from the node
 // block in state: the machine, the login and the directories.
-func (m memberModel) teardownSpec() memberhost.Spec {
+func (m memberModel) teardownSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {
 	n := m.Node
 	s := memberhost.Spec{
 		Name:         m.Name.ValueString(),
@@ -901,27 +889,21 @@ func (m memberModel) teardownSpec() memberhost.Spec {
 	if v := n.ServiceManager.ValueString(); v != "" {
 		s.ServiceManager = node.ServiceManager(v)
 	}
-	s.SSH = m.sshConfig()
-	return s
+	var diags diag.Diagnostics
+	s.SSH, diags = m.sshConfig(ctx)
+	return s, diags
 }
 
-func (m memberModel) sshConfig() node.SSHConfig {
-	n := m.Node
-	ssh := node.SSHConfig{Host: n.Host.ValueString(), User: "root", Port: 22}
-	if c := n.SSH; c != nil {
-		if !c.User.IsNull() {
-			ssh.User = c.User.ValueString()
-		}
-		if !c.Port.IsNull() {
-			ssh.Port = int(c.Port.ValueInt64())
-		}
-		ssh.PrivateKey = c.PrivateKey.ValueString()
-		ssh.Passphrase = c.Passphrase.ValueString()
-		ssh.Agent = c.Agent.ValueBool()
-		ssh.HostKey = c.HostKey.ValueString()
-		ssh.InsecureIgnoreHostKey = c.InsecureIgnoreHostKey.ValueBool()
+// sshConfig is how to reach the member's machine: node.host with the login
+// of node.ssh (shared with etcd_cluster's ssh, see sshModel).
+func (m memberModel) sshConfig(ctx context.Context) (node.SSHConfig, diag.Diagnostics) {
+	var cfg node.SSHConfig
+	var diags diag.Diagnostics
+	if m.Node.SSH != nil {
+		cfg, diags = m.Node.SSH.config(ctx, path.Root("node").AtName("ssh"))
 	}
-	return ssh
+	cfg.Host = m.Node.Host.ValueString()
+	return cfg, diags
 }
 
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a
