@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -139,13 +140,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"wipe_data_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Delete the data dirs on destroy, and the data dir of a node removed from `nodes`. Defaults to `false`: " +
 					"the data stays, and re-creating the same cluster on the same nodes resumes it."},
-			"timeouts": schema.SingleNestedAttribute{Optional: true,
-				MarkdownDescription: "How long create, update and delete may take, as durations such as `\"30m\"`. Defaults: 20m, 30m, 10m.",
-				Attributes: map[string]schema.Attribute{
-					"create": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
-					"update": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
-					"delete": schema.StringAttribute{Optional: true, Validators: []validator.String{durationValidator{}}},
-				}},
+			"timeouts": clusterTimeouts.attribute("Create waits until every member is healthy and a leader is elected; " +
+				"update includes adding members one at a time and rolling restarts."),
 			"endpoints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
 				MarkdownDescription: "Client URLs of the members, in node order: the `endpoints` of a `provider \"etcd\"` block."},
 			"cluster_id": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster ID (hexadecimal, as etcdctl prints it).",
@@ -324,7 +320,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	plan.BinarySHA256 = types.StringValue(sum)
 	st, err := c.Apply(ctx, cluster.ApplyOptions{})
 	if err != nil {
-		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, timeout)
+		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, "create", timeout)
 		if cluster.NothingChanged(err) {
 			return
 		}
@@ -455,7 +451,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	defer c.Close()
 	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool()})
 	if err != nil {
-		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, timeout)
+		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, "update", timeout)
 		return
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
@@ -496,7 +492,7 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 	if err := c.Destroy(ctx, state.WipeDataOnDestroy.ValueBool()); err != nil {
-		addClusterError(&resp.Diagnostics, "Cannot destroy the etcd cluster", err, timeout)
+		addClusterError(&resp.Diagnostics, "Cannot destroy the etcd cluster", err, "delete", timeout)
 	}
 }
 
@@ -609,7 +605,7 @@ func addWarnings(diags *diag.Diagnostics, warnings []string) {
 
 // addClusterError turns an error of internal/cluster into diagnostics: one
 // per node error, attribute errors for spec problems.
-func addClusterError(diags *diag.Diagnostics, summary string, err error, timeout interface{ String() string }) {
+func addClusterError(diags *diag.Diagnostics, summary string, err error, op string, timeout time.Duration) {
 	var fe *cluster.FieldError
 	if errors.As(err, &fe) {
 		addSpecErrors(diags, err, summary)
@@ -618,7 +614,7 @@ func addClusterError(diags *diag.Diagnostics, summary string, err error, timeout
 	for _, e := range unjoinErr(err) {
 		detail := e.Error()
 		if errors.Is(e, context.DeadlineExceeded) {
-			detail += fmt.Sprintf("\n\nThe operation ran into its timeout (%s); raise it with timeouts = { ... } if the nodes are slow.", timeout)
+			detail += timeoutHint(op, timeout)
 		}
 		diags.AddError(summary, detail)
 	}

@@ -42,9 +42,9 @@ var (
 	_ resource.ResourceWithModifyPlan     = (*memberResource)(nil)
 )
 
-// memberJoinTimeout bounds how long Create and Update wait for a member's
-// process to join, catch up and be promoted.
-const memberJoinTimeout = 10 * time.Minute
+// memberTimeouts are the defaults of etcd_member's timeouts: create and
+// update wait for the member's process to join, catch up and be promoted.
+var memberTimeouts = operationTimeouts{Create: 10 * time.Minute, Update: 10 * time.Minute, Delete: 10 * time.Minute}
 
 // memberResource is etcd_member: one member of a running cluster, and
 // optionally its process on a machine reached over SSH.
@@ -63,6 +63,7 @@ type memberModel struct {
 	ClientURLs     types.List       `tfsdk:"client_urls"`
 	IsLearner      types.Bool       `tfsdk:"is_learner"`
 	InitialCluster types.String     `tfsdk:"initial_cluster"`
+	Timeouts       types.Object     `tfsdk:"timeouts"`
 }
 
 type memberNodeModel struct {
@@ -252,6 +253,8 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 					"set when the member is added.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
+			"timeouts": memberTimeouts.attribute("Create and update include waiting until the member's process " +
+				"has joined, caught up and been promoted; delete includes moving leadership away and stopping the service."),
 		},
 	}
 }
@@ -478,9 +481,10 @@ func (r *memberResource) Create(ctx context.Context, req resource.CreateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	timeout, diags := memberTimeouts.get(ctx, plan.Timeouts, "create")
+	resp.Diagnostics.Append(diags...)
 	var spec memberhost.Spec
 	if plan.Node != nil {
-		var diags diag.Diagnostics
 		spec, diags = plan.hostSpec(ctx)
 		resp.Diagnostics.Append(diags...)
 	}
@@ -493,8 +497,9 @@ func (r *memberResource) Create(ctx context.Context, req resource.CreateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberJoinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer noteDeadline(ctx, &resp.Diagnostics, "create", timeout)
 	name := plan.Name.ValueString()
 	logf := func(msg string, kv ...any) {
 		fields := map[string]any{"member": name}
@@ -705,9 +710,10 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	timeout, diags := memberTimeouts.get(ctx, plan.Timeouts, "update")
+	resp.Diagnostics.Append(diags...)
 	var spec memberhost.Spec
 	if plan.Node != nil {
-		var diags diag.Diagnostics
 		spec, diags = plan.hostSpec(ctx)
 		resp.Diagnostics.Append(diags...)
 	}
@@ -716,8 +722,9 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberJoinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer noteDeadline(ctx, &resp.Diagnostics, "update", timeout)
 	id, err := membership.ParseID(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("id"), "Invalid member ID", err.Error())
@@ -822,11 +829,12 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	timeout, diags := memberTimeouts.get(ctx, state.Timeouts, "delete")
+	resp.Diagnostics.Append(diags...)
 	// What stopping the service needs is checked before the member is
 	// removed: a state it cannot be read from changes nothing.
 	var spec memberhost.Spec
 	if state.Node != nil {
-		var diags diag.Diagnostics
 		spec, diags = state.teardownSpec(ctx)
 		resp.Diagnostics.Append(diags...)
 	}
@@ -840,8 +848,9 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		resp.Diagnostics.AddAttributeError(path.Root("id"), "Invalid member ID", err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, memberJoinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer noteDeadline(ctx, &resp.Diagnostics, "delete", timeout)
 	name := state.Name.ValueString()
 	err = membership.Remove(ctx, cl.Client, id)
 	var qe *membership.QuorumError
@@ -874,6 +883,16 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		resp.Diagnostics.AddWarning("Member removed; its service could not be stopped",
 			fmt.Sprintf("Member %s was removed from the cluster, but stopping its service on %s failed: %v", name, host.Target(), err))
 	}
+}
+
+// noteDeadline explains a failed operation whose context ran out: ctx is
+// the one bounded by timeouts.<op>.
+func noteDeadline(ctx context.Context, diags *diag.Diagnostics, op string, timeout time.Duration) {
+	if !diags.HasError() || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return
+	}
+	diags.AddAttributeError(path.Root("timeouts").AtName(op), "Timeout reached",
+		strings.TrimSpace(timeoutHint(op, timeout)))
 }
 
 // teardownSpec is what stopping the member's service needs from the node
