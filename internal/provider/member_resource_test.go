@@ -13,6 +13,12 @@ import (
 	"testing"
 	"time"
 
+	fwpath "github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -24,9 +30,11 @@ import (
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/membertest"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 )
 
@@ -64,6 +72,23 @@ func checkMember(addr string, wantLearner bool) resource.TestCheckFunc {
 	}
 }
 
+// checkMemberCount checks with a plain client that the shared cluster has
+// want members.
+func checkMemberCount(c *testserver.Cluster, want int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ml, err := c.Client().MemberList(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ml.Members) != want {
+			return fmt.Errorf("the cluster has %d members, want %d", len(ml.Members), want)
+		}
+		return nil
+	}
+}
+
 // TestAccMemberWithoutNode adds a learner to the shared cluster through
 // etcd_member without node, starts its process the way an operator would
 // (an embedded member with initial_cluster, existing state and an empty
@@ -89,16 +114,7 @@ func TestAccMemberWithoutNode(t *testing.T) {
 			if joiner != nil {
 				joiner.Stop()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			ml, err := c.Client().MemberList(ctx)
-			if err != nil {
-				return err
-			}
-			if len(ml.Members) != 3 {
-				return fmt.Errorf("%d members after destroy, want 3", len(ml.Members))
-			}
-			return nil
+			return checkMemberCount(c, 3)(nil)
 		},
 		Steps: []resource.TestStep{
 			{
@@ -182,18 +198,7 @@ func TestAccMemberVoter(t *testing.T) {
 	peer := membertest.FreeURL(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy: func(*terraform.State) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			ml, err := c.Client().MemberList(ctx)
-			if err != nil {
-				return err
-			}
-			if len(ml.Members) != 3 {
-				return fmt.Errorf("%d members after destroy, want 3", len(ml.Members))
-			}
-			return nil
-		},
+		CheckDestroy:             checkMemberCount(c, 3),
 		Steps: []resource.TestStep{{
 			Config: providerConfig() + memberConfig("voter", []string{peer}, "learner = false"),
 			ConfigStateChecks: []statecheck.StateCheck{
@@ -214,18 +219,7 @@ func TestAccMemberBadInput(t *testing.T) {
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy: func(*terraform.State) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			ml, err := c.Client().MemberList(ctx)
-			if err != nil {
-				return err
-			}
-			if len(ml.Members) != 3 {
-				return fmt.Errorf("the cluster was changed: %d members", len(ml.Members))
-			}
-			return nil
-		},
+		CheckDestroy:             checkMemberCount(c, 3),
 		Steps: []resource.TestStep{
 			{
 				Config:      providerConfig() + memberConfig("x", []string{"10.0.0.9:2380"}, ""),
@@ -276,6 +270,37 @@ func TestAccMemberBadInput(t *testing.T) {
 				ExpectError: errorText("snapshot-cout"),
 			},
 			{
+				// A timeout that is not a duration is refused at plan time,
+				// on the attribute.
+				Config:      providerConfig() + memberConfig("newcomer", []string{free}, `timeouts = { create = "ten minutes" }`),
+				ExpectError: errorText(`timeouts.create: "ten minutes" is not a duration`),
+			},
+			{
+				Config:      providerConfig() + memberConfig("newcomer", []string{free}, `timeouts = { delete = "-5m" }`),
+				ExpectError: errorText(`timeouts.delete: "-5m" must be a positive duration`),
+			},
+			{
+				// Known only at apply: refused there, before the cluster is
+				// touched.
+				PreConfig: requireMemberCount(t, c, 3),
+				Config: providerConfig() + "resource \"terraform_data\" \"late\" {\n  input = \"ten minutes\"\n}\n" +
+					memberConfig("newcomer", []string{free}, `timeouts = { create = terraform_data.late.output }`),
+				ExpectError: regexp.MustCompile(`"ten\s+minutes"\s+is\s+not\s+a`),
+			},
+			{
+				// The create's deadline is timeouts.create: with 1ns it
+				// stops at the first step (reaching the machine) and says
+				// which timeout it ran into.
+				PreConfig: requireMemberCount(t, c, 3),
+				Config: providerConfig() + memberConfig("newcomer", []string{free}, `timeouts = { create = "1ns" }
+  `+node(`ssh = {
+      private_key = `+hclString(otherSSHKey(t))+`
+      insecure_ignore_host_key = true
+    }`)),
+				ExpectError: errorText(`The operation ran into its timeout (1ns); raise it with timeouts = { create = "..." }`),
+			},
+			{
+				PreConfig:     requireMemberCount(t, c, 3),
 				Config:        providerConfig() + memberConfig("ghost", []string{free}, ""),
 				ResourceName:  "etcd_member.test",
 				ImportState:   true,
@@ -284,6 +309,16 @@ func TestAccMemberBadInput(t *testing.T) {
 			},
 		},
 	})
+}
+
+// requireMemberCount is a PreConfig that stops the test unless the shared
+// cluster has want members: a failed step before it changed nothing.
+func requireMemberCount(t *testing.T, c *testserver.Cluster, want int) func() {
+	return func() {
+		if err := checkMemberCount(c, want)(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // memberTestBinary builds the provider (the bundled server the nodes run)
@@ -450,8 +485,26 @@ func (c *sshTestCluster) providerBlock() string {
 		hclList(c.endpoints), hclString(string(c.ca.CertPEM)), hclString(string(c.client.CertPEM)), hclString(string(c.client.KeyPEM)))
 }
 
-// memberNodeConfig is an etcd_member with node on host h.
+// memberNodeConfig is an etcd_member with node on host h, logging in
+// directly.
 func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host, bin, snapshotCount, extra string) string {
+	return c.memberNodeConfigSSH(resName, name, h, bin, snapshotCount, sshHCL(h, h.HostKey, ""), extra, "")
+}
+
+// sshHCL is a node.ssh block for h accepting hostKeys; extra goes inside.
+func sshHCL(h *sshhost.Host, hostKeys, extra string) string {
+	return fmt.Sprintf(`ssh = {
+      user        = %q
+      port        = %d
+      private_key = %s
+      host_key    = %s
+      %s
+    }`, h.User, h.Port, hclString(string(h.PrivateKeyPEM)), hclString(hostKeys), extra)
+}
+
+// memberNodeConfigSSH is an etcd_member with node on host h, reached with
+// the node.ssh block ssh; extra goes into node, top into the resource.
+func (c *sshTestCluster) memberNodeConfigSSH(resName, name string, h *sshhost.Host, bin, snapshotCount, ssh, extra, top string) string {
 	sans := "[]"
 	if h.Mode == sshhost.ModeLoopback {
 		sans = `["127.0.0.1"]`
@@ -461,12 +514,7 @@ func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host,
   peer_urls = ["https://%s:2380"]
   node = {
     host = %q
-    ssh = {
-      user        = %q
-      port        = %d
-      private_key = %s
-      host_key    = %q
-    }
+    %s
     binary_path     = %q
     install_dir     = %q
     data_dir        = %q
@@ -479,10 +527,11 @@ func (c *sshTestCluster) memberNodeConfig(resName, name string, h *sshhost.Host,
     }
     %s
   }
+  %s
 }
-`, resName, name, h.Addr, h.Addr, h.User, h.Port, hclString(string(h.PrivateKeyPEM)), h.HostKey, bin,
+`, resName, name, h.Addr, h.Addr, ssh, bin,
 		path.Join(h.BaseDir, "opt", "etcd-member"), path.Join(h.BaseDir, "var", "lib", "etcd-member"), snapshotCount,
-		hclString(string(c.ca.CertPEM)), hclString(string(c.ca.KeyPEM)), sans, extra)
+		hclString(string(c.ca.CertPEM)), hclString(string(c.ca.KeyPEM)), sans, extra, top)
 }
 
 // checkVoters checks with a plain client that the cluster has exactly the
@@ -649,6 +698,289 @@ func TestAccMemberOnNodes(t *testing.T) {
 				},
 				Check: timed("replace the dead member (import + apply)",
 					c.checkVoters(t, append(slices.Clone(c.endpoints[1:]), "https://"+h3.Addr+":2379"), "before-replace", "kept", "m2", "m3", "m5")),
+			},
+		},
+	})
+	t.Logf("total %s", time.Since(begin))
+}
+
+// A state written before node.ssh had connect_timeout and bastion, and
+// before etcd_member had timeouts, still decodes: Terraform hands it to
+// the provider as JSON through UpgradeResourceState, the new attributes
+// come back null, and the member's login is what it was.
+func TestMemberStateWithoutNewAttributes(t *testing.T) {
+	ctx := context.Background()
+	old := `{
+  "id": "8e9e05c52164694d",
+  "name": "m4",
+  "peer_urls": ["https://10.0.0.4:2380"],
+  "learner": true,
+  "client_urls": ["https://10.0.0.4:2379"],
+  "is_learner": false,
+  "initial_cluster": "m1=https://10.0.0.1:2380,m4=https://10.0.0.4:2380",
+  "node": {
+    "host": "10.0.0.4",
+    "ssh": {
+      "user": "admin",
+      "port": 2222,
+      "private_key": "KEY",
+      "passphrase": null,
+      "agent": null,
+      "host_key": "ssh-ed25519 AAAA",
+      "insecure_ignore_host_key": null
+    },
+    "binary_path": null,
+    "remote_binary": "/usr/bin/etcd",
+    "install_dir": "/opt/etcd-member",
+    "data_dir": null,
+    "client_urls": null,
+    "service_manager": "process",
+    "settings": null,
+    "tls": null,
+    "wipe_data": null
+  }
+}`
+	srv, err := providerserver.NewProtocol6WithError(New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
+		TypeName: "etcd_member", Version: 0, RawState: &tfprotov6.RawState{JSON: []byte(old)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Errorf("%s: %s: %s", d.Severity, d.Summary, d.Detail)
+	}
+	if t.Failed() {
+		return
+	}
+	sresp := &fwresource.SchemaResponse{}
+	newMemberResource().Schema(ctx, fwresource.SchemaRequest{}, sresp)
+	raw, err := resp.UpgradedState.Unmarshal(sresp.Schema.Type().TerraformType(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m memberModel
+	if diags := (tfsdk.State{Schema: sresp.Schema, Raw: raw}).Get(ctx, &m); diags.HasError() {
+		t.Fatalf("decode the upgraded state: %v", diags)
+	}
+	if m.Node == nil || m.Node.SSH == nil {
+		t.Fatalf("node or node.ssh lost: %+v", m.Node)
+	}
+	if !m.Node.SSH.ConnectTimeout.IsNull() || !m.Node.SSH.Bastion.IsNull() || !m.Timeouts.IsNull() {
+		t.Errorf("new attributes not null: connect_timeout %v, bastion %v, timeouts %v", m.Node.SSH.ConnectTimeout, m.Node.SSH.Bastion, m.Timeouts)
+	}
+	spec, diags := m.teardownSpec(ctx)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	want := node.SSHConfig{Host: "10.0.0.4", User: "admin", Port: 2222, PrivateKey: "KEY", HostKey: "ssh-ed25519 AAAA"}
+	if spec.SSH != want || spec.Name != "m4" || spec.RemoteBinary != "/usr/bin/etcd" {
+		t.Errorf("teardown spec %+v, ssh %+v; want ssh %+v", spec, spec.SSH, want)
+	}
+	if d, diags := memberTimeouts.get(ctx, m.Timeouts, "delete"); diags.HasError() || d != memberTimeouts.Delete {
+		t.Errorf("delete timeout %s %v, want the default %s", d, diags, memberTimeouts.Delete)
+	}
+}
+
+func TestOperationTimeouts(t *testing.T) {
+	ctx := context.Background()
+	resp := &fwresource.SchemaResponse{}
+	newMemberResource().Schema(ctx, fwresource.SchemaRequest{}, resp)
+	typ := resp.Schema.Attributes["timeouts"].GetType().(types.ObjectType)
+	obj := func(create, update string) types.Object {
+		v := func(s string) types.String {
+			if s == "" {
+				return types.StringNull()
+			}
+			return types.StringValue(s)
+		}
+		o, diags := types.ObjectValueFrom(ctx, typ.AttrTypes, timeoutsModel{Create: v(create), Update: v(update), Delete: types.StringNull()})
+		if diags.HasError() {
+			t.Fatal(diags)
+		}
+		return o
+	}
+	d := operationTimeouts{Create: time.Minute, Update: 2 * time.Minute, Delete: 3 * time.Minute}
+	for _, tc := range []struct {
+		name string
+		obj  types.Object
+		op   string
+		want time.Duration
+	}{
+		{"no timeouts", types.ObjectNull(typ.AttrTypes), "create", time.Minute},
+		{"unknown timeouts", types.ObjectUnknown(typ.AttrTypes), "update", 2 * time.Minute},
+		{"set", obj("90s", ""), "create", 90 * time.Second},
+		{"spaces", obj(" 5m ", ""), "create", 5 * time.Minute},
+		{"other op unset", obj("90s", ""), "delete", 3 * time.Minute},
+		{"update set", obj("", "1h"), "update", time.Hour},
+	} {
+		got, diags := d.get(ctx, tc.obj, tc.op)
+		if diags.HasError() || got != tc.want {
+			t.Errorf("%s: %s %v, want %s", tc.name, got, diags, tc.want)
+		}
+	}
+	for _, bad := range []string{"ten minutes", "0s", "-5m"} {
+		_, diags := d.get(ctx, obj("", bad), "update")
+		wantAttrError(t, diags, fwpath.Root("timeouts").AtName("update"), fmt.Sprintf("%q is not a positive duration", bad))
+	}
+}
+
+// sshOnlyThroughBastion makes target's sshd unreachable from the test
+// process's network namespace, where the provider runs, while other hosts
+// (a bastion) still reach it: in target's namespace, sshd's replies to the
+// root-side address of its link are routed to nowhere. Everything else
+// (etcd's client and peer ports) is untouched. Netns mode only.
+func sshOnlyThroughBastion(t *testing.T, ctx context.Context, target *sshhost.Host) {
+	t.Helper()
+	ipIn := func(args ...string) string {
+		out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", target.Namespace}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip -n %s %s: %v\n%s", target.Namespace, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// "default via 10.213.0.1 dev ..."
+	fields := strings.Fields(ipIn("-4", "route", "show", "default"))
+	if len(fields) < 3 || fields[1] != "via" {
+		t.Fatalf("no default route in %s: %v", target.Namespace, fields)
+	}
+	gw := fields[2] + "/32"
+	ipIn("route", "add", "unreachable", gw, "table", "2213")
+	ipIn("rule", "add", "to", gw, "ipproto", "tcp", "sport", "22", "lookup", "2213", "priority", "100")
+}
+
+// TestAccMemberThroughBastion adds a member on a machine that the provider
+// reaches only through a bastion (node.ssh.bastion), as a machine on a
+// private network: a wrong bastion host key fails before the cluster is
+// touched, the member joins and is promoted through the bastion, and
+// destroy stops its service through the bastion too.
+func TestAccMemberThroughBastion(t *testing.T) {
+	accCluster(t)
+	hosts := sshhost.Start(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin := clusterBinary(t)
+	begin := time.Now()
+	c := bootstrapSSHCluster(t, ctx, hosts[:1], bin)
+	t.Logf("bootstrapped 1 member over SSH (%s mode) in %s", hosts[0].Mode, time.Since(begin))
+	bastion, target := hosts[1], hosts[2]
+
+	viaBastion := memberSSHConfig(target)
+	b := memberSSHConfig(bastion)
+	viaBastion.Bastion = &b
+	if target.Mode == sshhost.ModeNetns {
+		sshOnlyThroughBastion(t, ctx, target)
+		direct := memberSSHConfig(target)
+		direct.Timeout = 3 * time.Second
+		if cl, err := node.Dial(ctx, direct); err == nil {
+			cl.Close()
+			t.Fatal("the target's sshd still answers the provider directly")
+		} else {
+			t.Logf("direct login refused as set up: %v", err)
+		}
+		cl, err := node.Dial(ctx, viaBastion)
+		if err != nil {
+			t.Fatalf("through the bastion: %v", err)
+		}
+		cl.Close()
+	} else {
+		t.Logf("%s mode: hosts share one network stack, so the target also answers directly; the bastion is still used", target.Mode)
+	}
+	// The member's service as the resource installs it, looked at
+	// through the bastion.
+	m2 := memberhost.Spec{
+		Name:           "m2",
+		InstallDir:     path.Join(target.BaseDir, "opt", "etcd-member"),
+		DataDir:        path.Join(target.BaseDir, "var", "lib", "etcd-member"),
+		ServiceManager: node.ServiceProcess,
+		SSH:            viaBastion,
+	}
+	serviceStatus := func() (node.ServiceStatus, error) {
+		h, err := memberhost.ConnectForTeardown(ctx, m2)
+		if err != nil {
+			return node.ServiceStatus{}, err
+		}
+		defer h.Close()
+		return h.Status(ctx)
+	}
+	// Stop what etcd_member started if the test fails half-way.
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		if h, err := memberhost.ConnectForTeardown(sctx, m2); err == nil {
+			_ = h.Stop(sctx)
+			h.Close()
+		}
+	})
+
+	bastionBlock := func(extra string) string {
+		return fmt.Sprintf("connect_timeout = \"10s\"\n      bastion = {\n        host = %q\n        port = %d\n        %s\n      }", bastion.Addr, bastion.Port, extra)
+	}
+	// The bastion takes the login and the host keys of node.ssh: one list
+	// with the keys of both machines.
+	bothKeys := target.HostKey + "\n" + bastion.HostKey
+	cfg := c.providerBlock() + c.memberNodeConfigSSH("m2", "m2", target, bin, "10000",
+		sshHCL(target, bothKeys, bastionBlock("")), "", `timeouts = { create = "5m", delete = "2m" }`)
+	wrongBastionKey := c.providerBlock() + c.memberNodeConfigSSH("m2", "m2", target, bin, "10000",
+		sshHCL(target, bothKeys, bastionBlock("host_key = "+hclString(target.HostKey))), "", "")
+	both := append(slices.Clone(c.endpoints), "https://"+target.Addr+":2379")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(s *terraform.State) error {
+			if err := c.checkVoters(t, c.endpoints, "", "", "m1")(s); err != nil {
+				return err
+			}
+			// Destroy reached the machine (through the bastion) and
+			// uninstalled the member's service. (Checking only that it
+			// stopped would not do: a removed member stops by itself.)
+			st, err := serviceStatus()
+			if err != nil {
+				return err
+			}
+			if st.Installed || st.Running {
+				return fmt.Errorf("the member's service is still on %s after destroy: %+v", target.Name, st)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				// The bastion is dialed with its own settings: its host key
+				// is checked, and a mismatch is named as the bastion's.
+				Config:      wrongBastionKey,
+				ExpectError: regexp.MustCompile(`via\s+bastion[\s\S]*host\s+key\s+mismatch`),
+			},
+			{
+				PreConfig: func() {
+					if err := c.checkVoters(t, c.endpoints, "", "", "m1")(nil); err != nil {
+						t.Fatalf("the failed step changed the cluster: %v", err)
+					}
+				},
+				Config: cfg,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("etcd_member.m2", tfjsonpath.New("is_learner"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue("etcd_member.m2", tfjsonpath.New("node").AtMapKey("ssh").AtMapKey("bastion").AtMapKey("host"),
+						knownvalue.StringExact(bastion.Addr)),
+					statecheck.ExpectKnownValue("etcd_member.m2", tfjsonpath.New("node").AtMapKey("ssh").AtMapKey("connect_timeout"),
+						knownvalue.StringExact("10s")),
+					statecheck.ExpectKnownValue("etcd_member.m2", tfjsonpath.New("timeouts").AtMapKey("create"), knownvalue.StringExact("5m")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					c.checkVoters(t, both, "", "", "m1", "m2"),
+					func(*terraform.State) error {
+						st, err := serviceStatus()
+						if err != nil || !st.Running {
+							return fmt.Errorf("member's service on %s: %+v %v", target.Name, st, err)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:   cfg,
+				PlanOnly: true,
 			},
 		},
 	})
