@@ -1,6 +1,6 @@
 # A fourth member for a running TLS cluster, started over SSH on a new
-# machine. It joins as a learner, catches up and is promoted to a voting
-# member in the same apply.
+# machine on a private network, reached through a bastion. It joins as a
+# learner, catches up and is promoted to a voting member in the same apply.
 
 variable "ssh_private_key" {
   type      = string
@@ -8,7 +8,7 @@ variable "ssh_private_key" {
 }
 
 variable "host_keys" {
-  description = "Host keys by address, e.g. from: ssh-keyscan 10.0.0.4 10.0.0.6"
+  description = "Host keys by address, e.g. from: ssh-keyscan 10.0.0.4 10.0.0.6 bastion.example.com"
   type        = map(string)
 }
 
@@ -25,9 +25,16 @@ resource "etcd_member" "etcd_4" {
   node = {
     host = "10.0.0.4"
     ssh = {
-      user        = "root"
-      private_key = var.ssh_private_key
-      host_key    = var.host_keys["10.0.0.4"]
+      user            = "root"
+      private_key     = var.ssh_private_key
+      host_key        = var.host_keys["10.0.0.4"]
+      connect_timeout = "10s"
+      # Like ssh -J. The bastion logs in with the user and key above unless
+      # it sets its own.
+      bastion = {
+        host     = "bastion.example.com"
+        host_key = var.host_keys["bastion.example.com"]
+      }
     }
     # Same values as the rest of the cluster.
     settings = {
@@ -38,6 +45,12 @@ resource "etcd_member" "etcd_4" {
       ca_cert_pem = var.etcd_ca.cert_pem
       ca_key_pem  = var.etcd_ca.key_pem
     }
+  }
+
+  # Joining includes uploading the binary and catching up with the leader:
+  # allow more than the default 10m on a slow link.
+  timeouts = {
+    create = "30m"
   }
 }
 
