@@ -185,7 +185,7 @@ func (l *Leadership) Proclaim(ctx context.Context, value string) error {
 // Resign gives up the leadership so the next candidate takes over; it
 // deletes the key only if it still carries this leadership's token.
 func (l *Leadership) Resign(ctx context.Context) error {
-	return l.h.release(ctx, "leadership "+l.h.key)
+	return l.h.release(ctx, "leadership")
 }
 
 // Observation is one state of an election, as reported by Observe.

@@ -40,13 +40,17 @@ type Mutex struct {
 	s      *concurrency.Session
 	prefix string
 	opts   options
+	q      queueSpec // what every acquisition asks for, worked out once
+	qErr   error     // an invalid prefix
 }
 
 // NewMutex returns a mutex on prefix whose keys are bound to session s.
 // Every process using the same prefix contends for the same lock. The
 // prefix is normalized to end in exactly one "/".
 func NewMutex(s *concurrency.Session, prefix string, opts ...Option) *Mutex {
-	return &Mutex{s: s, prefix: prefix, opts: buildOptions(opts)}
+	m := &Mutex{s: s, prefix: prefix, opts: buildOptions(opts)}
+	m.q, m.qErr = m.spec()
+	return m
 }
 
 // Prefix returns the normalized key prefix under which the lock's keys live.
@@ -68,7 +72,7 @@ func (m *Mutex) spec() (queueSpec, error) {
 		value:    m.opts.value,
 		limit:    1,
 		lost:     ErrLockLost,
-		tryIf:    []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(dir), "=", 0).WithPrefix()},
+		tryEmpty: true,
 	}, nil
 }
 
@@ -76,11 +80,10 @@ func (m *Mutex) spec() (queueSpec, error) {
 // ErrSessionExpired when the session's lease expires (or is revoked) before
 // the lock is granted. When it fails, it removes its waiting key.
 func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
-	q, err := m.spec()
-	if err != nil {
-		return nil, err
+	if m.qErr != nil {
+		return nil, m.qErr
 	}
-	h, err := acquire(ctx, q, true)
+	h, err := acquire(ctx, m.q, true)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +93,10 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 // TryLock takes the lock only if nobody holds or waits for it, in a
 // single etcd transaction; otherwise it fails with ErrLocked.
 func (m *Mutex) TryLock(ctx context.Context) (*Lock, error) {
-	q, err := m.spec()
-	if err != nil {
-		return nil, err
+	if m.qErr != nil {
+		return nil, m.qErr
 	}
-	h, err := acquire(ctx, q, false)
+	h, err := acquire(ctx, m.q, false)
 	if err != nil {
 		return nil, err
 	}
@@ -146,4 +148,4 @@ func (l *Lock) Err() error { return l.h.status() }
 // the lock had been lost meanwhile, ErrNotHeld if it was already released,
 // and an etcd error (the lock is then unchanged: retry) if etcd could not
 // be reached.
-func (l *Lock) Unlock(ctx context.Context) error { return l.h.release(ctx, "lock "+l.h.key) }
+func (l *Lock) Unlock(ctx context.Context) error { return l.h.release(ctx, "lock") }

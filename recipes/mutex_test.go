@@ -338,3 +338,49 @@ func waitForKeys(t *testing.T, c *testserver.Cluster, prefix string, n int64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A key of the session's own left over under the lock (e.g. by a process
+// that crashed between its put and its cleanup, on the same lease) keeps
+// its place: the next Lock of that session puts over it, keeps its create
+// revision as the token, and is ranked by it, ahead of a waiter that came
+// after the leftover.
+func TestMutexReusesLeftoverKey(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newSession(t, c, 5)
+	m := NewMutex(s, "locks/left")
+	key := m.Prefix() + strconv.FormatInt(int64(s.Lease()), 16)
+	put, err := c.Client().Put(ctx, key, "", clientv3.WithLease(s.Lease()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := make(chan *Lock, 1)
+	go func() {
+		l, err := NewMutex(newSession(t, c, 5), "locks/left").Lock(ctx)
+		if err != nil {
+			t.Errorf("Lock of the later waiter: %v", err)
+		}
+		later <- l
+	}()
+	waitForKeys(t, c, "locks/left/", 2)
+	l, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatalf("Lock over the leftover key: %v", err)
+	}
+	if l.Key() != key || l.Token() != put.Header.Revision {
+		t.Fatalf("granted key %s token %d, want %s token %d", l.Key(), l.Token(), key, put.Header.Revision)
+	}
+	select {
+	case <-later:
+		t.Fatal("the later waiter was granted while the leftover's owner holds the lock")
+	default:
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	l2 := <-later
+	if l2 == nil || l2.Token() <= l.Token() {
+		t.Fatalf("later grant %v after token %d", l2, l.Token())
+	}
+	_ = l2.Unlock(ctx)
+}

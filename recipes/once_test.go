@@ -312,6 +312,47 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	if err := l.Unlock(ctx); err != nil {
 		t.Fatalf("Unlock: %v", err)
 	}
+
+	// Contended: the namespaced session queues behind a holder and is
+	// granted when it leaves; a namespaced semaphore with a free slot
+	// grants at once, and a full one refuses a TryAcquire.
+	held, err := NewMutex(other, "ns/locks/wait").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock, 1)
+	go func() {
+		l, err := NewMutex(s, "locks/wait").Lock(ctx)
+		if err != nil {
+			t.Errorf("namespaced Lock behind a holder: %v", err)
+		}
+		got <- l
+	}()
+	waitForKeys(t, c, "ns/locks/wait/", 2)
+	if err := held.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waiter := <-got
+	if waiter == nil || waiter.Token() <= held.Token() {
+		t.Fatalf("namespaced waiter granted %v after token %d", waiter, held.Token())
+	}
+	if err := waiter.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock of the namespaced waiter: %v", err)
+	}
+	slot, err := NewSemaphore(other, "ns/sem", 2).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := NewSemaphore(s, "sem", 2).TryAcquire(ctx)
+	if err != nil {
+		t.Fatalf("namespaced TryAcquire with a free slot: %v", err)
+	}
+	if _, err := NewSemaphore(newSession(t, c, 5), "ns/sem", 2).TryAcquire(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryAcquire of a full semaphore = %v, want ErrLocked", err)
+	}
+	_ = mine.Unlock(ctx)
+	_ = slot.Unlock(ctx)
+
 	q := NewQueue(cli, "jobs")
 	if err := q.Enqueue(ctx, "x"); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package recipes
 import (
 	"context"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -47,7 +46,7 @@ func (rw *RWMutex) spec(write bool) (queueSpec, error) {
 		q.blockDir = dir + "w/"
 		q.key = slotKey(dir+"r/", rw.s)
 	}
-	q.tryIf = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(q.blockDir), "=", 0).WithPrefix()}
+	q.tryEmpty = true
 	return q, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -25,9 +26,55 @@ type queueSpec struct {
 	blockDir string // keys below blockDir with a lower create revision block us
 	key      string // our key: slotKey, one per session and primitive
 	value    string
-	limit    int            // granted when fewer than limit blocking keys precede us
-	lost     error          // sentinel reported when a granted hold is lost
-	tryIf    []clientv3.Cmp // for try: put only if these hold; nil: put, then check rank
+	limit    int   // granted when fewer than limit blocking keys precede us
+	lost     error // sentinel reported when a granted hold is lost
+	// tryEmpty: a Try call puts the key only if no key is under blockDir
+	// and reports ErrLocked otherwise, without putting anything; without
+	// it, a Try call puts the key, then checks its rank.
+	tryEmpty bool
+}
+
+// acquireRequest is the transaction that joins the queue of q with the
+// session's lease, in one round trip.
+//
+// Uncontended (no key under blockDir, ours new), it is granted at the
+// txn's revision with a bare put. Otherwise (Else) it puts anyway, which
+// keeps the create revision of a key of ours left over (returned as the
+// put's previous key), and reads the first limit keys under blockDir by
+// create revision, so a semaphore with a free slot or a Try call knows its
+// rank at once. A waiting lock or election needs no such read: its wait
+// (waitTurn) reads the keys ahead itself, behind its watch.
+//
+// A Try call with tryEmpty puts only if no key is under blockDir and ours
+// is new, and has no Else.
+func acquireRequest(q queueSpec, lease int64, wait bool) *pb.TxnRequest {
+	key := []byte(q.key)
+	dir := []byte(q.blockDir)
+	end := []byte(clientv3.GetPrefixRangeEnd(q.blockDir))
+	cmps := []*pb.Compare{createdAt(dir, end, 0)}
+	try := !wait && q.tryEmpty
+	if try || !strings.HasPrefix(q.key, q.blockDir) {
+		cmps = append(cmps, createdAt(key, nil, 0)) // "none" does not cover our own key
+	}
+	put := func(prevKV bool) *pb.RequestOp {
+		return &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
+			RequestPut: &pb.PutRequest{Key: key, Value: []byte(q.value), Lease: lease, PrevKv: prevKV},
+		}}
+	}
+	req := &pb.TxnRequest{Compare: cmps, Success: []*pb.RequestOp{put(false)}}
+	if try {
+		return req
+	}
+	req.Failure = []*pb.RequestOp{put(true)}
+	if q.limit > 1 || !wait {
+		req.Failure = append(req.Failure, &pb.RequestOp{Request: &pb.RequestOp_RequestRange{
+			RequestRange: &pb.RangeRequest{
+				Key: dir, RangeEnd: end, KeysOnly: true, Limit: int64(q.limit),
+				SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_ASCEND,
+			},
+		}})
+	}
+	return req
 }
 
 // acquire puts the spec's key and, unless it is granted at once, waits for
@@ -54,32 +101,11 @@ func acquire(ctx context.Context, q queueSpec, wait bool) (*hold, error) {
 func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*hold, error) {
 	s := q.session
 	c := s.Client()
-	// Put (keeping the create revision if a key of ours is left over),
-	// read our create revision back, and the first keys that may block us.
-	put := clientv3.OpPut(q.key, q.value, clientv3.WithLease(s.Lease()))
-	own := clientv3.OpGet(q.key, clientv3.WithKeysOnly())
-	first := clientv3.OpGet(q.blockDir, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
-		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(int64(q.limit)))
-	fresh := clientv3.Compare(clientv3.CreateRevision(q.key), "=", 0)
+	raw := newRawKV(c)
+	try := !wait && q.tryEmpty
 	// Sent once (see onceKV): a resend after an answer lost to a stopping
 	// member could put the key back after the cleanup below removed it.
-	txn := onceKV(c).Txn(ctx)
-	try := !wait && q.tryIf != nil
-	if try {
-		txn = txn.If(append([]clientv3.Cmp{fresh}, q.tryIf...)...).Then(put)
-	} else {
-		// Uncontended (nothing under blockDir, our key new): granted at
-		// the txn's revision with a bare put. Otherwise put anyway (a key
-		// of ours left over keeps its create revision) and read our
-		// revision and the keys ahead back.
-		none := clientv3.Compare(clientv3.CreateRevision(q.blockDir), "=", 0).WithPrefix()
-		cmps := []clientv3.Cmp{none}
-		if !strings.HasPrefix(q.key, q.blockDir) {
-			cmps = append(cmps, fresh) // "none" does not cover our own key
-		}
-		txn = txn.If(cmps...).Then(put).Else(put, first, own)
-	}
-	resp, err := txn.Commit()
+	resp, err := commitTxn(ctx, c, raw, acquireRequest(q, int64(s.Lease()), wait), true)
 	if err != nil {
 		if isLeaseNotFound(err) {
 			leave()
@@ -95,22 +121,24 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 	}
 	token := resp.Header.Revision
 	if !resp.Succeeded {
-		kvs := resp.Responses[2].GetResponseRange().Kvs
-		if len(kvs) != 1 {
-			cleanupThen(s, q.key, 0, leave)
-			return nil, fmt.Errorf("%w: acquire %s: key %s missing right after its put", ErrEtcd, q.dir, q.key)
+		// The put kept the create revision of a key of ours left over.
+		if prev := resp.Responses[0].GetResponsePut().GetPrevKv(); prev != nil {
+			token = prev.CreateRevision
 		}
-		token = kvs[0].CreateRevision
 	}
 	h := newHold(s, q.key, token, q.lost, leave)
+	h.raw = raw
 	h.rev = resp.Header.Revision
 	if try || resp.Succeeded {
 		return h, nil
 	}
-	ahead := 0
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		if kv.CreateRevision < token {
-			ahead++
+	ahead := q.limit // unknown without the first keys: wait for the turn
+	if len(resp.Responses) > 1 {
+		ahead = 0
+		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+			if kv.CreateRevision < token {
+				ahead++
+			}
 		}
 	}
 	if ahead < q.limit {
@@ -205,6 +233,7 @@ type hold struct {
 	sawDelete error // deletion seen by the monitor during a release
 
 	unlockMu sync.Mutex // serializes release
+	raw      *rawKV     // newRawKV of the session's client
 }
 
 func newHold(s *concurrency.Session, key string, token int64, lost error, leave func()) *hold {
@@ -307,7 +336,7 @@ func (h *hold) startMonitor() {
 
 // release deletes the key if it still carries our token. A second call,
 // or a call after the hold was lost, never touches a newer holder's key.
-func (h *hold) release(ctx context.Context, notHeld string) error {
+func (h *hold) release(ctx context.Context, what string) error {
 	h.unlockMu.Lock()
 	defer h.unlockMu.Unlock()
 	h.mu.Lock()
@@ -315,10 +344,9 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 	h.releasing = true
 	h.mu.Unlock()
 	if released {
-		return fmt.Errorf("%w: %s", ErrNotHeld, notHeld)
+		return releasedError{what, h.key}
 	}
-	c := h.session.Client()
-	ok, err := deleteOwned(ctx, c, h.key, h.token)
+	resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
 	if err != nil {
 		h.mu.Lock()
 		h.releasing = false
@@ -338,7 +366,7 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 	h.mu.Lock()
 	h.stopMon()
 	h.mu.Unlock()
-	if !ok {
+	if !resp.Succeeded {
 		lostErr := fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token)
 		h.finish(lostErr, true)
 		h.mu.Lock()
@@ -349,9 +377,23 @@ func (h *hold) release(ctx context.Context, notHeld string) error {
 		}
 		return lostErr
 	}
-	h.finish(fmt.Errorf("%w: %s was released", ErrNotHeld, notHeld), true)
+	h.finish(releasedError{what, h.key}, true)
 	h.mu.Lock()
 	h.released = true
 	h.mu.Unlock()
 	return nil
 }
+
+// releasedError says that a hold ended by its own release (or that it was
+// released already). It wraps ErrNotHeld; its message is only formatted
+// when asked for, which a successful release never does.
+type releasedError struct {
+	what string // "lock", "leadership"
+	key  string
+}
+
+func (e releasedError) Error() string {
+	return fmt.Sprintf("%v: %s %s was released", ErrNotHeld, e.what, e.key)
+}
+
+func (e releasedError) Unwrap() error { return ErrNotHeld }
