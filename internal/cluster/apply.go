@@ -19,7 +19,9 @@ type ApplyOptions struct {
 	// Remove lists nodes that were part of the cluster and are not any
 	// more: their members are removed (after every node of the spec is
 	// healthy), then their services stopped and their installed files
-	// deleted. Their data dirs are kept unless WipeRemoved.
+	// deleted. Their data dirs are kept unless WipeRemoved. A member of a
+	// removed node that is down is removed first, before anything else
+	// changes, so that a dead node can be replaced in one Apply.
 	Remove      []Node
 	WipeRemoved bool
 }
@@ -89,7 +91,7 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 	if list == nil {
 		err = c.startAll(ctx, cli, states)
 	} else {
-		err = c.converge(ctx, cli, states, *list)
+		err = c.converge(ctx, cli, states, *list, opts.Remove)
 	}
 	if err != nil {
 		return nil, err
@@ -158,7 +160,17 @@ func (c *Cluster) startAll(ctx context.Context, cli *clientv3.Client, states []*
 }
 
 // converge brings a running cluster to the spec, one member at a time.
-func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*nodeState, list membership.List) error {
+func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*nodeState, list membership.List, remove []Node) error {
+	if removed, err := c.removeDeadMembers(ctx, cli, list, remove); err != nil {
+		return err
+	} else if removed {
+		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		list, err = membership.MemberList(lctx, cli)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	var stopped, joining, running []*nodeState
 	for _, st := range states {
 		m, ok := list.ByPeerURL(c.spec.PeerURL(st.n))
@@ -263,6 +275,46 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 	}
 	_, err = c.waitHealthy(ctx, cli, states, false)
 	return err
+}
+
+// removeDeadMembers removes the members of removed nodes that do not answer,
+// before the cluster is changed in any other way. A dead voting member
+// counts against the quorum: with three members and one dead, a fourth
+// (the dead node's replacement) would make two healthy out of four, and
+// etcd refuses to add it; restarts would be refused too. Removing the dead
+// member first leaves two healthy out of two, and the replacement joins as
+// usual. membership.Remove refuses a removal that would cost the quorum.
+// Members of removed nodes that answer are removed at the end, after the
+// new nodes have joined, as before.
+func (c *Cluster) removeDeadMembers(ctx context.Context, cli *clientv3.Client, list membership.List, remove []Node) (bool, error) {
+	var members []membership.Member
+	var nodes []Node
+	for _, n := range remove {
+		if m, ok := list.ByPeerURL(c.spec.PeerURL(n)); ok {
+			members = append(members, m)
+			nodes = append(nodes, n)
+		}
+	}
+	if len(members) == 0 {
+		return false, nil
+	}
+	h, err := membership.Probe(ctx, cli)
+	if err != nil {
+		return false, err
+	}
+	removed := false
+	for i, m := range members {
+		if mh, ok := h.ByID(m.ID); !ok || mh.Healthy {
+			continue
+		}
+		n := nodes[i]
+		c.progress("removing the member of a removed node that is down, before other changes", "node", n.Name, "id", membership.FormatID(m.ID))
+		if err := membership.Remove(ctx, cli, m.ID); err != nil && !errors.Is(err, membership.ErrNotFound) {
+			return removed, nodeErr(n, fmt.Errorf("member remove: %w", err))
+		}
+		removed = true
+	}
+	return removed, nil
 }
 
 // rollingRestart restarts the members one at a time. Before each restart

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,6 +270,76 @@ func TestClusterLifecycle(t *testing.T) {
 		if !strings.Contains(out, "No such file") || !strings.Contains(out, "member") {
 			t.Errorf("%s after destroy: install dir should be gone, data kept: %s", n.Name, out)
 		}
+	}
+}
+
+// TestClusterReplaceDeadNode: a node loses power for good and is replaced
+// by a new one in a single Apply: the dead member is removed, the new node
+// joins, the other members are not restarted and no data is lost.
+func TestClusterReplaceDeadNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts clusters over SSH")
+	}
+	hosts := sshhost.Start(t, 4)
+	providerBinary(t)
+	s := testSpec(hosts, 3, "dead", 13379)
+	all := s
+	all.Nodes = append(append([]Node{}, s.Nodes...), testNode(hosts[3], 3, "dead"))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := hosts[2].Up(ctx); err != nil {
+			t.Errorf("bring the dead host back for cleanup: %v", err)
+		}
+		destroy(t, all, true)
+	})
+	applyOK(t, s, ApplyOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := etcdClient(t, s).Put(ctx, "/dead/k", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	live := s
+	live.Nodes = s.Nodes[:2]
+	pids := memberPIDs(t, live)
+
+	if err := hosts[2].Down(); err != nil {
+		t.Fatal(err)
+	}
+	replaced := s
+	replaced.Nodes = []Node{s.Nodes[0], s.Nodes[1], all.Nodes[3]}
+	var steps []string
+	c := New(replaced, WithProgress(func(msg string, f map[string]any) {
+		t.Logf("%s %v", msg, f)
+		steps = append(steps, fmt.Sprintf("%s %v", msg, f["node"]))
+	}))
+	defer c.Close()
+	st, err := c.Apply(ctx, ApplyOptions{Remove: s.Nodes[2:]})
+	if err != nil {
+		t.Fatalf("replacing the dead node: %v", err)
+	}
+	checkMembers(t, st, "n1", "n2", "n4")
+	// The dead member goes before the new one is added: with it, the
+	// cluster counts a voting member it cannot reach, which etcd's strict
+	// reconfiguration check holds against adding members.
+	removedAt, joinedAt := slices.Index(steps, "removing the member of a removed node that is down, before other changes n3"), slices.Index(steps, "joining node n4")
+	if removedAt < 0 || joinedAt < 0 || removedAt > joinedAt {
+		t.Errorf("the dead member was not removed before the new node joined: %q", steps)
+	}
+	warned := false
+	for _, w := range st.Warnings {
+		warned = warned || strings.Contains(w, `node "n3"`)
+	}
+	if !warned {
+		t.Errorf("no warning that the dead node could not be cleaned up: %q", st.Warnings)
+	}
+	r, err := etcdClient(t, replaced).Get(ctx, "/dead/k")
+	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "kept" {
+		t.Fatalf("data after the replacement: %v %v", r, err)
+	}
+	after := memberPIDs(t, live)
+	if fmt.Sprint(after) != fmt.Sprint(pids) {
+		t.Errorf("the healthy members were restarted: %v -> %v", pids, after)
 	}
 }
 
