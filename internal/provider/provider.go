@@ -188,6 +188,7 @@ func (p *etcdProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	tflog.Debug(ctx, "etcd provider configured", map[string]any{"settings": settings.String()})
 	data.settings = settings
 	data.setOn(resp)
+	data.warmUp(ctx)
 }
 
 // unknownAttributes lists the attributes whose values are not known yet.

@@ -92,28 +92,64 @@ func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnos
 	return d.client, diags
 }
 
-// processClients holds the open clients of this process by
-// client.Settings.Fingerprint. Terraform runs a provider process per command
-// and configures it once, so there it holds one client. Where one process
-// configures many provider instances -- the acceptance tests serve a fresh
-// instance for every CLI command -- identically configured instances share
-// one connection instead of leaking one each.
-var processClients sync.Map // [sha256.Size]byte -> *client.Client
+// processClients holds the clients of this process by
+// client.Settings.Fingerprint. Terraform runs a provider process per
+// provider configuration and configures it once, so there it holds one
+// client. Where one process configures many provider instances -- the
+// acceptance tests serve a fresh instance for every CLI command --
+// identically configured instances share one connection instead of leaking
+// one each.
+var processClients sync.Map // [sha256.Size]byte -> *pendingClient
+
+// pendingClient is a client being opened, or open: done is closed when c
+// or err is set. A failed open is forgotten, so that a call that comes
+// after it tries again.
+type pendingClient struct {
+	done chan struct{}
+	c    *client.Client
+	err  error
+}
 
 func sharedClient(ctx context.Context, s *client.Settings) (*client.Client, error) {
 	fp := s.Fingerprint()
-	if c, ok := processClients.Load(fp); ok {
-		return c.(*client.Client), nil
+	p := &pendingClient{done: make(chan struct{})}
+	if prev, loaded := processClients.LoadOrStore(fp, p); loaded {
+		p = prev.(*pendingClient)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		// An attempt that failed while this caller waited for it is its
+		// answer too; it is already forgotten, so a later call tries again.
+		return p.c, p.err
 	}
-	c, err := client.Open(ctx, s)
-	if err != nil {
-		return nil, err // not cached: the next instance tries again
+	p.c, p.err = client.Open(ctx, s)
+	if p.err != nil {
+		processClients.CompareAndDelete(fp, p)
 	}
-	if prev, loaded := processClients.LoadOrStore(fp, c); loaded {
-		_ = c.Close()
-		return prev.(*client.Client), nil
+	close(p.done)
+	return p.c, p.err
+}
+
+// warmUp starts connecting to the cluster in the background, so that the
+// first request, typically the first refresh of a plan, finds the
+// connection (and, with a user name, the auth token) ready instead of
+// waiting for it. Nothing is recorded if it fails: the first real use
+// connects again and reports its own error, so a cluster that comes up
+// later in the same run (etcd_cluster) is still reached.
+func (d *providerData) warmUp(ctx context.Context) {
+	if d == nil || d.settings == nil {
+		return
 	}
-	return c, nil
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		// clientv3 connects lazily (it authenticates at once when it has
+		// a user name): ask gRPC to connect now.
+		if cl, err := sharedClient(ctx, d.settings); err == nil {
+			cl.ActiveConnection().Connect()
+		}
+	}()
 }
 
 // providerDataFrom extracts the provider data in a resource's, data source's

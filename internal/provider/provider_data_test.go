@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -11,6 +13,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 // configure runs the provider's Configure with the given attribute values
@@ -149,7 +155,8 @@ func pathOf(d diag.Diagnostic) string {
 }
 
 func TestConfigureKnownResolvesOnly(t *testing.T) {
-	// A valid configuration pointing nowhere: Configure must not dial.
+	// A valid configuration pointing nowhere: Configure succeeds without
+	// waiting for a connection (it only starts one in the background).
 	resp := configure(t, map[string]string{"ETCDCTL_ENDPOINTS": "http://127.0.0.1:1"}, nil)
 	if resp.Diagnostics.HasError() {
 		t.Fatal(resp.Diagnostics)
@@ -171,5 +178,101 @@ func TestProviderDataFrom(t *testing.T) {
 	var none *providerData
 	if _, d := none.Client(context.Background()); !d.HasError() {
 		t.Fatal("Client on nil provider data did not fail")
+	}
+}
+
+// Configure starts connecting in the background: the client is open before
+// anything asks for it, and the first request uses that connection.
+func TestConfigureWarmsUpTheClient(t *testing.T) {
+	c := startCluster(t)
+	resp := configure(t, nil, map[string]tftypes.Value{
+		"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{tftypes.NewValue(tftypes.String, c.Endpoints()[0])}),
+	})
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
+	fp := data.settings.Fingerprint()
+	ctx := etcdCtx(t)
+	var warm *client.Client
+	for warm == nil {
+		if v, ok := processClients.Load(fp); ok {
+			select {
+			case <-v.(*pendingClient).done:
+				warm = v.(*pendingClient).c
+				if err := v.(*pendingClient).err; err != nil {
+					t.Fatalf("warm-up: %v", err)
+				}
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no client was opened after Configure")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for warm.ActiveConnection().GetState() != connectivity.Ready {
+		if !warm.ActiveConnection().WaitForStateChange(ctx, warm.ActiveConnection().GetState()) {
+			t.Fatal("the warm client never connected")
+		}
+	}
+	cl, diags := data.Client(ctx)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if cl != warm {
+		t.Fatal("the first request opened another client instead of using the warm one")
+	}
+}
+
+// A failed connection attempt is not remembered: callers waiting for it
+// get its error, and the next call connects again (a cluster that
+// etcd_cluster brings up later in the same run is then reached). With a
+// user name, opening a client authenticates, so an unreachable cluster
+// fails it.
+func TestSharedClientForgetsFailures(t *testing.T) {
+	c := startCluster(t, testserver.WithAuth(), testserver.WithClientProxies())
+	member := c.Members()[0].Name
+	if err := c.Blackhole(member); err != nil {
+		t.Fatal(err)
+	}
+	user, password := c.RootCredentials()
+	cfg := client.Config{
+		Endpoints:   []string{c.ProxyEndpoint(member)},
+		Username:    user,
+		Password:    password,
+		DialTimeout: 300 * time.Millisecond,
+		LookupEnv:   func(string) (string, bool) { return "", false },
+	}
+	s, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := etcdCtx(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = sharedClient(ctx, s) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("caller %d connected through a black hole", i)
+		}
+	}
+	if err := c.Unblackhole(member); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := sharedClient(ctx, s)
+	if err != nil {
+		t.Fatalf("after the cluster became reachable: %v", err)
+	}
+	if _, err := cl.Get(ctx, "/anything"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sharedClient(ctx, s)
+	if err != nil || again != cl {
+		t.Fatalf("a second caller got %p, %v; want the open client %p", again, err, cl)
 	}
 }
