@@ -64,28 +64,28 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 	wctx, stop := withSession(ctx, c.s)
 	defer stop()
 	var got *Claim
-	err := c.core.acquire(wctx, op, func(ctx context.Context, s *queueSnap) (bool, error) {
+	err := c.core.acquire(wctx, op, func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error) {
 		if cl, err := c.adopt(ctx, s); err != nil || cl != nil {
 			got = cl
-			return cl != nil, err
+			return cl != nil, nil, err
 		}
 		cands := c.core.free(s, c.core.takeWidth())
-		i, resps, rev, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
+		i, resps, rev, view, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
 			return []clientv3.Op{
 				clientv3.OpPut(c.core.claimKey(string(item.Key)), c.id, clientv3.WithLease(c.s.Lease())),
 				clientv3.OpGet(string(item.Key)),
 			}
 		})
 		if err != nil || i < 0 {
-			return false, err
+			return false, view, err
 		}
 		kvs := resps[1].GetResponseRange().GetKvs()
 		if len(kvs) != 1 {
-			return false, fmt.Errorf("%w: claim of %q read %d items", ErrEtcd, cands[i].Key, len(kvs))
+			return false, nil, fmt.Errorf("%w: claim of %q read %d items", ErrEtcd, cands[i].Key, len(kvs))
 		}
 		got = c.hand(string(cands[i].Key), string(kvs[0].Value), rev)
 		c.core.advanceFloor(ctx, s)
-		return true, nil
+		return true, view, nil
 	})
 	if err != nil {
 		return nil, err

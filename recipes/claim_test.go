@@ -85,6 +85,31 @@ func TestClaimAckNackKeepsOrder(t *testing.T) {
 	}
 }
 
+// A Dequeue starts from the head its previous take read back. An item
+// that was claimed in that view and nacked since is free again, at its
+// old place: the next Dequeue must take it, not the next item of the view.
+func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 30*time.Second)
+	cli := qbClient(t, c)
+	q := recipes.NewQueue(cli, "nacked")
+	qbEnqueue(t, ctx, q, "a", "b", "c", "d")
+	con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "nacked")
+	a := qbClaim(t, ctx, con, "a")
+	dq := recipes.NewQueue(qbClient(t, c), "nacked")
+	if v, err := dq.Dequeue(ctx); err != nil || v != "b" {
+		t.Fatalf("Dequeue while a is claimed = %q, %v; want b", v, err)
+	}
+	if err := a.Nack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"a", "c", "d"} {
+		if v, err := dq.Dequeue(ctx); err != nil || v != w {
+			t.Fatalf("Dequeue after the Nack = %q, %v; want %q", v, err, w)
+		}
+	}
+}
+
 // The bug in etcd's recipe.Queue: Dequeue deletes the item before the
 // consumer has processed it, so a consumer that crashes in between loses
 // it. With Claim the item comes back when the consumer's session ends.

@@ -117,9 +117,14 @@
 // # Queues
 //
 // A [Queue] is a FIFO queue and a [PriorityQueue] hands out the lowest
-// priority value first, FIFO within a priority. Producers and Dequeue need
-// only a client. If Enqueue fails with an etcd error, the item may or may
-// not have been added, and trying again may add it twice.
+// priority value first, FIFO within a priority. FIFO means the order in
+// which the Enqueue calls committed in etcd: an Enqueue that returned
+// before another started, on any client, is handed out first. Producers
+// and Dequeue need only a client; an Enqueue is one write, and a Dequeue
+// usually one write too (it reads the head back in the same transaction,
+// for the next Dequeue of the same Queue value). If Enqueue fails with an
+// etcd error, the item may or may not have been added, and trying again
+// may add it twice.
 //
 // [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
 // is deleted by the transaction that hands it out, so no item is ever

@@ -12,10 +12,11 @@ import (
 //
 // Each priority has its own sub-prefix, "<prefix>/items/<priority as 4 hex
 // digits>/", and each item a key of its own under it, built like a
-// [Queue]'s: "<revision hint>-<random>". An Enqueue is one read and one
-// write of a key nobody else writes. Etcd's recipe instead funnels every
-// enqueue of every producer through one compare-and-swap bookkeeping key,
-// so producers conflict and retry on that hot key.
+// [Queue]'s: "<revision hint>-<random>"; within a priority, items go out
+// in the order their Enqueues committed. An Enqueue is one write of a key
+// nobody else writes. Etcd's recipe instead funnels every enqueue of every
+// producer through one compare-and-swap bookkeeping key, so producers
+// conflict and retry on that hot key.
 //
 // Dequeue is at-most-once; a [Consumer] created on the same prefix claims
 // items at least once, in the same priority order.

@@ -1,11 +1,14 @@
 package recipes
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,13 +21,21 @@ import (
 // Queue is a multi-producer, multi-consumer FIFO queue stored under a key
 // prefix.
 //
+// Order. Items are handed out in the order their Enqueue transactions
+// committed (their create revisions): an Enqueue that returned before
+// another one started is always dequeued first, whichever clients made
+// them.
+//
 // Layout. Items live under "<prefix>/items/" and are never rewritten. An
-// item's key is "<hint>-<random>", where hint is the store revision read
-// just before the item was written, as 16 hex digits: an Enqueue that
-// returned before another one started always has the smaller key, so key
-// order is FIFO order and a consumer finds the head with a small range
-// read, instead of sorting the whole queue by revision on every dequeue as
-// etcd's recipe does. Claims made by a [Consumer] live under
+// item's key is "<hint>-<random>", where hint, 16 hex digits, is the
+// newest store revision the producing Queue value had seen (from the
+// answer to its previous request; its first Enqueue reads it): lower than
+// the item's own create revision, by however much the producer lagged.
+// Keys thus sort almost in queue order, and a consumer finds the head with
+// a small range read from the start of the items: it orders the keys it
+// read by create revision and hands out only items that no key beyond them
+// can precede (see free). Etcd's recipe instead sorts the whole queue by
+// revision on every dequeue. Claims made by a [Consumer] live under
 // "<prefix>/claims/", and "<prefix>/floor" holds a key below which no item
 // is left, where consumers start reading: etcd keeps every deleted key in
 // its index until the next compaction, and reading from the first item
@@ -35,10 +46,12 @@ import (
 // gives at-least-once delivery; both kinds of consumer may share one
 // queue, and Dequeue never takes a claimed item.
 //
-// A dequeue reads the head and removes the oldest item still there in one
-// nested transaction that tries up to [WithCandidates] items in order, so
-// consumers that race for the head do not fail and retry: each takes the
-// next item. When the queue is empty it opens a watch at the current
+// An Enqueue is one write. A dequeue removes the oldest item still there
+// in one nested transaction that tries up to [WithCandidates] items in
+// order, so consumers that race for the head do not fail and retry: each
+// takes the next item. The same transaction reads the head back after the
+// take, so the next dequeue of the same Queue value usually needs no read
+// of its own. When the queue is empty it opens a watch at the current
 // revision, waits until etcd confirms it, and only then reads again. Such
 // a watch is synced, so it wakes within a round trip of the next Enqueue,
 // and no item put between the read and the watch can be missed.
@@ -118,6 +131,13 @@ type queueCore struct {
 	err    error       // invalid prefix
 	opts   queueOptions
 	width  atomic.Int32 // candidates to try next: see takeWidth
+	// view is the head as the last take through this value read it right
+	// after taking (see take); the next Dequeue may start from it instead
+	// of a scan of its own (see fromView).
+	view atomic.Pointer[queueSnap]
+	// seen is the newest store revision an answer to this value carried:
+	// the hint of its next put (see put).
+	seen atomic.Int64
 
 	// The floor (see put and advanceFloor): no item below floorKey's
 	// value exists or can be added, so head scans start there instead of
@@ -181,9 +201,10 @@ func (q *queueCore) itemKey(claim string) string {
 	return q.items + strings.TrimPrefix(claim, q.claims)
 }
 
-// put writes value as a new item under items+sub and returns its key. The
-// hint read first makes the key larger than the key of every item whose
-// put returned before this one started.
+// put writes value as a new item under items+sub and returns its key, in
+// one write. The key's hint is the newest revision this value has seen
+// (read once, by the first put): it only has to be below the item's create
+// revision, which every revision seen before the put commits is.
 //
 // The floor. Deleted items stay in etcd's key index, as tombstones, until
 // the next compaction, and a range read walks over them: a scan from the
@@ -192,18 +213,20 @@ func (q *queueCore) itemKey(claim string) string {
 // holding an item key below which no item exists, and scan from there. A
 // put keeps that true by committing only if the floor was last moved at or
 // before its hint's revision (so its key is above the floor); otherwise it
-// draws a fresh hint and tries again. A priority queue has no floor (its
-// keys are ordered by priority first): its puts require that there is none.
+// takes the revision of the answer as a fresh hint and tries again. A
+// priority queue has no floor (its keys are ordered by priority first):
+// its puts require that there is none.
 func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) {
 	if q.err != nil {
 		return "", q.err
 	}
 	op := "enqueue to " + q.prefix
-	var hint int64
-	for b := newBackoff(); ; {
+	hint := q.seen.Load()
+	for b := newBackoff(); hint == 0; {
 		resp, err := getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.floorKey, clientv3.WithCountOnly()))
 		if err == nil {
 			hint = resp.Header.Revision
+			q.see(hint)
 			break
 		}
 		if context.Cause(ctx) != nil || !retryable(err) {
@@ -229,6 +252,7 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		if err != nil {
 			return "", attemptErr(ctx, op, err)
 		}
+		q.see(resp.Header.Revision)
 		if resp.Succeeded {
 			return key, nil
 		}
@@ -238,6 +262,16 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		// The floor moved since the hint (or 128 random bits collided):
 		// the revision of this answer is a fresh hint.
 		hint = resp.Header.Revision
+	}
+}
+
+// see records that an answer carried store revision rev.
+func (q *queueCore) see(rev int64) {
+	for {
+		old := q.seen.Load()
+		if old >= rev || q.seen.CompareAndSwap(old, rev) {
+			return
+		}
 	}
 }
 
@@ -331,7 +365,7 @@ func attemptErr(ctx context.Context, op string, err error) error {
 // queueSnap is one consistent read of the head of the queue.
 type queueSnap struct {
 	rev      int64
-	items    []*mvccpb.KeyValue // keys only, in key (FIFO) order
+	items    []*mvccpb.KeyValue // keys only, in key order (see free for the queue's order)
 	claims   map[string]*mvccpb.KeyValue
 	more     bool
 	scanned  int64
@@ -341,21 +375,34 @@ type queueSnap struct {
 // scan reads up to limit item keys from the head and every claim key in one
 // read-only transaction (served through a read index, not through raft).
 func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, error) {
+	resp, err := getAtLeast(ctx, q.client, minRev, q.headOps(limit)...)
+	if err != nil {
+		return nil, err
+	}
+	q.see(resp.Header.Revision)
+	return q.snapOf(resp.Header.Revision, resp.Responses, limit), nil
+}
+
+// headOps are the reads of a head scan: up to limit item keys from the
+// floor, the claims from there on, and the floor.
+func (q *queueCore) headOps(limit int64) []clientv3.Op {
 	from := q.scanFloor()
-	resp, err := getAtLeast(ctx, q.client, minRev,
+	return []clientv3.Op{
 		clientv3.OpGet(from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.items)), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
 		// Not keys-only: etcd serves keys-only reads from its index, without
 		// the lease, and a Consumer recognizes its own claims by lease and
 		// value (both small). No claim exists below the floor either.
 		clientv3.OpGet(q.claimKey(from), clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.claims))),
-		clientv3.OpGet(q.floorKey))
-	if err != nil {
-		return nil, err
+		clientv3.OpGet(q.floorKey),
 	}
-	items := resp.Responses[0].GetResponseRange()
-	claims := resp.Responses[1].GetResponseRange()
+}
+
+// snapOf makes the snapshot at revision rev from the responses of headOps.
+func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queueSnap {
+	items := resps[0].GetResponseRange()
+	claims := resps[1].GetResponseRange()
 	s := &queueSnap{
-		rev:     resp.Header.Revision,
+		rev:     rev,
 		items:   items.GetKvs(),
 		more:    items.GetMore(),
 		claims:  make(map[string]*mvccpb.KeyValue, len(claims.GetKvs())),
@@ -364,103 +411,192 @@ func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, 
 	for _, kv := range claims.GetKvs() {
 		s.claims[string(kv.Key)] = kv
 	}
-	if f := resp.Responses[2].GetResponseRange().GetKvs(); len(f) > 0 {
+	if f := resps[2].GetResponseRange().GetKvs(); len(f) > 0 {
 		s.floorRev = f[0].ModRevision
 		q.learnFloor(string(f[0].Value))
 	}
-	return s, nil
+	return s
 }
 
-// free returns up to n unclaimed items of the snapshot, oldest first.
+// free returns up to n items of snapshot s that may be handed out now,
+// in the order they must be: the lowest priority first (a priority
+// queue's items are grouped by their key's "<priority>/" sub-prefix; a
+// FIFO queue has one group), and within it by create revision, which is
+// the order in which their puts committed.
+//
+// The snapshot holds the first keys of the queue only (s.more: there are
+// others). An item outside it may be older than one inside: item keys sort
+// by their hint, a revision the producer had seen, which is below the
+// item's own create revision by however much the producer's knowledge
+// lagged. But every item outside has a hint, so a create revision, at
+// least the hint of the snapshot's last key: an item inside whose create
+// revision is not above that is older than all of them. Only such items
+// are returned from the snapshot's last group while s.more.
 func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
 	var out []*mvccpb.KeyValue
+	group := ""
 	for _, kv := range s.items {
 		if _, ok := s.claims[q.claimKey(string(kv.Key))]; ok {
 			continue
 		}
+		g, _ := q.splitItem(kv.Key)
+		if len(out) == 0 {
+			group = g
+		} else if g != group {
+			break // a later priority: not before this one is empty
+		}
 		out = append(out, kv)
-		if len(out) == n {
-			break
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if last := s.items[len(s.items)-1]; s.more {
+		if g, bound := q.splitItem(last.Key); g == group {
+			out = slices.DeleteFunc(out, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision > bound })
 		}
 	}
-	return out
+	slices.SortFunc(out, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+	return out[:min(n, len(out))]
+}
+
+// splitItem splits an item key into its group (the priority sub-prefix
+// "<4 hex digits>/" of a priority queue, "" in a FIFO queue) and its hint.
+// A key of another layout has hint 0: nothing is known to be newer than
+// it.
+func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
+	k := strings.TrimPrefix(string(key), q.items)
+	if i := strings.LastIndexByte(k, '/'); i >= 0 {
+		group, k = k[:i+1], k[i+1:]
+	}
+	if len(k) < 17 || k[16] != '-' {
+		return group, 0
+	}
+	h, err := strconv.ParseUint(k[:16], 16, 63)
+	if err != nil {
+		return group, 0
+	}
+	return group, int64(h)
 }
 
 // take runs one nested transaction over cands: level i runs then(cands[i])
 // if item i is unchanged and unclaimed and otherwise falls through to level
-// i+1. It returns the index of the item taken (-1: none), the responses of
-// that level's then-ops and the revision of the transaction.
-func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []clientv3.Op) (int, []*pb.ResponseOp, int64, error) {
+// i+1. After the levels, in the same transaction, it reads the head again
+// (headOps, on the member that serves the request only: etcd skips the
+// reads of a write transaction on the members that apply it for nobody).
+// It returns the index of the item taken (-1: none), the responses of that
+// level's then-ops, the revision of the transaction and the head as it was
+// right after it: the snapshot the next take starts from, instead of a
+// read of its own (see attempt and fromView).
+func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []clientv3.Op) (int, []*pb.ResponseOp, int64, *queueSnap, error) {
 	if len(cands) == 0 {
-		return -1, nil, 0, nil
+		return -1, nil, 0, nil, nil
 	}
-	var (
-		next    []clientv3.Op
-		cmps    []clientv3.Cmp
-		thenOps []clientv3.Op
-	)
+	var level []clientv3.Op // level i+1, as the Else of level i
 	for i := len(cands) - 1; i >= 0; i-- {
 		kv := cands[i]
-		cmps = []clientv3.Cmp{
+		cmps := []clientv3.Cmp{
 			clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision),
 			clientv3.Compare(clientv3.CreateRevision(q.claimKey(string(kv.Key))), "=", 0),
 		}
-		thenOps = then(kv)
-		if i > 0 {
-			next = []clientv3.Op{clientv3.OpTxn(cmps, thenOps, next)}
-		}
+		level = []clientv3.Op{clientv3.OpTxn(cmps, then(kv), level)}
 	}
+	limit := q.viewLimit()
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	resp, err := q.kv.Txn(actx).If(cmps...).Then(thenOps...).Else(next...).Commit()
+	resp, err := q.kv.Txn(actx).Then(append(level, q.headOps(limit)...)...).Commit()
 	if err != nil {
-		return -1, nil, 0, err
+		return -1, nil, 0, nil, err
 	}
-	r := (*pb.TxnResponse)(resp)
+	rev := resp.Header.Revision
+	q.see(rev)
+	view := q.snapOf(rev, resp.Responses[1:], limit)
+	r := resp.Responses[0].GetResponseTxn()
 	for i := range cands {
+		if r == nil {
+			break
+		}
 		if r.Succeeded {
 			q.adapt(i)
-			return i, r.Responses, resp.Header.Revision, nil
+			return i, r.Responses, rev, view, nil
 		}
 		if len(r.Responses) == 0 {
 			break
 		}
-		if r = r.Responses[0].GetResponseTxn(); r == nil {
-			break
-		}
+		r = r.Responses[0].GetResponseTxn()
 	}
 	if len(cands) == q.takeWidth() {
 		q.adapt(-1) // not when there were fewer free items than that
 	}
-	return -1, nil, resp.Header.Revision, nil
+	return -1, nil, rev, view, nil
 }
 
-// tryFunc tries to take an item given a fresh snapshot of the head. It
-// reports whether it took one.
-type tryFunc func(ctx context.Context, s *queueSnap) (bool, error)
+// viewLimit is how many item keys a take reads back: enough for the next
+// take to find its candidates after the other consumers took theirs.
+func (q *queueCore) viewLimit() int64 {
+	return int64(min(defaultScanLimit, max(16, 4*q.takeWidth())))
+}
 
-// attempt scans the head and calls try until try takes an item (true) or
-// the snapshot has nothing try could take (false, with the snapshot's
-// revision).
+// fromView returns the view the last take through q read back, for a
+// new call that would otherwise scan at a revision >= minRev, or nil if
+// there is none or it must not be used.
+//
+// Starting from a view read before the call (rather than by it) keeps the
+// queue's order: items are handed out by create revision, and an item put
+// since the view was read is newer than every item in it; the take checks
+// that every candidate it passes over is gone or claimed by now. It does
+// not hold for an item that was claimed in the view and released since:
+// a view with any claim is not used (a fresh scan is), and neither is a
+// view older than minRev.
+func (q *queueCore) fromView(minRev int64) *queueSnap {
+	s := q.view.Swap(nil)
+	if s == nil || s.rev < minRev || len(s.claims) > 0 || len(q.free(s, 1)) == 0 {
+		return nil
+	}
+	return s
+}
+
+// tryFunc tries to take an item given a snapshot of the head with at least
+// one free item. It reports whether it took one, and the head its take
+// read back, if any.
+type tryFunc func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error)
+
+// attempt calls try on snapshots of the head until try takes an item
+// (true) or the snapshot has nothing try could take (false, with the
+// snapshot's revision). The first snapshot is the view the last take left
+// (see fromView) or a scan; the next ones are the heads the takes read
+// back, or scans.
 func (q *queueCore) attempt(ctx context.Context, minRev int64, try tryFunc) (int64, bool, error) {
 	limit := int64(defaultScanLimit)
+	s := q.fromView(minRev)
 	for {
-		s, err := q.scan(ctx, minRev, limit)
-		if err != nil {
-			return 0, false, err
+		if s == nil {
+			var err error
+			if s, err = q.scan(ctx, minRev, limit); err != nil {
+				return 0, false, err
+			}
 		}
-		ok, err := try(ctx, s)
+		if len(q.free(s, 1)) == 0 {
+			if !s.more {
+				return s.rev, false, nil
+			}
+			// Every item read is claimed, or may be newer than one not
+			// read yet: look further.
+			if s.scanned >= limit {
+				limit *= 2
+			}
+			s = nil
+			continue
+		}
+		ok, view, err := try(ctx, s)
+		if ok && view != nil {
+			q.view.Store(view)
+		}
 		if err != nil || ok {
 			return s.rev, ok, err
 		}
-		if len(q.free(s, 1)) > 0 {
-			continue // others took the candidates first: read the new head
-		}
-		if s.more {
-			limit *= 2 // every item read is claimed: look further
-			continue
-		}
-		return s.rev, false, nil
+		// Others took the candidates first: go on from the head the take
+		// read back (or read it).
+		s = view
 	}
 }
 
@@ -598,21 +734,21 @@ func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*client
 // value.
 func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
 	var got *mvccpb.KeyValue
-	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, error) {
+	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error) {
 		cands := q.free(s, q.takeWidth())
-		i, resps, _, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
+		i, resps, _, view, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
 			return []clientv3.Op{clientv3.OpDelete(string(item.Key), clientv3.WithPrevKV())}
 		})
 		if err != nil || i < 0 {
-			return false, err
+			return false, view, err
 		}
 		prev := resps[0].GetResponseDeleteRange().GetPrevKvs()
 		if len(prev) != 1 {
-			return false, fmt.Errorf("%w: dequeue of %q returned %d values", ErrEtcd, cands[i].Key, len(prev))
+			return false, nil, fmt.Errorf("%w: dequeue of %q returned %d values", ErrEtcd, cands[i].Key, len(prev))
 		}
 		got = prev[0]
 		q.advanceFloor(ctx, s)
-		return true, nil
+		return true, view, nil
 	})
 	return got, err
 }

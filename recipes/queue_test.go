@@ -61,8 +61,9 @@ func qbCtx(t testing.TB, d time.Duration) context.Context {
 func TestQueueFIFO(t *testing.T) {
 	c := qbCluster(t)
 	ctx := qbCtx(t, 30*time.Second)
-	// Producers on different clients, one after the other: key order must
-	// follow real-time order even across clients.
+	// Producers on different clients, one after the other: the dequeue
+	// order must follow real-time order even across clients (their keys
+	// need not: each producer's hint is the revision it saw last).
 	p1, p2 := qbClient(t, c), qbClient(t, c)
 	q1, q2 := recipes.NewQueue(p1, "fifo"), recipes.NewQueue(p2, "fifo/")
 	const n = 300 // enough for the consumer to move the floor twice
@@ -107,6 +108,104 @@ func TestQueueFIFO(t *testing.T) {
 	// the prefix of a FIFO queue.
 	if err := recipes.NewPriorityQueue(p2, "fifo").Enqueue(ctx, "x", 1); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("priority Enqueue into a FIFO queue = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// A producer's key carries the newest revision it had seen, which can be
+// far behind: here one producer enqueues, another enqueues many items, and
+// the first enqueues again with a key that sorts among the first ones. The
+// items still go out in the order their Enqueues returned, also when the
+// consumer's first head read (64 keys) holds no other free item than the
+// late one, and on a priority queue.
+func TestQueueOrderWithStaleProducer(t *testing.T) {
+	c := qbCluster(t)
+	ctx := qbCtx(t, 60*time.Second)
+	const others = 150 // more than one head read holds
+	for _, prio := range []bool{false, true} {
+		pfx := "stale"
+		enqueue := func(q *recipes.Queue, v string) error { return q.Enqueue(ctx, v) }
+		var pq1, pq2 *recipes.PriorityQueue
+		if prio {
+			pfx = "stale-pq"
+			pq1, pq2 = recipes.NewPriorityQueue(qbClient(t, c), pfx), recipes.NewPriorityQueue(qbClient(t, c), pfx)
+		}
+		q1, q2 := recipes.NewQueue(qbClient(t, c), pfx), recipes.NewQueue(qbClient(t, c), pfx)
+		put := func(first bool, v string) {
+			t.Helper()
+			var err error
+			switch {
+			case prio && first:
+				err = pq1.Enqueue(ctx, v, 1)
+			case prio:
+				err = pq2.Enqueue(ctx, v, 1)
+			case first:
+				err = enqueue(q1, v)
+			default:
+				err = enqueue(q2, v)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"first"}
+		put(true, "first")
+		for i := range others {
+			v := fmt.Sprint(i)
+			put(false, v)
+			want = append(want, v)
+		}
+		put(true, "late")
+		want = append(want, "late")
+
+		// The late item's key does sort before most of the others'.
+		resp, err := qbClient(t, c).Get(ctx, pfx+"/items/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := -1
+		for i, kv := range resp.Kvs {
+			if string(kv.Value) == "late" {
+				pos = i
+			}
+		}
+		if pos < 0 || pos > others/2 {
+			t.Fatalf("the late item's key sorts at %d of %d: the test needs it among the first", pos, len(resp.Kvs))
+		}
+
+		// A consumer holds the oldest 63 items, all of the first head
+		// read's keys but the late item's: a Dequeue must not take the
+		// late item for the oldest free one.
+		con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 30), pfx)
+		var held []*recipes.Claim
+		for _, w := range want[:63] {
+			held = append(held, qbClaim(t, ctx, con, w))
+		}
+		dq := recipes.NewQueue(qbClient(t, c), pfx)
+		var dpq *recipes.PriorityQueue
+		if prio {
+			dpq = recipes.NewPriorityQueue(qbClient(t, c), pfx)
+		}
+		for i, w := range want[63:] {
+			if i == 1 {
+				for _, cl := range held {
+					if err := cl.Ack(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var v string
+			if prio {
+				v, err = dpq.Dequeue(ctx)
+			} else {
+				v, err = dq.Dequeue(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != w {
+				t.Fatalf("priority %v: item %d: got %q, want %q", prio, i, v, w)
+			}
+		}
 	}
 }
 
