@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -70,10 +71,10 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 			return cl != nil, nil, err
 		}
 		cands := c.core.free(s, c.core.takeWidth())
-		i, resps, rev, view, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
-			return []clientv3.Op{
-				clientv3.OpPut(c.core.claimKey(string(item.Key)), c.id, clientv3.WithLease(c.s.Lease())),
-				clientv3.OpGet(string(item.Key)),
+		i, resps, rev, view, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+			return []*pb.RequestOp{
+				putOp(&pb.PutRequest{Key: []byte(c.core.claimKey(string(item.Key))), Value: []byte(c.id), Lease: int64(c.s.Lease())}),
+				getOp(&pb.RangeRequest{Key: item.Key}),
 			}
 		})
 		if err != nil || i < 0 {

@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -125,6 +125,7 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 type queueCore struct {
 	client *clientv3.Client
 	kv     clientv3.KV // for writes: see onceKV
+	raw    *rawKV      // for the takes: see rawKV
 	prefix string      // normalized: one trailing "/"
 	items  string      // prefix + "items/"
 	claims string      // prefix + "claims/"
@@ -160,6 +161,7 @@ func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *q
 	q := &queueCore{
 		client: client,
 		kv:     onceKV(client),
+		raw:    newRawKV(client),
 		prefix: p,
 		items:  p + "items/",
 		claims: p + "claims/",
@@ -370,12 +372,15 @@ type queueSnap struct {
 	more     bool
 	scanned  int64
 	floorRev int64 // mod revision of the floor key (0: none)
+
+	order []*mvccpb.KeyValue // memo of free(s, all)
+	known bool               // order is set
 }
 
 // scan reads up to limit item keys from the head and every claim key in one
 // read-only transaction (served through a read index, not through raft).
 func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, error) {
-	resp, err := getAtLeast(ctx, q.client, minRev, q.headOps(limit)...)
+	resp, err := getAtLeast(ctx, q.client, minRev, requestOps(q.headReads(limit))...)
 	if err != nil {
 		return nil, err
 	}
@@ -383,17 +388,17 @@ func (q *queueCore) scan(ctx context.Context, minRev, limit int64) (*queueSnap, 
 	return q.snapOf(resp.Header.Revision, resp.Responses, limit), nil
 }
 
-// headOps are the reads of a head scan: up to limit item keys from the
+// headReads are the reads of a head scan: up to limit item keys from the
 // floor, the claims from there on, and the floor.
-func (q *queueCore) headOps(limit int64) []clientv3.Op {
+func (q *queueCore) headReads(limit int64) []*pb.RequestOp {
 	from := q.scanFloor()
-	return []clientv3.Op{
-		clientv3.OpGet(from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.items)), clientv3.WithKeysOnly(), clientv3.WithLimit(limit)),
+	return []*pb.RequestOp{
+		getOp(&pb.RangeRequest{Key: []byte(from), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(q.items)), KeysOnly: true, Limit: limit}),
 		// Not keys-only: etcd serves keys-only reads from its index, without
 		// the lease, and a Consumer recognizes its own claims by lease and
 		// value (both small). No claim exists below the floor either.
-		clientv3.OpGet(q.claimKey(from), clientv3.WithRange(clientv3.GetPrefixRangeEnd(q.claims))),
-		clientv3.OpGet(q.floorKey),
+		getOp(&pb.RangeRequest{Key: []byte(q.claimKey(from)), RangeEnd: []byte(clientv3.GetPrefixRangeEnd(q.claims))}),
+		getOp(&pb.RangeRequest{Key: []byte(q.floorKey)}),
 	}
 }
 
@@ -433,11 +438,20 @@ func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queu
 // revision is not above that is older than all of them. Only such items
 // are returned from the snapshot's last group while s.more.
 func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
+	if !s.known {
+		s.order, s.known = q.order(s), true
+	}
+	return s.order[:min(n, len(s.order))]
+}
+
+func (q *queueCore) order(s *queueSnap) []*mvccpb.KeyValue {
 	var out []*mvccpb.KeyValue
 	group := ""
 	for _, kv := range s.items {
-		if _, ok := s.claims[q.claimKey(string(kv.Key))]; ok {
-			continue
+		if len(s.claims) > 0 {
+			if _, ok := s.claims[q.claimKey(string(kv.Key))]; ok {
+				continue
+			}
 		}
 		g, _ := q.splitItem(kv.Key)
 		if len(out) == 0 {
@@ -456,7 +470,7 @@ func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
 		}
 	}
 	slices.SortFunc(out, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
-	return out[:min(n, len(out))]
+	return out
 }
 
 // splitItem splits an item key into its group (the priority sub-prefix
@@ -464,18 +478,24 @@ func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
 // A key of another layout has hint 0: nothing is known to be newer than
 // it.
 func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
-	k := strings.TrimPrefix(string(key), q.items)
-	if i := strings.LastIndexByte(k, '/'); i >= 0 {
-		group, k = k[:i+1], k[i+1:]
+	k := key[min(len(q.items), len(key)):]
+	if i := bytes.LastIndexByte(k, '/'); i >= 0 {
+		group, k = string(k[:i+1]), k[i+1:]
 	}
 	if len(k) < 17 || k[16] != '-' {
 		return group, 0
 	}
-	h, err := strconv.ParseUint(k[:16], 16, 63)
-	if err != nil {
-		return group, 0
+	for _, c := range k[:16] {
+		switch {
+		case c >= '0' && c <= '9':
+			hint = hint<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			hint = hint<<4 | int64(c-'a'+10)
+		default:
+			return group, 0
+		}
 	}
-	return group, int64(h)
+	return group, max(hint, 0)
 }
 
 // take runs one nested transaction over cands: level i runs then(cands[i])
@@ -487,23 +507,26 @@ func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
 // level's then-ops, the revision of the transaction and the head as it was
 // right after it: the snapshot the next take starts from, instead of a
 // read of its own (see attempt and fromView).
-func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []clientv3.Op) (int, []*pb.ResponseOp, int64, *queueSnap, error) {
+func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []*pb.RequestOp) (int, []*pb.ResponseOp, int64, *queueSnap, error) {
 	if len(cands) == 0 {
 		return -1, nil, 0, nil, nil
 	}
-	var level []clientv3.Op // level i+1, as the Else of level i
+	var level []*pb.RequestOp // level i+1, as the Else of level i
 	for i := len(cands) - 1; i >= 0; i-- {
 		kv := cands[i]
-		cmps := []clientv3.Cmp{
-			clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision),
-			clientv3.Compare(clientv3.CreateRevision(q.claimKey(string(kv.Key))), "=", 0),
-		}
-		level = []clientv3.Op{clientv3.OpTxn(cmps, then(kv), level)}
+		level = []*pb.RequestOp{txnOp(&pb.TxnRequest{
+			Compare: []*pb.Compare{
+				modifiedAt(kv.Key, kv.ModRevision),
+				createdAt([]byte(q.claimKey(string(kv.Key))), nil, 0),
+			},
+			Success: then(kv),
+			Failure: level,
+		})}
 	}
 	limit := q.viewLimit()
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	resp, err := q.kv.Txn(actx).Then(append(level, q.headOps(limit)...)...).Commit()
+	resp, err := commitTxn(actx, q.client, q.raw, &pb.TxnRequest{Success: append(level, q.headReads(limit)...)}, true)
 	if err != nil {
 		return -1, nil, 0, nil, err
 	}
@@ -736,15 +759,18 @@ func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
 	var got *mvccpb.KeyValue
 	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error) {
 		cands := q.free(s, q.takeWidth())
-		i, resps, _, view, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []clientv3.Op {
-			return []clientv3.Op{clientv3.OpDelete(string(item.Key), clientv3.WithPrevKV())}
+		i, resps, _, view, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+			// The value is read before the delete rather than returned by
+			// it: etcd executes the reads of a write transaction only on
+			// the member that serves it, a delete's prev_kv on every one.
+			return []*pb.RequestOp{getOp(&pb.RangeRequest{Key: item.Key}), deleteOp(item.Key)}
 		})
 		if err != nil || i < 0 {
 			return false, view, err
 		}
-		prev := resps[0].GetResponseDeleteRange().GetPrevKvs()
-		if len(prev) != 1 {
-			return false, nil, fmt.Errorf("%w: dequeue of %q returned %d values", ErrEtcd, cands[i].Key, len(prev))
+		prev := resps[0].GetResponseRange().GetKvs()
+		if len(prev) != 1 || resps[1].GetResponseDeleteRange().GetDeleted() != 1 {
+			return false, nil, fmt.Errorf("%w: dequeue of %q read %d values", ErrEtcd, cands[i].Key, len(prev))
 		}
 		got = prev[0]
 		q.advanceFloor(ctx, s)

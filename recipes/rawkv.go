@@ -97,6 +97,9 @@ func requestOps(reqs []*pb.RequestOp) []clientv3.Op {
 				opts = append(opts, clientv3.WithLimit(g.Limit))
 			}
 			ops = append(ops, clientv3.OpGet(string(g.Key), opts...))
+		case r.GetRequestTxn() != nil:
+			cmps, thenOps, elseOps := txnOps(r.GetRequestTxn())
+			ops = append(ops, clientv3.OpTxn(cmps, thenOps, elseOps))
 		case r.GetRequestDeleteRange() != nil:
 			d := r.GetRequestDeleteRange()
 			var opts []clientv3.OpOption
@@ -123,14 +126,39 @@ func createdAt(key, end []byte, rev int64) *pb.Compare {
 	}
 }
 
+// modifiedAt is the comparison "key has mod revision rev".
+func modifiedAt(key []byte, rev int64) *pb.Compare {
+	return &pb.Compare{
+		Key:         key,
+		Target:      pb.Compare_MOD,
+		Result:      pb.Compare_EQUAL,
+		TargetUnion: &pb.Compare_ModRevision{ModRevision: rev},
+	}
+}
+
+// getOp, putOp and deleteOp are single requests of a transaction.
+func getOp(r *pb.RangeRequest) *pb.RequestOp {
+	return &pb.RequestOp{Request: &pb.RequestOp_RequestRange{RequestRange: r}}
+}
+
+func putOp(r *pb.PutRequest) *pb.RequestOp {
+	return &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: r}}
+}
+
+func deleteOp(key []byte) *pb.RequestOp {
+	return &pb.RequestOp{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: key}}}
+}
+
+func txnOp(r *pb.TxnRequest) *pb.RequestOp {
+	return &pb.RequestOp{Request: &pb.RequestOp_RequestTxn{RequestTxn: r}}
+}
+
 // fencedDelete is the request "delete key if its create revision is still
 // rev": it succeeds only if it deleted that very incarnation of key.
 func fencedDelete(key string, rev int64) *pb.TxnRequest {
 	k := []byte(key)
 	return &pb.TxnRequest{
 		Compare: []*pb.Compare{createdAt(k, nil, rev)},
-		Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{
-			RequestDeleteRange: &pb.DeleteRangeRequest{Key: k},
-		}}},
+		Success: []*pb.RequestOp{deleteOp(k)},
 	}
 }
