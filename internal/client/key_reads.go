@@ -16,15 +16,22 @@ import (
 // operations", and the batch size then halves.
 const maxReadBatch = 128
 
+// maxReadSenders is how many requests of queued reads may be in flight at
+// once. One would batch the most, but a read that arrives just after a
+// request left then waits for its answer before it is sent: two round trips
+// instead of one. With two, a read is sent at once unless two requests are
+// already out, and reads still share requests under load.
+const maxReadSenders = 2
+
 // keyReads coalesces concurrent GetKey calls. A refresh reads every managed
 // key at once (Terraform runs ten reads in parallel by default), and each
 // read on its own is a linearizable Range: a ReadIndex round of the leader
-// with its followers, then the read. GetKey instead queues its key; a
-// single sender goroutine sends what is queued as one request, a plain
-// Range when one key is waiting and a read-only transaction of up to
-// maxReadBatch Ranges otherwise, and whatever arrives meanwhile goes in the
-// next one. Nothing waits for a batch to fill: an idle client sends at
-// once, so a lone read costs what it did.
+// with its followers, then the read. GetKey instead queues its key; up to
+// maxReadSenders sender goroutines each send what is queued as one
+// request, a plain Range when one key is waiting and a read-only
+// transaction of up to maxReadBatch Ranges otherwise, and whatever arrives
+// meanwhile goes in a next one. Nothing waits for a batch to fill: an idle
+// client sends at once, so a lone read costs what it did.
 //
 // Each read is still linearizable: it is sent after GetKey was called, and
 // a read-only transaction of linearizable Ranges is served at one revision
@@ -32,7 +39,7 @@ const maxReadBatch = 128
 type keyReads struct {
 	mu      sync.Mutex
 	queue   []*keyRead
-	sending bool
+	senders int // goroutines sending reads, at most maxReadSenders
 	limit   int // current batch size; 0 means maxReadBatch
 
 	// requests counts what was sent, and fallbacks the batches read again
@@ -55,8 +62,10 @@ func (c *Client) GetKey(ctx context.Context, key string) (*KeyValue, error) {
 	r := &keyRead{ctx: ctx, key: key, done: make(chan struct{})}
 	c.reads.mu.Lock()
 	c.reads.queue = append(c.reads.queue, r)
-	start := !c.reads.sending
-	c.reads.sending = true
+	start := c.reads.senders < maxReadSenders
+	if start {
+		c.reads.senders++
+	}
 	c.reads.mu.Unlock()
 	if start {
 		go c.sendReads()
@@ -93,8 +102,10 @@ func (c *Client) sendReads() {
 			}
 		}
 		if len(batch) == 0 && len(c.reads.queue) == 0 {
-			c.reads.queue = nil
-			c.reads.sending = false
+			c.reads.senders--
+			if c.reads.senders == 0 {
+				c.reads.queue = nil
+			}
 			c.reads.mu.Unlock()
 			return
 		}
