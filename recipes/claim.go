@@ -71,7 +71,7 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 			return cl != nil, nil, err
 		}
 		cands := c.core.free(s, c.core.takeWidth())
-		i, resps, rev, view, err := c.core.take(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+		i, resps, rev, view, err := c.core.take(ctx, s, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
 			return []*pb.RequestOp{
 				putOp(&pb.PutRequest{Key: []byte(c.core.claimKey(string(item.Key))), Value: []byte(c.id), Lease: int64(c.s.Lease())}),
 				getOp(&pb.RangeRequest{Key: item.Key}),
@@ -95,8 +95,14 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 }
 
 // adopt looks in s for a claim of this consumer that was never handed out
-// (its transaction's answer was lost) and hands it out.
+// (its transaction's answer was lost) and hands it out. It looks only in a
+// snapshot read by the current call: one read earlier (fromView) may still
+// hold claims that were acked or nacked since. The call after a take whose
+// outcome is unknown always reads afresh (queueCore.rescan).
 func (c *Consumer) adopt(ctx context.Context, s *queueSnap) (*Claim, error) {
+	if s.reused {
+		return nil, nil
+	}
 	for key, kv := range s.claims {
 		if kv.Lease != int64(c.s.Lease()) || string(kv.Value) != c.id || c.isHeld(key) {
 			continue

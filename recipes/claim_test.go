@@ -85,9 +85,10 @@ func TestClaimAckNackKeepsOrder(t *testing.T) {
 	}
 }
 
-// A Dequeue starts from the head its previous take read back. An item
-// that was claimed in that view and nacked since is free again, at its
-// old place: the next Dequeue must take it, not the next item of the view.
+// A Dequeue (or Claim) starts from the head its previous take read back.
+// An item that was claimed in that view and nacked since is free again, at
+// its old place: the next take must take it, not the next item of the
+// view.
 func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
 	c := qbCluster(t)
 	ctx := qbCtx(t, 30*time.Second)
@@ -106,6 +107,24 @@ func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
 	for _, w := range []string{"a", "c", "d"} {
 		if v, err := dq.Dequeue(ctx); err != nil || v != w {
 			t.Fatalf("Dequeue after the Nack = %q, %v; want %q", v, err, w)
+		}
+	}
+
+	// The same for a Consumer: its view after claiming b holds a's claim.
+	qbEnqueue(t, ctx, q, "a", "b", "c")
+	a = qbClaim(t, ctx, con, "a")
+	other := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "nacked")
+	b := qbClaim(t, ctx, other, "b")
+	if err := a.Nack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a2 := qbClaim(t, ctx, other, "a")
+	if a2.Token() <= b.Token() {
+		t.Fatalf("re-claim of a: token %d after b's %d", a2.Token(), b.Token())
+	}
+	for _, cl := range []*recipes.Claim{b, a2, qbClaim(t, ctx, other, "c")} {
+		if err := cl.Ack(ctx); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

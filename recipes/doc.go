@@ -121,8 +121,9 @@
 // which the Enqueue calls committed in etcd: an Enqueue that returned
 // before another started, on any client, is handed out first. Producers
 // and Dequeue need only a client; an Enqueue is one write, and a Dequeue
-// usually one write too (it reads the head back in the same transaction,
-// for the next Dequeue of the same Queue value). If Enqueue fails with an
+// or a Claim usually one write too (it reads the head back in the same
+// transaction, for the next call on the same Queue or Consumer value). If
+// Enqueue fails with an
 // etcd error, the item may or may not have been added, and trying again
 // may add it twice.
 //

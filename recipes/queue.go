@@ -50,8 +50,10 @@ import (
 // in one nested transaction that tries up to [WithCandidates] items in
 // order, so consumers that race for the head do not fail and retry: each
 // takes the next item. The same transaction reads the head back after the
-// take, so the next dequeue of the same Queue value usually needs no read
-// of its own. When the queue is empty it opens a watch at the current
+// take, so the next dequeue (or claim) of the same Queue (or Consumer)
+// value usually needs no read of its own; items claimed in that view stay
+// in the next transaction as candidates that fail while claimed, so one
+// released meanwhile is taken first. When the queue is empty it opens a watch at the current
 // revision, waits until etcd confirms it, and only then reads again. Such
 // a watch is synced, so it wakes within a round trip of the next Enqueue,
 // and no item put between the read and the watch can be missed.
@@ -136,6 +138,10 @@ type queueCore struct {
 	// after taking (see take); the next Dequeue may start from it instead
 	// of a scan of its own (see fromView).
 	view atomic.Pointer[queueSnap]
+	// rescan makes the next call read the head afresh: set when a take's
+	// outcome is unknown, so a Consumer finds a claim it may have made
+	// (see Consumer.adopt).
+	rescan atomic.Bool
 	// seen is the newest store revision an answer to this value carried:
 	// the hint of its next put (see put).
 	seen atomic.Int64
@@ -373,8 +379,13 @@ type queueSnap struct {
 	scanned  int64
 	floorRev int64 // mod revision of the floor key (0: none)
 
-	order []*mvccpb.KeyValue // memo of free(s, all)
-	known bool               // order is set
+	// Worked out once, by free.
+	known   bool
+	order   []*mvccpb.KeyValue // candidates in order, claimed ones included
+	nfree   int                // how many of them are free
+	noReuse bool               // claimed ones left out: not for fromView
+
+	reused bool // read by an earlier call (fromView)
 }
 
 // scan reads up to limit item keys from the head and every claim key in one
@@ -423,11 +434,22 @@ func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queu
 	return s
 }
 
-// free returns up to n items of snapshot s that may be handed out now,
-// in the order they must be: the lowest priority first (a priority
-// queue's items are grouped by their key's "<priority>/" sub-prefix; a
-// FIFO queue has one group), and within it by create revision, which is
-// the order in which their puts committed.
+// free returns the candidates of snapshot s for a take that tries up to
+// n free items: in the order they must be handed out, the items up to and
+// including the n-th free one, or nil if s has no item that may be handed
+// out now.
+//
+// The order. The lowest priority first (a priority queue's items are
+// grouped by their key's "<priority>/" sub-prefix; a FIFO queue has one
+// group), and within it by create revision, the order in which their puts
+// committed.
+//
+// Claimed items are candidates too, where they stand: their level of the
+// take fails while the claim exists, and takes the item if the claim was
+// released (Nack, or the end of its session) since s was read, as its
+// place requires. That is what lets a later call start from s (fromView).
+// When more than maxClaimLevels items of s are claimed, they are left out
+// and s is not reused.
 //
 // The snapshot holds the first keys of the queue only (s.more: there are
 // others). An item outside it may be older than one inside: item keys sort
@@ -436,41 +458,74 @@ func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queu
 // lagged. But every item outside has a hint, so a create revision, at
 // least the hint of the snapshot's last key: an item inside whose create
 // revision is not above that is older than all of them. Only such items
-// are returned from the snapshot's last group while s.more.
+// are candidates from the snapshot's last group while s.more.
 func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
 	if !s.known {
-		s.order, s.known = q.order(s), true
+		q.order(s)
 	}
-	return s.order[:min(n, len(s.order))]
+	end := 0 // just after the last free item to try
+	for i, kv := range s.order {
+		if n == 0 {
+			break
+		}
+		if !q.claimed(s, kv) {
+			n--
+			end = i + 1
+		}
+	}
+	return s.order[:end:end]
 }
 
-func (q *queueCore) order(s *queueSnap) []*mvccpb.KeyValue {
+// maxClaimLevels bounds the claimed items a take carries as levels.
+const maxClaimLevels = 8
+
+// claimed reports whether item kv is claimed in snapshot s.
+func (q *queueCore) claimed(s *queueSnap, kv *mvccpb.KeyValue) bool {
+	if len(s.claims) == 0 {
+		return false
+	}
+	_, ok := s.claims[q.claimKey(string(kv.Key))]
+	return ok
+}
+
+// order works out s.order (see free).
+func (q *queueCore) order(s *queueSnap) {
+	s.known = true
 	var out []*mvccpb.KeyValue
-	group := ""
-	for _, kv := range s.items {
-		if len(s.claims) > 0 {
-			if _, ok := s.claims[q.claimKey(string(kv.Key))]; ok {
-				continue
+	nclaimed := 0
+	for i := 0; i < len(s.items); {
+		group, _ := q.splitItem(s.items[i].Key)
+		j := i + 1
+		for j < len(s.items) {
+			if g, _ := q.splitItem(s.items[j].Key); g != group {
+				break
+			}
+			j++
+		}
+		run := slices.Clone(s.items[i:j])
+		if j == len(s.items) && s.more {
+			_, bound := q.splitItem(s.items[j-1].Key)
+			run = slices.DeleteFunc(run, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision > bound })
+		}
+		slices.SortFunc(run, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+		out = append(out, run...)
+		for _, kv := range run {
+			if q.claimed(s, kv) {
+				nclaimed++
+			} else {
+				s.nfree++
 			}
 		}
-		g, _ := q.splitItem(kv.Key)
-		if len(out) == 0 {
-			group = g
-		} else if g != group {
-			break // a later priority: not before this one is empty
+		if s.nfree > 0 || j == len(s.items) && s.more {
+			break // a later priority waits until this one is empty
 		}
-		out = append(out, kv)
+		i = j
 	}
-	if len(out) == 0 {
-		return nil
+	if nclaimed > maxClaimLevels {
+		out = slices.DeleteFunc(out, func(kv *mvccpb.KeyValue) bool { return q.claimed(s, kv) })
+		s.noReuse = true
 	}
-	if last := s.items[len(s.items)-1]; s.more {
-		if g, bound := q.splitItem(last.Key); g == group {
-			out = slices.DeleteFunc(out, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision > bound })
-		}
-	}
-	slices.SortFunc(out, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
-	return out
+	s.order = out
 }
 
 // splitItem splits an item key into its group (the priority sub-prefix
@@ -507,7 +562,7 @@ func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
 // level's then-ops, the revision of the transaction and the head as it was
 // right after it: the snapshot the next take starts from, instead of a
 // read of its own (see attempt and fromView).
-func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []*pb.RequestOp) (int, []*pb.ResponseOp, int64, *queueSnap, error) {
+func (q *queueCore) take(ctx context.Context, s *queueSnap, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []*pb.RequestOp) (int, []*pb.ResponseOp, int64, *queueSnap, error) {
 	if len(cands) == 0 {
 		return -1, nil, 0, nil, nil
 	}
@@ -528,6 +583,7 @@ func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then fun
 	defer cancel()
 	resp, err := commitTxn(actx, q.client, q.raw, &pb.TxnRequest{Success: append(level, q.headReads(limit)...)}, true)
 	if err != nil {
+		q.rescan.Store(true)
 		return -1, nil, 0, nil, err
 	}
 	rev := resp.Header.Revision
@@ -539,7 +595,13 @@ func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then fun
 			break
 		}
 		if r.Succeeded {
-			q.adapt(i)
+			skipped := 0 // free items taken by others first
+			for _, kv := range cands[:i] {
+				if !q.claimed(s, kv) {
+					skipped++
+				}
+			}
+			q.adapt(skipped)
 			return i, r.Responses, rev, view, nil
 		}
 		if len(r.Responses) == 0 {
@@ -547,7 +609,13 @@ func (q *queueCore) take(ctx context.Context, cands []*mvccpb.KeyValue, then fun
 		}
 		r = r.Responses[0].GetResponseTxn()
 	}
-	if len(cands) == q.takeWidth() {
+	tried := 0
+	for _, kv := range cands {
+		if !q.claimed(s, kv) {
+			tried++
+		}
+	}
+	if tried == q.takeWidth() {
 		q.adapt(-1) // not when there were fewer free items than that
 	}
 	return -1, nil, rev, view, nil
@@ -566,15 +634,15 @@ func (q *queueCore) viewLimit() int64 {
 // Starting from a view read before the call (rather than by it) keeps the
 // queue's order: items are handed out by create revision, and an item put
 // since the view was read is newer than every item in it; the take checks
-// that every candidate it passes over is gone or claimed by now. It does
-// not hold for an item that was claimed in the view and released since:
-// a view with any claim is not used (a fresh scan is), and neither is a
-// view older than minRev.
+// that every candidate it passes over, claimed in the view or not, is gone
+// or claimed by now (see free). A view that left claimed items out is not
+// used, and neither is one older than minRev.
 func (q *queueCore) fromView(minRev int64) *queueSnap {
 	s := q.view.Swap(nil)
-	if s == nil || s.rev < minRev || len(s.claims) > 0 || len(q.free(s, 1)) == 0 {
+	if q.rescan.Swap(false) || s == nil || s.rev < minRev || len(q.free(s, 1)) == 0 || s.noReuse {
 		return nil
 	}
+	s.reused = true
 	return s
 }
 
@@ -759,7 +827,7 @@ func (q *queueCore) dequeue(ctx context.Context) (*mvccpb.KeyValue, error) {
 	var got *mvccpb.KeyValue
 	err := q.acquire(ctx, "dequeue from "+q.prefix, func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error) {
 		cands := q.free(s, q.takeWidth())
-		i, resps, _, view, err := q.take(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+		i, resps, _, view, err := q.take(ctx, s, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
 			// The value is read before the delete rather than returned by
 			// it: etcd executes the reads of a write transaction only on
 			// the member that serves it, a delete's prev_kv on every one.
