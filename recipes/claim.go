@@ -179,23 +179,27 @@ func (cl *Claim) Guard() clientv3.Cmp {
 // returns an error wrapping ErrClaimLost and deletes nothing. Of all the
 // claims ever made on one item, at most one Ack succeeds.
 func (cl *Claim) Ack(ctx context.Context) error {
-	return cl.finish(ctx, "ack", clientv3.OpDelete(cl.item), clientv3.OpDelete(cl.key))
+	return cl.finish(ctx, "ack", deleteOp([]byte(cl.item)), deleteOp([]byte(cl.key)))
 }
 
 // Nack gives the item back: it is free again at its original place in the
 // queue. It returns an error wrapping ErrClaimLost when the claim is gone.
 func (cl *Claim) Nack(ctx context.Context) error {
-	return cl.finish(ctx, "nack", clientv3.OpDelete(cl.key))
+	return cl.finish(ctx, "nack", deleteOp([]byte(cl.key)))
 }
 
-func (cl *Claim) finish(ctx context.Context, verb string, ops ...clientv3.Op) error {
+func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) error {
 	// Whatever the outcome, the claim is no longer the caller's to lose:
 	// if it survives a failed call, the next scan hands it out again.
 	defer cl.c.drop(cl.key)
 	op := verb + " " + cl.item
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	resp, err := cl.c.core.kv.Txn(actx).If(cl.Guard()).Then(ops...).Commit()
+	core := cl.c.core
+	resp, err := commitTxn(actx, core.client, core.raw, &pb.TxnRequest{
+		Compare: []*pb.Compare{createdAt([]byte(cl.key), nil, cl.rev)}, // Guard
+		Success: ops,
+	}, true)
 	if err != nil {
 		return attemptErr(ctx, op, err)
 	}

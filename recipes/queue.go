@@ -127,7 +127,7 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 type queueCore struct {
 	client *clientv3.Client
 	kv     clientv3.KV // for writes: see onceKV
-	raw    *rawKV      // for the takes: see rawKV
+	raw    *rawKV      // for puts, takes, acks and nacks: see rawKV
 	prefix string      // normalized: one trailing "/"
 	items  string      // prefix + "items/"
 	claims string      // prefix + "claims/"
@@ -245,24 +245,25 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		}
 	}
 	for {
-		key := fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text())
-		floorCmp := clientv3.Compare(clientv3.ModRevision(q.floorKey), "<", hint+1)
+		key := []byte(fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text()))
+		floor := []byte(q.floorKey)
+		floorCmp := &pb.Compare{Key: floor, Target: pb.Compare_MOD, Result: pb.Compare_LESS, TargetUnion: &pb.Compare_ModRevision{ModRevision: hint + 1}}
 		if !q.fifo {
-			floorCmp = clientv3.Compare(clientv3.CreateRevision(q.floorKey), "=", 0)
+			floorCmp = createdAt(floor, nil, 0)
 		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		resp, err := q.kv.Txn(actx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), floorCmp).
-			Then(clientv3.OpPut(key, value)).
-			Else(clientv3.OpGet(q.floorKey, clientv3.WithKeysOnly())).
-			Commit()
+		resp, err := commitTxn(actx, q.client, q.raw, &pb.TxnRequest{
+			Compare: []*pb.Compare{createdAt(key, nil, 0), floorCmp},
+			Success: []*pb.RequestOp{putOp(&pb.PutRequest{Key: key, Value: []byte(value)})},
+			Failure: []*pb.RequestOp{getOp(&pb.RangeRequest{Key: floor, KeysOnly: true})},
+		}, true)
 		cancel()
 		if err != nil {
 			return "", attemptErr(ctx, op, err)
 		}
 		q.see(resp.Header.Revision)
 		if resp.Succeeded {
-			return key, nil
+			return string(key), nil
 		}
 		if !q.fifo && len(resp.Responses[0].GetResponseRange().GetKvs()) > 0 {
 			return "", fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
