@@ -3,7 +3,8 @@ package recipes_test
 // Benchmarks of the locks and elections against etcd's own
 // client/v3/concurrency primitives, on the same 3-member testserver cluster
 // in the same run. Each top-level benchmark runs "etcd" then "recipes" and
-// logs the ratio recipes/etcd of the p50 metric.
+// logs the ratio recipes/etcd of the p50 metric, except
+// BenchmarkMutexUncontendedInterleaved, which alternates the two.
 //
 //	go test ./recipes -run '^$' -bench 'Mutex|Election' -benchtime 200x
 //
@@ -208,6 +209,52 @@ func BenchmarkMutexUncontended(b *testing.B) {
 		})
 	}
 	r.log(b, "MutexUncontended, p50 of lock+unlock")
+}
+
+// BenchmarkMutexUncontendedInterleaved is BenchmarkMutexUncontended with
+// the two implementations taking turns, in blocks of 20 lock+unlocks (the
+// first of each turn alternating), on one cluster: load from other
+// processes, which moves single runs by 10% and more on a shared machine,
+// then hits both alike. It reports the median over turns of the ratio of
+// the blocks' p50 latencies (x-etcd, recipes/etcd) and each side's overall
+// p50. b.N lock+unlocks of each implementation.
+func BenchmarkMutexUncontendedInterleaved(b *testing.B) {
+	c := testserver.Start(b)
+	lockers := [2]locker{
+		etcdLocker(benchSession(b, c, 10), benchPrefix("interleaved", "etcd")),
+		recipesLocker(benchSession(b, c, 10), benchPrefix("interleaved", "recipes")),
+	}
+	const block = 20
+	ctx := context.Background()
+	var all [2][]time.Duration
+	var turns []float64
+	b.ResetTimer()
+	for turn := 0; turn*block < b.N; turn++ {
+		var blockP50 [2]time.Duration
+		for k := range 2 {
+			i := (turn + k) % 2
+			lat := make([]time.Duration, 0, block)
+			for range min(block, b.N-turn*block) {
+				t0 := time.Now()
+				unlock, err := lockers[i](ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := unlock(ctx); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			blockP50[i] = p50(lat)
+			all[i] = append(all[i], lat...)
+		}
+		turns = append(turns, float64(blockP50[1])/float64(blockP50[0]))
+	}
+	b.StopTimer()
+	slices.Sort(turns)
+	b.ReportMetric(turns[len(turns)/2], "x-etcd")
+	b.ReportMetric(ms(p50(all[0])), "etcd-p50-ms")
+	b.ReportMetric(ms(p50(all[1])), "recipes-p50-ms")
 }
 
 // candidate abstracts a campaign of either implementation.
