@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 )
@@ -84,6 +85,14 @@ func (d *providerData) Client(ctx context.Context) (*client.Client, diag.Diagnos
 	}
 	d.once.Do(func() {
 		d.client, d.err = sharedClient(ctx, d.settings)
+		if d.err == nil {
+			// The warm-up may have tried while the cluster was not up yet
+			// (an etcd_cluster created earlier in this run), leaving gRPC
+			// waiting out a reconnect backoff of up to minutes: try now.
+			if conn := d.client.ActiveConnection(); conn.GetState() != connectivity.Ready {
+				conn.ResetConnectBackoff()
+			}
+		}
 	})
 	if d.err != nil {
 		diags.AddError("Cannot connect to etcd", d.err.Error())

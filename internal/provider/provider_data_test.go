@@ -2,6 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -274,5 +277,85 @@ func TestSharedClientForgetsFailures(t *testing.T) {
 	again, err := sharedClient(ctx, s)
 	if err != nil || again != cl {
 		t.Fatalf("a second caller got %p, %v; want the open client %p", again, err, cl)
+	}
+}
+
+// A provider configured before its cluster exists (an etcd_cluster created
+// earlier in the same apply, endpoints written in the provider block):
+// the warm-up's connection attempts fail and gRPC backs off, for longer
+// each time. The first real request, once the cluster answers, must not
+// wait that backoff out.
+func TestWarmUpBeforeTheClusterExists(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there yet: connections are refused
+	resp := configure(t, nil, map[string]tftypes.Value{
+		"endpoints":       tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{tftypes.NewValue(tftypes.String, "http://"+addr)}),
+		"request_timeout": tftypes.NewValue(tftypes.String, "3s"),
+	})
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
+	// The warm-up fails, and requests made meanwhile fail too, each
+	// failed attempt making gRPC wait longer before the next (1 s, 1.6 s,
+	// 2.56 s, 4.1 s, ...).
+	var warm *client.Client
+	for warm == nil {
+		if v, ok := processClients.Load(data.settings.Fingerprint()); ok {
+			select {
+			case <-v.(*pendingClient).done:
+				warm = v.(*pendingClient).c
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no warm-up")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for range 4 {
+		rctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		_, err := warm.Get(rctx, "/warm/early")
+		cancel()
+		if err == nil {
+			t.Fatal("a read succeeded before the cluster existed")
+		}
+	}
+	// The cluster comes up at that address.
+	fwd, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	target := strings.TrimPrefix(c.Endpoints()[0], "http://")
+	go func() {
+		for {
+			in, err := fwd.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	cl, diags := data.Client(ctx)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if _, err := cl.GetKey(ctx, "/warm/absent"); !errors.Is(err, client.ErrKeyNotFound) {
+		t.Fatalf("first read once the cluster is up: %v", err)
 	}
 }
