@@ -353,11 +353,9 @@ func (r *memberResource) checkNew(ctx context.Context, cl *client.Client, plan m
 	if plan.Name.IsUnknown() || plan.PeerURLs.IsUnknown() {
 		return diags
 	}
-	rctx, cancel := cl.Ctx(ctx)
-	defer cancel()
-	l, err := membership.MemberList(rctx, cl.Client)
-	if err != nil {
-		diags.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
+	l, listDiags := listMembers(ctx, cl)
+	diags.Append(listDiags...)
+	if diags.HasError() {
 		return diags
 	}
 	name := plan.Name.ValueString()
@@ -634,11 +632,9 @@ func (r *memberResource) refresh(ctx context.Context, cl *client.Client, m *memb
 		diags.AddAttributeError(path.Root("id"), "Invalid member ID", err.Error())
 		return diags
 	}
-	rctx, cancel := cl.Ctx(ctx)
-	defer cancel()
-	l, err := membership.MemberList(rctx, cl.Client)
-	if err != nil {
-		diags.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
+	l, listDiags := listMembers(ctx, cl)
+	diags.Append(listDiags...)
+	if diags.HasError() {
 		return diags
 	}
 	mm, ok := l.ByID(id)
@@ -937,11 +933,9 @@ func (r *memberResource) ImportState(ctx context.Context, req resource.ImportSta
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rctx, cancel := cl.Ctx(ctx)
-	defer cancel()
-	l, err := membership.MemberList(rctx, cl.Client)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
+	l, diags := listMembers(ctx, cl)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	m, ok := l.ByName(req.ID)
@@ -967,4 +961,17 @@ func (r *memberResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("peer_urls"), m.PeerURLs)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("learner"), true)...)
+}
+
+// listMembers is the cluster's member list, bounded by the request timeout,
+// or an error diagnostic.
+func listMembers(ctx context.Context, cl *client.Client) (membership.List, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	rctx, cancel := cl.Ctx(ctx)
+	defer cancel()
+	l, err := membership.MemberList(rctx, cl.Client)
+	if err != nil {
+		diags.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
+	}
+	return l, diags
 }

@@ -104,11 +104,9 @@ func (d *membersDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	rctx, cancel := cl.Ctx(ctx)
-	defer cancel()
-	l, err := membership.MemberList(rctx, cl.Client)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
+	l, diags := listMembers(ctx, cl)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	m := membersDataSourceModel{
