@@ -97,7 +97,7 @@ func (c *Client) sendReads() {
 			r := c.reads.queue[0]
 			c.reads.queue[0] = nil
 			c.reads.queue = c.reads.queue[1:]
-			if r.ctx.Err() == nil { // its caller has given up
+			if r.ctx.Err() == nil { // else its caller has given up: drop it
 				batch = append(batch, r)
 			}
 		}
