@@ -26,7 +26,8 @@ package recipes_test
 //     participant called Leave or lost its session.
 //
 // Short mode runs each workload for ~12 s; RECIPES_LONG=1 runs the queue
-// workloads until 10,000 items were acked (and 10,000 dequeued).
+// workloads until 10,000 items were acked (and 10,000 dequeued), and for
+// at least chaos.LongMin.
 
 import (
 	"context"
@@ -361,10 +362,11 @@ func fqServerCheck(env *chaos.Env, prefix string, evs []*clientv3.Event) (delete
 const fqLongItems = 10_000
 
 // fqProduce enqueues values "<prefix>-<worker>-<seq>" until ctx ends or
-// enough items were enqueued (target > 0), keeping at most 64 in flight.
+// enough items were enqueued in a long run (target > 0, see
+// chaos.Env.Reached), keeping at most 64 in flight.
 func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
 	q := recipes.NewQueue(w.Client, prefix)
-	for seq := 0; ctx.Err() == nil && (target == 0 || enqueued.Load() < target); seq++ {
+	for seq := 0; ctx.Err() == nil && !env.Reached(enqueued.Load(), target); seq++ {
 		for inFlight() > 64 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}

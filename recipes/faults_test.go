@@ -16,7 +16,7 @@ package recipes_test
 //
 // Short mode (default) runs each test for ~12 s. RECIPES_LONG=1 runs until
 // at least 10,000 lock grants (Mutex) / 3,000 (RWMutex) / 3,000
-// leaderships. RECIPES_SEED=N replays a run's faults.
+// leaderships, and for at least chaos.LongMin. RECIPES_SEED=N replays a run's faults.
 
 import (
 	"context"
@@ -162,7 +162,7 @@ func TestFaultsMutex(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer w.Close()
-			for ctx.Err() == nil && (target == 0 || st.grants.Load() < target) {
+			for ctx.Err() == nil && !env.Reached(st.grants.Load(), target) {
 				s := w.Session(ctx)
 				if s == nil {
 					return
@@ -215,7 +215,7 @@ func TestFaultsRWMutex(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer w.Close()
-			for ctx.Err() == nil && (target == 0 || st.grants.Load() < target) {
+			for ctx.Err() == nil && !env.Reached(st.grants.Load(), target) {
 				s := w.Session(ctx)
 				if s == nil {
 					return
@@ -321,7 +321,7 @@ func TestFaultsElection(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer w.Close()
-			for ctx.Err() == nil && (target == 0 || st.grants.Load() < target) {
+			for ctx.Err() == nil && !env.Reached(st.grants.Load(), target) {
 				s := w.Session(ctx)
 				if s == nil {
 					return
