@@ -251,14 +251,7 @@ func unjoin(err error) []error {
 
 // sshAddr splits Host into the address and an optional port ("10.0.0.1",
 // "10.0.0.1:2222", "[fd00::1]:22"); port is 0 when Host has none.
-func (n Node) sshAddr() (host string, port int) {
-	if h, p, err := net.SplitHostPort(n.Host); err == nil {
-		if v, err := strconv.Atoi(p); err == nil {
-			return h, v
-		}
-	}
-	return strings.Trim(n.Host, "[]"), 0
-}
+func (n Node) sshAddr() (host string, port int) { return node.SplitAddress(n.Host) }
 
 func (n Node) peerAddress() string {
 	if n.PeerAddress != "" {
@@ -281,13 +274,7 @@ func (n Node) PeerAddressOrHost() string { return n.peerAddress() }
 
 // sshConfig is how to reach n.
 func (s Spec) sshConfig(n Node) node.SSHConfig {
-	cfg := s.SSH
-	h, p := n.sshAddr()
-	cfg.Host = h
-	if p != 0 {
-		cfg.Port = p
-	}
-	return cfg
+	return s.SSH.At(n.Host)
 }
 
 // PeerURL is the member's peer URL.

@@ -89,6 +89,29 @@ func (c SSHConfig) user() string {
 	return c.User
 }
 
+// SplitAddress splits a machine's address, which may carry an SSH port
+// ("10.0.0.1", "10.0.0.1:2222", "[fd00::1]:2222", "fd00::1"), into the host
+// and the port; port is 0 when addr has none.
+func SplitAddress(addr string) (host string, port int) {
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if v, err := strconv.Atoi(p); err == nil {
+			return h, v
+		}
+	}
+	return strings.Trim(addr, "[]"), 0
+}
+
+// At returns c dialing addr (see SplitAddress): a port in addr overrides
+// c.Port.
+func (c SSHConfig) At(addr string) SSHConfig {
+	h, p := SplitAddress(addr)
+	c.Host = h
+	if p != 0 {
+		c.Port = p
+	}
+	return c
+}
+
 // Addr is "host:port".
 func (c SSHConfig) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.port())) }
 

@@ -340,3 +340,27 @@ func TestRunOnCutOffHostIsBounded(t *testing.T) {
 		t.Fatal("a command on a cut-off host ignored its 3 s context for 30 s")
 	}
 }
+
+func TestSSHConfigAt(t *testing.T) {
+	base := SSHConfig{Host: "unused", Port: 2200, User: "ops"}
+	for _, tc := range []struct {
+		addr, host string
+		port       int // what Addr dials
+	}{
+		{"10.0.0.1", "10.0.0.1", 2200},
+		{"10.0.0.1:2222", "10.0.0.1", 2222},
+		{"node1.example", "node1.example", 2200},
+		{"node1.example:22", "node1.example", 22},
+		{"fd00::1", "fd00::1", 2200},
+		{"[fd00::1]", "fd00::1", 2200},
+		{"[fd00::1]:2222", "fd00::1", 2222},
+	} {
+		got := base.At(tc.addr)
+		if got.Host != tc.host || got.port() != tc.port || got.User != "ops" {
+			t.Errorf("At(%q) = host %q port %d user %q, want host %q port %d user ops", tc.addr, got.Host, got.port(), got.User, tc.host, tc.port)
+		}
+	}
+	if got := (SSHConfig{}).At("10.0.0.1").Addr(); got != "10.0.0.1:22" {
+		t.Errorf("no port anywhere: Addr() = %q, want 10.0.0.1:22", got)
+	}
+}

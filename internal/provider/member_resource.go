@@ -163,10 +163,11 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 					"it the resource manages the membership only.",
 				Attributes: map[string]schema.Attribute{
 					"host": schema.StringAttribute{
-						Required:            true,
-						MarkdownDescription: "SSH address of the machine. Changing it replaces the member.",
-						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-						PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+						Required: true,
+						MarkdownDescription: "SSH address of the machine, optionally with a port (`10.0.0.1:2222`) that " +
+							"overrides `ssh.port`. Changing it replaces the member.",
+						Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
+						PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 					},
 					"ssh": schema.SingleNestedAttribute{
 						Required:   true,
@@ -917,8 +918,7 @@ func (m memberModel) sshConfig(ctx context.Context) (node.SSHConfig, diag.Diagno
 	if m.Node.SSH != nil {
 		cfg, diags = m.Node.SSH.config(ctx, path.Root("node").AtName("ssh"))
 	}
-	cfg.Host = m.Node.Host.ValueString()
-	return cfg, diags
+	return cfg.At(m.Node.Host.ValueString()), diags
 }
 
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -605,7 +607,21 @@ func TestAccMemberOnNodes(t *testing.T) {
 	})
 
 	h3 := hosts[3]
-	addCfg := c.providerBlock() + c.memberNodeConfig("m4", "m4", h3, bin, "10000", "") +
+	// m4's node.host carries the SSH port and ssh.port is wrong: the port
+	// in the address wins, as in etcd_cluster's nodes.
+	m4 := func(snapshotCount string) string {
+		return c.memberNodeConfigSSH("m4", "m4", h3, bin, snapshotCount, sshHCL(h3, h3.HostKey, ""), "", "")
+	}
+	hostPortCfg := func(cfg string) string {
+		addr := fmt.Sprintf("host = %q", h3.Addr)
+		port := fmt.Sprintf("port        = %d", h3.Port)
+		if strings.Count(cfg, addr) != 1 || strings.Count(cfg, port) != 1 {
+			t.Fatalf("unexpected etcd_member config:\n%s", cfg)
+		}
+		cfg = strings.Replace(cfg, addr, fmt.Sprintf("host = %q", net.JoinHostPort(h3.Addr, strconv.Itoa(h3.Port))), 1)
+		return strings.Replace(cfg, port, "port        = 1", 1)
+	}
+	addCfg := c.providerBlock() + hostPortCfg(m4("10000")) +
 		"data \"etcd_members\" \"all\" {\n  depends_on = [etcd_member.m4]\n}\n"
 	allFour := append(slices.Clone(c.endpoints), "https://"+h3.Addr+":2379")
 	var stepStart time.Time
@@ -649,7 +665,7 @@ func TestAccMemberOnNodes(t *testing.T) {
 				// A settings change rewrites the config file and restarts
 				// the member in place, after a quorum check.
 				PreConfig: start,
-				Config: c.providerBlock() + c.memberNodeConfig("m4", "m4", h3, bin, "20000", "") +
+				Config: c.providerBlock() + hostPortCfg(m4("20000")) +
 					"data \"etcd_members\" \"all\" {\n  depends_on = [etcd_member.m4]\n}\n",
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_member.m4", plancheck.ResourceActionUpdate)},
