@@ -27,6 +27,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 )
 
@@ -559,6 +560,78 @@ func TestAccClusterStockEtcd(t *testing.T) {
 				return nil
 			}),
 		}},
+	})
+}
+
+// TestAccClusterThroughBastion bootstraps a cluster on a machine that the
+// provider reaches over SSH only through a bastion (ssh.bastion), as on a
+// private network: a wrong bastion host key fails, naming the bastion,
+// before anything is written; the cluster comes up through the bastion;
+// and destroy wipes the node through it too.
+func TestAccClusterThroughBastion(t *testing.T) {
+	hosts := clusterHosts(t, 2)
+	bastion, target := hosts[0], hosts[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if target.Mode == sshhost.ModeNetns {
+		sshOnlyThroughBastion(t, ctx, target)
+		direct := memberSSHConfig(target)
+		direct.Timeout = 3 * time.Second
+		if c, err := node.Dial(ctx, direct); err == nil {
+			c.Close()
+			t.Fatal("the target's sshd still answers directly")
+		} else {
+			t.Logf("direct login refused as set up: %v", err)
+		}
+	} else {
+		t.Logf("%s mode: hosts share one network stack, so the target also answers directly; the bastion is still used", target.Mode)
+	}
+	bin := binaryLine(t)
+	// Both machines' host keys are in ssh.host_key, which the bastion
+	// inherits unless it sets its own.
+	withBastion := func(extra string) string {
+		cfg := clusterHCL("viabastion", []*sshhost.Host{target, bastion}, 1, bin)
+		old := "    connect_timeout = \"5s\"\n  }"
+		if strings.Count(cfg, old) != 1 {
+			t.Fatalf("unexpected etcd_cluster config:\n%s", cfg)
+		}
+		return strings.Replace(cfg, old, fmt.Sprintf("    connect_timeout = \"5s\"\n    bastion = {\n      host = %q\n      port = %d\n      %s\n    }\n  }",
+			bastion.Addr, bastion.Port, extra), 1)
+	}
+	dataDir := path.Join(target.BaseDir, "viabastion", "data")
+	begin := time.Now()
+	logTime := func(what string) { t.Logf("%s after %s", what, time.Since(begin)) }
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			logTime("destroyed")
+			// wipe_data_on_destroy ran on the node, so through the
+			// bastion. (The hosts' files are this machine's files.)
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				return fmt.Errorf("the node's data dir %s is still there after destroy (%v)", dataDir, err)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config:      withBastion("host_key = " + hclString(target.HostKey)),
+				ExpectError: regexp.MustCompile(`via\s+bastion[\s\S]*host\s+key\s+mismatch`),
+			},
+			{
+				PreConfig: func() { logTime("refused the wrong bastion key"); checkHostsEmpty(t, hosts) },
+				Config:    withBastion(""),
+				Check:     resource.ComposeTestCheckFunc(func(*terraform.State) error { logTime("bootstrapped"); return nil }, checkClusterMembers("n1")),
+				ConfigStateChecks: []statecheck.StateCheck{
+					memberNames("n1"),
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("ssh").AtMapKey("bastion").AtMapKey("host"),
+						knownvalue.StringExact(bastion.Addr)),
+				},
+			},
+			{
+				Config:   withBastion(""),
+				PlanOnly: true,
+			},
+		},
 	})
 }
 
