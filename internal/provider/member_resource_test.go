@@ -846,10 +846,31 @@ func TestOperationTimeouts(t *testing.T) {
 
 // sshOnlyThroughBastion makes target's sshd unreachable from the test
 // process's network namespace, where the provider runs, while other hosts
-// (a bastion) still reach it: in target's namespace, sshd's replies to the
-// root-side address of its link are routed to nowhere. Everything else
-// (etcd's client and peer ports) is untouched. Netns mode only.
+// (a bastion) still reach it, and checks that a direct login now fails. In
+// target's namespace, sshd's replies to the root-side address of its link
+// are routed to nowhere; everything else (etcd's client and peer ports) is
+// untouched. In loopback mode, where the hosts share one network stack, it
+// only logs that the target still answers directly.
 func sshOnlyThroughBastion(t *testing.T, ctx context.Context, target *sshhost.Host) {
+	t.Helper()
+	if target.Mode != sshhost.ModeNetns {
+		t.Logf("%s mode: hosts share one network stack, so the target also answers directly; the bastion is still used", target.Mode)
+		return
+	}
+	blockDirectSSH(t, ctx, target)
+	direct := memberSSHConfig(target)
+	direct.Timeout = 3 * time.Second
+	if cl, err := node.Dial(ctx, direct); err == nil {
+		cl.Close()
+		t.Fatal("the target's sshd still answers the provider directly")
+	} else {
+		t.Logf("direct login refused as set up: %v", err)
+	}
+}
+
+// blockDirectSSH routes target's SSH replies to the root namespace to
+// nowhere (see sshOnlyThroughBastion).
+func blockDirectSSH(t *testing.T, ctx context.Context, target *sshhost.Host) {
 	t.Helper()
 	ipIn := func(args ...string) string {
 		out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", target.Namespace}, args...)...).CombinedOutput()
@@ -887,24 +908,12 @@ func TestAccMemberThroughBastion(t *testing.T) {
 	viaBastion := memberSSHConfig(target)
 	b := memberSSHConfig(bastion)
 	viaBastion.Bastion = &b
-	if target.Mode == sshhost.ModeNetns {
-		sshOnlyThroughBastion(t, ctx, target)
-		direct := memberSSHConfig(target)
-		direct.Timeout = 3 * time.Second
-		if cl, err := node.Dial(ctx, direct); err == nil {
-			cl.Close()
-			t.Fatal("the target's sshd still answers the provider directly")
-		} else {
-			t.Logf("direct login refused as set up: %v", err)
-		}
-		cl, err := node.Dial(ctx, viaBastion)
-		if err != nil {
-			t.Fatalf("through the bastion: %v", err)
-		}
-		cl.Close()
-	} else {
-		t.Logf("%s mode: hosts share one network stack, so the target also answers directly; the bastion is still used", target.Mode)
+	sshOnlyThroughBastion(t, ctx, target)
+	cl, err := node.Dial(ctx, viaBastion)
+	if err != nil {
+		t.Fatalf("through the bastion: %v", err)
 	}
+	cl.Close()
 	// The member's service as the resource installs it, looked at
 	// through the bastion.
 	m2 := memberhost.Spec{
