@@ -27,7 +27,7 @@ package recipes_test
 //
 // Short mode runs each workload for ~12 s; RECIPES_LONG=1 runs the queue
 // workloads until 10,000 items were acked (and 10,000 dequeued), and for
-// at least chaos.LongMin.
+// at least chaos.LongAtLeast.
 
 import (
 	"context"

@@ -122,10 +122,10 @@ type Env struct {
 // Long reports whether RECIPES_LONG=1 asks for the long mode.
 func Long() bool { return os.Getenv("RECIPES_LONG") == "1" }
 
-// LongMin is the least time a long run's workload lasts, whatever its
+// LongAtLeast is the least time a long run's workload lasts, whatever its
 // counts: a workload that reaches them in seconds would otherwise meet
 // only a handful of faults.
-const LongMin = 3 * time.Minute
+const LongAtLeast = 3 * time.Minute
 
 // seed returns RECIPES_SEED or a fresh random seed.
 func seed(tb testing.TB) uint64 {
@@ -169,10 +169,10 @@ func Start(tb testing.TB, name string, faults ...Fault) *Env {
 func (e *Env) SetDuration(d time.Duration) { e.dur = d }
 
 // Reached reports whether a long run's workload may stop: n reached
-// target and the run has lasted LongMin. It is false while target is 0
+// target and the run has lasted LongAtLeast. It is false while target is 0
 // (short mode: the workload runs until Context ends).
 func (e *Env) Reached(n, target int64) bool {
-	return target > 0 && n >= target && time.Since(e.start) >= LongMin
+	return target > 0 && n >= target && time.Since(e.start) >= LongAtLeast
 }
 
 // Duration is how long the workload runs (Context's deadline).
