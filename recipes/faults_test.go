@@ -16,7 +16,8 @@ package recipes_test
 //
 // Short mode (default) runs each test for ~12 s. RECIPES_LONG=1 runs until
 // at least 10,000 lock grants (Mutex) / 3,000 (RWMutex) / 3,000
-// leaderships, and for at least chaos.LongAtLeast. RECIPES_SEED=N replays a run's faults.
+// leaderships, and for at least chaos.LongAtLeast. RECIPES_SEED=N replays
+// a run's faults.
 
 import (
 	"context"
