@@ -586,7 +586,9 @@ func TestAccClusterThroughBastion(t *testing.T) {
 			bastion.Addr, bastion.Port, extra), 1)
 	}
 	dataDir := path.Join(target.BaseDir, "viabastion", "data")
-	begin := time.Now()
+	// The clock starts with the first step: ParallelTest first waits for
+	// a free slot.
+	var begin time.Time
 	logTime := func(what string) { t.Logf("%s after %s", what, time.Since(begin)) }
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
@@ -601,6 +603,7 @@ func TestAccClusterThroughBastion(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
+				PreConfig:   func() { begin = time.Now() },
 				Config:      withBastion("host_key = " + hclString(target.HostKey)),
 				ExpectError: regexp.MustCompile(`via\s+bastion[\s\S]*host\s+key\s+mismatch`),
 			},
