@@ -90,10 +90,9 @@ var benchQueueImpls = []benchQueueImpl{
 // whole backlog by create revision (a range read with a sort and limit
 // 1): its throughput falls as the run gets longer (560-630 items/s at
 // 500 items, about 300 at 3,000, 180-230 at 5,000 on a quiet 2-core
-// machine). This
-// package's head read and take cost the same at any depth. The issue's
-// reference figure for recipe.Queue, about 240 items/s, is what 5,000
-// items reproduce, hence
+// machine). This package's head read and take cost the same at any
+// depth. The reference figure for recipe.Queue, about 240
+// items/s, is what 5,000 items reproduce, hence
 //
 //	go test ./recipes -run '^$' -bench 'BenchmarkQueue$' -benchtime 5000x
 //
