@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,7 +45,7 @@ type keyReads struct {
 
 	// requests counts what was sent, and fallbacks the batches read again
 	// one by one, for tests.
-	requests, fallbacks int
+	requests, fallbacks atomic.Int64
 }
 
 type keyRead struct {
@@ -127,15 +128,14 @@ func (c *Client) readBatch(batch []*keyRead) {
 		ops[i] = clientv3.OpGet(r.key)
 	}
 	ctx, cancel := c.Ctx(context.Background())
-	c.countRequest()
+	c.reads.requests.Add(1)
 	resp, err := c.Txn(ctx).Then(ops...).Commit()
 	cancel()
 	switch {
 	case err == nil && len(resp.Responses) == len(batch):
 		for i, r := range batch {
 			if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) > 0 {
-				kv := kvs[0]
-				r.kv = fromKV(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease)
+				r.kv = fromKV(kvs[0])
 			}
 			close(r.done)
 		}
@@ -160,9 +160,7 @@ func (c *Client) readBatch(batch []*keyRead) {
 	// key) or a transport error that clientv3 retries for a Range but not
 	// for a transaction: each read then goes alone, as without batching,
 	// and gets its own answer.
-	c.reads.mu.Lock()
-	c.reads.fallbacks++
-	c.reads.mu.Unlock()
+	c.reads.fallbacks.Add(1)
 	var wg sync.WaitGroup
 	for _, r := range batch {
 		wg.Go(func() { c.readOne(r) })
@@ -175,20 +173,13 @@ func (c *Client) readOne(r *keyRead) {
 	defer close(r.done)
 	ctx, cancel := c.Ctx(r.ctx)
 	defer cancel()
-	c.countRequest()
+	c.reads.requests.Add(1)
 	resp, err := c.Get(ctx, r.key)
 	if err != nil {
 		r.err = err
 		return
 	}
 	if len(resp.Kvs) > 0 {
-		kv := resp.Kvs[0]
-		r.kv = fromKV(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease)
+		r.kv = fromKV(resp.Kvs[0])
 	}
-}
-
-func (c *Client) countRequest() {
-	c.reads.mu.Lock()
-	c.reads.requests++
-	c.reads.mu.Unlock()
 }

@@ -30,17 +30,9 @@ func openFor(t *testing.T, cfg Config) *Client {
 	return cl
 }
 
-func (c *Client) readRequests() int {
-	c.reads.mu.Lock()
-	defer c.reads.mu.Unlock()
-	return c.reads.requests
-}
+func (c *Client) readRequests() int { return int(c.reads.requests.Load()) }
 
-func (c *Client) readFallbacks() int {
-	c.reads.mu.Lock()
-	defer c.reads.mu.Unlock()
-	return c.reads.fallbacks
-}
+func (c *Client) readFallbacks() int { return int(c.reads.fallbacks.Load()) }
 
 // Many concurrent reads share few requests, and each gets its own key's
 // answer: value and revisions, or not found.

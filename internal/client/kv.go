@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -159,19 +160,19 @@ func lastGet(resp *clientv3.TxnResponse) *KeyValue {
 		if len(r.Kvs) == 0 {
 			return nil
 		}
-		k := r.Kvs[0]
-		return fromKV(k.Key, k.Value, k.CreateRevision, k.ModRevision, k.Version, k.Lease)
+		return fromKV(r.Kvs[0])
 	}
 	return nil
 }
 
-func fromKV(key, value []byte, create, mod, version, lease int64) *KeyValue {
+// fromKV copies etcd's key-value into ours.
+func fromKV(kv *mvccpb.KeyValue) *KeyValue {
 	return &KeyValue{
-		Key:            string(key),
-		Value:          append([]byte{}, value...),
-		CreateRevision: create,
-		ModRevision:    mod,
-		Version:        version,
-		Lease:          lease,
+		Key:            string(kv.Key),
+		Value:          append([]byte{}, kv.Value...),
+		CreateRevision: kv.CreateRevision,
+		ModRevision:    kv.ModRevision,
+		Version:        kv.Version,
+		Lease:          kv.Lease,
 	}
 }

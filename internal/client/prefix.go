@@ -47,7 +47,7 @@ func (c *Client) ReadPrefix(ctx context.Context, prefix string) ([]KeyValue, int
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			out = append(out, *fromKV(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease))
+			out = append(out, *fromKV(kv))
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return out, rev, nil

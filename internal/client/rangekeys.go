@@ -62,7 +62,7 @@ func (c *Client) GetRange(ctx context.Context, r Range) (*RangeResult, error) {
 	out := &RangeResult{Revision: resp.Header.Revision, Count: resp.Count, More: resp.More}
 	out.Kvs = make([]KeyValue, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
-		out.Kvs[i] = *fromKV(kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease)
+		out.Kvs[i] = *fromKV(kv)
 	}
 	return out, nil
 }
