@@ -15,9 +15,6 @@ import (
 	"log"
 	"os"
 
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
-
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/devcmd"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/server"
@@ -25,9 +22,6 @@ import (
 
 // version is set by the release build (goreleaser: -X main.version=...).
 var version = "dev"
-
-// providerAddress is the provider's registry address.
-const providerAddress = "registry.terraform.io/terraform-etcd/etcd"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -74,24 +68,9 @@ func serveProvider(args []string, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	provider.QuietSDKLogsUnlessDebugging()
-	provider.TuneGCForServing()
-	if err := serve(*debug); err != nil {
+	if err := provider.Serve(version, *debug); err != nil {
 		log.New(stderr, "", 0).Print(err)
 		return 1
 	}
 	return 0
-}
-
-// serve serves the provider plugin until the CLI is done with it.
-func serve(debug bool) error {
-	srv, err := provider.NewProtocol6Server(version)()
-	if err != nil {
-		return err
-	}
-	var opts []tf6server.ServeOpt
-	if debug {
-		opts = append(opts, tf6server.WithManagedDebug())
-	}
-	return tf6server.Serve(providerAddress, func() tfprotov6.ProviderServer { return srv }, opts...)
 }

@@ -7,9 +7,6 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
-
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 )
 
@@ -53,12 +50,7 @@ func serveProfiled(dir string) int {
 		}
 	}()
 	defer close(stop)
-	provider.QuietSDKLogsUnlessDebugging()
-	provider.TuneGCForServing()
-	srv, err := provider.NewProtocol6Server("bench")()
-	if err == nil {
-		err = tf6server.Serve(provider.Address, func() tfprotov6.ProviderServer { return srv })
-	}
+	err = provider.Serve("bench", false)
 	if h, herr := os.Create(f.Name() + ".heap"); herr == nil {
 		_ = pprof.Lookup("allocs").WriteTo(h, 0)
 		h.Close()
