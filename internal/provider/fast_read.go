@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -156,40 +157,44 @@ func decodeKeyState(b []byte) (keyResourceModel, bool) {
 	if err != nil || n != keyStateAttributes {
 		return m, false
 	}
-	seen := map[string]bool{}
+	var seen uint8 // bit i: keyStateOrder[i] was decoded
 	for range n {
 		name, err := dec.DecodeString()
-		if err != nil || seen[name] {
+		if err != nil {
 			return m, false
 		}
-		seen[name] = true
+		at := slices.Index(keyStateOrder[:], name)
+		if at < 0 || seen&(1<<at) != 0 {
+			return m, false
+		}
+		seen |= 1 << at
 		code, err := dec.PeekCode()
 		if err != nil {
 			return m, false
 		}
 		switch s, i := m.stringAttr(name), m.int64Attr(name); {
-		case s != nil && code == msgpcode.Nil:
-			*s = types.StringNull()
+		case code == msgpcode.Nil:
+			if dec.DecodeNil() != nil {
+				return m, false
+			}
+			if s != nil {
+				*s = types.StringNull()
+			} else {
+				*i = types.Int64Null()
+			}
 		case s != nil && msgpcode.IsString(code):
 			v, err := dec.DecodeString()
 			if err != nil {
 				return m, false
 			}
 			*s = types.StringValue(v)
-			continue
-		case i != nil && code == msgpcode.Nil:
-			*i = types.Int64Null()
 		case i != nil && isMsgpackInt(code):
 			v, err := decodeInt64(dec, code)
 			if err != nil {
 				return m, false
 			}
 			*i = types.Int64Value(v)
-			continue
 		default:
-			return m, false
-		}
-		if dec.DecodeNil() != nil {
 			return m, false
 		}
 	}
