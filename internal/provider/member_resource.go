@@ -882,16 +882,6 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	}
 }
 
-// noteDeadline explains a failed operation whose context ran out: ctx is
-// the one bounded by timeouts.<op>.
-func noteDeadline(ctx context.Context, diags *diag.Diagnostics, op string, timeout time.Duration) {
-	if !diags.HasError() || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return
-	}
-	diags.AddAttributeError(path.Root("timeouts").AtName(op), "Timeout reached",
-		strings.TrimSpace(timeoutHint(op, timeout)))
-}
-
 // teardownSpec is what stopping the member's service needs from the node
 // block in state: the machine, the login and the directories.
 func (m memberModel) teardownSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -75,4 +77,14 @@ func (d operationTimeouts) get(ctx context.Context, obj types.Object, op string)
 // timeoutHint is added to an error caused by an operation's deadline.
 func timeoutHint(op string, d time.Duration) string {
 	return fmt.Sprintf("\n\nThe operation ran into its timeout (%s); raise it with timeouts = { %s = \"...\" } if the machines are slow.", shortDuration(d), op)
+}
+
+// noteDeadline explains a failed operation whose context ran out: ctx is
+// the one bounded by timeouts.<op>.
+func noteDeadline(ctx context.Context, diags *diag.Diagnostics, op string, timeout time.Duration) {
+	if !diags.HasError() || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return
+	}
+	diags.AddAttributeError(path.Root("timeouts").AtName(op), "Timeout reached",
+		strings.TrimSpace(timeoutHint(op, timeout)))
 }
