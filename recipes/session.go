@@ -192,10 +192,7 @@ func deleteOwned(ctx context.Context, c *clientv3.Client, key string, rev int64)
 		}
 		return resp.Deleted > 0, nil
 	}
-	resp, err := c.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).
-		Then(clientv3.OpDelete(key)).
-		Commit()
+	resp, err := commitTxn(ctx, c, nil, fencedDelete(key, rev), false) // through c.KV, as it may be wrapped
 	if err != nil {
 		return false, err
 	}

@@ -57,9 +57,7 @@ func acquireRequest(q queueSpec, lease int64, wait bool) *pb.TxnRequest {
 		cmps = append(cmps, createdAt(key, nil, 0)) // "none" does not cover our own key
 	}
 	put := func(prevKV bool) *pb.RequestOp {
-		return &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
-			RequestPut: &pb.PutRequest{Key: key, Value: []byte(q.value), Lease: lease, PrevKv: prevKV},
-		}}
+		return putOp(&pb.PutRequest{Key: key, Value: []byte(q.value), Lease: lease, PrevKv: prevKV})
 	}
 	req := &pb.TxnRequest{Compare: cmps, Success: []*pb.RequestOp{put(false)}}
 	if try {
@@ -67,12 +65,10 @@ func acquireRequest(q queueSpec, lease int64, wait bool) *pb.TxnRequest {
 	}
 	req.Failure = []*pb.RequestOp{put(true)}
 	if q.limit > 1 || !wait {
-		req.Failure = append(req.Failure, &pb.RequestOp{Request: &pb.RequestOp_RequestRange{
-			RequestRange: &pb.RangeRequest{
-				Key: dir, RangeEnd: end, KeysOnly: true, Limit: int64(q.limit),
-				SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_ASCEND,
-			},
-		}})
+		req.Failure = append(req.Failure, getOp(&pb.RangeRequest{
+			Key: dir, RangeEnd: end, KeysOnly: true, Limit: int64(q.limit),
+			SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_ASCEND,
+		}))
 	}
 	return req
 }
