@@ -123,9 +123,8 @@
 // and Dequeue need only a client; an Enqueue is one write, and a Dequeue
 // or a Claim usually one write too (it reads the head back in the same
 // transaction, for the next call on the same Queue or Consumer value). If
-// Enqueue fails with an
-// etcd error, the item may or may not have been added, and trying again
-// may add it twice.
+// Enqueue fails with an etcd error, the item may or may not have been
+// added, and trying again may add it twice.
 //
 // [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
 // is deleted by the transaction that hands it out, so no item is ever

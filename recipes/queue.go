@@ -53,10 +53,11 @@ import (
 // take, so the next dequeue (or claim) of the same Queue (or Consumer)
 // value usually needs no read of its own; items claimed in that view stay
 // in the next transaction as candidates that fail while claimed, so one
-// released meanwhile is taken first. When the queue is empty it opens a watch at the current
-// revision, waits until etcd confirms it, and only then reads again. Such
-// a watch is synced, so it wakes within a round trip of the next Enqueue,
-// and no item put between the read and the watch can be missed.
+// released meanwhile is taken first. When the queue is empty it opens a
+// watch at the current revision, waits until etcd confirms it, and only
+// then reads again. Such a watch is synced, so it wakes within a round
+// trip of the next Enqueue, and no item put between the read and the watch
+// can be missed.
 type Queue struct {
 	core *queueCore
 }
