@@ -195,26 +195,12 @@ func TestConfigureWarmsUpTheClient(t *testing.T) {
 		t.Fatal(resp.Diagnostics)
 	}
 	data := providerDataFrom(resp.ResourceData, &resp.Diagnostics)
-	fp := data.settings.Fingerprint()
 	ctx := etcdCtx(t)
-	var warm *client.Client
-	for warm == nil {
-		if v, ok := processClients.Load(fp); ok {
-			select {
-			case <-v.(*pendingClient).done:
-				warm = v.(*pendingClient).c
-				if err := v.(*pendingClient).err; err != nil {
-					t.Fatalf("warm-up: %v", err)
-				}
-			default:
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no client was opened after Configure")
-		case <-time.After(10 * time.Millisecond):
-		}
+	p := warmedUp(t, ctx, data)
+	if p.err != nil {
+		t.Fatalf("warm-up: %v", p.err)
 	}
+	warm := p.c
 	for warm.ActiveConnection().GetState() != connectivity.Ready {
 		if !warm.ActiveConnection().WaitForStateChange(ctx, warm.ActiveConnection().GetState()) {
 			t.Fatal("the warm client never connected")
@@ -306,21 +292,7 @@ func TestWarmUpBeforeTheClusterExists(t *testing.T) {
 	// The warm-up fails, and requests made meanwhile fail too, each
 	// failed attempt making gRPC wait longer before the next (1 s, 1.6 s,
 	// 2.56 s, 4.1 s, ...).
-	var warm *client.Client
-	for warm == nil {
-		if v, ok := processClients.Load(data.settings.Fingerprint()); ok {
-			select {
-			case <-v.(*pendingClient).done:
-				warm = v.(*pendingClient).c
-			default:
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no warm-up")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	warm := warmedUp(t, ctx, data).c
 	for range 4 {
 		rctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 		_, err := warm.Get(rctx, "/warm/early")
@@ -357,5 +329,26 @@ func TestWarmUpBeforeTheClusterExists(t *testing.T) {
 	}
 	if _, err := cl.GetKey(ctx, "/warm/absent"); !errors.Is(err, client.ErrKeyNotFound) {
 		t.Fatalf("first read once the cluster is up: %v", err)
+	}
+}
+
+// warmedUp waits until the warm-up that Configure started for data has
+// opened its client, or failed to.
+func warmedUp(t *testing.T, ctx context.Context, data *providerData) *pendingClient {
+	t.Helper()
+	for {
+		if v, ok := processClients.Load(data.settings.Fingerprint()); ok {
+			p := v.(*pendingClient)
+			select {
+			case <-p.done:
+				return p
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no client was opened after Configure")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
