@@ -7,28 +7,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
-// Option configures a primitive.
-type Option func(*options)
-
-type options struct {
-	value string
-}
-
-// WithValue sets the value stored in the holder's key (for a Mutex,
-// RWMutex or Semaphore), e.g. a host name, so operators can see who holds
-// or waits for a lock with a plain etcdctl get.
-func WithValue(v string) Option { return func(o *options) { o.value = v } }
-
-func buildOptions(opts []Option) options {
-	var o options
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
-	return o
-}
-
 // Mutex is a fair, fenced distributed mutual-exclusion lock. Waiters are
 // granted in the order they asked, each grant gets a fencing token larger
 // than every earlier one, and a waiter whose session expires never wins.

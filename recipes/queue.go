@@ -62,28 +62,6 @@ type Queue struct {
 	core *queueCore
 }
 
-// QueueOption configures a [Queue], [PriorityQueue] or [Consumer].
-type QueueOption func(*queueOptions)
-
-type queueOptions struct {
-	candidates int
-}
-
-// WithCandidates sets the most of the oldest free items one dequeue or
-// claim transaction tries, oldest first (default 16). It bounds how many
-// consumers can take items at the same moment without a retry; each
-// transaction still takes the oldest item left. Within that bound the
-// number adapts to the contention seen: every candidate is carried by the
-// transaction through raft, so trying more than needed costs CPU on every
-// member.
-func WithCandidates(n int) QueueOption {
-	return func(o *queueOptions) {
-		if n > 0 {
-			o.candidates = n
-		}
-	}
-}
-
 // NewQueue returns the FIFO queue stored under prefix ("jobs" and "jobs/"
 // name the same queue). An empty prefix makes every call fail with
 // ErrInvalidArgument.
