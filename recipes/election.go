@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -225,6 +224,10 @@ type candidate struct {
 	lease int64
 }
 
+// observe sends the election's states to ch until ctx ends or the client
+// is closed: track (wait.go) reads the candidates and feeds every later
+// revision; emit reports the leader whenever it changed, or after a new
+// read.
 func (e *Election) observe(ctx context.Context, ch chan<- Observation) {
 	defer close(ch)
 	dir, err := normalizePrefix(e.prefix)
@@ -236,7 +239,6 @@ func (e *Election) observe(ctx context.Context, ch chan<- Observation) {
 	var (
 		last    *candidate // leader last reported
 		started bool       // something was reported
-		rev     int64      // revision up to which cands is exact
 	)
 	leader := func() *candidate {
 		var best *candidate
@@ -266,97 +268,30 @@ func (e *Election) observe(ctx context.Context, ch chan<- Observation) {
 		last, started = cur, true
 		return true
 	}
-	b := newBackoff()
-	pause := func() bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-c.Ctx().Done():
-			return false
-		case <-time.After(b.next()):
-			return true
+	load := func(ctx context.Context, minRev int64) (int64, bool, error) {
+		resp, err := getAtLeast(ctx, c, minRev, clientv3.OpGet(dir, clientv3.WithPrefix()))
+		if err != nil {
+			return 0, false, err
 		}
+		clear(cands)
+		for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+			cands[string(kv.Key)] = candidate{key: string(kv.Key), value: kv.Value, token: kv.CreateRevision, lease: kv.Lease}
+		}
+		rev := resp.Header.Revision
+		return rev, !emit(rev, true), nil
 	}
-	for ctx.Err() == nil && c.Ctx().Err() == nil {
-		var wch clientv3.WatchChan
-		var cancel context.CancelFunc
-		if rev == 0 {
-			// (Re)start from a read: synced watch first, then the read.
-			w, err := openSyncedWatch(ctx, c, dir, clientv3.WithPrefix())
-			if err != nil {
-				if !pause() {
-					return
-				}
-				continue
-			}
-			resp, err := getAtLeast(ctx, c, w.rev, clientv3.OpGet(dir, clientv3.WithPrefix()))
-			if err != nil {
-				w.cancel()
-				if !pause() {
-					return
-				}
-				continue
-			}
-			clear(cands)
-			for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-				cands[string(kv.Key)] = candidate{key: string(kv.Key), value: kv.Value, token: kv.CreateRevision, lease: kv.Lease}
-			}
-			rev = resp.Header.Revision
-			if !emit(rev, true) {
-				w.cancel()
-				return
-			}
-			wch, cancel = w.ch, w.cancel
-		} else {
-			// Continue exactly after the last applied revision.
-			wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			wch, cancel = c.Watch(wctx, dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1)), wcancel
-		}
-		compacted := false
-		for resp := range wch {
-			if resp.CompactRevision != 0 {
-				compacted = true
-				break
-			}
-			if resp.Canceled || resp.Err() != nil {
-				break
-			}
-			b = newBackoff()
-			evs := resp.Events
-			for len(evs) > 0 {
-				r := evs[0].Kv.ModRevision
-				n := 1
-				for n < len(evs) && evs[n].Kv.ModRevision == r {
-					n++
-				}
-				group := evs[:n]
-				evs = evs[n:]
-				if r <= rev {
-					continue
-				}
-				for _, ev := range group {
-					k := string(ev.Kv.Key)
-					if ev.Type == mvccpb.DELETE {
-						delete(cands, k)
-					} else {
-						cands[k] = candidate{key: k, value: ev.Kv.Value, token: ev.Kv.CreateRevision, lease: ev.Kv.Lease}
-					}
-				}
-				rev = r
-				if !emit(r, false) {
-					cancel()
-					return
-				}
+	apply := func(rev int64, evs []*clientv3.Event) (bool, error) {
+		for _, ev := range evs {
+			k := string(ev.Kv.Key)
+			if ev.Type == mvccpb.DELETE {
+				delete(cands, k)
+			} else {
+				cands[k] = candidate{key: k, value: ev.Kv.Value, token: ev.Kv.CreateRevision, lease: ev.Kv.Lease}
 			}
 		}
-		cancel()
-		if compacted {
-			rev = 0 // history is gone: read again
-		}
-		if !pause() {
-			return
-		}
+		return !emit(rev, false), nil
 	}
+	track(ctx, c, dir, []clientv3.OpOption{clientv3.WithPrefix()}, load, apply)
 }
 
 func sameLeader(a, b *candidate) bool {

@@ -5,13 +5,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -219,7 +217,7 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		if context.Cause(ctx) != nil || !retryable(err) {
 			return "", attemptErr(ctx, op, err)
 		}
-		if err := sleepOrCause(ctx, b.next()); err != nil {
+		if err := pause(ctx, nil, b.next()); err != nil {
 			return "", fmt.Errorf("recipes: %s: %w", op, err)
 		}
 	}
@@ -335,19 +333,6 @@ func isFIFOItem(k string) bool {
 		}
 	}
 	return true
-}
-
-// attemptErr classifies the error of a single bounded attempt: when the
-// caller's ctx is still live, a deadline is the attempt's own and says
-// nothing about ctx.
-func attemptErr(ctx context.Context, op string, err error) error {
-	if cause := context.Cause(ctx); cause != nil {
-		return fmt.Errorf("recipes: %s: %w", op, cause)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s: no answer within %v, outcome unknown", ErrEtcd, op, attemptTimeout)
-	}
-	return etcdErr(op, err)
 }
 
 // queueSnap is one consistent read of the head of the queue.
@@ -687,118 +672,6 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 			return (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
 				(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims))
 		})
-}
-
-// stepFunc reads state at a revision >= minRev and acts on it. It returns
-// the revision it read and whether the caller's wait is over.
-type stepFunc func(ctx context.Context, minRev int64) (rev int64, done bool, err error)
-
-// stepUntil runs step until it reports done, waiting between runs with the
-// watch-first-then-read pattern of watch.go, opened lazily so that a step
-// that succeeds at once costs no watch:
-//
-//  1. run step; done: return;
-//  2. not done and no watch yet: open a synced watch on the prefix dir,
-//     then run step again (its read now lies behind the watch);
-//  3. otherwise wait for an event wake accepts (nil: any event) with a
-//     revision above the last step's read, and run step again.
-//
-// Transient etcd errors and broken watches start over behind a new watch
-// after a backoff pause, until ctx ends; the end of ctx is reported with
-// context.Cause(ctx), wrapped with op. Errors that are this package's
-// sentinels or not transient are returned.
-func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step stepFunc, wake func(*clientv3.Event) bool) error {
-	var w *syncedWatch
-	defer func() {
-		if w != nil {
-			w.cancel()
-		}
-	}()
-	b := newBackoff()
-	for {
-		if cause := context.Cause(ctx); cause != nil {
-			return fmt.Errorf("recipes: %s: %w", op, cause)
-		}
-		var minRev int64
-		if w != nil {
-			minRev = w.rev
-		}
-		rev, done, err := step(ctx, minRev)
-		if err == nil && done {
-			return nil
-		}
-		if err == nil && w == nil {
-			w, err = openSyncedWatch(ctx, c, dir, clientv3.WithPrefix())
-			if err == nil {
-				continue
-			}
-		} else if err == nil {
-			err = waitEvent(ctx, w, rev, wake)
-			if err == nil {
-				continue
-			}
-		}
-		if cause := context.Cause(ctx); cause != nil {
-			return fmt.Errorf("recipes: %s: %w", op, cause)
-		}
-		if isOwnSentinel(err) {
-			return err
-		}
-		if !errors.Is(err, errWatchBroken) && !retryable(err) {
-			return etcdErr(op, err)
-		}
-		// A member, a connection or the watch failed: start over behind a
-		// new watch after a pause.
-		if w != nil {
-			w.cancel()
-			w = nil
-		}
-		if c.Ctx().Err() != nil {
-			return fmt.Errorf("%w: %s: client closed: %w", ErrEtcd, op, err)
-		}
-		if !errors.Is(err, errWatchBroken) {
-			_ = sleepOrCause(ctx, b.next()) // the loop reports the end of ctx
-		}
-	}
-}
-
-// sleepOrCause waits for d or until ctx ends (returning its cause).
-func sleepOrCause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-// errWatchBroken reports that a watch ended without the caller's context
-// ending (lost leader, compaction during a reconnect, member shutdown).
-var errWatchBroken = errors.New("watch ended")
-
-// waitEvent blocks until w delivers an event with a revision above rev that
-// wake accepts (nil: any event).
-func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*clientv3.Event) bool) error {
-	for {
-		select {
-		case wr, ok := <-w.ch:
-			if !ok || wr.Canceled || wr.CompactRevision != 0 || wr.Err() != nil {
-				if cause := context.Cause(ctx); cause != nil {
-					return cause
-				}
-				return errWatchBroken
-			}
-			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision > rev && (wake == nil || wake(ev)) {
-					return nil
-				}
-			}
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
 }
 
 // dequeue takes the oldest free item, at most once, and returns it with its

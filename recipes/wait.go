@@ -1,0 +1,498 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// This file is the package's one waiting engine: every primitive that
+// waits for a change in etcd does it through one of the three loops below,
+// built from the same parts.
+//
+// # The pattern: watch first, then read
+//
+//  1. open a watch WITHOUT a start revision, with WithCreatedNotify, and
+//     wait for the created response. etcd registers such a watch as
+//     "synced": it is fed straight from the write path and wakes within a
+//     millisecond. The created response's header revision Rw says that
+//     every event after Rw will be delivered.
+//  2. read the state with a linearizable Get. Its revision Rg is >= Rw,
+//     because the read starts after the watch was registered.
+//  3. apply the watch's events with a revision > Rg to the state read.
+//
+// Nothing can fall between the read and the watch, and the wait never
+// depends on etcd's unsynced-watcher loop, which serves watches opened at
+// a past revision only every 100 ms (the main reason etcd's own
+// concurrency.Mutex needs ~25 ms per contended hand-off).
+//
+// When a watch breaks (its member lost the leader, history was compacted
+// while the client reconnected, the stream was canceled) the pattern is
+// run again: a fresh synced watch and a fresh read.
+//
+// # The loops
+//
+//   - follow keeps a state that a read sets and events update, until the
+//     state says the wait is over: the turn of a waiter in the queue of a
+//     Mutex, RWMutex, Semaphore or Election (waitTurn), the end of a Lock
+//     or Leadership (hold.startMonitor).
+//   - stepUntil runs a step that reads (and may write) until the step says
+//     it is done, and runs it again after every event that may change its
+//     answer; the watch opens only when the first step is not done. The
+//     consumers of a Queue, PriorityQueue or Consumer (queueCore.acquire),
+//     Barrier.Wait, DoubleBarrier.Enter and Leave use it.
+//   - track reports a state and then every later revision of it, without
+//     skipping one while etcd keeps the history, until its caller stops:
+//     Election.Observe.
+//
+// # The parts
+//
+//   - openSyncedWatch (step 1) and getAtLeast (step 2);
+//   - applyWatch (step 3): a watch's events, one revision at a time, the
+//     one place that groups events by revision;
+//   - backoff and pause, the wait between two tries;
+//   - attemptTimeout and attemptErr, for one bounded request of a retry
+//     loop.
+//
+// A new primitive should wait through one of the loops; a new kind of
+// wait should be a new loop here, built from these parts.
+
+// attemptTimeout bounds one request attempt inside a retry loop, so that a
+// request stuck on a dead or black-holed connection is retried (on another
+// endpoint) instead of hanging until the caller's deadline.
+var attemptTimeout = 3 * time.Second
+
+// attemptErr classifies the error of a single bounded attempt: when the
+// caller's ctx is still live, a deadline is the attempt's own and says
+// nothing about ctx.
+func attemptErr(ctx context.Context, op string, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return fmt.Errorf("recipes: %s: %w", op, cause)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: no answer within %v, outcome unknown", ErrEtcd, op, attemptTimeout)
+	}
+	return etcdErr(op, err)
+}
+
+// syncedWatch is a watch registered as synced by etcd.
+type syncedWatch struct {
+	ch     clientv3.WatchChan
+	rev    int64 // header revision of the created response: events > rev follow
+	cancel context.CancelFunc
+}
+
+// openSyncedWatch opens a watch on key (opts such as clientv3.WithPrefix
+// or clientv3.WithFilterPut are passed on) and waits until etcd confirms
+// it. The watch requires a leader: a member cut off from the cluster
+// cancels it instead of leaving it silent. The caller must call cancel.
+func openSyncedWatch(ctx context.Context, c *clientv3.Client, key string, opts ...clientv3.OpOption) (*syncedWatch, error) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	timer := time.AfterFunc(attemptTimeout, cancel)
+	opts = append(opts[:len(opts):len(opts)], clientv3.WithCreatedNotify())
+	ch := c.Watch(wctx, key, opts...)
+	resp, ok := <-ch
+	stopped := timer.Stop()
+	if !ok || !resp.Created || resp.Canceled || resp.Err() != nil {
+		cancel()
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
+		if !stopped {
+			return nil, fmt.Errorf("%w: watch %q: not created within %v", ErrEtcd, key, attemptTimeout)
+		}
+		if err := resp.Err(); err != nil {
+			return nil, etcdErr("watch "+key, err)
+		}
+		if err := c.Ctx().Err(); err != nil {
+			return nil, etcdErr("watch "+key, err)
+		}
+		return nil, fmt.Errorf("%w: watch %q was closed while opening", ErrEtcd, key)
+	}
+	return &syncedWatch{ch: ch, rev: resp.Header.Revision, cancel: cancel}, nil
+}
+
+// getAtLeast runs a linearizable Txn of read ops and makes sure its
+// revision is at least minRev (it always is for a linearizable read issued
+// after the watch at minRev was created; the check is defensive). Each
+// attempt is bounded by attemptTimeout.
+func getAtLeast(ctx context.Context, c *clientv3.Client, minRev int64, ops ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		resp, err := c.Txn(actx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if resp.Header.Revision >= minRev {
+			return resp, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// loadFunc reads the state a waiter needs at a revision >= minRev (the
+// revision of the watch it reads behind). It returns the revision of the
+// read and whether the wait is already over.
+type loadFunc func(ctx context.Context, minRev int64) (rev int64, done bool, err error)
+
+// applyFunc applies the events of one revision (in order) to the state
+// read by the last load and reports whether the wait is over.
+type applyFunc func(rev int64, events []*clientv3.Event) (done bool, err error)
+
+// watchEnd says why applyWatch returned.
+type watchEnd int
+
+const (
+	// endDone: apply reported done, or an error.
+	endDone watchEnd = iota
+	// endBroken: the watch was canceled or failed (no leader, a member
+	// shutting down), its channel closed, or ctx ended. Every revision up
+	// to the one returned was applied; a watch from the next one can go on.
+	endBroken
+	// endCompacted: etcd compacted the revisions after the last one
+	// applied, so no watch can deliver them: only a new read catches up.
+	endCompacted
+)
+
+// watchRun is what one call of applyWatch did.
+type watchRun struct {
+	rev       int64 // the last revision applied (the rev passed in if none)
+	end       watchEnd
+	err       error // apply's error (end == endDone)
+	delivered bool  // at least one response came through intact
+}
+
+// applyWatch passes the events of watch channel ch to apply, one revision
+// at a time and in order, skipping the revisions up to rev (those are part
+// of the state apply works on already), until apply reports done or an
+// error, or the watch ends (see watchEnd).
+func applyWatch(ctx context.Context, ch clientv3.WatchChan, rev int64, apply applyFunc) watchRun {
+	run := watchRun{rev: rev, end: endBroken}
+	for {
+		// A response already waiting is taken even if ctx ended; otherwise
+		// the end of ctx returns at once, without waiting for clientv3 to
+		// close the channel (it may be slow to on a stalled connection).
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-ch:
+		default:
+			select {
+			case resp, ok = <-ch:
+			case <-ctx.Done():
+				return run
+			}
+		}
+		switch {
+		case !ok:
+			return run
+		case resp.CompactRevision != 0:
+			run.end = endCompacted
+			return run
+		case resp.Canceled || resp.Err() != nil:
+			return run
+		}
+		run.delivered = true
+		evs := resp.Events
+		for len(evs) > 0 {
+			// The events of one revision (one transaction) are adjacent.
+			r := evs[0].Kv.ModRevision
+			n := 1
+			for n < len(evs) && evs[n].Kv.ModRevision == r {
+				n++
+			}
+			group := evs[:n]
+			evs = evs[n:]
+			if r <= run.rev {
+				continue
+			}
+			run.rev = r
+			done, err := apply(r, group)
+			if done || err != nil {
+				run.end, run.err = endDone, err
+				return run
+			}
+		}
+	}
+}
+
+// backoff is a small capped, jittered exponential backoff for retry loops.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 10 * time.Millisecond} }
+
+func (b *backoff) next() time.Duration {
+	d := b.d
+	b.d *= 2
+	if b.d > 500*time.Millisecond {
+		b.d = 500 * time.Millisecond
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// pause waits for d. It returns early with the cause of ctx when ctx ends,
+// or, if c is not nil, with the error of c's context when the client is
+// closed.
+func pause(ctx context.Context, c *clientv3.Client, d time.Duration) error {
+	var closed <-chan struct{} // nil: never ready
+	if c != nil {
+		closed = c.Ctx().Done()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-closed:
+		return c.Ctx().Err()
+	}
+}
+
+// follow waits on the key range (key, wopts) with the watch-first-then-read
+// pattern described at the top of this file. It calls load after every
+// (re)opened watch and apply for every later revision, until one of them
+// reports done (follow returns that revision) or an error. Transient etcd
+// errors and broken watches are retried with backoff, reset after a try
+// that lasted more than a second; errors returned by load or apply that
+// are not transient, permanent etcd errors and the end of ctx (reported as
+// context.Cause(ctx)) are returned.
+func follow(ctx context.Context, c *clientv3.Client, key string, wopts []clientv3.OpOption, load loadFunc, apply applyFunc) (int64, error) {
+	b := newBackoff()
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return 0, err
+		}
+		started := time.Now()
+		rev, retry, err := followOnce(ctx, c, key, wopts, load, apply)
+		if err == nil && !retry {
+			return rev, nil
+		}
+		if time.Since(started) > time.Second {
+			b = newBackoff() // it worked for a while: retry at once
+		}
+		var la errLoadApply
+		if errors.As(err, &la) {
+			return 0, la.err
+		}
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return 0, cause
+			}
+			if !retryable(err) {
+				return 0, err
+			}
+		}
+		if err := pause(ctx, c, b.next()); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return 0, cause
+			}
+			return 0, etcdErr("watch "+key, err)
+		}
+	}
+}
+
+// errLoadApply marks errors returned by load/apply so they are never retried.
+type errLoadApply struct{ err error }
+
+func (e errLoadApply) Error() string { return e.err.Error() }
+func (e errLoadApply) Unwrap() error { return e.err }
+
+// followOnce is one try of follow: a synced watch, load behind it, then
+// apply until done. retry asks follow to try again (after err, if any).
+func followOnce(ctx context.Context, c *clientv3.Client, key string, wopts []clientv3.OpOption, load loadFunc, apply applyFunc) (rev int64, retry bool, err error) {
+	w, err := openSyncedWatch(ctx, c, key, wopts...)
+	if err != nil {
+		return 0, true, err
+	}
+	defer w.cancel()
+	rev, done, err := load(ctx, w.rev)
+	if err != nil {
+		if !retryable(err) { // this package's sentinels included
+			return 0, false, errLoadApply{err}
+		}
+		return 0, true, err
+	}
+	if done {
+		return rev, false, nil
+	}
+	run := applyWatch(ctx, w.ch, rev, apply)
+	switch {
+	case run.err != nil:
+		return 0, false, errLoadApply{run.err}
+	case run.end == endDone:
+		return run.rev, false, nil
+	}
+	// Cut off (no leader, compaction during a reconnect, server shutdown)
+	// or ctx ended: follow decides whether to read again behind a fresh
+	// watch.
+	return 0, true, nil
+}
+
+// stepFunc reads state at a revision >= minRev and acts on it. It returns
+// the revision it read and whether the caller's wait is over.
+type stepFunc func(ctx context.Context, minRev int64) (rev int64, done bool, err error)
+
+// stepUntil runs step until it reports done, waiting between runs with the
+// watch-first-then-read pattern, the watch opened lazily so that a step
+// that succeeds at once costs no watch:
+//
+//  1. run step; done: return;
+//  2. not done and no watch yet: open a synced watch on the prefix dir,
+//     then run step again (its read now lies behind the watch);
+//  3. otherwise wait for an event wake accepts (nil: any event) with a
+//     revision above the last step's read, and run step again.
+//
+// Transient etcd errors start over behind a new watch after a backoff
+// pause, broken watches at once, until ctx ends; the end of ctx is
+// reported with context.Cause(ctx), wrapped with op. Errors that are this
+// package's sentinels are returned as they are, other errors that are not
+// transient wrapped with op (see etcdErr).
+func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step stepFunc, wake func(*clientv3.Event) bool) error {
+	var w *syncedWatch
+	defer func() {
+		if w != nil {
+			w.cancel()
+		}
+	}()
+	b := newBackoff()
+	for {
+		if cause := context.Cause(ctx); cause != nil {
+			return fmt.Errorf("recipes: %s: %w", op, cause)
+		}
+		var minRev int64
+		if w != nil {
+			minRev = w.rev
+		}
+		rev, done, err := step(ctx, minRev)
+		if err == nil && done {
+			return nil
+		}
+		if err == nil && w == nil {
+			w, err = openSyncedWatch(ctx, c, dir, clientv3.WithPrefix())
+			if err == nil {
+				continue
+			}
+		} else if err == nil {
+			err = waitEvent(ctx, w, rev, wake)
+			if err == nil {
+				continue
+			}
+		}
+		if cause := context.Cause(ctx); cause != nil {
+			return fmt.Errorf("recipes: %s: %w", op, cause)
+		}
+		if isOwnSentinel(err) {
+			return err
+		}
+		if !errors.Is(err, errWatchBroken) && !retryable(err) {
+			return etcdErr(op, err)
+		}
+		// A member, a connection or the watch failed: start over behind a
+		// new watch after a pause.
+		if w != nil {
+			w.cancel()
+			w = nil
+		}
+		if c.Ctx().Err() != nil {
+			return fmt.Errorf("%w: %s: client closed: %w", ErrEtcd, op, err)
+		}
+		if !errors.Is(err, errWatchBroken) {
+			_ = pause(ctx, nil, b.next()) // the loop reports the end of ctx
+		}
+	}
+}
+
+// errWatchBroken reports that a watch ended without the caller's context
+// ending (lost leader, compaction during a reconnect, member shutdown).
+var errWatchBroken = errors.New("watch ended")
+
+// waitEvent blocks until w delivers an event with a revision above rev that
+// wake accepts (nil: any event).
+func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*clientv3.Event) bool) error {
+	run := applyWatch(ctx, w.ch, rev, func(_ int64, evs []*clientv3.Event) (bool, error) {
+		for _, ev := range evs {
+			if wake == nil || wake(ev) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if run.end == endDone {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return errWatchBroken
+}
+
+// track calls load behind a synced watch on the key range (key, wopts),
+// then apply for every later revision, in order, until load or apply
+// reports done, ctx ends or the client is closed. It never gives up on its
+// own and returns nothing: its caller reports what load and apply see.
+//
+// Unlike follow it skips no revision while etcd keeps the history: when
+// the watch breaks, a new one resumes at the revision after the last one
+// applied. Only when those revisions were compacted, or load or apply
+// failed, does it start over with a new synced watch and a new load (load
+// then learns that it may have missed revisions). Between two watches it
+// pauses with backoff, reset by a watch that delivered a response.
+func track(ctx context.Context, c *clientv3.Client, key string, wopts []clientv3.OpOption, load loadFunc, apply applyFunc) {
+	b := newBackoff()
+	var rev int64 // every revision up to rev was applied; 0: load again
+	for ctx.Err() == nil && c.Ctx().Err() == nil {
+		var ch clientv3.WatchChan
+		var cancel context.CancelFunc
+		if rev == 0 {
+			w, err := openSyncedWatch(ctx, c, key, wopts...)
+			if err != nil {
+				if pause(ctx, c, b.next()) != nil {
+					return
+				}
+				continue
+			}
+			r, done, err := load(ctx, w.rev)
+			if err != nil || done {
+				w.cancel()
+				if done || pause(ctx, c, b.next()) != nil {
+					return
+				}
+				continue
+			}
+			rev = r
+			ch, cancel = w.ch, w.cancel
+		} else {
+			// Resume exactly after the last revision applied.
+			wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			opts := append(wopts[:len(wopts):len(wopts)], clientv3.WithRev(rev+1))
+			ch, cancel = c.Watch(wctx, key, opts...), wcancel
+		}
+		run := applyWatch(ctx, ch, rev, apply)
+		cancel()
+		switch {
+		case run.end == endDone && run.err == nil:
+			return
+		case run.end == endBroken:
+			rev = run.rev
+		default: // compacted, or apply failed
+			rev = 0
+		}
+		if run.delivered {
+			b = newBackoff()
+		}
+		if pause(ctx, c, b.next()) != nil {
+			return
+		}
+	}
+}
