@@ -38,11 +38,11 @@ func qbResult(t *testing.T, ch <-chan error, what string) error {
 
 func TestBarrierHoldWaitRelease(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	holder := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "gate")
+	ctx := testCtx(t, 30*time.Second)
+	holder := recipes.NewBarrier(newSession(t, c, 10), "gate")
 
 	// Not held: Wait passes at once.
-	if err := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "gate").Wait(ctx); err != nil {
+	if err := recipes.NewBarrier(newSession(t, c, 10), "gate").Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := holder.Hold(ctx); err != nil {
@@ -51,13 +51,13 @@ func TestBarrierHoldWaitRelease(t *testing.T) {
 	if err := holder.Hold(ctx); err != nil {
 		t.Fatalf("Hold again under the same session = %v, want nil", err)
 	}
-	other := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "gate")
+	other := recipes.NewBarrier(newSession(t, c, 10), "gate")
 	if err := other.Hold(ctx); !errors.Is(err, recipes.ErrBarrierHeld) {
 		t.Fatalf("Hold under another session = %v, want ErrBarrierHeld", err)
 	}
 	var waits []<-chan error
 	for range 3 {
-		b := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "gate/")
+		b := recipes.NewBarrier(newSession(t, c, 10), "gate/")
 		waits = append(waits, qbWaitAsync(func() error { return b.Wait(ctx) }))
 	}
 	for _, w := range waits {
@@ -86,12 +86,12 @@ func TestBarrierHoldWaitRelease(t *testing.T) {
 // after it, before the waiter had a chance to read.
 func TestBarrierReleaseThenHoldAgain(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	holder := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "flip")
+	ctx := testCtx(t, 30*time.Second)
+	holder := recipes.NewBarrier(newSession(t, c, 10), "flip")
 	if err := holder.Hold(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waiter := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "flip")
+	waiter := recipes.NewBarrier(newSession(t, c, 10), "flip")
 	w := qbWaitAsync(func() error { return waiter.Wait(ctx) })
 	qbPending(t, w, "Wait")
 	if err := holder.Release(ctx); err != nil {
@@ -111,13 +111,13 @@ func TestBarrierReleaseThenHoldAgain(t *testing.T) {
 // it) nor hang.
 func TestBarrierHolderSessionExpired(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	hs := qbSession(t, qbClient(t, c), 10)
+	ctx := testCtx(t, 30*time.Second)
+	hs := newSession(t, c, 10)
 	holder := recipes.NewBarrier(hs, "dead")
 	if err := holder.Hold(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waiter := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "dead")
+	waiter := recipes.NewBarrier(newSession(t, c, 10), "dead")
 	w := qbWaitAsync(func() error { return waiter.Wait(ctx) })
 	qbPending(t, w, "Wait")
 	if _, err := c.Client().Revoke(ctx, hs.Lease()); err != nil {
@@ -144,13 +144,13 @@ func TestBarrierHolderSessionExpired(t *testing.T) {
 
 func TestBarrierWaitEnds(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	holder := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "ends")
+	ctx := testCtx(t, 30*time.Second)
+	holder := recipes.NewBarrier(newSession(t, c, 10), "ends")
 	if err := holder.Hold(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The waiter's own session ends.
-	ws := qbSession(t, qbClient(t, c), 10)
+	ws := newSession(t, c, 10)
 	waiter := recipes.NewBarrier(ws, "ends")
 	w := qbWaitAsync(func() error { return waiter.Wait(ctx) })
 	qbPending(t, w, "Wait")
@@ -160,7 +160,7 @@ func TestBarrierWaitEnds(t *testing.T) {
 	}
 	// Its ctx ends.
 	cctx, cancel := context.WithCancel(ctx)
-	other := recipes.NewBarrier(qbSession(t, qbClient(t, c), 10), "ends")
+	other := recipes.NewBarrier(newSession(t, c, 10), "ends")
 	w = qbWaitAsync(func() error { return other.Wait(cctx) })
 	qbPending(t, w, "Wait")
 	start := time.Now()

@@ -63,7 +63,7 @@ var benchQueueImpls = []benchQueueImpl{
 			return func(v string) error { return q.Enqueue(context.Background(), v) }
 		},
 		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
-			c := recipes.NewConsumer(qbSession(b, cli, 10), prefix)
+			c := recipes.NewConsumer(sessionOn(b, cli, 10), prefix)
 			return func(ctx context.Context) (string, error) {
 				cl, err := c.Claim(ctx)
 				if err != nil {

@@ -36,11 +36,11 @@ func qbClaim(t *testing.T, ctx context.Context, c *recipes.Consumer, want string
 
 func TestClaimAckNackKeepsOrder(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	cli := qbClient(t, c)
+	ctx := testCtx(t, 30*time.Second)
+	cli := newClient(t, c)
 	q := recipes.NewQueue(cli, "jobs")
 	qbEnqueue(t, ctx, q, "a", "b", "c")
-	con := recipes.NewConsumer(qbSession(t, cli, 10), "jobs")
+	con := recipes.NewConsumer(sessionOn(t, cli, 10), "jobs")
 
 	a := qbClaim(t, ctx, con, "a")
 	b := qbClaim(t, ctx, con, "b") // a is claimed: skipped, not taken
@@ -91,13 +91,13 @@ func TestClaimAckNackKeepsOrder(t *testing.T) {
 // view.
 func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	cli := qbClient(t, c)
+	ctx := testCtx(t, 30*time.Second)
+	cli := newClient(t, c)
 	q := recipes.NewQueue(cli, "nacked")
 	qbEnqueue(t, ctx, q, "a", "b", "c", "d")
-	con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "nacked")
+	con := recipes.NewConsumer(newSession(t, c, 10), "nacked")
 	a := qbClaim(t, ctx, con, "a")
-	dq := recipes.NewQueue(qbClient(t, c), "nacked")
+	dq := recipes.NewQueue(newClient(t, c), "nacked")
 	if v, err := dq.Dequeue(ctx); err != nil || v != "b" {
 		t.Fatalf("Dequeue while a is claimed = %q, %v; want b", v, err)
 	}
@@ -113,7 +113,7 @@ func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
 	// The same for a Consumer: its view after claiming b holds a's claim.
 	qbEnqueue(t, ctx, q, "a", "b", "c")
 	a = qbClaim(t, ctx, con, "a")
-	other := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "nacked")
+	other := recipes.NewConsumer(newSession(t, c, 10), "nacked")
 	b := qbClaim(t, ctx, other, "b")
 	if err := a.Nack(ctx); err != nil {
 		t.Fatal(err)
@@ -134,12 +134,12 @@ func TestDequeueAfterNackTakesTheNackedItem(t *testing.T) {
 // it. With Claim the item comes back when the consumer's session ends.
 func TestClaimConsumerCrashLosesNothing(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	q := recipes.NewQueue(qbClient(t, c), "crash")
+	ctx := testCtx(t, 30*time.Second)
+	q := recipes.NewQueue(newClient(t, c), "crash")
 	qbEnqueue(t, ctx, q, "job-1", "job-2")
 
 	// etcd's recipe: dequeue, then "crash" before processing: job-1 is gone.
-	old := recipe.NewQueue(qbClient(t, c), "crash-etcd")
+	old := recipe.NewQueue(newClient(t, c), "crash-etcd")
 	for _, v := range []string{"job-1", "job-2"} {
 		if err := old.Enqueue(v); err != nil {
 			t.Fatal(err)
@@ -155,13 +155,13 @@ func TestClaimConsumerCrashLosesNothing(t *testing.T) {
 	// recipes: the crashing consumer's claim dies with its client. Until
 	// then job-1 is in flight and the next consumer gets job-2; then it
 	// gets job-1, from its original place in the queue.
-	crashCli := qbClient(t, c)
-	crashSession := qbSession(t, crashCli, 1)
+	crashCli := newClient(t, c)
+	crashSession := sessionOn(t, crashCli, 1)
 	crashed := recipes.NewConsumer(crashSession, "crash")
 	cl := qbClaim(t, ctx, crashed, "job-1")
 	_ = crashCli.Close() // no Nack, no revoke: the process is gone
 
-	next := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "crash")
+	next := recipes.NewConsumer(newSession(t, c, 10), "crash")
 	job2 := qbClaim(t, ctx, next, "job-2")
 	start := time.Now()
 	again := qbClaim(t, ctx, next, "job-1")
@@ -184,19 +184,19 @@ func TestClaimConsumerCrashLosesNothing(t *testing.T) {
 // exactly once.
 func TestClaimStaleAckFenced(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	cli := qbClient(t, c)
+	ctx := testCtx(t, 30*time.Second)
+	cli := newClient(t, c)
 	q := recipes.NewQueue(cli, "stale")
 	qbEnqueue(t, ctx, q, "x")
 
-	slowSession := qbSession(t, qbClient(t, c), 10)
+	slowSession := newSession(t, c, 10)
 	slow := recipes.NewConsumer(slowSession, "stale")
 	cl := qbClaim(t, ctx, slow, "x")
 	// Its lease is revoked (the effect of a pause past the TTL).
 	if _, err := cli.Revoke(ctx, slowSession.Lease()); err != nil {
 		t.Fatal(err)
 	}
-	fast := recipes.NewConsumer(qbSession(t, cli, 10), "stale")
+	fast := recipes.NewConsumer(sessionOn(t, cli, 10), "stale")
 	cl2 := qbClaim(t, ctx, fast, "x")
 
 	resp, err := cli.Txn(ctx).If(cl.Guard()).Then(clientv3.OpPut("stale-result", "slow")).Commit()
@@ -222,9 +222,9 @@ func TestClaimStaleAckFenced(t *testing.T) {
 
 func TestClaimWaitEndsWithSession(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	cli := qbClient(t, c)
-	s := qbSession(t, cli, 10)
+	ctx := testCtx(t, 30*time.Second)
+	cli := newClient(t, c)
+	s := sessionOn(t, cli, 10)
 	con := recipes.NewConsumer(s, "empty")
 	done := make(chan error, 1)
 	go func() {
@@ -245,7 +245,7 @@ func TestClaimWaitEndsWithSession(t *testing.T) {
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
-	con2 := recipes.NewConsumer(qbSession(t, cli, 10), "empty")
+	con2 := recipes.NewConsumer(sessionOn(t, cli, 10), "empty")
 	go func() {
 		_, err := con2.Claim(cctx)
 		done <- err
@@ -261,8 +261,8 @@ func TestClaimWaitEndsWithSession(t *testing.T) {
 // items, and every item is claimed once.
 func TestClaimConcurrentConsumers(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 60*time.Second)
-	cli := qbClient(t, c)
+	ctx := testCtx(t, 60*time.Second)
+	cli := newClient(t, c)
 	q := recipes.NewQueue(cli, "par")
 	const n, consumers = 120, 4
 	for i := range n {
@@ -271,7 +271,7 @@ func TestClaimConcurrentConsumers(t *testing.T) {
 	got := make(chan string, n)
 	errc := make(chan error, consumers)
 	for range consumers {
-		con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "par")
+		con := recipes.NewConsumer(newSession(t, c, 10), "par")
 		go func() {
 			for {
 				cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)

@@ -22,7 +22,7 @@ func qbParticipants(t *testing.T, c *testserver.Cluster, key string, count, n in
 	t.Helper()
 	ps := make([]qbParticipant, n)
 	for i := range ps {
-		s := qbSession(t, qbClient(t, c), 10)
+		s := newSession(t, c, 10)
 		ps[i] = qbParticipant{s: s, b: recipes.NewDoubleBarrier(s, key, count)}
 	}
 	return ps
@@ -75,7 +75,7 @@ func qbBarrierRound(t *testing.T, ctx context.Context, ps []qbParticipant) {
 // reused), nobody passes Enter or Leave early.
 func TestDoubleBarrierRounds(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 60*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	ps := qbParticipants(t, c, "early", 3, 3)
 	for range 4 {
 		qbBarrierRound(t, ctx, ps)
@@ -87,7 +87,7 @@ func TestDoubleBarrierRounds(t *testing.T) {
 
 func TestDoubleBarrierFullAndNotEntered(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	ps := qbParticipants(t, c, "full", 2, 3)
 	// etcd's recipe dereferences a nil key here.
 	if err := ps[0].b.Leave(ctx); !errors.Is(err, recipes.ErrNotEntered) {
@@ -132,7 +132,7 @@ func TestDoubleBarrierFullAndNotEntered(t *testing.T) {
 // A participant that dies between Enter and Leave is not waited for.
 func TestDoubleBarrierParticipantDiesInside(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	ps := qbParticipants(t, c, "inside", 3, 3)
 	var enters []<-chan error
 	for _, p := range ps {
@@ -160,7 +160,7 @@ func TestDoubleBarrierParticipantDiesInside(t *testing.T) {
 // round waits for someone else, and the dead one's Enter fails.
 func TestDoubleBarrierParticipantDiesEntering(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	ps := qbParticipants(t, c, "entering", 2, 4)
 	e0 := qbWaitAsync(func() error { return ps[0].b.Enter(ctx) })
 	qbPending(t, e0, "Enter")
@@ -191,7 +191,7 @@ func TestDoubleBarrierParticipantDiesEntering(t *testing.T) {
 // The next round must neither pass early on it nor be locked out by it.
 func TestDoubleBarrierStaleRound(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	dead := qbParticipants(t, c, "stale", 2, 2)
 	e0 := qbWaitAsync(func() error { return dead[0].b.Enter(ctx) })
 	if err := dead[1].b.Enter(ctx); err != nil {

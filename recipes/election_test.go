@@ -1,4 +1,4 @@
-package recipes
+package recipes_test
 
 import (
 	"errors"
@@ -9,11 +9,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 // nextObs returns the next observation or fails the test after 5 s.
-func nextObs(t *testing.T, ch <-chan Observation) Observation {
+func nextObs(t *testing.T, ch <-chan recipes.Observation) recipes.Observation {
 	t.Helper()
 	select {
 	case o, ok := <-ch:
@@ -24,10 +25,10 @@ func nextObs(t *testing.T, ch <-chan Observation) Observation {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no observation within 5s")
 	}
-	return Observation{}
+	return recipes.Observation{}
 }
 
-func describe(o Observation) string {
+func describe(o recipes.Observation) string {
 	if o.Leader == nil {
 		return "none"
 	}
@@ -38,8 +39,8 @@ func TestElectionCampaignProclaimResign(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s1, s2 := newSession(t, c, 5), newSession(t, c, 5)
-	e1, e2 := NewElection(s1, "elect/basic"), NewElection(s2, "elect/basic")
-	if _, err := e1.Leader(ctx); !errors.Is(err, ErrNoLeader) {
+	e1, e2 := recipes.NewElection(s1, "elect/basic"), recipes.NewElection(s2, "elect/basic")
+	if _, err := e1.Leader(ctx); !errors.Is(err, recipes.ErrNoLeader) {
 		t.Fatalf("Leader of an empty election = %v, want ErrNoLeader", err)
 	}
 	l1, err := e1.Campaign(ctx, "one")
@@ -55,7 +56,7 @@ func TestElectionCampaignProclaimResign(t *testing.T) {
 	if li, _ := e2.Leader(ctx); li.Value != "one'" {
 		t.Fatalf("Leader after Proclaim = %+v", li)
 	}
-	won := make(chan *Leadership, 1)
+	won := make(chan *recipes.Leadership, 1)
 	go func() {
 		l2, err := e2.Campaign(ctx, "two")
 		if err != nil {
@@ -75,7 +76,7 @@ func TestElectionCampaignProclaimResign(t *testing.T) {
 	if l2 == nil || l2.Token() <= l1.Token() {
 		t.Fatalf("second leadership %v", l2)
 	}
-	if err := l1.Proclaim(ctx, "stale"); !errors.Is(err, ErrLeadershipLost) {
+	if err := l1.Proclaim(ctx, "stale"); !errors.Is(err, recipes.ErrLeadershipLost) {
 		t.Fatalf("Proclaim after Resign = %v, want ErrLeadershipLost", err)
 	}
 	if li, _ := e1.Leader(ctx); li.Value != "two" {
@@ -91,7 +92,7 @@ func TestElectionCampaignAfterSessionExpiryFails(t *testing.T) {
 	campaign := func(s *concurrency.Session) <-chan error {
 		errc := make(chan error, 1)
 		go func() {
-			l, err := NewElection(s, "elect/expire").Campaign(ctx, "waiter")
+			l, err := recipes.NewElection(s, "elect/expire").Campaign(ctx, "waiter")
 			if err == nil {
 				err = fmt.Errorf("won with token %d", l.Token())
 			}
@@ -100,7 +101,7 @@ func TestElectionCampaignAfterSessionExpiryFails(t *testing.T) {
 		return errc
 	}
 	t.Run("lease revoked, then leader resigns", func(t *testing.T) {
-		leader, err := NewElection(newSession(t, c, 5), "elect/expire").Campaign(ctx, "leader")
+		leader, err := recipes.NewElection(newSession(t, c, 5), "elect/expire").Campaign(ctx, "leader")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +114,12 @@ func TestElectionCampaignAfterSessionExpiryFails(t *testing.T) {
 		if err := leader.Resign(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-errc; !errors.Is(err, ErrSessionExpired) {
+		if err := <-errc; !errors.Is(err, recipes.ErrSessionExpired) {
 			t.Fatalf("Campaign = %v, want ErrSessionExpired", err)
 		}
 	})
 	t.Run("lease expired while the client was cut off", func(t *testing.T) {
-		leader, err := NewElection(newSession(t, c, 5), "elect/expire").Campaign(ctx, "leader")
+		leader, err := recipes.NewElection(newSession(t, c, 5), "elect/expire").Campaign(ctx, "leader")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,13 +151,13 @@ func TestElectionCampaignAfterSessionExpiryFails(t *testing.T) {
 		}
 		select {
 		case err := <-errc:
-			if !errors.Is(err, ErrSessionExpired) {
+			if !errors.Is(err, recipes.ErrSessionExpired) {
 				t.Fatalf("Campaign = %v, want ErrSessionExpired", err)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("Campaign still waiting after its lease expired")
 		}
-		if _, err := NewElection(newSession(t, c, 5), "elect/expire").Leader(ctx); !errors.Is(err, ErrNoLeader) {
+		if _, err := recipes.NewElection(newSession(t, c, 5), "elect/expire").Leader(ctx); !errors.Is(err, recipes.ErrNoLeader) {
 			t.Fatalf("Leader = %v, want ErrNoLeader", err)
 		}
 	})
@@ -169,18 +170,18 @@ func TestElectionCampaignAfterSessionExpiryFails(t *testing.T) {
 func TestElectionObserveEveryChange(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	obs := NewElection(newSession(t, c, 5), "elect/observe").Observe(ctx)
+	obs := recipes.NewElection(newSession(t, c, 5), "elect/observe").Observe(ctx)
 	if o := nextObs(t, obs); o.Leader != nil {
 		t.Fatalf("first observation %+v, want no leader", o)
 	}
 	type won struct {
-		l *Leadership
+		l *recipes.Leadership
 		v string
 	}
 	campaign := func(v string) <-chan won {
 		ch := make(chan won, 1)
 		go func() {
-			l, err := NewElection(newSession(t, c, 5), "elect/observe").Campaign(ctx, v)
+			l, err := recipes.NewElection(newSession(t, c, 5), "elect/observe").Campaign(ctx, v)
 			if err != nil {
 				t.Error(err)
 			}
@@ -206,7 +207,7 @@ func TestElectionObserveEveryChange(t *testing.T) {
 		}
 	}
 	var got []string
-	var last Observation
+	var last recipes.Observation
 	for len(got) < 7 {
 		o := nextObs(t, obs)
 		if o.Revision <= last.Revision || o.Resynced {
@@ -241,21 +242,21 @@ func TestElectionObserveSurvivesCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := NewElection(s, "elect/compact").Observe(ctx)
+	obs := recipes.NewElection(s, "elect/compact").Observe(ctx)
 	if o := nextObs(t, obs); o.Leader != nil {
 		t.Fatalf("first observation %+v", o)
 	}
 	if err := c.StopMember(ctx, m.Name); err != nil {
 		t.Fatal(err)
 	}
-	var last *Leadership
+	var last *recipes.Leadership
 	for i := range 3 {
 		if last != nil {
 			if err := last.Resign(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
-		l, err := NewElection(newSession(t, c, 5), "elect/compact").Campaign(ctx, fmt.Sprint("v", i))
+		l, err := recipes.NewElection(newSession(t, c, 5), "elect/compact").Campaign(ctx, fmt.Sprint("v", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,10 +297,10 @@ func TestResumeElectionKeepsPrefixExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A sibling election "elect/resume2" with an older candidate.
-	if _, err := NewElection(newSession(t, c, 30), "elect/resume2").Campaign(ctx, "sibling"); err != nil {
+	if _, err := recipes.NewElection(newSession(t, c, 30), "elect/resume2").Campaign(ctx, "sibling"); err != nil {
 		t.Fatal(err)
 	}
-	l, err := NewElection(s, "elect/resume").Campaign(ctx, "me")
+	l, err := recipes.NewElection(s, "elect/resume").Campaign(ctx, "me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,10 +312,10 @@ func TestResumeElectionKeepsPrefixExact(t *testing.T) {
 	}
 	defer s2.Close()
 	for i, prefix := range []string{"elect/resume", "elect/resume/"} {
-		r, err := ResumeElection(ctx, s2, prefix, l.Token())
+		r, err := recipes.ResumeElection(ctx, s2, prefix, l.Token())
 		if i == 1 {
 			// Already resumed by this process (same key, same client).
-			if !errors.Is(err, ErrLocked) {
+			if !errors.Is(err, recipes.ErrLocked) {
 				t.Fatalf("second ResumeElection(%q) = %v, want ErrLocked", prefix, err)
 			}
 			s3, serr := concurrency.NewSession(newClient(t, c), concurrency.WithLease(s.Lease()))
@@ -322,7 +323,7 @@ func TestResumeElectionKeepsPrefixExact(t *testing.T) {
 				t.Fatal(serr)
 			}
 			defer s3.Close()
-			r, err = ResumeElection(ctx, s3, prefix, l.Token())
+			r, err = recipes.ResumeElection(ctx, s3, prefix, l.Token())
 		}
 		if err != nil {
 			t.Fatalf("ResumeElection(%q): %v", prefix, err)
@@ -342,10 +343,10 @@ func TestResumeElectionKeepsPrefixExact(t *testing.T) {
 			t.Fatalf("Observe of the resumed election = %+v", o)
 		}
 	}
-	if _, err := ResumeElection(ctx, s2, "elect/resume", l.Token()+1); !errors.Is(err, ErrLeadershipLost) {
+	if _, err := recipes.ResumeElection(ctx, s2, "elect/resume", l.Token()+1); !errors.Is(err, recipes.ErrLeadershipLost) {
 		t.Fatalf("ResumeElection with a wrong token = %v, want ErrLeadershipLost", err)
 	}
-	if _, err := ResumeElection(ctx, s2, "elect", l.Token()); !errors.Is(err, ErrLeadershipLost) {
+	if _, err := recipes.ResumeElection(ctx, s2, "elect", l.Token()); !errors.Is(err, recipes.ErrLeadershipLost) {
 		t.Fatalf("ResumeElection with a parent prefix = %v, want ErrLeadershipLost", err)
 	}
 }
@@ -354,7 +355,7 @@ func TestElectionDoneOnRevoke(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := newSession(t, c, 60)
-	l, err := NewElection(s, "elect/done").Campaign(ctx, "v")
+	l, err := recipes.NewElection(s, "elect/done").Campaign(ctx, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,10 +366,10 @@ func TestElectionDoneOnRevoke(t *testing.T) {
 	if !closedWithin(done, 2*time.Second) {
 		t.Fatal("Done not closed after the lease was revoked")
 	}
-	if err := l.Err(); !errors.Is(err, ErrLeadershipLost) {
+	if err := l.Err(); !errors.Is(err, recipes.ErrLeadershipLost) {
 		t.Fatalf("Err = %v, want ErrLeadershipLost", err)
 	}
-	if err := l.Resign(ctx); !errors.Is(err, ErrLeadershipLost) {
+	if err := l.Resign(ctx); !errors.Is(err, recipes.ErrLeadershipLost) {
 		t.Fatalf("Resign = %v, want ErrLeadershipLost", err)
 	}
 }

@@ -52,15 +52,6 @@ func (s *holdStats) String() string {
 		s.grants.Load(), s.failed.Load(), s.released.Load(), s.lostSeen.Load(), s.lostAtRelease.Load(), s.unknown.Load())
 }
 
-func closedWithin(ch <-chan struct{}, d time.Duration) bool {
-	select {
-	case <-ch:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
 // useGrant runs the critical section of one grant: 1-3 writes guarded by
 // g to register, recorded in the fence and the history, then the release.
 // It checks that a holder whose guarded write was refused sees Done close.

@@ -1,4 +1,4 @@
-package recipes
+package recipes_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -17,7 +18,7 @@ func TestMutexLockUnlockGuard(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := newSession(t, c, 5)
-	m := NewMutex(s, "locks/basic")
+	m := recipes.NewMutex(s, "locks/basic")
 	l, err := m.Lock(ctx)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -39,14 +40,14 @@ func TestMutexLockUnlockGuard(t *testing.T) {
 	if !closedWithin(l.Done(), time.Second) {
 		t.Fatal("Done not closed after Unlock")
 	}
-	if err := l.Err(); !errors.Is(err, ErrNotHeld) {
+	if err := l.Err(); !errors.Is(err, recipes.ErrNotHeld) {
 		t.Fatalf("Err after Unlock = %v, want ErrNotHeld", err)
 	}
 	resp, err = cli.Txn(ctx).If(l.Guard()).Then(clientv3.OpPut("data", "2")).Commit()
 	if err != nil || resp.Succeeded {
 		t.Fatalf("guarded put after Unlock succeeded: %v %v", resp, err)
 	}
-	if err := l.Unlock(ctx); !errors.Is(err, ErrNotHeld) {
+	if err := l.Unlock(ctx); !errors.Is(err, recipes.ErrNotHeld) {
 		t.Fatalf("second Unlock = %v, want ErrNotHeld", err)
 	}
 }
@@ -62,7 +63,7 @@ func TestMutexFIFOAndMonotonicTokens(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		s := newSession(t, c, 5)
-		m := NewMutex(s, "locks/fifo")
+		m := recipes.NewMutex(s, "locks/fifo")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -104,13 +105,13 @@ func TestMutexFIFOAndMonotonicTokens(t *testing.T) {
 func TestMutexTryLock(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	a := NewMutex(newSession(t, c, 5), "locks/try")
-	b := NewMutex(newSession(t, c, 5), "locks/try/")
+	a := recipes.NewMutex(newSession(t, c, 5), "locks/try")
+	b := recipes.NewMutex(newSession(t, c, 5), "locks/try/")
 	la, err := a.TryLock(ctx)
 	if err != nil {
 		t.Fatalf("TryLock on a free lock: %v", err)
 	}
-	if _, err := b.TryLock(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := b.TryLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryLock on a held lock = %v, want ErrLocked", err)
 	}
 	// The failed TryLock left no key behind.
@@ -131,42 +132,64 @@ func TestMutexTryLock(t *testing.T) {
 }
 
 // etcd #22082: an Unlock that is retried or delayed must never delete the
-// key of a newer holder. Here the stale Unlock carries the name of the
-// current holder's key (the worst case: a key recreated under the same
-// name) but an older token.
+// key of a newer holder, even one under the same name (the worst case).
 func TestMutexStaleUnlockKeepsNewerHolder(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	sa, sb := newSession(t, c, 5), newSession(t, c, 5)
-	la, err := NewMutex(sa, "locks/stale").Lock(ctx)
+	la, err := recipes.NewMutex(sa, "locks/stale").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := la.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lb, err := NewMutex(sb, "locks/stale").Lock(ctx)
+	lb, err := recipes.NewMutex(sb, "locks/stale").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A retried Unlock of the old grant.
-	if err := la.Unlock(ctx); !errors.Is(err, ErrNotHeld) {
+	if err := la.Unlock(ctx); !errors.Is(err, recipes.ErrNotHeld) {
 		t.Fatalf("retried Unlock = %v, want ErrNotHeld", err)
 	}
+	if err := lb.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	// A delayed Unlock that reaches etcd after the key was re-created under
-	// the same name: same key, older token.
-	stale := &Lock{h: newHold(sb, lb.Key(), la.Token(), ErrLockLost, nil)}
-	if err := stale.Unlock(ctx); !errors.Is(err, ErrLockLost) {
+	// the same name: same key, older token. A session has one key name per
+	// lock, so the session re-creates it when it locks again after its
+	// first grant was lost (here: the key was deleted behind its back).
+	m := recipes.NewMutex(sa, "locks/stale")
+	lost, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client().Delete(ctx, lost.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(lost.Done(), 10*time.Second) {
+		t.Fatal("Done not closed after the key was deleted")
+	}
+	newer, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newer.Key() != lost.Key() || newer.Token() <= lost.Token() {
+		t.Fatalf("new grant key %s token %d; lost grant key %s token %d: want the same key, a larger token",
+			newer.Key(), newer.Token(), lost.Key(), lost.Token())
+	}
+	if err := lost.Unlock(ctx); !errors.Is(err, recipes.ErrLockLost) {
 		t.Fatalf("stale Unlock = %v, want ErrLockLost", err)
 	}
-	resp, err := c.Client().Get(ctx, lb.Key())
-	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].CreateRevision != lb.Token() {
+	resp, err := c.Client().Get(ctx, newer.Key())
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].CreateRevision != newer.Token() {
 		t.Fatalf("newer holder's key after stale Unlock: %v %v", resp, err)
 	}
-	if err := lb.Err(); err != nil {
+	if err := newer.Err(); err != nil {
 		t.Fatalf("newer holder lost its lock: %v", err)
 	}
-	if err := lb.Unlock(ctx); err != nil {
+	if err := newer.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -177,14 +200,14 @@ func TestMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	holder := newSession(t, c, 5)
-	l, err := NewMutex(holder, "locks/expire").Lock(ctx)
+	l, err := recipes.NewMutex(holder, "locks/expire").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiter := newSession(t, c, 5)
 	errc := make(chan error, 1)
 	go func() {
-		wl, err := NewMutex(waiter, "locks/expire").Lock(ctx)
+		wl, err := recipes.NewMutex(waiter, "locks/expire").Lock(ctx)
 		if err == nil {
 			err = errors.New("granted with token " + itoa(wl.Token()))
 		}
@@ -196,7 +219,7 @@ func TestMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 	}
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ErrSessionExpired) {
+		if !errors.Is(err, recipes.ErrSessionExpired) {
 			t.Fatalf("waiting Lock = %v, want ErrSessionExpired", err)
 		}
 	case <-time.After(3 * time.Second):
@@ -206,7 +229,7 @@ func TestMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A session that is already gone cannot even queue.
-	if _, err := NewMutex(waiter, "locks/expire").Lock(ctx); !errors.Is(err, ErrSessionExpired) {
+	if _, err := recipes.NewMutex(waiter, "locks/expire").Lock(ctx); !errors.Is(err, recipes.ErrSessionExpired) {
 		t.Fatalf("Lock with an expired session = %v, want ErrSessionExpired", err)
 	}
 }
@@ -218,7 +241,7 @@ func TestMutexDoneOnKeyDeletionAndRevoke(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	t.Run("key deleted", func(t *testing.T) {
 		s := newSession(t, c, 60)
-		l, err := NewMutex(s, "locks/done-del").Lock(ctx)
+		l, err := recipes.NewMutex(s, "locks/done-del").Lock(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,16 +252,16 @@ func TestMutexDoneOnKeyDeletionAndRevoke(t *testing.T) {
 		if !closedWithin(done, 2*time.Second) {
 			t.Fatal("Done not closed after the key was deleted")
 		}
-		if err := l.Err(); !errors.Is(err, ErrLockLost) {
+		if err := l.Err(); !errors.Is(err, recipes.ErrLockLost) {
 			t.Fatalf("Err = %v, want ErrLockLost", err)
 		}
-		if err := l.Unlock(ctx); !errors.Is(err, ErrLockLost) {
+		if err := l.Unlock(ctx); !errors.Is(err, recipes.ErrLockLost) {
 			t.Fatalf("Unlock of a lost lock = %v, want ErrLockLost", err)
 		}
 	})
 	t.Run("lease revoked", func(t *testing.T) {
 		s := newSession(t, c, 60)
-		l, err := NewMutex(s, "locks/done-revoke").Lock(ctx)
+		l, err := recipes.NewMutex(s, "locks/done-revoke").Lock(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +273,7 @@ func TestMutexDoneOnKeyDeletionAndRevoke(t *testing.T) {
 		if !closedWithin(done, 2*time.Second) {
 			t.Fatal("Done not closed after the lease was revoked")
 		}
-		if err := l.Err(); !errors.Is(err, ErrLockLost) {
+		if err := l.Err(); !errors.Is(err, recipes.ErrLockLost) {
 			t.Fatalf("Err = %v, want ErrLockLost", err)
 		}
 		resp, err := s.Client().Txn(ctx).If(l.Guard()).Then(clientv3.OpPut("x", "y")).Commit()
@@ -260,7 +283,7 @@ func TestMutexDoneOnKeyDeletionAndRevoke(t *testing.T) {
 	})
 	t.Run("deleted before Done was asked", func(t *testing.T) {
 		s := newSession(t, c, 60)
-		l, err := NewMutex(s, "locks/done-early").Lock(ctx)
+		l, err := recipes.NewMutex(s, "locks/done-early").Lock(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,12 +301,12 @@ func TestMutexSharedSession(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := newSession(t, c, 5)
-	m := NewMutex(s, "locks/shared")
+	m := recipes.NewMutex(s, "locks/shared")
 	l1, err := m.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *Lock, 1)
+	got := make(chan *recipes.Lock, 1)
 	go func() {
 		l2, err := m.Lock(ctx)
 		if err != nil {
@@ -308,35 +331,17 @@ func TestMutexSharedSession(t *testing.T) {
 func TestMutexCanceledWaitRemovesKey(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	l, err := NewMutex(newSession(t, c, 5), "locks/cancel").Lock(ctx)
+	l, err := recipes.NewMutex(newSession(t, c, 5), "locks/cancel").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	if _, err := NewMutex(newSession(t, c, 5), "locks/cancel").Lock(wctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := recipes.NewMutex(newSession(t, c, 5), "locks/cancel").Lock(wctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock with expiring ctx = %v, want DeadlineExceeded", err)
 	}
 	waitForKeys(t, c, "locks/cancel/", 1)
 	_ = l
-}
-
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
-// waitForKeys waits until exactly n keys exist under prefix.
-func waitForKeys(t *testing.T, c *testserver.Cluster, prefix string, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := c.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err == nil && resp.Count == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keys under %s: %v %v, want %d", prefix, resp, err, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // A key of the session's own left over under the lock (e.g. by a process
@@ -348,15 +353,15 @@ func TestMutexReusesLeftoverKey(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := newSession(t, c, 5)
-	m := NewMutex(s, "locks/left")
+	m := recipes.NewMutex(s, "locks/left")
 	key := m.Prefix() + strconv.FormatInt(int64(s.Lease()), 16)
 	put, err := c.Client().Put(ctx, key, "", clientv3.WithLease(s.Lease()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	later := make(chan *Lock, 1)
+	later := make(chan *recipes.Lock, 1)
 	go func() {
-		l, err := NewMutex(newSession(t, c, 5), "locks/left").Lock(ctx)
+		l, err := recipes.NewMutex(newSession(t, c, 5), "locks/left").Lock(ctx)
 		if err != nil {
 			t.Errorf("Lock of the later waiter: %v", err)
 		}

@@ -1,4 +1,4 @@
-package recipes
+package recipes_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -219,19 +220,19 @@ func TestAcquireWriteNotResentAfterServerCancel(t *testing.T) {
 		acquire func(ctx context.Context, prefix string) error
 	}{
 		{"Mutex.Lock", func(ctx context.Context, prefix string) error {
-			_, err := NewMutex(s, prefix).Lock(ctx)
+			_, err := recipes.NewMutex(s, prefix).Lock(ctx)
 			return err
 		}},
 		{"Mutex.TryLock", func(ctx context.Context, prefix string) error {
-			_, err := NewMutex(s, prefix).TryLock(ctx)
+			_, err := recipes.NewMutex(s, prefix).TryLock(ctx)
 			return err
 		}},
 		{"RWMutex.RLock", func(ctx context.Context, prefix string) error {
-			_, err := NewRWMutex(s, prefix).RLock(ctx)
+			_, err := recipes.NewRWMutex(s, prefix).RLock(ctx)
 			return err
 		}},
 		{"Election.Campaign", func(ctx context.Context, prefix string) error {
-			_, err := NewElection(s, prefix).Campaign(ctx, "v")
+			_, err := recipes.NewElection(s, prefix).Campaign(ctx, "v")
 			return err
 		}},
 	} {
@@ -245,7 +246,7 @@ func TestAcquireWriteNotResentAfterServerCancel(t *testing.T) {
 			if err == nil {
 				t.Fatal("acquired although etcd's answer was lost")
 			}
-			if !errors.Is(err, ErrEtcd) {
+			if !errors.Is(err, recipes.ErrEtcd) {
 				t.Errorf("acquire = %v, want ErrEtcd (outcome unknown)", err)
 			}
 			if n := p.writes.Load(); n != 1 {
@@ -265,7 +266,7 @@ func TestAcquireWriteNotResentAfterServerCancel(t *testing.T) {
 			if left != 0 {
 				t.Errorf("%d keys left under %s by the failed acquisition", left, prefix)
 			}
-			l, err := NewMutex(other, prefix).TryLock(ctx)
+			l, err := recipes.NewMutex(other, prefix).TryLock(ctx)
 			if err != nil {
 				t.Fatalf("TryLock by another session after the failed acquisition: %v", err)
 			}
@@ -292,7 +293,7 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	defer func() { _ = s.Close() }()
 	other := newSession(t, c, 5)
 
-	l, err := NewMutex(s, "locks/ns").Lock(ctx)
+	l, err := recipes.NewMutex(s, "locks/ns").Lock(ctx)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
 	}
@@ -303,7 +304,7 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	if err != nil || resp.Count != 1 {
 		t.Fatalf("keys under ns/locks/ns/: %v %v, want 1", resp, err)
 	}
-	if _, err := NewMutex(other, "ns/locks/ns").TryLock(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := recipes.NewMutex(other, "ns/locks/ns").TryLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryLock of the namespaced lock by another client = %v, want ErrLocked", err)
 	}
 	if err := l.Err(); err != nil {
@@ -316,13 +317,13 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	// Contended: the namespaced session queues behind a holder and is
 	// granted when it leaves; a namespaced semaphore with a free slot
 	// grants at once, and a full one refuses a TryAcquire.
-	held, err := NewMutex(other, "ns/locks/wait").Lock(ctx)
+	held, err := recipes.NewMutex(other, "ns/locks/wait").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *Lock, 1)
+	got := make(chan *recipes.Lock, 1)
 	go func() {
-		l, err := NewMutex(s, "locks/wait").Lock(ctx)
+		l, err := recipes.NewMutex(s, "locks/wait").Lock(ctx)
 		if err != nil {
 			t.Errorf("namespaced Lock behind a holder: %v", err)
 		}
@@ -339,21 +340,21 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	if err := waiter.Unlock(ctx); err != nil {
 		t.Fatalf("Unlock of the namespaced waiter: %v", err)
 	}
-	slot, err := NewSemaphore(other, "ns/sem", 2).Acquire(ctx)
+	slot, err := recipes.NewSemaphore(other, "ns/sem", 2).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, err := NewSemaphore(s, "sem", 2).TryAcquire(ctx)
+	mine, err := recipes.NewSemaphore(s, "sem", 2).TryAcquire(ctx)
 	if err != nil {
 		t.Fatalf("namespaced TryAcquire with a free slot: %v", err)
 	}
-	if _, err := NewSemaphore(newSession(t, c, 5), "ns/sem", 2).TryAcquire(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := recipes.NewSemaphore(newSession(t, c, 5), "ns/sem", 2).TryAcquire(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryAcquire of a full semaphore = %v, want ErrLocked", err)
 	}
 	_ = mine.Unlock(ctx)
 	_ = slot.Unlock(ctx)
 
-	q := NewQueue(cli, "jobs")
+	q := recipes.NewQueue(cli, "jobs")
 	if err := q.Enqueue(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}

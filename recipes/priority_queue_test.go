@@ -16,8 +16,8 @@ import (
 
 func TestPriorityQueueOrder(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	q := recipes.NewPriorityQueue(qbClient(t, c), "pq")
+	ctx := testCtx(t, 30*time.Second)
+	q := recipes.NewPriorityQueue(newClient(t, c), "pq")
 	in := []struct {
 		v  string
 		pr uint16
@@ -44,7 +44,7 @@ func TestPriorityQueueOrder(t *testing.T) {
 	if err := q.Enqueue(ctx, "sooner", 3); err != nil {
 		t.Fatal(err)
 	}
-	con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 10), "pq")
+	con := recipes.NewConsumer(newSession(t, c, 10), "pq")
 	for _, w := range []string{"sooner", "later"} {
 		cl := qbClaim(t, ctx, con, w)
 		if err := cl.Ack(ctx); err != nil {
@@ -85,7 +85,7 @@ func writesDuring(t *testing.T, cli *clientv3.Client, fn func()) map[string]int 
 // writes only the item's own key, once.
 func TestPriorityQueueNoHotKey(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 60*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	const producers, per = 4, 25
 	run := func(enqueue func(p, i int) error) func() {
 		return func() {
@@ -108,7 +108,7 @@ func TestPriorityQueueNoHotKey(t *testing.T) {
 
 	ours := make([]*recipes.PriorityQueue, producers)
 	for p := range ours {
-		ours[p] = recipes.NewPriorityQueue(qbClient(t, c), "hot")
+		ours[p] = recipes.NewPriorityQueue(newClient(t, c), "hot")
 	}
 	writes := writesDuring(t, c.Client(), run(func(p, i int) error {
 		return ours[p].Enqueue(ctx, fmt.Sprintf("%d/%d", p, i), uint16(i%3))
@@ -124,7 +124,7 @@ func TestPriorityQueueNoHotKey(t *testing.T) {
 
 	theirs := make([]*recipe.PriorityQueue, producers)
 	for p := range theirs {
-		theirs[p] = recipe.NewPriorityQueue(qbClient(t, c), "hot-etcd")
+		theirs[p] = recipe.NewPriorityQueue(newClient(t, c), "hot-etcd")
 	}
 	writes = writesDuring(t, c.Client(), run(func(p, i int) error {
 		return theirs[p].Enqueue(fmt.Sprintf("%d/%d", p, i), uint16(i%3))

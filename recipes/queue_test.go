@@ -13,7 +13,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,42 +28,13 @@ func qbCluster(t *testing.T) *testserver.Cluster {
 	return testserver.Start(t, testserver.WithMembers(3))
 }
 
-// qbClient returns a new client of c that the test closes at its end.
-func qbClient(t testing.TB, c *testserver.Cluster) *clientv3.Client {
-	t.Helper()
-	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
-}
-
-// qbSession returns a session on cli with the given TTL in seconds.
-func qbSession(t testing.TB, cli *clientv3.Client, ttl int) *concurrency.Session {
-	t.Helper()
-	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func qbCtx(t testing.TB, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestQueueFIFO(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	// Producers on different clients, one after the other: the dequeue
 	// order must follow real-time order even across clients (their keys
 	// need not: each producer's hint is the revision it saw last).
-	p1, p2 := qbClient(t, c), qbClient(t, c)
+	p1, p2 := newClient(t, c), newClient(t, c)
 	q1, q2 := recipes.NewQueue(p1, "fifo"), recipes.NewQueue(p2, "fifo/")
 	const n = 300 // enough for the consumer to move the floor twice
 	for i := range n {
@@ -76,7 +46,7 @@ func TestQueueFIFO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	consumer := recipes.NewQueue(qbClient(t, c), "fifo")
+	consumer := recipes.NewQueue(newClient(t, c), "fifo")
 	if l, err := consumer.Len(ctx); err != nil || l != n {
 		t.Fatalf("Len = %d, %v; want %d", l, err, n)
 	}
@@ -119,7 +89,7 @@ func TestQueueFIFO(t *testing.T) {
 // late one, and on a priority queue.
 func TestQueueOrderWithStaleProducer(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 60*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	const others = 150 // more than one head read holds
 	for _, prio := range []bool{false, true} {
 		pfx := "stale"
@@ -127,9 +97,9 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 		var pq1, pq2 *recipes.PriorityQueue
 		if prio {
 			pfx = "stale-pq"
-			pq1, pq2 = recipes.NewPriorityQueue(qbClient(t, c), pfx), recipes.NewPriorityQueue(qbClient(t, c), pfx)
+			pq1, pq2 = recipes.NewPriorityQueue(newClient(t, c), pfx), recipes.NewPriorityQueue(newClient(t, c), pfx)
 		}
-		q1, q2 := recipes.NewQueue(qbClient(t, c), pfx), recipes.NewQueue(qbClient(t, c), pfx)
+		q1, q2 := recipes.NewQueue(newClient(t, c), pfx), recipes.NewQueue(newClient(t, c), pfx)
 		put := func(first bool, v string) {
 			t.Helper()
 			var err error
@@ -158,7 +128,7 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 		want = append(want, "late")
 
 		// The late item's key does sort before most of the others'.
-		resp, err := qbClient(t, c).Get(ctx, pfx+"/items/", clientv3.WithPrefix())
+		resp, err := newClient(t, c).Get(ctx, pfx+"/items/", clientv3.WithPrefix())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,15 +145,15 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 		// A consumer holds the oldest 63 items, all of the first head
 		// read's keys but the late item's: a Dequeue must not take the
 		// late item for the oldest free one.
-		con := recipes.NewConsumer(qbSession(t, qbClient(t, c), 30), pfx)
+		con := recipes.NewConsumer(newSession(t, c, 30), pfx)
 		var held []*recipes.Claim
 		for _, w := range want[:63] {
 			held = append(held, qbClaim(t, ctx, con, w))
 		}
-		dq := recipes.NewQueue(qbClient(t, c), pfx)
+		dq := recipes.NewQueue(newClient(t, c), pfx)
 		var dpq *recipes.PriorityQueue
 		if prio {
-			dpq = recipes.NewPriorityQueue(qbClient(t, c), pfx)
+			dpq = recipes.NewPriorityQueue(newClient(t, c), pfx)
 		}
 		for i, w := range want[63:] {
 			if i == 1 {
@@ -211,8 +181,8 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 
 func TestQueueDequeueWaitsForEnqueue(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 30*time.Second)
-	q := recipes.NewQueue(qbClient(t, c), "wait")
+	ctx := testCtx(t, 30*time.Second)
+	q := recipes.NewQueue(newClient(t, c), "wait")
 	type result struct {
 		v   string
 		err error
@@ -230,7 +200,7 @@ func TestQueueDequeueWaitsForEnqueue(t *testing.T) {
 	default:
 	}
 	start := time.Now()
-	if err := recipes.NewQueue(qbClient(t, c), "wait").Enqueue(ctx, "x"); err != nil {
+	if err := recipes.NewQueue(newClient(t, c), "wait").Enqueue(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
 	r := <-got
@@ -247,7 +217,7 @@ func TestQueueDequeueWaitsForEnqueue(t *testing.T) {
 // stopped by closing the client.
 func TestQueueDequeueCanceledReturnsPromptly(t *testing.T) {
 	c := qbCluster(t)
-	q := recipes.NewQueue(qbClient(t, c), "cancel")
+	q := recipes.NewQueue(newClient(t, c), "cancel")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -292,7 +262,7 @@ func TestQueueDequeueCanceledReturnsPromptly(t *testing.T) {
 // waiting Dequeue must return an error instead of panicking.
 func TestQueueDequeueClientClosedNoPanic(t *testing.T) {
 	c := qbCluster(t)
-	cli := qbClient(t, c)
+	cli := newClient(t, c)
 	q := recipes.NewQueue(cli, "closed")
 	done := make(chan error, 1)
 	go func() {
@@ -314,7 +284,7 @@ func TestQueueDequeueClientClosedNoPanic(t *testing.T) {
 
 func TestQueueEmptyPrefix(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 10*time.Second)
+	ctx := testCtx(t, 10*time.Second)
 	q := recipes.NewQueue(c.Client(), "/")
 	if err := q.Enqueue(ctx, "x"); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("Enqueue = %v, want ErrInvalidArgument", err)
@@ -329,11 +299,11 @@ func TestQueueEmptyPrefix(t *testing.T) {
 // of one producer in that producer's order.
 func TestQueueConcurrentExactlyOnce(t *testing.T) {
 	c := qbCluster(t)
-	ctx := qbCtx(t, 60*time.Second)
+	ctx := testCtx(t, 60*time.Second)
 	const producers, consumers, perProducer = 4, 4, 100
 	var wg sync.WaitGroup
 	for p := range producers {
-		q := recipes.NewQueue(qbClient(t, c), "many")
+		q := recipes.NewQueue(newClient(t, c), "many")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -351,7 +321,7 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	for range consumers {
-		q := recipes.NewQueue(qbClient(t, c), "many")
+		q := recipes.NewQueue(newClient(t, c), "many")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -440,7 +410,7 @@ func TestQueueEnqueueNotResentAfterServerCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ctx := qbCtx(t, 30*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 
 	// Plain clientv3: the same write goes out again and again.
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)

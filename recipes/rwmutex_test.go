@@ -1,17 +1,18 @@
-package recipes
+package recipes_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	rw := func() *RWMutex { return NewRWMutex(newSession(t, c, 5), "locks/rw") }
+	rw := func() *recipes.RWMutex { return recipes.NewRWMutex(newSession(t, c, 5), "locks/rw") }
 	r1, err := rw().RLock(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -20,10 +21,10 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second reader: %v", err)
 	}
-	if _, err := rw().TryLock(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := rw().TryLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryLock while read-locked = %v, want ErrLocked", err)
 	}
-	wc := make(chan *Lock, 1)
+	wc := make(chan *recipes.Lock, 1)
 	go func() {
 		w, err := rw().Lock(ctx)
 		if err != nil {
@@ -33,10 +34,10 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 	}()
 	waitForKeys(t, c, "locks/rw/", 3)
 	// A reader arriving after the waiting writer queues behind it.
-	if _, err := rw().TryRLock(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := rw().TryRLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryRLock with a writer waiting = %v, want ErrLocked", err)
 	}
-	rc := make(chan *Lock, 1)
+	rc := make(chan *recipes.Lock, 1)
 	go func() {
 		r, err := rw().RLock(ctx)
 		if err != nil {
@@ -78,7 +79,7 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	w, err := NewRWMutex(newSession(t, c, 5), "locks/rw-expire").Lock(ctx)
+	w, err := recipes.NewRWMutex(newSession(t, c, 5), "locks/rw-expire").Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 		s := newSession(t, c, 5)
 		errc := make(chan error, 1)
 		go func() {
-			rw := NewRWMutex(s, "locks/rw-expire")
+			rw := recipes.NewRWMutex(s, "locks/rw-expire")
 			lock := rw.RLock
 			if write {
 				lock = rw.Lock
@@ -98,7 +99,7 @@ func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 		if _, err := c.Client().Revoke(ctx, s.Lease()); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-errc; !errors.Is(err, ErrSessionExpired) {
+		if err := <-errc; !errors.Is(err, recipes.ErrSessionExpired) {
 			t.Fatalf("write=%v: waiting lock = %v, want ErrSessionExpired", write, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package recipes
+package recipes_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -17,7 +18,7 @@ func TestSemaphoreAdmitsAtMostN(t *testing.T) {
 	inside, peak := 0, 0
 	var wg sync.WaitGroup
 	for range clients {
-		sem := NewSemaphore(newSession(t, c, 5), "sem/a", n)
+		sem := recipes.NewSemaphore(newSession(t, c, 5), "sem/a", n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -54,7 +55,7 @@ func TestSemaphoreAdmitsAtMostN(t *testing.T) {
 func TestSemaphoreTryAcquire(t *testing.T) {
 	c := testserver.Start(t)
 	ctx := testCtx(t, 30*time.Second)
-	sem := func() *Semaphore { return NewSemaphore(newSession(t, c, 5), "sem/try", 2) }
+	sem := func() *recipes.Semaphore { return recipes.NewSemaphore(newSession(t, c, 5), "sem/try", 2) }
 	a, err := sem().TryAcquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestSemaphoreTryAcquire(t *testing.T) {
 	if _, err := sem().TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sem().TryAcquire(ctx); !errors.Is(err, ErrLocked) {
+	if _, err := sem().TryAcquire(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("third TryAcquire = %v, want ErrLocked", err)
 	}
 	waitForKeys(t, c, "sem/try/", 2)
@@ -72,7 +73,7 @@ func TestSemaphoreTryAcquire(t *testing.T) {
 	if _, err := sem().TryAcquire(ctx); err != nil {
 		t.Fatalf("TryAcquire after a release: %v", err)
 	}
-	if _, err := NewSemaphore(newSession(t, c, 5), "sem/bad", 0).Acquire(ctx); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := recipes.NewSemaphore(newSession(t, c, 5), "sem/bad", 0).Acquire(ctx); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("n=0: %v, want ErrInvalidArgument", err)
 	}
 }

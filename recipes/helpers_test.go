@@ -1,0 +1,82 @@
+package recipes_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
+)
+
+// The helpers every test of the package shares. The fault suite brings
+// its own clients and sessions (recipes/internal/chaos).
+
+// testCtx returns a context that ends with the test or after d.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newClient returns a new client of c, closed when the test ends.
+func newClient(t testing.TB, c *testserver.Cluster) *clientv3.Client {
+	t.Helper()
+	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// newSession returns a session with the given TTL (seconds) on its own
+// client, closed when the test ends.
+func newSession(t testing.TB, c *testserver.Cluster, ttl int) *concurrency.Session {
+	t.Helper()
+	return sessionOn(t, newClient(t, c), ttl)
+}
+
+// sessionOn returns a session with the given TTL (seconds) on cli, closed
+// when the test ends.
+func sessionOn(t testing.TB, cli *clientv3.Client, ttl int) *concurrency.Session {
+	t.Helper()
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
+	if err != nil {
+		t.Fatalf("new session: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// closedWithin reports whether ch is closed within d.
+func closedWithin(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// waitForKeys waits until exactly n keys exist under prefix.
+func waitForKeys(t *testing.T, c *testserver.Cluster, prefix string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := c.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err == nil && resp.Count == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keys under %s: %v %v, want %d", prefix, resp, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
