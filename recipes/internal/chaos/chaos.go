@@ -28,7 +28,8 @@
 //
 // env.Progress(func() string {...}) logs a status line every 10 s (30 s in
 // long mode). LockModel and Fence are ready-made for locks; other
-// primitives bring their own porcupine.Model (see faults_queue_test.go).
+// primitives bring their own porcupine.Model (see faults_queue_test.go and
+// faults_barrier_test.go).
 //
 // Environment:
 //   - RECIPES_SEED=N replays a run: the faults (kind, member, timing) and
