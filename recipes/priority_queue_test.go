@@ -53,6 +53,40 @@ func TestPriorityQueueOrder(t *testing.T) {
 	}
 }
 
+// Len counts the items of every priority, claimed ones included, and
+// none that was dequeued or acked.
+func TestPriorityQueueLen(t *testing.T) {
+	c := qbCluster(t)
+	ctx := testCtx(t, 30*time.Second)
+	q := recipes.NewPriorityQueue(newClient(t, c), "pq-len")
+	wantLen := func(want int) {
+		t.Helper()
+		if n, err := q.Len(ctx); err != nil || n != want {
+			t.Fatalf("Len = %d, %v; want %d", n, err, want)
+		}
+	}
+	wantLen(0)
+	for _, it := range []struct {
+		v  string
+		pr uint16
+	}{{"a", 1}, {"b", 5}, {"c", 5}, {"d", 9}} {
+		if err := q.Enqueue(ctx, it.v, it.pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantLen(4)
+	cl := qbClaim(t, ctx, recipes.NewConsumer(newSession(t, c, 10), "pq-len"), "a")
+	wantLen(4)
+	if v, err := q.Dequeue(ctx); err != nil || v != "b" {
+		t.Fatalf("Dequeue = %q, %v; want b", v, err)
+	}
+	wantLen(3)
+	if err := cl.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(2)
+}
+
 // writesDuring records every key written anywhere in the cluster while fn
 // runs, with how often each was written.
 func writesDuring(t *testing.T, cli *clientv3.Client, fn func()) map[string]int {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -430,5 +432,86 @@ func TestQueueEnqueueNotResentAfterServerCancel(t *testing.T) {
 	}
 	if n := kv.queueWrites.Load(); n != 1 {
 		t.Fatalf("Enqueue sent its write %d times, want 1", n)
+	}
+}
+
+// WithCandidates bounds how many free items one dequeue transaction tries:
+// the takes of a Queue made with WithCandidates(n) carry at most n levels
+// (one per item tried) and reach n when enough items wait; without the
+// option, or with n < 1 (ignored), they try more. The items still go out
+// in order.
+func TestQueueWithCandidatesBoundsTakes(t *testing.T) {
+	c := qbCluster(t)
+	ctx := testCtx(t, 30*time.Second)
+	var mu sync.Mutex
+	levels := map[string][]int{} // queue prefix -> levels of each take
+	countLevels := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		// A take is a transaction whose first operation is a nested
+		// transaction: level i tries item i, level i+1 is its Else.
+		if r, ok := req.(*pb.TxnRequest); ok && len(r.Success) > 0 {
+			n, key := 0, ""
+			for lv := r.Success[0].GetRequestTxn(); lv != nil; {
+				n++
+				if len(lv.Compare) > 0 && key == "" {
+					key = string(lv.Compare[0].Key)
+				}
+				if len(lv.Failure) == 0 {
+					break
+				}
+				lv = lv.Failure[0].GetRequestTxn()
+			}
+			if n > 0 {
+				prefix, _, _ := strings.Cut(key, "/")
+				mu.Lock()
+				levels[prefix] = append(levels[prefix], n)
+				mu.Unlock()
+			}
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	cli, err := c.NewClient(clientv3.Config{
+		DialTimeout: 5 * time.Second,
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(countLevels)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+
+	const items = 10
+	for _, tc := range []struct {
+		prefix   string
+		opts     []recipes.QueueOption
+		min, max int // bounds of the widest take
+	}{
+		{"candidates-1", []recipes.QueueOption{recipes.WithCandidates(1)}, 1, 1},
+		{"candidates-2", []recipes.QueueOption{recipes.WithCandidates(2)}, 2, 2},
+		{"candidates-default", nil, 3, 16},
+		{"candidates-0", []recipes.QueueOption{recipes.WithCandidates(0)}, 3, 16},
+	} {
+		q := recipes.NewQueue(cli, tc.prefix, tc.opts...)
+		for i := range items {
+			if err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range items {
+			v, err := q.Dequeue(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != fmt.Sprint(i) {
+				t.Fatalf("%s: Dequeue %d = %q, want %q", tc.prefix, i, v, fmt.Sprint(i))
+			}
+		}
+		mu.Lock()
+		takes := levels[tc.prefix]
+		mu.Unlock()
+		if len(takes) < items {
+			t.Fatalf("%s: %d take transactions seen for %d dequeues", tc.prefix, len(takes), items)
+		}
+		if widest := slices.Max(takes); widest < tc.min || widest > tc.max {
+			t.Errorf("%s: take transactions tried %v items, want the widest within [%d, %d]", tc.prefix, takes, tc.min, tc.max)
+		}
 	}
 }
