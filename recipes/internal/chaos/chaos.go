@@ -7,7 +7,7 @@
 //
 //	func TestFaultsSomething(t *testing.T) {
 //		env := chaos.Start(t, "something", chaos.AllFaults...) // prints the seed
-//		ctx := env.Context()        // ends after env.Duration() (longer with RECIPES_LONG=1)
+//		ctx := env.Context()        // ends after 12 s (3 min with RECIPES_LONG=1)
 //		stop := env.InjectFaults()  // random faults until stop() (which heals everything)
 //		for i := range 6 {
 //			w := env.Worker(i)      // a client pinned to one member's proxy
@@ -36,8 +36,9 @@
 //     every random choice made through env.Rand() follow from it. The seed
 //     is printed at the start and in the report. (Interleavings still vary:
 //     the cluster runs in real time.)
-//   - RECIPES_LONG=1 selects long mode: env.Long() is true and Duration is
-//     longer; workloads should scale their targets (e.g. >= 10,000 grants).
+//   - RECIPES_LONG=1 selects long mode: Long() is true and Context lasts
+//     3 minutes instead of 12 s; workloads should scale their targets
+//     (e.g. >= 10,000 grants).
 //   - RECIPES_FAULTS_DIR=dir keeps porcupine visualizations of failed
 //     checks there (default: the OS temp dir).
 //
@@ -176,10 +177,8 @@ func (e *Env) Reached(n, target int64) bool {
 	return target > 0 && n >= target && time.Since(e.start) >= LongAtLeast
 }
 
-// Duration is how long the workload runs (Context's deadline).
-func (e *Env) Duration() time.Duration { return e.dur }
-
-// Context returns a context that ends after Duration, or with the test.
+// Context returns a context that ends with the test or after the run's
+// duration: 12 s, 3 minutes in long mode, or what SetDuration set.
 func (e *Env) Context() context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), e.dur)
 	e.T.Cleanup(cancel)
@@ -206,17 +205,11 @@ func (e *Env) Intn(n int) (v int) {
 // Op counts one operation of the workload.
 func (e *Env) Op() { e.ops.Add(1) }
 
-// Ops returns the operations counted so far.
-func (e *Env) Ops() int64 { return e.ops.Load() }
-
 // Violation records a broken invariant and fails the test.
 func (e *Env) Violation(format string, args ...any) {
 	e.violations.Add(1)
 	e.T.Errorf("VIOLATION: "+format, args...)
 }
-
-// Violations returns the violations recorded so far.
-func (e *Env) Violations() int64 { return e.violations.Load() }
 
 // Logf adds a line to the run's log, printed if the test fails.
 func (e *Env) Logf(format string, args ...any) {
@@ -548,6 +541,3 @@ func (e *Env) Progress(status func() string) (stop func()) {
 	}()
 	return func() { once.Do(func() { close(done) }) }
 }
-
-// Faults returns the number of faults injected so far.
-func (e *Env) Faults() int64 { return e.injected.Load() }

@@ -40,13 +40,6 @@ func (h *History) Operations() []porcupine.Operation {
 	return slices.Clone(h.ops)
 }
 
-// Len returns the number of recorded operations.
-func (h *History) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.ops)
-}
-
 // CheckLinearizable checks the history against model with porcupine. An
 // illegal history is a violation; its visualization is written to
 // RECIPES_FAULTS_DIR (or the temp dir) and the path logged.
