@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
@@ -388,4 +389,62 @@ func TestMutexReusesLeftoverKey(t *testing.T) {
 		t.Fatalf("later grant %v after token %d", l2, l.Token())
 	}
 	_ = l2.Unlock(ctx)
+}
+
+// Prefix is the normalized prefix under which every key of a lock lives,
+// so that one etcdctl get --prefix lists its holders and waiters, and two
+// spellings of it ("p" and "p//") name the same lock.
+func TestLockPrefixes(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	type lockFunc func(context.Context) (*recipes.Lock, error)
+	type primitive struct {
+		prefix    func() string
+		lock, try lockFunc // try fails with ErrLocked while lock holds
+	}
+	for _, tc := range []struct {
+		name string
+		open func(s *concurrency.Session, prefix string) primitive
+	}{
+		{"Mutex", func(s *concurrency.Session, p string) primitive {
+			m := recipes.NewMutex(s, p)
+			return primitive{m.Prefix, m.Lock, m.TryLock}
+		}},
+		{"RWMutex", func(s *concurrency.Session, p string) primitive {
+			rw := recipes.NewRWMutex(s, p)
+			return primitive{rw.Prefix, rw.RLock, rw.TryLock}
+		}},
+		{"Semaphore", func(s *concurrency.Session, p string) primitive {
+			sem := recipes.NewSemaphore(s, p, 1)
+			return primitive{sem.Prefix, sem.Acquire, sem.TryAcquire}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := "prefixes/" + tc.name + "/"
+			a := tc.open(newSession(t, c, 5), "prefixes/"+tc.name)
+			b := tc.open(newSession(t, c, 5), "prefixes/"+tc.name+"//")
+			for _, p := range []primitive{a, b} {
+				if got := p.prefix(); got != want {
+					t.Fatalf("Prefix() = %q, want %q", got, want)
+				}
+			}
+			l, err := a.lock(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Client().Get(ctx, want, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != l.Key() {
+				t.Fatalf("keys under Prefix(): %v, want only the holder's %s", resp.Kvs, l.Key())
+			}
+			if _, err := b.try(ctx); !errors.Is(err, recipes.ErrLocked) {
+				t.Fatalf("try under the other spelling while held = %v, want ErrLocked", err)
+			}
+			if err := l.Unlock(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -2,11 +2,8 @@ package recipes_test
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
@@ -105,51 +102,6 @@ func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {
 		if err := <-errc; !errors.Is(err, recipes.ErrSessionExpired) {
 			t.Fatalf("write=%v: waiting lock = %v, want ErrSessionExpired", write, err)
 		}
-	}
-	if err := w.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Prefix is the normalized prefix under which every key of the lock lives,
-// reader's or writer's, so that one etcdctl get --prefix lists them all;
-// "locks/rw-prefix" and "locks/rw-prefix//" name the same lock.
-func TestRWMutexPrefix(t *testing.T) {
-	c := testserver.Start(t)
-	ctx := testCtx(t, 30*time.Second)
-	const want = "locks/rw-prefix/"
-	a := recipes.NewRWMutex(newSession(t, c, 5), "locks/rw-prefix")
-	b := recipes.NewRWMutex(newSession(t, c, 5), "locks/rw-prefix//")
-	for _, rw := range []*recipes.RWMutex{a, b} {
-		if got := rw.Prefix(); got != want {
-			t.Fatalf("Prefix() = %q, want %q", got, want)
-		}
-	}
-	r, err := a.RLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.TryLock(ctx); !errors.Is(err, recipes.ErrLocked) {
-		t.Fatalf("TryLock under the other spelling while read-locked = %v, want ErrLocked", err)
-	}
-	if err := r.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w, err := b.Lock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range []*recipes.Lock{r, w} {
-		if !strings.HasPrefix(l.Key(), want) {
-			t.Errorf("key %q is not under Prefix() %q", l.Key(), want)
-		}
-	}
-	resp, err := c.Client().Get(ctx, a.Prefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != w.Key() {
-		t.Fatalf("keys under Prefix() while the writer holds: %v, want only %s", resp.Kvs, w.Key())
 	}
 	if err := w.Unlock(ctx); err != nil {
 		t.Fatal(err)

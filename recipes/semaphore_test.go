@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
@@ -77,47 +75,5 @@ func TestSemaphoreTryAcquire(t *testing.T) {
 	}
 	if _, err := recipes.NewSemaphore(newSession(t, c, 5), "sem/bad", 0).Acquire(ctx); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("n=0: %v, want ErrInvalidArgument", err)
-	}
-}
-
-// Prefix is the normalized prefix under which the keys of every holder
-// and waiter live; "sem/prefix" and "sem/prefix/" name the same semaphore.
-func TestSemaphorePrefix(t *testing.T) {
-	c := testserver.Start(t)
-	ctx := testCtx(t, 30*time.Second)
-	const want = "sem/prefix/"
-	a := recipes.NewSemaphore(newSession(t, c, 5), "sem/prefix", 2)
-	b := recipes.NewSemaphore(newSession(t, c, 5), "sem/prefix/", 2)
-	for _, sem := range []*recipes.Semaphore{a, b} {
-		if got := sem.Prefix(); got != want {
-			t.Fatalf("Prefix() = %q, want %q", got, want)
-		}
-	}
-	la, err := a.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := b.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := recipes.NewSemaphore(newSession(t, c, 5), "sem/prefix", 2).TryAcquire(ctx); !errors.Is(err, recipes.ErrLocked) {
-		t.Fatalf("third TryAcquire across both spellings = %v, want ErrLocked", err)
-	}
-	resp, err := c.Client().Get(ctx, a.Prefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for _, kv := range resp.Kvs {
-		got[string(kv.Key)] = true
-	}
-	if len(got) != 2 || !got[la.Key()] || !got[lb.Key()] {
-		t.Fatalf("keys under Prefix(): %v, want the holders' %s and %s", resp.Kvs, la.Key(), lb.Key())
-	}
-	for _, l := range []*recipes.Lock{la, lb} {
-		if err := l.Unlock(ctx); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
