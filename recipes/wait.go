@@ -37,17 +37,24 @@ import (
 // # The loops
 //
 //   - follow keeps a state that a read sets and events update, until the
-//     state says the wait is over: the turn of a waiter in the queue of a
+//     state says the wait is over: the turn of a waiter in the line of a
 //     Mutex, RWMutex, Semaphore or Election (waitTurn), the end of a Lock
-//     or Leadership (hold.startMonitor).
+//     or Leadership (hold.startMonitor). It returns the errors of load and
+//     apply and permanent etcd errors as they are, for the caller to wrap.
 //   - stepUntil runs a step that reads (and may write) until the step says
 //     it is done, and runs it again after every event that may change its
 //     answer; the watch opens only when the first step is not done. The
 //     consumers of a Queue, PriorityQueue or Consumer (queueCore.acquire),
-//     Barrier.Wait, DoubleBarrier.Enter and Leave use it.
+//     Barrier.Wait, DoubleBarrier.Enter and Leave use it. Its errors name
+//     the operation.
 //   - track reports a state and then every later revision of it, without
 //     skipping one while etcd keeps the history, until its caller stops:
-//     Election.Observe.
+//     Election.Observe. It never fails; it ends with ctx or the client.
+//
+// Pick follow when events alone can carry the state forward, stepUntil
+// when each decision needs a fresh read or a write of its own (taking an
+// item, writing a barrier's ready key), and track when every change must
+// be reported, not only the moment a condition holds.
 //
 // # The parts
 //
