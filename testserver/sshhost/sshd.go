@@ -40,7 +40,7 @@ func findSSHD(ctx context.Context, o *options) (string, error) {
 	if p := look(); p != "" {
 		return p, nil
 	}
-	if !o.install || o.sshd != "" || os.Geteuid() != 0 {
+	if o.sshd != "" || os.Geteuid() != 0 {
 		return "", fmt.Errorf("%w: no sshd binary (install openssh-server)", ErrNoSSHD)
 	}
 	apt, err := exec.LookPath("apt-get")

@@ -36,7 +36,6 @@
 package sshhost
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -84,7 +83,6 @@ type Option func(*options)
 type options struct {
 	mode     Mode // "" = netns if possible, else loopback
 	sshd     string
-	install  bool
 	logf     func(format string, args ...any)
 	startTTL time.Duration
 	timeout  time.Duration
@@ -96,11 +94,8 @@ type options struct {
 func WithMode(m Mode) Option { return func(o *options) { o.mode = m } }
 
 // WithSSHD sets the sshd binary (default: /usr/sbin/sshd, then $PATH).
+// When it does not exist, New fails with ErrNoSSHD and installs nothing.
 func WithSSHD(path string) Option { return func(o *options) { o.sshd = path } }
-
-// WithoutInstall stops New from trying `apt-get install openssh-server` when
-// sshd is missing.
-func WithoutInstall() Option { return func(o *options) { o.install = false } }
 
 // WithLogf sets where progress and fallback reasons are reported.
 // Start uses tb.Logf.
@@ -210,32 +205,6 @@ func (h *Host) errorf(op string, err error) error {
 	return fmt.Errorf("sshhost: %s: %s: %w", h.Name, op, err)
 }
 
-// Exec runs a command directly on the host side without SSH: inside the
-// host's network namespace in ModeNetns, as a plain child otherwise. It
-// carries the host's marker, so Down kills what it leaves running. Exec is
-// bounded by ctx (by the host's timeout when ctx has no deadline), and does
-// not wait for the output of processes it left behind.
-func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	var cmd *exec.Cmd
-	if h.Mode == ModeNetns {
-		cmd = exec.CommandContext(ctx, ipPath(), append([]string{"netns", "exec", h.Namespace, name}, args...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, name, args...)
-	}
-	cmd.Env = append(os.Environ(), markerVar+"="+h.id)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
-		}
-		return out, fmt.Errorf("sshhost: %s: %s %v: %w: %s", h.Name, name, args, err, bytes.TrimSpace(out))
-	}
-	return out, nil
-}
-
 // Close stops sshd, kills everything the host started, removes its namespace
 // and veth pair (ModeNetns) and its directories. Safe to call twice. Bounded
 // by the host's timeout; see CloseContext.
@@ -335,7 +304,7 @@ func Start(tb testing.TB, n int, opts ...Option) []*Host {
 
 // New starts n hosts, bounded by ctx. The caller must Close the group.
 func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
-	o := &options{install: true, logf: func(string, ...any) {}, startTTL: 30 * time.Second, timeout: DefaultTimeout}
+	o := &options{logf: func(string, ...any) {}, startTTL: 30 * time.Second, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(o)
