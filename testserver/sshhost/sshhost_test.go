@@ -93,6 +93,11 @@ func testHosts(t *testing.T, opts ...Option) {
 		if got := strings.TrimSpace(run(t, c, "id -un")); got != h.User {
 			t.Errorf("%s: logged in as %q, want %q", h.Name, got, h.User)
 		}
+		// A home of its own, so no startup file of the user running the
+		// tests runs in its sessions.
+		if got := strings.TrimSpace(run(t, c, "echo $HOME")); got != h.home() {
+			t.Errorf("%s: HOME is %q, want the host's own %q", h.Name, got, h.home())
+		}
 		if h.Mode == ModeNetns {
 			out := run(t, c, "ip -4 -o addr show")
 			if !strings.Contains(out, " "+h.Addr+"/30") {
