@@ -70,7 +70,9 @@ func run(t *testing.T, c *ssh.Client, cmd string) string {
 
 func testHosts(t *testing.T, opts ...Option) {
 	hosts := Start(t, 4, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Generous: 4 hosts and 12 connections between them, each a fork of
+	// sshd, on what may be a busy machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cb := knownHostsCallback(t, hosts)
 
@@ -143,7 +145,9 @@ func testHosts(t *testing.T, opts ...Option) {
 			if o == h {
 				continue
 			}
-			cmd := fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 4 <&3'", o.Addr, o.Port)
+			// timeout: a host that does not answer fails this pair, not
+			// the whole test; sshd may take seconds to fork under load.
+			cmd := fmt.Sprintf("timeout 60 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 4 <&3'", o.Addr, o.Port)
 			out, err := h.Run(ctx, cmd)
 			// HasSuffix: the login shell's rc files may print to stderr.
 			if err != nil || !strings.HasSuffix(out, "SSH-") {
