@@ -21,6 +21,8 @@
 //
 // Processes started through a host's sshd share the machine's file system,
 // so each host has a BaseDir to use as the prefix of install and data dirs.
+// Sessions get a HOME of the host's own: the startup files of the user
+// running the tests (~/.bashrc) never run on a host.
 //
 // Start skips the test only if sshd cannot run at all: no sshd binary, and
 // (when root) `apt-get install openssh-server` did not provide one.
