@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the repository's build tools (tfplugindocs, golangci-lint, goreleaser)
-# from the versions pinned in tools/go.mod into a cache outside the repository,
-# and reuses a binary already built at the pinned version.
+# Builds the repository's build tools (tfplugindocs, golangci-lint, deadcode,
+# goreleaser) from the versions pinned in tools/go.mod into a cache outside
+# the repository, and reuses a binary already built at the pinned version.
 #
 #   scripts/install-tools.sh            build what is missing, print nothing on stdout
 #   scripts/install-tools.sh path NAME  build NAME if missing and print its path
-#   scripts/install-tools.sh bindir     build all, print a directory holding all three
+#   scripts/install-tools.sh bindir     build all, print a directory holding them all
 #
 # Everything comes from the Go module proxy: the tools module's go.sum pins the
 # whole dependency graph. A cold build of golangci-lint and goreleaser takes
@@ -23,6 +23,7 @@ module_of() {
   case "$1" in
     tfplugindocs) echo github.com/hashicorp/terraform-plugin-docs ;;
     golangci-lint) echo github.com/golangci/golangci-lint/v2 ;;
+    deadcode) echo golang.org/x/tools ;;
     goreleaser) echo github.com/goreleaser/goreleaser/v2 ;;
     *) log "unknown tool $1"; return 1 ;;
   esac
@@ -31,6 +32,7 @@ package_of() {
   case "$1" in
     tfplugindocs) echo github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs ;;
     golangci-lint) echo github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+    deadcode) echo golang.org/x/tools/cmd/deadcode ;;
     goreleaser) echo github.com/goreleaser/goreleaser/v2 ;;
   esac
 }
@@ -67,7 +69,7 @@ ensure() { # ensure NAME -> prints the binary path
   printf '%s\n' "$bin"
 }
 
-ALL="tfplugindocs golangci-lint goreleaser"
+ALL="tfplugindocs golangci-lint deadcode goreleaser"
 
 case "${1:-}" in
   "")

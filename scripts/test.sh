@@ -2,7 +2,7 @@
 # make test: everything CI checks, in order, on a fresh machine or a warm one.
 #
 #   install         OpenTofu + Terraform 1.5.7 and the build tools (cached)
-#   lint            gofmt, go vet, golangci-lint
+#   lint            gofmt, go vet, golangci-lint, deadcode
 #   docs-check      docs/ matches what tfplugindocs generates
 #   release-check   goreleaser check
 #   unit            go test ./... (unit tests, in-process etcd clusters)

@@ -18,10 +18,11 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
-// testCtx bounds one test's waiting.
+// testCtx bounds one test's waiting, generously: every wait in these
+// tests is for a condition, and a busy machine may take long to meet it.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }

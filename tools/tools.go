@@ -13,6 +13,9 @@ import (
 	// Linting (make lint).
 	_ "github.com/golangci/golangci-lint/v2/cmd/golangci-lint"
 
+	// Unreachable functions, tests included (make lint).
+	_ "golang.org/x/tools/cmd/deadcode"
+
 	// Release configuration check and releases (make release-check).
 	_ "github.com/goreleaser/goreleaser/v2"
 )

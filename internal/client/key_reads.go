@@ -46,6 +46,20 @@ type keyReads struct {
 	// requests counts what was sent, and fallbacks the batches read again
 	// one by one, for tests.
 	requests, fallbacks atomic.Int64
+
+	// hooks is nil except in tests, which use it to make a batch by
+	// construction rather than wait for the scheduler to make one.
+	hooks *readHooks
+}
+
+// readHooks let a test see reads queue up and hold the senders back.
+type readHooks struct {
+	// queued is called after a read is queued, with the number of reads
+	// then waiting.
+	queued func(waiting int)
+	// take is called by a sender each time before it takes reads off the
+	// queue; it may block.
+	take func()
 }
 
 type keyRead struct {
@@ -63,6 +77,7 @@ func (c *Client) GetKey(ctx context.Context, key string) (*KeyValue, error) {
 	r := &keyRead{ctx: ctx, key: key, done: make(chan struct{})}
 	c.reads.mu.Lock()
 	c.reads.queue = append(c.reads.queue, r)
+	waiting := len(c.reads.queue)
 	start := c.reads.senders < maxReadSenders
 	if start {
 		c.reads.senders++
@@ -70,6 +85,9 @@ func (c *Client) GetKey(ctx context.Context, key string) (*KeyValue, error) {
 	c.reads.mu.Unlock()
 	if start {
 		go c.sendReads()
+	}
+	if h := c.reads.hooks; h != nil {
+		h.queued(waiting)
 	}
 	select {
 	case <-r.done:
@@ -88,6 +106,9 @@ func (c *Client) GetKey(ctx context.Context, key string) (*KeyValue, error) {
 // sendReads sends queued reads until the queue is empty.
 func (c *Client) sendReads() {
 	for {
+		if h := c.reads.hooks; h != nil {
+			h.take()
+		}
 		c.reads.mu.Lock()
 		var batch []*keyRead
 		limit := c.reads.limit

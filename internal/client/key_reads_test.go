@@ -34,8 +34,37 @@ func (c *Client) readRequests() int { return int(c.reads.requests.Load()) }
 
 func (c *Client) readFallbacks() int { return int(c.reads.fallbacks.Load()) }
 
+// holdReads holds c's senders back until release is called: reads queue
+// up and nothing is sent. queued is closed once n reads are waiting, so a
+// test can release exactly the batch it built. Call it before the reads.
+func (c *Client) holdReads(n int) (queued <-chan struct{}, release func()) {
+	all, gate := make(chan struct{}), make(chan struct{})
+	allQueued := sync.OnceFunc(func() { close(all) })
+	c.reads.hooks = &readHooks{
+		queued: func(waiting int) {
+			if waiting >= n {
+				allQueued()
+			}
+		},
+		take: func() { <-gate },
+	}
+	return all, sync.OnceFunc(func() { close(gate) })
+}
+
+// waitQueued waits for queued (from holdReads) or fails the test at ctx's end.
+func waitQueued(ctx context.Context, t *testing.T, queued <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-queued:
+	case <-ctx.Done():
+		t.Fatalf("%s were not queued: %v", what, ctx.Err())
+	}
+}
+
 // Many concurrent reads share few requests, and each gets its own key's
-// answer: value and revisions, or not found.
+// answer: value and revisions, or not found. The senders are held until
+// every read is queued, so the count of requests does not depend on how
+// the scheduler interleaves the readers: they go out in full batches.
 func TestGetKeyConcurrentReadsShareRequests(t *testing.T) {
 	cluster := testserver.Start(t, testserver.WithMembers(3))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -54,6 +83,8 @@ func TestGetKeyConcurrentReadsShareRequests(t *testing.T) {
 		revs[i] = resp.Header.Revision
 	}
 	before := cl.readRequests()
+	queued, release := cl.holdReads(n)
+	defer release()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
@@ -71,15 +102,18 @@ func TestGetKeyConcurrentReadsShareRequests(t *testing.T) {
 			}
 		})
 	}
+	waitQueued(ctx, t, queued, fmt.Sprintf("%d concurrent reads", n))
+	release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	sent := cl.readRequests() - before
+	want := (n + maxReadBatch - 1) / maxReadBatch
 	t.Logf("%d concurrent reads took %d requests", n, sent)
-	if sent >= n/2 {
-		t.Errorf("%d concurrent reads took %d requests; they were not batched", n, sent)
+	if sent != want {
+		t.Errorf("%d queued reads took %d requests, want %d batches of up to %d", n, sent, want, maxReadBatch)
 	}
 }
 
@@ -130,7 +164,8 @@ func TestGetKeyReadsOwnWrites(t *testing.T) {
 }
 
 // A batch with a key the user may not read fails as a whole on the
-// server; every read then gets its own answer.
+// server; every read then gets its own answer. The three reads are held
+// until all are queued, so they always form that batch.
 func TestGetKeyBatchWithDeniedKey(t *testing.T) {
 	cluster := testserver.Start(t, testserver.WithMembers(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -156,39 +191,61 @@ func TestGetKeyBatchWithDeniedKey(t *testing.T) {
 		}
 	}
 	cl := openFor(t, Config{Endpoints: cluster.Endpoints(), Username: "reader", Password: "reader-pw"})
-	for round := 0; cl.readFallbacks() == 0; round++ {
-		if round == 1000 {
-			t.Fatal("no batch held the denied key in 1000 rounds of concurrent reads")
+	before := cl.readRequests()
+	queued, release := cl.holdReads(3)
+	defer release()
+	var wg sync.WaitGroup
+	var openErr, secretErr, againErr error
+	var openKV, againKV *KeyValue
+	wg.Go(func() { openKV, openErr = cl.GetKey(ctx, "/open/a") })
+	wg.Go(func() { _, secretErr = cl.GetKey(ctx, "/secret/b") })
+	wg.Go(func() { againKV, againErr = cl.GetKey(ctx, "/open/a") })
+	waitQueued(ctx, t, queued, "the three reads")
+	release()
+	wg.Wait()
+	for _, r := range []struct {
+		kv  *KeyValue
+		err error
+	}{{openKV, openErr}, {againKV, againErr}} {
+		if r.err != nil || string(r.kv.Value) != "a" {
+			t.Errorf("readable key: %+v, %v", r.kv, r.err)
 		}
-		var wg sync.WaitGroup
-		var openErr, secretErr error
-		var openKV *KeyValue
-		wg.Go(func() { openKV, openErr = cl.GetKey(ctx, "/open/a") })
-		wg.Go(func() { _, secretErr = cl.GetKey(ctx, "/secret/b") })
-		wg.Go(func() { _, _ = cl.GetKey(ctx, "/open/a") })
-		wg.Wait()
-		if openErr != nil || string(openKV.Value) != "a" {
-			t.Fatalf("round %d: readable key: %+v, %v", round, openKV, openErr)
-		}
-		if !errors.Is(secretErr, ErrPermissionDenied) {
-			t.Fatalf("round %d: denied key: %v", round, secretErr)
-		}
+	}
+	if !errors.Is(secretErr, ErrPermissionDenied) {
+		t.Errorf("denied key: %v, want ErrPermissionDenied", secretErr)
+	}
+	if n := cl.readFallbacks(); n != 1 {
+		t.Errorf("%d batches were read again one by one, want 1: the batch of three", n)
+	}
+	if n := cl.readRequests() - before; n != 4 {
+		t.Errorf("%d requests, want 4: the batch of three, then each key alone", n)
 	}
 }
 
 // A caller that gives up returns at once, and its read is not sent if it
-// has not been yet.
+// has not been yet: the senders are held while it gives up, and when they
+// go, only the live read behind it costs a request.
 func TestGetKeyCallerGivesUp(t *testing.T) {
 	cluster := testserver.Start(t, testserver.WithMembers(1))
 	cl := openFor(t, Config{Endpoints: cluster.Endpoints()})
+	before := cl.readRequests()
+	queued, release := cl.holdReads(2)
+	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := cl.GetKey(ctx, "/gone"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled read: %v", err)
 	}
-	live, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	live, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	if _, err := cl.GetKey(live, "/gone"); !errors.Is(err, ErrKeyNotFound) {
+	liveErr := make(chan error, 1)
+	go func() { _, err := cl.GetKey(live, "/gone"); liveErr <- err }()
+	waitQueued(live, t, queued, "the canceled and the live read")
+	release()
+	if err := <-liveErr; !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("read after a canceled one: %v", err)
+	}
+	if n := cl.readRequests() - before; n != 1 {
+		t.Fatalf("%d requests, want 1: the canceled read must not be sent", n)
 	}
 }

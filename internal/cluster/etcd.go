@@ -112,7 +112,7 @@ type Status struct {
 	Warnings []string
 }
 
-// Member returns the member that advertises n's peer URL.
+// member returns the member that advertises peerURL.
 func (st *Status) member(peerURL string) (Member, bool) {
 	for _, m := range st.Members {
 		if slices.Contains(m.PeerURLs, peerURL) {
@@ -121,9 +121,6 @@ func (st *Status) member(peerURL string) (Member, bool) {
 	}
 	return Member{}, false
 }
-
-// MemberOf returns the member of node n.
-func (c *Cluster) MemberOf(st *Status, n Node) (Member, bool) { return st.member(c.spec.PeerURL(n)) }
 
 // ErrUnreachable means no member of the cluster answered.
 var ErrUnreachable = errors.New("no member of the cluster answered")

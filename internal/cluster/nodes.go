@@ -70,9 +70,6 @@ func New(spec Spec, opts ...Option) *Cluster {
 	return c
 }
 
-// Spec returns the spec the cluster was made with.
-func (c *Cluster) Spec() Spec { return c.spec }
-
 // Close closes every SSH connection.
 func (c *Cluster) Close() error {
 	c.mu.Lock()

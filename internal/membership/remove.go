@@ -10,32 +10,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// RemoveOption changes how Remove works.
-type RemoveOption func(*removeOptions)
-
-type removeOptions struct {
-	skipQuorumCheck bool
-}
-
-// SkipQuorumCheck removes the member without first checking, through each
-// member's client URLs, that the remaining voting members keep a healthy
-// quorum. Use it when those URLs are not reachable from the caller; etcd
-// still refuses a removal it considers unsafe.
-func SkipQuorumCheck() RemoveOption {
-	return func(o *removeOptions) { o.skipQuorumCheck = true }
-}
-
 // Remove removes member id from the cluster. It refuses (with a
 // *QuorumError) when the voting members left would not have a healthy quorum
 // (e.g. removing a healthy member of three while another is down, or the
 // last voting member); when the member is the leader it moves leadership to
 // the most up-to-date healthy voting member first, so the cluster does not
 // wait for an election. A member that is already gone is ErrNotFound.
-func Remove(ctx context.Context, cli *clientv3.Client, id uint64, opts ...RemoveOption) error {
-	var o removeOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+func Remove(ctx context.Context, cli *clientv3.Client, id uint64) error {
 	h, err := Probe(ctx, cli)
 	if err != nil {
 		return err
@@ -53,7 +34,7 @@ func Remove(ctx context.Context, cli *clientv3.Client, id uint64, opts ...Remove
 		if target.Healthy {
 			healthy--
 		}
-		if need := voters/2 + 1; healthy < need && !o.skipQuorumCheck {
+		if need := voters/2 + 1; healthy < need {
 			var unhealthy []string
 			for _, m := range h.Members {
 				if m.ID != id && !m.IsLearner && !m.Healthy {

@@ -142,15 +142,17 @@ func TestSSH(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		// ssh-agent creates its socket after it started: wait for it, on
+		// a busy machine for as long as it takes.
 		var conn net.Conn
-		for i := 0; i < 100; i++ {
+		for deadline := time.Now().Add(30 * time.Second); ; {
 			if conn, err = net.Dial("unix", sock); err == nil {
 				break
 			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ssh-agent's socket: %v", err)
+			}
 			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
 		}
 		raw, err := ssh.ParseRawPrivateKey(h.PrivateKeyPEM)
 		if err != nil {

@@ -16,10 +16,10 @@ import (
 
 // procSet says which processes belong to a host: those carrying its marker
 // in their environment (every session, through sshd's SetEnv, even after it
-// daemonized, and what Exec started) and, in ModeNetns, everything living in
-// its network namespace. (sshd and its connections are found as a tree, see
-// killTree: sshd overwrites its environment.) A process is never matched just because its pid was
-// once seen: killing goes through a pidfd taken before the process is
+// daemonized) and, in ModeNetns, everything living in its network
+// namespace. (sshd and its connections are found as a tree, see killTree:
+// sshd overwrites its environment.) A process is never matched just
+// because its pid was once seen: killing goes through a pidfd taken before the process is
 // checked again, so a pid reused by another process is never signalled.
 type procSet struct {
 	marker []byte         // "\x00SSHHOST_ID=<id>\x00"; nil: namespace only

@@ -21,6 +21,8 @@
 //
 // Processes started through a host's sshd share the machine's file system,
 // so each host has a BaseDir to use as the prefix of install and data dirs.
+// Sessions get a HOME of the host's own: the startup files of the user
+// running the tests (~/.bashrc) never run on a host.
 //
 // Start skips the test only if sshd cannot run at all: no sshd binary, and
 // (when root) `apt-get install openssh-server` did not provide one.
@@ -36,7 +38,6 @@
 package sshhost
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -50,7 +51,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +85,6 @@ type Option func(*options)
 type options struct {
 	mode     Mode // "" = netns if possible, else loopback
 	sshd     string
-	install  bool
 	logf     func(format string, args ...any)
 	startTTL time.Duration
 	timeout  time.Duration
@@ -97,11 +96,8 @@ type options struct {
 func WithMode(m Mode) Option { return func(o *options) { o.mode = m } }
 
 // WithSSHD sets the sshd binary (default: /usr/sbin/sshd, then $PATH).
+// When it does not exist, New fails with ErrNoSSHD and installs nothing.
 func WithSSHD(path string) Option { return func(o *options) { o.sshd = path } }
-
-// WithoutInstall stops New from trying `apt-get install openssh-server` when
-// sshd is missing.
-func WithoutInstall() Option { return func(o *options) { o.install = false } }
 
 // WithLogf sets where progress and fallback reasons are reported.
 // Start uses tb.Logf.
@@ -175,17 +171,6 @@ func (h *Host) KnownHostsLine() string {
 	return knownhosts.Line([]string{knownhosts.Normalize(h.HostPort())}, h.HostPublicKey)
 }
 
-// ClientConfig returns an SSH client configuration that logs in with the user
-// key and accepts only this host's key.
-func (h *Host) ClientConfig() *ssh.ClientConfig {
-	return &ssh.ClientConfig{
-		User:            h.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(h.Signer)},
-		HostKeyCallback: ssh.FixedHostKey(h.HostPublicKey),
-		Timeout:         10 * time.Second,
-	}
-}
-
 func (h *Host) timeout() time.Duration {
 	if h.opts != nil && h.opts.timeout > 0 {
 		return h.opts.timeout
@@ -220,354 +205,6 @@ func (h *Host) errorf(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("sshhost: %s: %s: %w", h.Name, op, err)
-}
-
-// Dial opens an SSH connection to the host. Connecting and the handshake
-// are bounded by ctx (by the host's timeout when ctx has no deadline); the
-// client returned has no deadline.
-func (h *Host) Dial(ctx context.Context) (*ssh.Client, error) {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	c, err := h.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
-	}
-	return c, nil
-}
-
-// expired returns the cause of ctx when ctx is done or its deadline has
-// passed: a connection's own deadline, set from ctx's, may fire first.
-func expired(ctx context.Context) error {
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		<-ctx.Done() // its timer is due
-	}
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return nil
-}
-
-func (h *Host) dial(ctx context.Context) (*ssh.Client, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", h.HostPort())
-	if err != nil {
-		if cerr := expired(ctx); cerr != nil {
-			return nil, fmt.Errorf("connect to %s: %w (%v)", h.HostPort(), cerr, err)
-		}
-		return nil, err
-	}
-	// The deadline covers a server that accepts and then says nothing; the
-	// AfterFunc a cancellation before it.
-	dl, _ := ctx.Deadline()
-	_ = conn.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(conn, h.HostPort(), h.ClientConfig())
-	if !stop() || err != nil {
-		conn.Close()
-		if cerr := expired(ctx); cerr != nil {
-			return nil, fmt.Errorf("ssh handshake with %s: %w (%v)", h.HostPort(), cerr, err)
-		}
-		return nil, fmt.Errorf("ssh handshake with %s: %w", h.HostPort(), err)
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
-}
-
-// newSession opens a session on c, bounded by ctx. NewSession itself waits
-// for the server without a deadline: a host that went away (Disconnect, or
-// Down in another goroutine) would otherwise block it until TCP gives up on
-// the connection, which takes 15 minutes with the default tcp_retries2. On
-// ctx, c is closed, which fails the pending NewSession.
-func newSession(ctx context.Context, c *ssh.Client) (*ssh.Session, error) {
-	type res struct {
-		s   *ssh.Session
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := c.NewSession()
-		ch <- res{s, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("open session: %w", r.err)
-		}
-		return r.s, nil
-	case <-ctx.Done():
-		c.Close()
-		return nil, fmt.Errorf("open session: %w", context.Cause(ctx))
-	}
-}
-
-// session opens a session on the cached connection, dialing (again) when
-// there is none or it does not answer within cachedWait. done must be called
-// when the session is over: it closes the connection if it is not cached.
-func (h *Host) session(ctx context.Context) (s *ssh.Session, c *ssh.Client, done func(), err error) {
-	h.cmu.Lock()
-	c, gen := h.client, h.gen
-	h.cmu.Unlock()
-	if c != nil {
-		// A connection that survived a partition may answer only at TCP's
-		// next retransmission; a new one is quicker.
-		cctx, cancel := context.WithTimeout(ctx, cachedWait)
-		s, err := newSession(cctx, c)
-		cancel()
-		if err == nil {
-			return s, c, func() {}, nil
-		}
-		h.forgetClient(c)
-		if ctx.Err() != nil {
-			return nil, nil, nil, err
-		}
-	}
-	if c, err = h.dial(ctx); err != nil {
-		return nil, nil, nil, err
-	}
-	if s, err = newSession(ctx, c); err != nil {
-		c.Close()
-		return nil, nil, nil, err
-	}
-	h.cmu.Lock()
-	defer h.cmu.Unlock()
-	if h.client == nil && h.gen == gen {
-		h.client = c
-		return s, c, func() {}, nil
-	}
-	// Another Run cached its connection meanwhile, or the host went Down
-	// while this one was dialed: it serves this session only, and is closed
-	// by Down and Close like the cached one.
-	if h.extra == nil {
-		h.extra = map[*ssh.Client]struct{}{}
-	}
-	h.extra[c] = struct{}{}
-	return s, c, func() { h.forgetClient(c) }, nil
-}
-
-// cachedWait bounds opening a session on the cached connection before Run
-// dials a new one.
-const cachedWait = 10 * time.Second
-
-// forgetClient closes c and drops it from the cache if it is still there.
-func (h *Host) forgetClient(c *ssh.Client) {
-	c.Close()
-	h.cmu.Lock()
-	defer h.cmu.Unlock()
-	if h.client == c {
-		h.client = nil
-	}
-	delete(h.extra, c)
-}
-
-// dropClient closes the connections Run holds, which ends their sessions.
-func (h *Host) dropClient() {
-	h.cmu.Lock()
-	cs := []*ssh.Client{h.client}
-	for c := range h.extra {
-		cs = append(cs, c)
-	}
-	h.client, h.extra = nil, nil
-	h.gen++
-	h.cmu.Unlock()
-	for _, c := range cs {
-		if c != nil {
-			c.Close()
-		}
-	}
-}
-
-// Run runs cmd on the host over SSH and returns its combined output. The
-// SSH connection is kept for the next Run. Run is bounded by ctx (by the
-// host's timeout when ctx has no deadline); when it expires the connection
-// is closed, which ends the session.
-func (h *Host) Run(ctx context.Context, cmd string) (string, error) {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	s, c, done, err := h.session(ctx)
-	if err != nil {
-		return "", fmt.Errorf("sshhost: %s: %q: %w", h.Name, cmd, err)
-	}
-	defer done()
-	// One writer for both streams: bytes.Buffer is not safe for the two
-	// concurrent copies (its ReadFrom would drop the other's output).
-	var out lockedBuffer
-	s.Stdout, s.Stderr = &out, &out
-	finished := make(chan error, 1)
-	go func() { finished <- s.Run(cmd) }()
-	select {
-	case err = <-finished:
-		s.Close()
-	case <-ctx.Done():
-		h.forgetClient(c)
-		err = context.Cause(ctx)
-	}
-	if err != nil {
-		return out.String(), fmt.Errorf("sshhost: %s: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(out.String()))
-	}
-	return out.String(), nil
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Exec runs a command directly on the host side without SSH: inside the
-// host's network namespace in ModeNetns, as a plain child otherwise. It
-// carries the host's marker, so Down kills what it leaves running. Exec is
-// bounded by ctx (by the host's timeout when ctx has no deadline), and does
-// not wait for the output of processes it left behind.
-func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	var cmd *exec.Cmd
-	if h.Mode == ModeNetns {
-		cmd = exec.CommandContext(ctx, ipPath(), append([]string{"netns", "exec", h.Namespace, name}, args...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, name, args...)
-	}
-	cmd.Env = append(os.Environ(), markerVar+"="+h.id)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
-		}
-		return out, fmt.Errorf("sshhost: %s: %s %v: %w: %s", h.Name, name, args, err, bytes.TrimSpace(out))
-	}
-	return out, nil
-}
-
-// Down takes the host down as if it lost power: its link goes down
-// (ModeNetns; connections to it then fail with "no route to host" or time
-// out), and sshd, its connections and every process started through it are
-// killed. Files stay. Up brings it back with a fresh sshd; nothing else is
-// restarted. Down is bounded by the host's timeout; see DownContext.
-func (h *Host) Down() error {
-	ctx, cancel := h.bound(context.Background())
-	defer cancel()
-	return h.DownContext(ctx)
-}
-
-// DownContext is Down bounded by ctx. It returns once every process of the
-// host is gone, or with an error naming those still alive.
-func (h *Host) DownContext(ctx context.Context) error {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	if err := h.lock(ctx, "down"); err != nil {
-		return err
-	}
-	defer h.mu.Unlock()
-	h.dropClient()
-	var errs []error
-	if h.Mode == ModeNetns && !h.closed {
-		// Link first: peers see the host vanish, not closing connections.
-		errs = append(errs, h.setLink(ctx, false))
-	}
-	errs = append(errs, h.stopSSHD(ctx), h.killProcesses(ctx))
-	return h.errorf("down", errors.Join(errs...))
-}
-
-// Up brings a host taken Down back: link up and sshd running and reachable,
-// bounded by ctx (by the host's timeout when ctx has no deadline).
-func (h *Host) Up(ctx context.Context) error {
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	if err := h.lock(ctx, "up"); err != nil {
-		return err
-	}
-	defer h.mu.Unlock()
-	if h.closed {
-		return fmt.Errorf("sshhost: %s: up: host is closed", h.Name)
-	}
-	if h.Mode == ModeNetns {
-		if err := h.setLink(ctx, true); err != nil {
-			return h.errorf("up", err)
-		}
-	}
-	if h.sshdRunning() {
-		return h.errorf("up", h.waitReachable(ctx))
-	}
-	return h.errorf("up", h.startSSHD(ctx))
-}
-
-// Disconnect cuts the host off the network while everything on it keeps
-// running (a partition). ModeNetns only. Bounded by the host's timeout; see
-// DisconnectContext.
-func (h *Host) Disconnect() error {
-	ctx, cancel := h.bound(context.Background())
-	defer cancel()
-	return h.DisconnectContext(ctx)
-}
-
-// DisconnectContext is Disconnect bounded by ctx.
-func (h *Host) DisconnectContext(ctx context.Context) error {
-	if h.Mode != ModeNetns {
-		return ErrNotSupported
-	}
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	if err := h.lock(ctx, "disconnect"); err != nil {
-		return err
-	}
-	defer h.mu.Unlock()
-	return h.errorf("disconnect", h.setLink(ctx, false))
-}
-
-// Reconnect undoes Disconnect and returns once the host answers on its
-// address again. Bounded by the host's timeout; see ReconnectContext.
-func (h *Host) Reconnect() error {
-	ctx, cancel := h.bound(context.Background())
-	defer cancel()
-	return h.ReconnectContext(ctx)
-}
-
-// ReconnectContext is Reconnect bounded by ctx.
-func (h *Host) ReconnectContext(ctx context.Context) error {
-	if h.Mode != ModeNetns {
-		return ErrNotSupported
-	}
-	ctx, cancel := h.bound(ctx)
-	defer cancel()
-	if err := h.lock(ctx, "reconnect"); err != nil {
-		return err
-	}
-	defer h.mu.Unlock()
-	if err := h.setLink(ctx, true); err != nil {
-		return h.errorf("reconnect", err)
-	}
-	return h.errorf("reconnect", h.waitReachable(ctx))
-}
-
-// setLink takes the host's side of the veth down or up. Down, packets to
-// the host are dropped after failed neighbour resolution, as for a machine
-// that lost power on the same segment: connects fail with "no route to
-// host" or time out. (Taking the root side down instead would remove the
-// route, and traffic would leak to the root namespace's default route.)
-func (h *Host) setLink(ctx context.Context, up bool) error {
-	if !up {
-		return ip(ctx, "-n", h.Namespace, "link", "set", "eth0", "down")
-	}
-	if err := ip(ctx, "-n", h.Namespace, "link", "set", "eth0", "up"); err != nil {
-		return err
-	}
-	// Neighbour entries the root side made while the host was away are
-	// FAILED or still resolving; the first connections would fail with "no
-	// route to host". Best effort: waitReachable copes without it.
-	_ = ip(ctx, "neigh", "flush", "dev", h.rootLink)
-	// The default route went away with the link.
-	return ip(ctx, "-n", h.Namespace, "route", "replace", "default", "via", h.gateway)
 }
 
 // Close stops sshd, kills everything the host started, removes its namespace
@@ -669,7 +306,7 @@ func Start(tb testing.TB, n int, opts ...Option) []*Host {
 
 // New starts n hosts, bounded by ctx. The caller must Close the group.
 func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
-	o := &options{install: true, logf: func(string, ...any) {}, startTTL: 30 * time.Second, timeout: DefaultTimeout}
+	o := &options{logf: func(string, ...any) {}, startTTL: 30 * time.Second, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(o)

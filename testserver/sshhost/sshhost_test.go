@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,7 +70,9 @@ func run(t *testing.T, c *ssh.Client, cmd string) string {
 
 func testHosts(t *testing.T, opts ...Option) {
 	hosts := Start(t, 4, opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Generous: 4 hosts and 12 connections between them, each a fork of
+	// sshd, on what may be a busy machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cb := knownHostsCallback(t, hosts)
 
@@ -91,6 +94,11 @@ func testHosts(t *testing.T, opts ...Option) {
 		}
 		if got := strings.TrimSpace(run(t, c, "id -un")); got != h.User {
 			t.Errorf("%s: logged in as %q, want %q", h.Name, got, h.User)
+		}
+		// A home of its own, so no startup file of the user running the
+		// tests runs in its sessions.
+		if got := strings.TrimSpace(run(t, c, "echo $HOME")); got != h.home() {
+			t.Errorf("%s: HOME is %q, want the host's own %q", h.Name, got, h.home())
 		}
 		if h.Mode == ModeNetns {
 			out := run(t, c, "ip -4 -o addr show")
@@ -137,7 +145,9 @@ func testHosts(t *testing.T, opts ...Option) {
 			if o == h {
 				continue
 			}
-			cmd := fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 4 <&3'", o.Addr, o.Port)
+			// timeout: a host that does not answer fails this pair, not
+			// the whole test; sshd may take seconds to fork under load.
+			cmd := fmt.Sprintf("timeout 60 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 4 <&3'", o.Addr, o.Port)
 			out, err := h.Run(ctx, cmd)
 			// HasSuffix: the login shell's rc files may print to stderr.
 			if err != nil || !strings.HasSuffix(out, "SSH-") {
@@ -159,7 +169,7 @@ func TestHostsLoopback(t *testing.T) {
 }
 
 func TestCloseRemovesEverything(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	g, err := New(ctx, 2, WithLogf(t.Logf))
 	if errors.Is(err, ErrNoSSHD) {
@@ -168,21 +178,43 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := g.Hosts[0]
+	t.Cleanup(func() { _ = g.Close() }) // in case the test fails before its own Close
 	// A daemonized process started over SSH, like a service would be.
-	if _, err := h.Run(ctx, "setsid nohup sleep 600 >/dev/null 2>&1 </dev/null & echo started"); err != nil {
+	for _, h := range g.Hosts {
+		if _, err := h.Run(ctx, "setsid nohup sleep 600 >/dev/null 2>&1 </dev/null & echo started"); err != nil {
+			t.Fatal(err)
+		}
+		waitMarkedSleep(t, h)
+	}
+
+	// One host closed on its own: its processes go, the other's stay.
+	h, other := g.Hosts[0], g.Hosts[1]
+	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	sleepers := func() int { return len(marked(t, h)) }
-	if sleepers() == 0 {
-		t.Fatal("the process started over SSH is not marked")
+	if left := marked(t, h); len(left) != 0 {
+		t.Fatalf("processes of %s survived its Close: %v", h.Name, left)
 	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close of %s: %v", h.Name, err)
+	}
+	if err := h.Up(ctx); err == nil || !strings.Contains(err.Error(), "host is closed") {
+		t.Fatalf("Up after Close: %v, want an error saying the host is closed", err)
+	}
+	if len(marked(t, other)) == 0 {
+		t.Fatalf("closing %s killed %s's processes", h.Name, other.Name)
+	}
+	if _, err := other.Run(ctx, "true"); err != nil {
+		t.Fatalf("%s after %s's Close: %v", other.Name, h.Name, err)
+	}
+
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := sleepers(); n != 0 {
-		t.Fatalf("%d processes of the host survived Close", n)
+	for _, hh := range g.Hosts {
+		if left := marked(t, hh); len(left) != 0 {
+			t.Fatalf("processes of %s survived Close: %v", hh.Name, left)
+		}
 	}
 	if g.Mode == ModeNetns {
 		out, err := exec.Command("ip", "netns", "list").Output()
@@ -200,6 +232,24 @@ func TestCloseRemovesEverything(t *testing.T) {
 	}
 	if _, err := os.Stat(g.dir); !os.IsNotExist(err) {
 		t.Errorf("group dir %s still there: %v", g.dir, err)
+	}
+}
+
+// waitMarkedSleep waits until the sleep a test started over SSH on h shows
+// up among h's marked processes.
+func waitMarkedSleep(t *testing.T, h *Host) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, p := range marked(t, h) {
+			if strings.HasSuffix(p, " sleep") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the sleep started over SSH is not among the marked processes: %v", h.Name, marked(t, h))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -490,5 +540,97 @@ func TestBoundedWhenSSHDHangs(t *testing.T) {
 	}
 	if _, err := h.Run(ctx, "true"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWithSSHD: hosts run the sshd binary WithSSHD names, and one that does
+// not exist is ErrNoSSHD without an attempt to install a replacement.
+func TestWithSSHD(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var logs []string
+	logf := func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	missing := filepath.Join(t.TempDir(), "no-sshd")
+	g, err := New(ctx, 1, WithSSHD(missing), WithLogf(logf))
+	if err == nil {
+		_ = g.Close()
+		t.Fatalf("New with a missing sshd %s started hosts", missing)
+	}
+	if !errors.Is(err, ErrNoSSHD) {
+		t.Fatalf("New with a missing sshd: %v, want ErrNoSSHD", err)
+	}
+	for _, l := range logs {
+		if strings.Contains(l, "apt-get") {
+			t.Errorf("New with a missing sshd of its choice tried to install one: %s", l)
+		}
+	}
+
+	// The real sshd under another name: a host runs it, not the default.
+	real, err := findSSHD(ctx, &options{logf: t.Logf})
+	if errors.Is(err, ErrNoSSHD) {
+		t.Skipf("sshd cannot run here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := filepath.Join(t.TempDir(), "chosen-sshd")
+	if err := os.Symlink(real, chosen); err != nil {
+		t.Fatal(err)
+	}
+	h := Start(t, 1, WithSSHD(chosen))[0]
+	h.mu.Lock()
+	argv := h.sshd.Args // ip netns exec NS SSHD ... in ModeNetns
+	h.mu.Unlock()
+	if !slices.Contains(argv, chosen) {
+		t.Fatalf("host runs %q, want the sshd chosen with WithSSHD, %s", argv, chosen)
+	}
+	if _, err := h.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWithTimeout: WithTimeout bounds an operation whose context has no
+// deadline, and only such an operation.
+func TestWithTimeout(t *testing.T) {
+	const timeout = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// New, not Start: starting and closing the host are bounded by ctx
+	// here, not by a timeout this short.
+	g, err := New(ctx, 1, WithTimeout(timeout), WithLogf(t.Logf))
+	if errors.Is(err, ErrNoSSHD) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := g.CloseContext(cctx); err != nil {
+			t.Error(err)
+		}
+	})
+	h := g.Hosts[0]
+
+	// A command that outlasts the host's timeout runs to its end under a
+	// context with a deadline of its own.
+	if _, err := h.Run(ctx, "sleep 3"); err != nil {
+		t.Fatalf("a 3s command under a 2-minute context: %v", err)
+	}
+	// Without a deadline, the host's timeout ends it.
+	_, err = h.Run(context.Background(), "sleep 600")
+	want := fmt.Sprintf("gave up after %s (sshhost.WithTimeout)", timeout)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a 600s command with no deadline: %v, want an error saying %q", err, want)
+	}
+	// So it does for the methods without a context, here Down waiting
+	// for the host's lock, held as by another operation.
+	h.mu.Lock()
+	err = h.Down()
+	h.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Down while another operation holds the host: %v, want an error saying %q", err, want)
 	}
 }
