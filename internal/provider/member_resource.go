@@ -264,24 +264,6 @@ func (r *memberResource) Configure(_ context.Context, req resource.ConfigureRequ
 	r.provider = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// peerURLValidator checks a peer URL the way etcd will.
-type peerURLValidator struct{}
-
-func (peerURLValidator) Description(context.Context) string {
-	return "an etcd peer URL such as https://10.0.0.4:2380"
-}
-
-func (v peerURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (peerURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := membership.ValidatePeerURL(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid peer URL", err.Error()+".")
-	}
-}
-
 func (r *memberResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m memberModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)

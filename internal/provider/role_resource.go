@@ -488,26 +488,6 @@ func describePermissions(ps []client.Permission) string {
 	return strings.Join(s, "; ")
 }
 
-// nameValidator checks an etcd user or role name.
-type nameValidator struct {
-	kind string
-}
-
-func (v nameValidator) Description(context.Context) string {
-	return fmt.Sprintf("a non-empty %s name without control characters or surrounding spaces", v.kind)
-}
-
-func (v nameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (v nameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := client.ValidName(v.kind, req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+v.kind+" name", err.Error()+".")
-	}
-}
-
 // stringSet builds a set of strings.
 func stringSet(ss []string) basetypes.SetValue {
 	elems := make([]attr.Value, len(ss))
