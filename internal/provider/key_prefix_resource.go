@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -220,45 +219,6 @@ func mapOrNull(elems map[string]attr.Value, null bool) types.Map {
 		return types.MapNull(types.StringType)
 	}
 	return types.MapValueMust(types.StringType, elems)
-}
-
-// prefixRevisions is suffix → mod_revision.
-type prefixRevisions map[string]int64
-
-type privateGetter interface {
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
-type privateSetter interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
-}
-
-func getRevisions(ctx context.Context, p privateGetter, key string) (prefixRevisions, diag.Diagnostics) {
-	revs := prefixRevisions{}
-	if p == nil {
-		return revs, nil
-	}
-	b, diags := p.GetKey(ctx, key)
-	if diags.HasError() || len(b) == 0 {
-		return revs, diags
-	}
-	if err := json.Unmarshal(b, &revs); err != nil {
-		diags.AddError("Corrupt private state", fmt.Sprintf("The key revisions recorded for etcd_key_prefix cannot be read (%v); run terraform apply -refresh-only to read them again.", err))
-	}
-	return revs, diags
-}
-
-func setRevisions(ctx context.Context, p privateSetter, key string, revs prefixRevisions) diag.Diagnostics {
-	if len(revs) == 0 {
-		return p.SetKey(ctx, key, nil)
-	}
-	b, err := json.Marshal(revs)
-	if err != nil {
-		var diags diag.Diagnostics
-		diags.AddError("Cannot record key revisions", err.Error())
-		return diags
-	}
-	return p.SetKey(ctx, key, b)
 }
 
 func (m keyPrefixModel) maxOps() int {
