@@ -361,16 +361,6 @@ func (r *memberResource) checkNew(ctx context.Context, cl *client.Client, plan m
 	return diags
 }
 
-func stringsOf(l types.List) []string {
-	out := make([]string, 0, len(l.Elements()))
-	for _, v := range l.Elements() {
-		if s, ok := v.(types.String); ok && !s.IsNull() && !s.IsUnknown() {
-			out = append(out, s.ValueString())
-		}
-	}
-	return out
-}
-
 // hostSpec turns the node block into a memberhost.Spec.
 func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {
 	var diags diag.Diagnostics
@@ -640,24 +630,6 @@ func (r *memberResource) refresh(ctx context.Context, cl *client.Client, m *memb
 		m.InitialCluster = types.StringValue(etcdconf.InitialClusterString(l.InitialCluster(id, mm.Name)))
 	}
 	return diags
-}
-
-// sameStrings: same elements, any order.
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]int{}
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		if seen[s] == 0 {
-			return false
-		}
-		seen[s]--
-	}
-	return true
 }
 
 func (r *memberResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
