@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -336,13 +337,13 @@ func existingKeysDetail(prefix string, suffixes []string, creating bool) string 
 			"does not overwrite data it did not create. To manage the existing keys with Terraform, import the "+
 			"prefix (replace NAME with this resource's name), which adopts every key under it:\n\n"+
 			"    terraform import etcd_key_prefix.NAME %s\n\n"+
-			"or choose suffixes that are free.", len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+			"or choose suffixes that are free.", len(keys), prefix, quoteFirst(keys, 10), shell.Quote(prefix))
 	}
 	return fmt.Sprintf("%d key(s) under %q that were added to the configuration already exist in etcd and are not "+
 		"managed by this resource: %s. The provider does not overwrite data it did not create: delete them first, "+
 		"or adopt them by importing the prefix again (terraform state rm, then terraform import "+
 		"etcd_key_prefix.NAME %s), or set delete_unmanaged = true and apply before adding them.",
-		len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+		len(keys), prefix, quoteFirst(keys, 10), shell.Quote(prefix))
 }
 
 func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -405,20 +405,6 @@ func TestKeyModelFromKV(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"/app/config":     "/app/config",
-		"/a b":            "'/a b'",
-		"/it's":           `'/it'\''s'`,
-		"/x/$HOME":        "'/x/$HOME'",
-		"/acc/Test_x/k-1": "/acc/Test_x/k-1",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 // The documentation example applies, imports and destroys cleanly.
 func TestAccKeyResourceExample(t *testing.T) {
 	c := accCluster(t)

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -327,7 +328,7 @@ func (r *roleResource) Create(ctx context.Context, req resource.CreateRequest, r
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Role already exists",
 			fmt.Sprintf("The role %q already exists in etcd, and the provider does not take over roles it did not "+
 				"create. To manage it with Terraform, import it (replace NAME with this resource's name):\n\n"+
-				"    terraform import etcd_role.NAME %s\n\nor choose another name.", name, shellQuote(name)))
+				"    terraform import etcd_role.NAME %s\n\nor choose another name.", name, shell.Quote(name)))
 		return
 	case err != nil:
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Cannot create role", err.Error())
