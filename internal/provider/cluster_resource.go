@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -384,7 +385,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 		nodes, _ := state.nodes(ctx)
 		var keep []clusterNodeModel
 		for _, n := range nodes {
-			if !contains(st.Missing, n.Name.ValueString()) {
+			if !slices.Contains(st.Missing, n.Name.ValueString()) {
 				keep = append(keep, n)
 			}
 		}
@@ -397,15 +398,6 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -393,7 +394,7 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 	}
 	if n.ClientURLs.IsNull() {
 		if u, err := url.Parse(peerURLs[0]); err == nil {
-			s.ClientURLs = []string{u.Scheme + "://" + hostPort(u.Hostname(), "2379")}
+			s.ClientURLs = []string{u.Scheme + "://" + net.JoinHostPort(u.Hostname(), "2379")}
 		}
 	} else {
 		s.ClientURLs = stringsOf(n.ClientURLs)
@@ -420,13 +421,6 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 		diags.AddAttributeError(np, "Invalid node configuration", err.Error())
 	}
 	return s, diags
-}
-
-func hostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // connectNode dials the member's machine, turning errors into diagnostics
