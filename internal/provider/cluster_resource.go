@@ -192,17 +192,27 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
 		s.Binary.RemotePath = "/unknown" // the provider's own path is checked at apply
 	}
-	if err := s.Validate(); err != nil {
-		var specErrs diag.Diagnostics
-		addSpecErrors(&specErrs, err, "Invalid etcd_cluster configuration")
-		for _, d := range specErrs {
-			// settings and duplicate names have their own validators.
-			if dp, ok := d.(diag.DiagnosticWithPath); ok && (dp.Path().Equal(path.Root("settings")) || strings.Contains(d.Detail(), "node names must be unique")) {
-				continue
-			}
-			resp.Diagnostics.Append(d)
-		}
+	if err := withoutValidatorErrors(s.Validate()); err != nil {
+		addSpecErrors(&resp.Diagnostics, err, "Invalid etcd_cluster configuration")
 	}
+}
+
+// withoutValidatorErrors leaves out of the errors of cluster.Spec.Validate
+// those that an attribute validator (settingsValidator, nodesValidator)
+// reports already, so that the plan shows each problem once.
+func withoutValidatorErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rest []error
+	for _, e := range unjoinErr(err) {
+		var fe *cluster.FieldError
+		if errors.Is(e, cluster.ErrDuplicateNodeName) || errors.As(e, &fe) && fe.Attr == "settings" && fe.Index < 0 {
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
 }
 
 func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 )
 
@@ -778,4 +781,41 @@ func hostKeyOf(t *testing.T, privateKey string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// ValidateConfig leaves out the spec errors that an attribute validator
+// reports already (duplicate node names, settings), by type, and keeps the
+// others.
+func TestWithoutValidatorErrors(t *testing.T) {
+	s := cluster.Spec{
+		Name:     "c",
+		Nodes:    []cluster.Node{{Name: "n1", Host: "10.0.0.1"}, {Name: "n1", Host: "not-an-ip"}},
+		Settings: map[string]string{"snapshot-cuont": "1"},
+		Binary:   cluster.Binary{RemotePath: "/usr/bin/etcd"},
+	}
+	err := s.Validate()
+	var fe *cluster.FieldError
+	if !errors.Is(err, cluster.ErrDuplicateNodeName) || !errors.As(err, &fe) {
+		t.Fatalf("Validate() = %v; want a duplicate name among field errors", err)
+	}
+	rest := withoutValidatorErrors(err)
+	var kept []string
+	for _, e := range unjoinErr(rest) {
+		if e == nil {
+			continue
+		}
+		kept = append(kept, e.Error())
+		if errors.Is(e, cluster.ErrDuplicateNodeName) {
+			t.Errorf("duplicate name kept: %v", e)
+		}
+		if errors.As(e, &fe) && fe.Attr == "settings" {
+			t.Errorf("settings error kept: %v", e)
+		}
+	}
+	if !slices.ContainsFunc(kept, func(s string) bool { return strings.Contains(s, `nodes[1].host: "not-an-ip" is not an IP address`) }) {
+		t.Errorf("kept %q; want the host error among them", kept)
+	}
+	if withoutValidatorErrors(nil) != nil {
+		t.Error("withoutValidatorErrors(nil) != nil")
+	}
 }
