@@ -242,6 +242,10 @@ func TestAccKeyResourceBinary(t *testing.T) {
 
 func TestAccKeyResourceLease(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the lease is
+	// granted: resource.ParallelTest would pause only after this setup, and
+	// the lease could expire while the serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	key := prefix + "leased"
 	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
@@ -271,7 +275,7 @@ func TestAccKeyResourceLease(t *testing.T) {
 		}
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNoKeys(prefix),
 		Steps: []resource.TestStep{

@@ -20,6 +20,10 @@ const keysAddr = "data.etcd_keys.test"
 
 func TestAccKeysDataSource(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the lease is
+	// granted: resource.ParallelTest would pause only after this setup, and
+	// the lease could expire while the serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
 	if err != nil {
@@ -43,7 +47,7 @@ func TestAccKeysDataSource(t *testing.T) {
 		return tfjsonpath.New("keys").AtSliceIndex(i).AtMapKey(attr)
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			// Bad input (first: the last configuration is the one destroyed).

@@ -61,6 +61,11 @@ func prefixKeys(t *testing.T, prefix string) map[string]int64 {
 // gets the token of a key that lives that long) and releases it at the end.
 func TestAccEphemeralLockSerializes(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the other
+	// pipeline's session takes the lock: resource.ParallelTest would pause
+	// only after this setup, and the session's lease could expire while the
+	// serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	name := prefix + "lock"
 	events := watchPrefix(t, prefix)
@@ -140,7 +145,7 @@ resource "terraform_data" "deploy" {
 		return checkNoKeys(prefix)(nil)
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		TerraformVersionChecks: []tfversion.TerraformVersionCheck{
 			// Ephemeral resources: Terraform 1.10, OpenTofu 1.11.
 			tfversion.SkipBelow(tfversion.Version1_10_0),
