@@ -398,12 +398,15 @@ func TestAccClusterRollingSettings(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	bin := binaryLine(t)
 	var (
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
-		acked   atomic.Int64
-		failed  atomic.Int64
-		ackedMu sync.Mutex
-		keys    []string
+		stop  = make(chan struct{})
+		done  = make(chan struct{})
+		acked atomic.Int64
+		// ackedBefore is how many writes were acknowledged before the
+		// step that restarts the members.
+		ackedBefore int64
+		failed      atomic.Int64
+		ackedMu     sync.Mutex
+		keys        []string
 	)
 	startWriter := func(s *terraform.State) error {
 		cli, err := clusterClient(s)
@@ -435,7 +438,15 @@ func TestAccClusterRollingSettings(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}()
-		time.Sleep(time.Second)
+		// The rolling restart starts once writes are going through.
+		deadline := time.Now().Add(time.Minute)
+		for acked.Load() == 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no write acknowledged within a minute (%d failed)", failed.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		ackedBefore = acked.Load()
 		return nil
 	}
 	verify := func(s *terraform.State) error {
@@ -468,8 +479,8 @@ func TestAccClusterRollingSettings(t *testing.T) {
 		if len(lost) > 0 {
 			return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
 		}
-		if acked.Load() < 50 {
-			return fmt.Errorf("only %d writes acknowledged: the writer did not run", acked.Load())
+		if acked.Load() <= ackedBefore {
+			return fmt.Errorf("the writer stopped: no write acknowledged during the settings change (%d before it, %d failed)", ackedBefore, failed.Load())
 		}
 		return nil
 	}
