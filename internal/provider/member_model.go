@@ -57,22 +57,14 @@ type memberTLSModel struct {
 
 // hostSpec turns the node block into a memberhost.Spec.
 func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {
-	var diags diag.Diagnostics
 	n := m.Node
 	np := path.Root("node")
+	// Starting the member needs what stopping it does, and more.
+	s, diags := m.teardownSpec(ctx)
 	peerURLs := stringsOf(m.PeerURLs)
-	s := memberhost.Spec{
-		Name:         m.Name.ValueString(),
-		PeerURLs:     peerURLs,
-		InstallDir:   n.InstallDir.ValueString(),
-		DataDir:      n.DataDir.ValueString(),
-		LocalBinary:  n.BinaryPath.ValueString(),
-		RemoteBinary: n.RemoteBinary.ValueString(),
-		WipeData:     n.WipeData.ValueBool(),
-	}
-	if v := n.ServiceManager.ValueString(); v != "" {
-		s.ServiceManager = node.ServiceManager(v)
-	}
+	s.PeerURLs = peerURLs
+	s.LocalBinary = n.BinaryPath.ValueString()
+	s.WipeData = n.WipeData.ValueBool()
 	if s.RemoteBinary == "" && s.LocalBinary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -96,9 +88,6 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 		s.Settings = map[string]string{}
 		diags.Append(n.Settings.ElementsAs(ctx, &s.Settings, false)...)
 	}
-	ssh, d := m.sshConfig(ctx)
-	diags.Append(d...)
-	s.SSH = ssh
 	if t := n.TLS; t != nil {
 		s.TLS = &memberhost.TLS{
 			CACertPEM:     []byte(t.CACertPEM.ValueString()),
