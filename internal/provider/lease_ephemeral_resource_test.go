@@ -100,14 +100,30 @@ func watchPrefix(t *testing.T, prefix string) func() ([]keyEvent, error) {
 	}
 }
 
-// modTime is when the file at p was last written; a provisioner touches it
-// when it is done.
-func modTime(p string) (time.Time, error) {
-	fi, err := os.Stat(p)
+// afterRun is what a check needs once a run is over: the changes the
+// watch has seen, and when the run's provisioner wrote the file done, its
+// last step.
+func afterRun(events func() ([]keyEvent, error), done string) ([]keyEvent, time.Time, error) {
+	evs, err := events()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("the provisioner did not finish: %w", err)
+		return nil, time.Time{}, err
 	}
-	return fi.ModTime(), nil
+	fi, err := os.Stat(done)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("the provisioner did not finish: %w", err)
+	}
+	return evs, fi.ModTime(), nil
+}
+
+// nextDeletion is when the watch saw the key of evs[i] deleted after
+// evs[i]; ok is false if it did not.
+func nextDeletion(evs []keyEvent, i int) (at time.Time, ok bool) {
+	for _, later := range evs[i+1:] {
+		if !later.put && later.key == evs[i].key {
+			return later.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func TestAccLeaseEphemeralResource(t *testing.T) {
@@ -144,11 +160,7 @@ resource "terraform_data" "deploy" {
 	// watch sees a deletion after it happens, never before, so a deletion
 	// seen before the provisioner's file was written happened before it.)
 	checkRevoked := func(*terraform.State) error {
-		evs, err := events()
-		if err != nil {
-			return err
-		}
-		doneAt, err := modTime(done)
+		evs, doneAt, err := afterRun(events, done)
 		if err != nil {
 			return err
 		}
@@ -170,18 +182,12 @@ resource "terraform_data" "deploy" {
 			if ev.lease == 0 {
 				return fmt.Errorf("%s written without a lease", ev.key)
 			}
-			deleted := false
-			for _, later := range evs[i+1:] {
-				if !later.put && later.key == marker {
-					deleted = true
-					if ev.lease == applyLease {
-						applyDeleted = later.at
-					}
-					break
-				}
-			}
-			if !deleted {
+			deleted, ok := nextDeletion(evs, i)
+			if !ok {
 				return fmt.Errorf("%s (lease %x) was never deleted", marker, ev.lease)
+			}
+			if ev.lease == applyLease {
+				applyDeleted = deleted
 			}
 			if ttl, _, err := leaseTTL(ev.lease); err != nil || ttl != -1 {
 				return fmt.Errorf("lease %x still exists (TTL %d, %v)", ev.lease, ttl, err)

@@ -120,11 +120,7 @@ resource "terraform_data" "deploy" {
 	// finished (the watch sees a deletion after it happens, never before);
 	// every lease of the runs is revoked and nothing is left.
 	checkReleased := func(*terraform.State) error {
-		evs, err := events()
-		if err != nil {
-			return err
-		}
-		doneAt, err := modTime(done)
+		evs, doneAt, err := afterRun(events, done)
 		if err != nil {
 			return err
 		}
@@ -139,13 +135,8 @@ resource "terraform_data" "deploy" {
 			if ttl, _, err := leaseTTL(ev.lease); err != nil || ttl != -1 {
 				return fmt.Errorf("lease %x of %s still exists (TTL %d, %v)", ev.lease, ev.key, ttl, err)
 			}
-			for _, later := range evs[i+1:] {
-				if !later.put && later.key == ev.key {
-					if ev.key == applyKey {
-						released = later.at
-					}
-					break
-				}
+			if deleted, ok := nextDeletion(evs, i); ok && ev.key == applyKey {
+				released = deleted
 			}
 		}
 		if released.IsZero() {

@@ -482,6 +482,16 @@ func TestAccProviderExample(t *testing.T) {
 	})
 }
 
+// attributeDescriptions maps "attribute NAME" to the description of each
+// attribute of a schema.
+func attributeDescriptions[A interface{ GetMarkdownDescription() string }](attrs map[string]A) map[string]string {
+	out := make(map[string]string, len(attrs))
+	for name, a := range attrs {
+		out["attribute "+name] = a.GetMarkdownDescription()
+	}
+	return out
+}
+
 // Every schema the provider registers is valid and documented: the
 // provider's, and those of every resource, data source, ephemeral resource
 // and function its lists return (enumerated from the provider, so that a new
@@ -507,15 +517,9 @@ func TestSchemasValid(t *testing.T) {
 			}
 		}
 	}
-	descriptions := func(attrs map[string]string, name string, a interface{ GetMarkdownDescription() string }) {
-		attrs["attribute "+name] = a.GetMarkdownDescription()
-	}
 
-	attrs := map[string]string{}
-	for name, a := range presp.Schema.Attributes {
-		descriptions(attrs, name, a)
-	}
-	check("provider", "etcd", presp.Schema.ValidateImplementation(ctx), presp.Schema.MarkdownDescription, attrs)
+	check("provider", "etcd", presp.Schema.ValidateImplementation(ctx), presp.Schema.MarkdownDescription,
+		attributeDescriptions(presp.Schema.Attributes))
 	for _, name := range []string{"password", "key"} {
 		if !presp.Schema.Attributes[name].IsSensitive() {
 			t.Errorf("provider attribute %s is not sensitive", name)
@@ -529,11 +533,8 @@ func TestSchemasValid(t *testing.T) {
 		r.Metadata(ctx, fwresource.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
 		sresp := &fwresource.SchemaResponse{}
 		r.Schema(ctx, fwresource.SchemaRequest{}, sresp)
-		attrs := map[string]string{}
-		for name, a := range sresp.Schema.Attributes {
-			descriptions(attrs, name, a)
-		}
-		check("resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...), sresp.Schema.MarkdownDescription, attrs)
+		check("resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
 		resources = append(resources, mresp.TypeName)
 	}
 	for _, f := range p.DataSources(ctx) {
@@ -542,11 +543,8 @@ func TestSchemasValid(t *testing.T) {
 		d.Metadata(ctx, datasource.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
 		sresp := &datasource.SchemaResponse{}
 		d.Schema(ctx, datasource.SchemaRequest{}, sresp)
-		attrs := map[string]string{}
-		for name, a := range sresp.Schema.Attributes {
-			descriptions(attrs, name, a)
-		}
-		check("data source", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...), sresp.Schema.MarkdownDescription, attrs)
+		check("data source", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
 		dataSources = append(dataSources, mresp.TypeName)
 	}
 	for _, f := range p.EphemeralResources(ctx) {
@@ -555,11 +553,8 @@ func TestSchemasValid(t *testing.T) {
 		e.Metadata(ctx, ephemeral.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
 		sresp := &ephemeral.SchemaResponse{}
 		e.Schema(ctx, ephemeral.SchemaRequest{}, sresp)
-		attrs := map[string]string{}
-		for name, a := range sresp.Schema.Attributes {
-			descriptions(attrs, name, a)
-		}
-		check("ephemeral resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...), sresp.Schema.MarkdownDescription, attrs)
+		check("ephemeral resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
 		ephemerals = append(ephemerals, mresp.TypeName)
 	}
 	for _, f := range p.Functions(ctx) {
