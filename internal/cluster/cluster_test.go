@@ -363,6 +363,9 @@ func TestClusterBadInput(t *testing.T) {
 			t.Errorf("validate: %v; want %q", err, want)
 		}
 	}
+	if !errors.Is(err, ErrDuplicateNodeName) || !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("validate: %v; want it to wrap ErrDuplicateNodeName and ErrInvalidSpec", err)
+	}
 
 	s = testSpec(hosts, 2, "bad", 13379)
 	s.SSH.PrivateKey = string(otherKey(t))

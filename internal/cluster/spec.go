@@ -27,6 +27,10 @@ const (
 // ErrInvalidSpec is wrapped by every *FieldError.
 var ErrInvalidSpec = errors.New("invalid cluster specification")
 
+// ErrDuplicateNodeName is wrapped by the *FieldError of a node whose name
+// an earlier node has.
+var ErrDuplicateNodeName = errors.New("node names must be unique")
+
 // Spec is the desired cluster.
 type Spec struct {
 	// Name is the cluster's initial-cluster-token and the service name's
@@ -191,7 +195,7 @@ func (s Spec) Validate() error {
 	clients := map[string]int{}
 	for i, n := range s.Nodes {
 		if j, dup := names[n.Name]; dup {
-			bad("nodes", i, "name", fmt.Errorf("%q is the name of nodes[%d] too; node names must be unique", n.Name, j))
+			bad("nodes", i, "name", fmt.Errorf("%q is the name of nodes[%d] too; %w", n.Name, j, ErrDuplicateNodeName))
 		}
 		names[n.Name] = i
 		if !clusterName.MatchString(n.Name) {

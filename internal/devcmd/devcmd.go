@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -158,21 +159,9 @@ func Env(c *testserver.Cluster) []Var {
 func ExportLines(env []Var) string {
 	var b strings.Builder
 	for _, v := range env {
-		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.Value))
+		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shell.Quote(v.Value))
 	}
 	return b.String()
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything beyond a
-// conservative set of safe characters.
-func shellQuote(s string) string {
-	isSafe := func(r rune) bool {
-		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,@=+%", r)
-	}
-	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !isSafe(r) }) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeEnvFile writes the export lines atomically, so that a script waiting

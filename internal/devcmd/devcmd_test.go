@@ -209,18 +209,3 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://127.0.0.1:2379,http://127.0.0.1:2380": "http://127.0.0.1:2379,http://127.0.0.1:2380",
-		"root:p4ss":   "root:p4ss",
-		"/tmp/a b":    "'/tmp/a b'",
-		"it's":        `'it'\''s'`,
-		"":            "''",
-		"$(rm -rf x)": "'$(rm -rf x)'",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

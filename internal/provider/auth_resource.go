@@ -216,18 +216,3 @@ func (r *authResource) ImportState(ctx context.Context, req resource.ImportState
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), authID)...)
 }
-
-// onlyTrueValidator accepts true (or no value).
-type onlyTrueValidator struct{}
-
-func (onlyTrueValidator) Description(context.Context) string { return "must be true" }
-
-func (v onlyTrueValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (onlyTrueValidator) ValidateBool(_ context.Context, req validator.BoolRequest, resp *validator.BoolResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || req.ConfigValue.ValueBool() {
-		return
-	}
-	resp.Diagnostics.AddAttributeError(req.Path, "enabled must be true",
-		"etcd_auth turns authentication on. To turn it off, remove the etcd_auth resource: destroying it disables authentication.")
-}

@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
@@ -139,8 +138,6 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 	s.SSH = ssh
 	return s, diags
 }
-
-var objectAsOptions = basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, UnhandledUnknownAsEmpty: true}
 
 // privateCAKey is the private state key holding a generated CA's key: it is
 // needed to issue certificates for nodes added later, and is nobody's

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
 
@@ -192,17 +192,27 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
 		s.Binary.RemotePath = "/unknown" // the provider's own path is checked at apply
 	}
-	if err := s.Validate(); err != nil {
-		var specErrs diag.Diagnostics
-		addSpecErrors(&specErrs, err, "Invalid etcd_cluster configuration")
-		for _, d := range specErrs {
-			// settings and duplicate names have their own validators.
-			if dp, ok := d.(diag.DiagnosticWithPath); ok && (dp.Path().Equal(path.Root("settings")) || strings.Contains(d.Detail(), "node names must be unique")) {
-				continue
-			}
-			resp.Diagnostics.Append(d)
-		}
+	if err := withoutValidatorErrors(s.Validate()); err != nil {
+		addSpecErrors(&resp.Diagnostics, err, "Invalid etcd_cluster configuration")
 	}
+}
+
+// withoutValidatorErrors leaves out of the errors of cluster.Spec.Validate
+// those that an attribute validator (settingsValidator, nodesValidator)
+// reports already, so that the plan shows each problem once.
+func withoutValidatorErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rest []error
+	for _, e := range unjoinErr(err) {
+		var fe *cluster.FieldError
+		if errors.Is(e, cluster.ErrDuplicateNodeName) || errors.As(e, &fe) && fe.Attr == "settings" && fe.Index < 0 {
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return errors.Join(rest...)
 }
 
 func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
@@ -385,7 +395,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 		nodes, _ := state.nodes(ctx)
 		var keep []clusterNodeModel
 		for _, n := range nodes {
-			if !contains(st.Missing, n.Name.ValueString()) {
+			if !slices.Contains(st.Missing, n.Name.ValueString()) {
 				keep = append(keep, n)
 			}
 		}
@@ -398,15 +408,6 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -617,111 +618,6 @@ func addClusterError(diags *diag.Diagnostics, summary string, err error, op stri
 			detail += timeoutHint(op, timeout)
 		}
 		diags.AddError(summary, detail)
-	}
-}
-
-// nodesValidator rejects duplicate node names at plan time.
-type nodesValidator struct{}
-
-func (nodesValidator) Description(context.Context) string { return "node names must be unique" }
-func (v nodesValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (nodesValidator) ValidateList(ctx context.Context, req validator.ListRequest, resp *validator.ListResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	seen := map[string]int{}
-	for i, e := range req.ConfigValue.Elements() {
-		obj, ok := e.(types.Object)
-		if !ok || obj.IsUnknown() {
-			continue
-		}
-		name, ok := obj.Attributes()["name"].(types.String)
-		if !ok || name.IsUnknown() || name.IsNull() {
-			continue
-		}
-		if j, dup := seen[name.ValueString()]; dup {
-			resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i).AtName("name"), "Duplicate node name",
-				fmt.Sprintf("nodes[%d] and nodes[%d] are both named %q; node names are member names and must be unique.", j, i, name.ValueString()))
-		}
-		seen[name.ValueString()] = i
-	}
-	if len(req.ConfigValue.Elements()) == 0 {
-		resp.Diagnostics.AddAttributeError(req.Path, "No nodes", "nodes is empty: list at least one node (three or five for a fault-tolerant cluster).")
-	}
-}
-
-// settingsValidator checks settings keys and values with etcdconf.
-type settingsValidator struct{}
-
-func (settingsValidator) Description(context.Context) string {
-	return "keys and values of etcd's config file"
-}
-func (v settingsValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (settingsValidator) ValidateMap(ctx context.Context, req validator.MapRequest, resp *validator.MapResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	settings := map[string]string{}
-	for k, v := range req.ConfigValue.Elements() {
-		if s, ok := v.(types.String); ok && !s.IsUnknown() && !s.IsNull() {
-			settings[k] = s.ValueString()
-		}
-	}
-	err := etcdconf.ValidateSettings(settings)
-	for _, e := range unjoinErr(err) {
-		var se *etcdconf.SettingError
-		if errors.As(e, &se) {
-			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(se.Key), "Invalid etcd setting", se.Error()+".")
-		} else if e != nil {
-			resp.Diagnostics.AddAttributeError(req.Path, "Invalid etcd settings", e.Error())
-		}
-	}
-}
-
-// clusterTLSValidator: auto, or a CA certificate with its key.
-type clusterTLSValidator struct{}
-
-func (clusterTLSValidator) Description(context.Context) string {
-	return "either auto = true, or ca_cert_pem with ca_key_pem"
-}
-func (v clusterTLSValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (clusterTLSValidator) ValidateObject(ctx context.Context, req validator.ObjectRequest, resp *validator.ObjectResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	attrs := req.ConfigValue.Attributes()
-	isSet := func(name string) (set, unknown bool) {
-		v := attrs[name]
-		if v == nil {
-			return false, false
-		}
-		if b, ok := v.(types.Bool); ok {
-			return b.ValueBool(), b.IsUnknown()
-		}
-		return !v.IsNull(), v.IsUnknown()
-	}
-	auto, u1 := isSet("auto")
-	cert, u2 := isSet("ca_cert_pem")
-	key, u3 := isSet("ca_key_pem")
-	if u1 || u2 || u3 {
-		return
-	}
-	switch {
-	case auto && (cert || key):
-		resp.Diagnostics.AddAttributeError(req.Path, "Conflicting TLS settings", "Set either auto = true or ca_cert_pem and ca_key_pem, not both.")
-	case !auto && !cert && !key:
-		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "Set auto = true to generate a certificate authority, or ca_cert_pem and ca_key_pem to use yours; to run without TLS, remove tls.")
-	case !auto && cert != key:
-		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "ca_cert_pem and ca_key_pem go together: the provider issues the member and client certificates from that CA.")
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 )
 
@@ -395,12 +398,15 @@ func TestAccClusterRollingSettings(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	bin := binaryLine(t)
 	var (
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
-		acked   atomic.Int64
-		failed  atomic.Int64
-		ackedMu sync.Mutex
-		keys    []string
+		stop  = make(chan struct{})
+		done  = make(chan struct{})
+		acked atomic.Int64
+		// ackedBefore is how many writes were acknowledged before the
+		// step that restarts the members.
+		ackedBefore int64
+		failed      atomic.Int64
+		ackedMu     sync.Mutex
+		keys        []string
 	)
 	startWriter := func(s *terraform.State) error {
 		cli, err := clusterClient(s)
@@ -432,7 +438,15 @@ func TestAccClusterRollingSettings(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}()
-		time.Sleep(time.Second)
+		// The rolling restart starts once writes are going through.
+		deadline := time.Now().Add(time.Minute)
+		for acked.Load() == 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no write acknowledged within a minute (%d failed)", failed.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		ackedBefore = acked.Load()
 		return nil
 	}
 	verify := func(s *terraform.State) error {
@@ -465,8 +479,8 @@ func TestAccClusterRollingSettings(t *testing.T) {
 		if len(lost) > 0 {
 			return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
 		}
-		if acked.Load() < 50 {
-			return fmt.Errorf("only %d writes acknowledged: the writer did not run", acked.Load())
+		if acked.Load() <= ackedBefore {
+			return fmt.Errorf("the writer stopped: no write acknowledged during the settings change (%d before it, %d failed)", ackedBefore, failed.Load())
 		}
 		return nil
 	}
@@ -778,4 +792,41 @@ func hostKeyOf(t *testing.T, privateKey string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// ValidateConfig leaves out the spec errors that an attribute validator
+// reports already (duplicate node names, settings), by type, and keeps the
+// others.
+func TestWithoutValidatorErrors(t *testing.T) {
+	s := cluster.Spec{
+		Name:     "c",
+		Nodes:    []cluster.Node{{Name: "n1", Host: "10.0.0.1"}, {Name: "n1", Host: "not-an-ip"}},
+		Settings: map[string]string{"snapshot-cuont": "1"},
+		Binary:   cluster.Binary{RemotePath: "/usr/bin/etcd"},
+	}
+	err := s.Validate()
+	var fe *cluster.FieldError
+	if !errors.Is(err, cluster.ErrDuplicateNodeName) || !errors.As(err, &fe) {
+		t.Fatalf("Validate() = %v; want a duplicate name among field errors", err)
+	}
+	rest := withoutValidatorErrors(err)
+	var kept []string
+	for _, e := range unjoinErr(rest) {
+		if e == nil {
+			continue
+		}
+		kept = append(kept, e.Error())
+		if errors.Is(e, cluster.ErrDuplicateNodeName) {
+			t.Errorf("duplicate name kept: %v", e)
+		}
+		if errors.As(e, &fe) && fe.Attr == "settings" {
+			t.Errorf("settings error kept: %v", e)
+		}
+	}
+	if !slices.ContainsFunc(kept, func(s string) bool { return strings.Contains(s, `nodes[1].host: "not-an-ip" is not an IP address`) }) {
+		t.Errorf("kept %q; want the host error among them", kept)
+	}
+	if withoutValidatorErrors(nil) != nil {
+		t.Error("withoutValidatorErrors(nil) != nil")
+	}
 }

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
 	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
@@ -48,23 +46,6 @@ type protocolServer interface {
 type keyReadServer struct {
 	protocolServer
 	provider *etcdProvider
-}
-
-// NewProtocol6Server returns the factory of the provider's protocol server,
-// for tf6server.Serve and for tests.
-func NewProtocol6Server(version string) func() (tfprotov6.ProviderServer, error) {
-	return func() (tfprotov6.ProviderServer, error) {
-		p := &etcdProvider{version: version, lookupEnv: os.LookupEnv}
-		fw, err := providerserver.NewProtocol6WithError(p)()
-		if err != nil {
-			return nil, err
-		}
-		full, ok := fw.(protocolServer)
-		if !ok {
-			return fw, nil
-		}
-		return &keyReadServer{protocolServer: full, provider: p}, nil
-	}
 }
 
 const keyTypeName = "etcd_key"

@@ -20,6 +20,10 @@ import (
 
 func TestAccKeyDataSource(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the lease is
+	// granted: resource.ParallelTest would pause only after this setup, and
+	// the lease could expire while the serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	text, blob, missing := prefix+"text", prefix+"blob", prefix+"missing"
 	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
@@ -36,7 +40,7 @@ func TestAccKeyDataSource(t *testing.T) {
 	data := func(name, key, extra string) string {
 		return fmt.Sprintf("data \"etcd_key\" %q {\n  key = %s\n  %s\n}\n", name, hclString(key), extra)
 	}
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -222,45 +222,6 @@ func mapOrNull(elems map[string]attr.Value, null bool) types.Map {
 	return types.MapValueMust(types.StringType, elems)
 }
 
-// prefixRevisions is suffix → mod_revision.
-type prefixRevisions map[string]int64
-
-type privateGetter interface {
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
-type privateSetter interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
-}
-
-func getRevisions(ctx context.Context, p privateGetter, key string) (prefixRevisions, diag.Diagnostics) {
-	revs := prefixRevisions{}
-	if p == nil {
-		return revs, nil
-	}
-	b, diags := p.GetKey(ctx, key)
-	if diags.HasError() || len(b) == 0 {
-		return revs, diags
-	}
-	if err := json.Unmarshal(b, &revs); err != nil {
-		diags.AddError("Corrupt private state", fmt.Sprintf("The key revisions recorded for etcd_key_prefix cannot be read (%v); run terraform apply -refresh-only to read them again.", err))
-	}
-	return revs, diags
-}
-
-func setRevisions(ctx context.Context, p privateSetter, key string, revs prefixRevisions) diag.Diagnostics {
-	if len(revs) == 0 {
-		return p.SetKey(ctx, key, nil)
-	}
-	b, err := json.Marshal(revs)
-	if err != nil {
-		var diags diag.Diagnostics
-		diags.AddError("Cannot record key revisions", err.Error())
-		return diags
-	}
-	return p.SetKey(ctx, key, b)
-}
-
 func (m keyPrefixModel) maxOps() int {
 	if m.MaxTxnOps.IsNull() || m.MaxTxnOps.IsUnknown() {
 		return client.DefaultMaxTxnOps
@@ -376,13 +337,13 @@ func existingKeysDetail(prefix string, suffixes []string, creating bool) string 
 			"does not overwrite data it did not create. To manage the existing keys with Terraform, import the "+
 			"prefix (replace NAME with this resource's name), which adopts every key under it:\n\n"+
 			"    terraform import etcd_key_prefix.NAME %s\n\n"+
-			"or choose suffixes that are free.", len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+			"or choose suffixes that are free.", len(keys), prefix, quoteFirst(keys, 10), shell.Quote(prefix))
 	}
 	return fmt.Sprintf("%d key(s) under %q that were added to the configuration already exist in etcd and are not "+
 		"managed by this resource: %s. The provider does not overwrite data it did not create: delete them first, "+
 		"or adopt them by importing the prefix again (terraform state rm, then terraform import "+
 		"etcd_key_prefix.NAME %s), or set delete_unmanaged = true and apply before adding them.",
-		len(keys), prefix, quoteFirst(keys, 10), shellQuote(prefix))
+		len(keys), prefix, quoteFirst(keys, 10), shell.Quote(prefix))
 }
 
 func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"unicode/utf8"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -21,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -238,7 +238,7 @@ func (r *keyResource) Create(ctx context.Context, req resource.CreateRequest, re
 			fmt.Sprintf("The key %q already exists in etcd (create_revision %d, mod_revision %d), and the provider "+
 				"does not take over data it did not create. To manage the existing key with Terraform, import "+
 				"it (replace NAME with this resource's name):\n\n    terraform import etcd_key.NAME %s\n\n"+
-				"or use another key.", key, exists.Current.CreateRevision, exists.Current.ModRevision, shellQuote(key)))
+				"or use another key.", key, exists.Current.CreateRevision, exists.Current.ModRevision, shell.Quote(key)))
 		return
 	case err != nil:
 		resp.Diagnostics.AddAttributeError(writeErrorPath(err), "Cannot create key", err.Error())
@@ -362,22 +362,4 @@ func changedDetail(e *client.KeyChangedError, verb string) string {
 	return fmt.Sprintf("The key %q was changed outside Terraform after the plan (mod_revision %d, %s), so it was not %s: "+
 		"the provider never overwrites a change it has not shown you. Run plan again to see the current value, then apply.",
 		e.Key, e.Expected, now, verb)
-}
-
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9/_.:@%+=,-]+$`)
-
-// shellQuote quotes s for a POSIX shell when it needs quoting.
-func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
-		return s
-	}
-	out := "'"
-	for _, r := range s {
-		if r == '\'' {
-			out += `'\''`
-		} else {
-			out += string(r)
-		}
-	}
-	return out + "'"
 }

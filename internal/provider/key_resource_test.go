@@ -242,6 +242,10 @@ func TestAccKeyResourceBinary(t *testing.T) {
 
 func TestAccKeyResourceLease(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the lease is
+	// granted: resource.ParallelTest would pause only after this setup, and
+	// the lease could expire while the serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	key := prefix + "leased"
 	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
@@ -271,7 +275,7 @@ func TestAccKeyResourceLease(t *testing.T) {
 		}
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNoKeys(prefix),
 		Steps: []resource.TestStep{
@@ -402,20 +406,6 @@ func TestKeyModelFromKV(t *testing.T) {
 	m.fromKV(&client.KeyValue{Key: "/k", Lease: 0x20})
 	if m.Lease.ValueString() != "0000000000000020" {
 		t.Fatalf("lease: %v", m.Lease)
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"/app/config":     "/app/config",
-		"/a b":            "'/a b'",
-		"/it's":           `'/it'\''s'`,
-		"/x/$HOME":        "'/x/$HOME'",
-		"/acc/Test_x/k-1": "/acc/Test_x/k-1",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -21,6 +20,10 @@ const keysAddr = "data.etcd_keys.test"
 
 func TestAccKeysDataSource(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the lease is
+	// granted: resource.ParallelTest would pause only after this setup, and
+	// the lease could expire while the serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	lease, err := testCluster.Client().Grant(etcdCtx(t), 600)
 	if err != nil {
@@ -44,7 +47,7 @@ func TestAccKeysDataSource(t *testing.T) {
 		return tfjsonpath.New("keys").AtSliceIndex(i).AtMapKey(attr)
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			// Bad input (first: the last configuration is the one destroyed).
@@ -115,40 +118,6 @@ func TestAccKeysDataSource(t *testing.T) {
 			},
 		},
 	})
-}
-
-// The schemas are valid for Terraform: reserved names, nested types and so
-// on are checked by the framework when the CLI asks for them.
-func TestProviderSchemas(t *testing.T) {
-	srv, err := NewProtocol6Server("test")()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := srv.GetProviderSchema(context.Background(), &tfprotov6.GetProviderSchemaRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range resp.Diagnostics {
-		t.Errorf("%s: %s: %s", d.Severity, d.Summary, d.Detail)
-	}
-	for _, name := range []string{"etcd_lease", "etcd_key_prefix"} {
-		if resp.ResourceSchemas[name] == nil {
-			t.Errorf("resource %s missing", name)
-		}
-	}
-	for _, name := range []string{"etcd_keys", "etcd_lease", "etcd_endpoint_status"} {
-		if resp.DataSourceSchemas[name] == nil {
-			t.Errorf("data source %s missing", name)
-		}
-	}
-	for _, name := range []string{"prefix_range_end", "key_join"} {
-		if resp.Functions[name] == nil {
-			t.Errorf("function %s missing", name)
-		}
-	}
-	if resp.EphemeralResourceSchemas["etcd_lease"] == nil {
-		t.Error("ephemeral resource etcd_lease missing")
-	}
 }
 
 // The documentation example reads what is there.

@@ -42,7 +42,10 @@ func (d *leaseDataSource) Metadata(_ context.Context, req datasource.MetadataReq
 func (d *leaseDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a lease by its ID: its remaining and granted TTL and the keys attached to it " +
-			"(`etcdctl lease timetolive --keys`). A lease that does not exist (it expired or was revoked) is an error.",
+			"(`etcdctl lease timetolive --keys`). A lease that does not exist (it expired or was revoked) is an error.\n\n" +
+			"The remaining TTL (`ttl`) counts down every second, so every plan reads a new value: use it in a `check` " +
+			"or a condition, not in an output or another resource's argument, which would then show a change on " +
+			"every plan. `granted_ttl` and `keys` change only when the lease does.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Required: true,
@@ -51,8 +54,9 @@ func (d *leaseDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 				Validators: []validator.String{leaseIDValidator{}},
 			},
 			"ttl": schema.Int64Attribute{
-				Computed:            true,
-				MarkdownDescription: "Remaining time to live in seconds when it was read.",
+				Computed: true,
+				MarkdownDescription: "Remaining time to live in seconds when it was read. It changes with every " +
+					"read: an output or argument that holds it shows a change on every plan.",
 			},
 			"granted_ttl": schema.Int64Attribute{
 				Computed:            true,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,7 +12,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -50,15 +53,30 @@ data "etcd_lease" "test" {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.CompareValuePairs(addr, tfjsonpath.New("id"), leaseAddr, tfjsonpath.New("id"), compare.ValuesSame()),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("granted_ttl"), knownvalue.Int64Exact(600)),
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("ttl"), knownvalue.Int64Func(func(v int64) error {
-						if v < 590 || v > 600 {
-							return fmt.Errorf("ttl %d", v)
-						}
-						return nil
-					})),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("keys"), knownvalue.ListExact([]knownvalue.Check{
 						knownvalue.StringExact(prefix + "k0"), knownvalue.StringExact(prefix + "k1"),
 					})),
+				},
+				// The remaining TTL was read between the grant and now: no
+				// more than granted, no less than what etcd says now.
+				Check: func(st *terraform.State) error {
+					attrs := st.RootModule().Resources[addr].Primary.Attributes
+					id, err := client.ParseLeaseID(attrs["id"])
+					if err != nil {
+						return err
+					}
+					read, err := strconv.ParseInt(attrs["ttl"], 10, 64)
+					if err != nil {
+						return fmt.Errorf("ttl %q: %w", attrs["ttl"], err)
+					}
+					now, _, err := leaseTTL(id)
+					if err != nil {
+						return err
+					}
+					if read > 600 || read < now {
+						return fmt.Errorf("ttl %d: want at most the granted 600 and at least the %d etcd reports after the read", read, now)
+					}
+					return nil
 				},
 			},
 		},
@@ -77,17 +95,37 @@ func TestAccLeaseDataSourceExample(t *testing.T) {
 	t.Cleanup(func() { _, _ = testCluster.Client().Revoke(context.Background(), lease.ID) })
 	key := keyPrefix(t) + "session"
 	mustPut(t, key, "v", clientv3.WithLease(lease.ID))
+	dir := config.StaticDirectory("../../examples/data-sources/etcd_lease")
+	vars := config.Variables{"lease_id": config.StringVariable(client.FormatLeaseID(int64(lease.ID)))}
+	var ttlAfterApply int64
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		Steps: []resource.TestStep{{
-			ConfigDirectory: config.StaticDirectory("../../examples/data-sources/etcd_lease"),
-			ConfigVariables: config.Variables{"lease_id": config.StringVariable(client.FormatLeaseID(int64(lease.ID)))},
-			ConfigStateChecks: []statecheck.StateCheck{
-				statecheck.ExpectKnownOutputValue("session", knownvalue.ObjectPartial(map[string]knownvalue.Check{
-					"granted_ttl": knownvalue.Int64Exact(300),
-					"keys":        knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(key)}),
-				})),
+		Steps: []resource.TestStep{
+			{
+				ConfigDirectory: dir,
+				ConfigVariables: vars,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownOutputValue("session", knownvalue.ObjectExact(map[string]knownvalue.Check{
+						"granted_ttl": knownvalue.Int64Exact(300),
+						"keys":        knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(key)}),
+					})),
+				},
+				Check: func(*terraform.State) error {
+					var err error
+					ttlAfterApply, _, err = leaseTTL(int64(lease.ID))
+					return err
+				},
 			},
-		}},
+			// The lease counts down; the outputs a user copies from the
+			// example do not, so the next plan is empty.
+			{
+				PreConfig:       func() { waitLeaseTTLBelow(t, int64(lease.ID), ttlAfterApply) },
+				ConfigDirectory: dir,
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+		},
 	})
 }

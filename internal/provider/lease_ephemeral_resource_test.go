@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 )
 
 // keyEvent is one change seen by a watch, with when it was seen.
@@ -24,48 +28,102 @@ type keyEvent struct {
 	at    time.Time
 }
 
-// watchPrefix records every change under prefix until the test ends.
-func watchPrefix(t *testing.T, prefix string) func() []keyEvent {
+// watchPrefix records every change under prefix until the test ends. The
+// function it returns gives the changes made so far: before it answers, it
+// waits until the watch has caught up with the cluster's revision at the
+// time of the call (etcd delivers a watch's events in revision order, and a
+// progress notification says that everything up to its revision has been
+// delivered).
+func watchPrefix(t *testing.T, prefix string) func() ([]keyEvent, error) {
+	cli := testCluster.Client()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
-		mu     sync.Mutex
-		events []keyEvent
-		done   = make(chan struct{})
+		mu       sync.Mutex
+		events   []keyEvent
+		caughtUp int64 // every event up to this revision has arrived
+		created  = make(chan struct{})
+		done     = make(chan struct{})
 	)
-	ch := testCluster.Client().Watch(ctx, prefix, clientv3.WithPrefix())
+	ch := cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
 	go func() {
 		defer close(done)
 		for resp := range ch {
 			now := time.Now()
+			if resp.Created {
+				close(created)
+				continue
+			}
 			mu.Lock()
 			for _, ev := range resp.Events {
 				events = append(events, keyEvent{put: ev.Type == mvccpb.PUT, key: string(ev.Kv.Key), lease: ev.Kv.Lease, at: now})
+				caughtUp = max(caughtUp, ev.Kv.ModRevision)
+			}
+			if resp.IsProgressNotify() {
+				caughtUp = max(caughtUp, resp.Header.Revision)
 			}
 			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	// The watch is in place once etcd confirms it; a write proves it.
-	mustPut(t, prefix+"watch-ready", "")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(events)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
+	select {
+	case <-created:
+	case <-time.After(time.Minute):
+		t.Fatalf("the watch on %s was not set up within a minute", prefix)
+	}
+	return func() ([]keyEvent, error) {
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		defer wcancel()
+		r, err := cli.Get(wctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return nil, err
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, err := testCluster.Client().Delete(etcdCtx(t), prefix+"watch-ready"); err != nil {
-		t.Fatal(err)
-	}
-	return func() []keyEvent {
-		time.Sleep(200 * time.Millisecond) // let the last events arrive
+		for {
+			mu.Lock()
+			ok := caughtUp >= r.Header.Revision
+			mu.Unlock()
+			if ok {
+				break
+			}
+			// On the watch's own stream (same context).
+			if err := cli.RequestProgress(ctx); err != nil {
+				return nil, fmt.Errorf("watch progress: %w", err)
+			}
+			select {
+			case <-wctx.Done():
+				return nil, fmt.Errorf("the watch on %s did not reach revision %d within a minute", prefix, r.Header.Revision)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]keyEvent(nil), events...)
+		return append([]keyEvent(nil), events...), nil
 	}
+}
+
+// afterRun is what a check needs once a run is over: the changes the
+// watch has seen, and when the run's provisioner wrote the file done, its
+// last step.
+func afterRun(events func() ([]keyEvent, error), done string) ([]keyEvent, time.Time, error) {
+	evs, err := events()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	fi, err := os.Stat(done)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("the provisioner did not finish: %w", err)
+	}
+	return evs, fi.ModTime(), nil
+}
+
+// nextDeletion is when the watch saw the key of evs[i] deleted after
+// evs[i]; ok is false if it did not.
+func nextDeletion(evs []keyEvent, i int) (at time.Time, ok bool) {
+	for _, later := range evs[i+1:] {
+		if !later.put && later.key == evs[i].key {
+			return later.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func TestAccLeaseEphemeralResource(t *testing.T) {
@@ -77,29 +135,45 @@ func TestAccLeaseEphemeralResource(t *testing.T) {
 	events := watchPrefix(t, prefix)
 
 	const ttl, sleep = 2, 4
+	done := filepath.Join(t.TempDir(), "done")
 	config := func(keys string) string {
 		return providerConfig() + fmt.Sprintf(`ephemeral "etcd_lease" "run" {
   ttl  = %d
   keys = %s
 }
 
-# Uses the lease for longer than its TTL: the provider must keep it alive.
+# Uses the lease for longer than its TTL, then writes its ID to a file: the
+# provider must keep the lease alive meanwhile.
 resource "terraform_data" "deploy" {
   provisioner "local-exec" {
-    command     = "sleep %d"
+    command     = "sleep %d && echo \"$LEASE\" > %s"
     environment = { LEASE = ephemeral.etcd_lease.run.id }
   }
 }
-`, ttl, keys, sleep)
+`, ttl, keys, sleep, done)
 	}
 
 	// After the runs: every key written under an ephemeral lease was
-	// deleted, each lease is gone, and in the apply the key lived longer
-	// than the TTL, so the lease was kept alive, not left to expire.
+	// deleted and each lease is gone. The apply's key was deleted only after
+	// the provisioner had finished, longer than the TTL after the run
+	// opened the lease: the lease was kept alive, not left to expire. (The
+	// watch sees a deletion after it happens, never before, so a deletion
+	// seen before the provisioner's file was written happened before it.)
 	checkRevoked := func(*terraform.State) error {
-		evs := events()
+		evs, doneAt, err := afterRun(events, done)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(done)
+		if err != nil {
+			return err
+		}
+		applyLease, err := client.ParseLeaseID(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("the provisioner's lease %q: %w", b, err)
+		}
 		var puts int
-		var longest time.Duration
+		var applyDeleted time.Time
 		for i, ev := range evs {
 			if !ev.put || ev.key != marker {
 				continue
@@ -108,16 +182,12 @@ resource "terraform_data" "deploy" {
 			if ev.lease == 0 {
 				return fmt.Errorf("%s written without a lease", ev.key)
 			}
-			deleted := false
-			for _, later := range evs[i+1:] {
-				if !later.put && later.key == marker {
-					deleted = true
-					longest = max(longest, later.at.Sub(ev.at))
-					break
-				}
-			}
-			if !deleted {
+			deleted, ok := nextDeletion(evs, i)
+			if !ok {
 				return fmt.Errorf("%s (lease %x) was never deleted", marker, ev.lease)
+			}
+			if ev.lease == applyLease {
+				applyDeleted = deleted
 			}
 			if ttl, _, err := leaseTTL(ev.lease); err != nil || ttl != -1 {
 				return fmt.Errorf("lease %x still exists (TTL %d, %v)", ev.lease, ttl, err)
@@ -126,8 +196,13 @@ resource "terraform_data" "deploy" {
 		if puts < 2 { // at least the plan and the apply
 			return fmt.Errorf("%d runs wrote %s, want at least 2: %+v", puts, marker, evs)
 		}
-		if longest < sleep*time.Second {
-			return fmt.Errorf("the key lived at most %s, less than the %d s the apply took: the lease was not kept alive", longest, sleep)
+		if applyDeleted.IsZero() {
+			return fmt.Errorf("no run wrote %s under the apply's lease %x: %+v", marker, applyLease, evs)
+		}
+		if applyDeleted.Before(doneAt) {
+			return fmt.Errorf("the apply's %s was deleted at %s, before the provisioner finished at %s (it slept %d s, "+
+				"the lease's TTL is %d s): the lease was not kept alive", marker, applyDeleted.Format(time.StampMilli),
+				doneAt.Format(time.StampMilli), sleep, ttl)
 		}
 		if err := checkPrefix(prefix, map[string]string{"taken": "someone else's"})(nil); err != nil {
 			return err
@@ -170,8 +245,12 @@ func TestAccLeaseEphemeralResourceExample(t *testing.T) {
 		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy: func(*terraform.State) error {
+			evs, err := events()
+			if err != nil {
+				return err
+			}
 			puts := 0
-			for _, ev := range events() {
+			for _, ev := range evs {
 				if ev.put {
 					puts++
 				}

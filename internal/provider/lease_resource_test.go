@@ -49,6 +49,25 @@ func leaseTTL(id int64) (ttl, granted int64, err error) {
 	return resp.TTL, resp.GrantedTTL, nil
 }
 
+// waitLeaseTTLBelow waits until etcd reports a remaining TTL below below for
+// lease id: time has passed for the lease, however busy the machine.
+func waitLeaseTTLBelow(t *testing.T, id, below int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ttl, _, err := leaseTTL(id)
+		switch {
+		case err == nil && ttl == -1:
+			t.Fatalf("lease %x is gone", id)
+		case err == nil && ttl < below:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("lease %x: remaining TTL %d (%v), not below %d after 2 minutes", id, ttl, err, below)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // leaseFromState records the lease ID in state into *id.
 func leaseFromState(id *int64) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
@@ -100,6 +119,7 @@ func TestAccLeaseResourceLifecycle(t *testing.T) {
 	prefix := keyPrefix(t)
 	key := prefix + "attached"
 	var first, second, third int64
+	var secondTTL int64 // etcd's remaining TTL of the second lease after step 3
 	hex16 := knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]{16}$`))
 
 	resource.ParallelTest(t, resource.TestCase{
@@ -148,12 +168,17 @@ func TestAccLeaseResourceLifecycle(t *testing.T) {
 					checkLeaseGone(&first),
 					leaseFromState(&second),
 					checkKeyLease(key, &second),
+					func(*terraform.State) error {
+						var err error
+						secondTTL, _, err = leaseTTL(second)
+						return err
+					},
 				),
 			},
-			// 4. Nothing changed, and time passed: the remaining TTL is not in
-			// state, so the plan is empty.
+			// 4. Nothing changed, and the lease has counted down: the
+			// remaining TTL is not in state, so the plan is empty.
 			{
-				PreConfig: func() { time.Sleep(1100 * time.Millisecond) },
+				PreConfig: func() { waitLeaseTTLBelow(t, second, secondTTL) },
 				Config:    leaseWithKey(900, key),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),

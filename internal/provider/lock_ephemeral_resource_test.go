@@ -61,11 +61,17 @@ func prefixKeys(t *testing.T, prefix string) map[string]int64 {
 // gets the token of a key that lives that long) and releases it at the end.
 func TestAccEphemeralLockSerializes(t *testing.T) {
 	accCluster(t)
+	// Paused here until the serial tests are done, before the other
+	// pipeline's session takes the lock: resource.ParallelTest would pause
+	// only after this setup, and the session's lease could expire while the
+	// serial tests run.
+	t.Parallel()
 	prefix := keyPrefix(t)
 	name := prefix + "lock"
 	events := watchPrefix(t, prefix)
 	other := testLock(t, name, "pipeline 1")
 	out := filepath.Join(t.TempDir(), "token")
+	done := filepath.Join(t.TempDir(), "done")
 
 	const sleep = 3
 	config := func(timeout string) string {
@@ -78,14 +84,14 @@ func TestAccEphemeralLockSerializes(t *testing.T) {
 
 resource "terraform_data" "deploy" {
   provisioner "local-exec" {
-    command = "echo \"$TOKEN $KEY\" > %s && sleep %d"
+    command = "echo \"$TOKEN $KEY\" > %s && sleep %d && : > %s"
     environment = {
       TOKEN = ephemeral.etcd_lock.deploy.token
       KEY   = ephemeral.etcd_lock.deploy.key
     }
   }
 }
-`, hclString(name), timeout, out, sleep)
+`, hclString(name), timeout, out, sleep, done)
 	}
 
 	var applyKey string
@@ -110,11 +116,15 @@ resource "terraform_data" "deploy" {
 	}
 
 	// After the runs: the apply's key was written with a lease when the
-	// run took the lock, lived while the provisioner slept, and was deleted;
+	// run took the lock, and deleted only after the provisioner had
+	// finished (the watch sees a deletion after it happens, never before);
 	// every lease of the runs is revoked and nothing is left.
 	checkReleased := func(*terraform.State) error {
-		evs := events()
-		var lived time.Duration
+		evs, doneAt, err := afterRun(events, done)
+		if err != nil {
+			return err
+		}
+		var released time.Time
 		for i, ev := range evs {
 			if !ev.put || ev.key == other.Key() || !strings.HasPrefix(ev.key, name+"/") {
 				continue
@@ -125,22 +135,21 @@ resource "terraform_data" "deploy" {
 			if ttl, _, err := leaseTTL(ev.lease); err != nil || ttl != -1 {
 				return fmt.Errorf("lease %x of %s still exists (TTL %d, %v)", ev.lease, ev.key, ttl, err)
 			}
-			for _, later := range evs[i+1:] {
-				if !later.put && later.key == ev.key {
-					if ev.key == applyKey {
-						lived = later.at.Sub(ev.at)
-					}
-					break
-				}
+			if deleted, ok := nextDeletion(evs, i); ok && ev.key == applyKey {
+				released = deleted
 			}
 		}
-		if lived < sleep*time.Second {
-			return fmt.Errorf("the apply's lock key %s was held for %s, less than the %d s the apply took", applyKey, lived, sleep)
+		if released.IsZero() {
+			return fmt.Errorf("the apply's lock key %s was never deleted: %+v", applyKey, evs)
+		}
+		if released.Before(doneAt) {
+			return fmt.Errorf("the apply's lock key %s was deleted at %s, before the provisioner finished at %s",
+				applyKey, released.Format(time.StampMilli), doneAt.Format(time.StampMilli))
 		}
 		return checkNoKeys(prefix)(nil)
 	}
 
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{
 		TerraformVersionChecks: []tfversion.TerraformVersionCheck{
 			// Ephemeral resources: Terraform 1.10, OpenTofu 1.11.
 			tfversion.SkipBelow(tfversion.Version1_10_0),
@@ -185,8 +194,12 @@ func TestAccEphemeralLockExample(t *testing.T) {
 		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_10_0)},
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy: func(*terraform.State) error {
+			evs, err := events()
+			if err != nil {
+				return err
+			}
 			puts := 0
-			for _, ev := range events() {
+			for _, ev := range evs {
 				if ev.put {
 					puts++
 				}
@@ -393,6 +406,7 @@ func TestAccEphemeralLockLost(t *testing.T) {
 		name := prefix + "held"
 		start := time.Now()
 		o := r.open(name, 6)
+		opened := time.Now()
 		if !strings.HasPrefix(o.key, name+"/") || o.token == 0 {
 			t.Fatalf("key %q, token %d", o.key, o.token)
 		}
@@ -403,9 +417,11 @@ func TestAccEphemeralLockLost(t *testing.T) {
 		if ttl, granted, err := leaseTTL(lease); err != nil || ttl <= 0 || granted != 6 {
 			t.Fatalf("lease %x: TTL %d of %d, %v", lease, ttl, granted, err)
 		}
-		// Renew every third of the TTL.
-		if d := o.renewAt.Sub(start); d < time.Second || d > 3*time.Second {
-			t.Errorf("RenewAt %s after Open, want about 2s", d)
+		// Renew every third of the TTL, counted from a moment during Open
+		// (however long Open took on a busy machine).
+		if from := o.renewAt.Add(-2 * time.Second); from.Before(start) || from.After(opened) {
+			t.Errorf("RenewAt is %s after Open began and %s after it returned, want 2s after a moment in between",
+				o.renewAt.Sub(start), o.renewAt.Sub(opened))
 		}
 		// Somebody else cannot have it meanwhile.
 		s, err := concurrency.NewSession(testCluster.Client(), concurrency.WithTTL(5))

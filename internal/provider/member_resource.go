@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -53,42 +50,6 @@ type memberResource struct {
 }
 
 func newMemberResource() resource.Resource { return &memberResource{} }
-
-type memberModel struct {
-	ID             types.String     `tfsdk:"id"`
-	Name           types.String     `tfsdk:"name"`
-	PeerURLs       types.List       `tfsdk:"peer_urls"`
-	Learner        types.Bool       `tfsdk:"learner"`
-	Node           *memberNodeModel `tfsdk:"node"`
-	ClientURLs     types.List       `tfsdk:"client_urls"`
-	IsLearner      types.Bool       `tfsdk:"is_learner"`
-	InitialCluster types.String     `tfsdk:"initial_cluster"`
-	Timeouts       types.Object     `tfsdk:"timeouts"`
-}
-
-type memberNodeModel struct {
-	Host           types.String    `tfsdk:"host"`
-	SSH            *sshModel       `tfsdk:"ssh"`
-	BinaryPath     types.String    `tfsdk:"binary_path"`
-	RemoteBinary   types.String    `tfsdk:"remote_binary"`
-	InstallDir     types.String    `tfsdk:"install_dir"`
-	DataDir        types.String    `tfsdk:"data_dir"`
-	ClientURLs     types.List      `tfsdk:"client_urls"`
-	ServiceManager types.String    `tfsdk:"service_manager"`
-	Settings       types.Map       `tfsdk:"settings"`
-	TLS            *memberTLSModel `tfsdk:"tls"`
-	WipeData       types.Bool      `tfsdk:"wipe_data"`
-}
-
-type memberTLSModel struct {
-	CACertPEM   types.String `tfsdk:"ca_cert_pem"`
-	CAKeyPEM    types.String `tfsdk:"ca_key_pem"`
-	CertPEM     types.String `tfsdk:"cert_pem"`
-	KeyPEM      types.String `tfsdk:"key_pem"`
-	PeerCertPEM types.String `tfsdk:"peer_cert_pem"`
-	PeerKeyPEM  types.String `tfsdk:"peer_key_pem"`
-	ExtraSANs   types.List   `tfsdk:"extra_sans"`
-}
 
 func (r *memberResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_member"
@@ -264,24 +225,6 @@ func (r *memberResource) Configure(_ context.Context, req resource.ConfigureRequ
 	r.provider = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
 
-// peerURLValidator checks a peer URL the way etcd will.
-type peerURLValidator struct{}
-
-func (peerURLValidator) Description(context.Context) string {
-	return "an etcd peer URL such as https://10.0.0.4:2380"
-}
-
-func (v peerURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (peerURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := membership.ValidatePeerURL(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid peer URL", err.Error()+".")
-	}
-}
-
 func (r *memberResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m memberModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -377,84 +320,6 @@ func (r *memberResource) checkNew(ctx context.Context, cl *client.Client, plan m
 		}
 	}
 	return diags
-}
-
-func stringsOf(l types.List) []string {
-	out := make([]string, 0, len(l.Elements()))
-	for _, v := range l.Elements() {
-		if s, ok := v.(types.String); ok && !s.IsNull() && !s.IsUnknown() {
-			out = append(out, s.ValueString())
-		}
-	}
-	return out
-}
-
-// hostSpec turns the node block into a memberhost.Spec.
-func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	n := m.Node
-	np := path.Root("node")
-	peerURLs := stringsOf(m.PeerURLs)
-	s := memberhost.Spec{
-		Name:         m.Name.ValueString(),
-		PeerURLs:     peerURLs,
-		InstallDir:   n.InstallDir.ValueString(),
-		DataDir:      n.DataDir.ValueString(),
-		LocalBinary:  n.BinaryPath.ValueString(),
-		RemoteBinary: n.RemoteBinary.ValueString(),
-		WipeData:     n.WipeData.ValueBool(),
-	}
-	if v := n.ServiceManager.ValueString(); v != "" {
-		s.ServiceManager = node.ServiceManager(v)
-	}
-	if s.RemoteBinary == "" && s.LocalBinary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			diags.AddAttributeError(np.AtName("binary_path"), "Cannot find the provider binary",
-				fmt.Sprintf("The provider uploads its own executable by default, but cannot tell where it is (%v); set binary_path.", err))
-			return s, diags
-		}
-		if p, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = p
-		}
-		s.LocalBinary = exe
-	}
-	if n.ClientURLs.IsNull() {
-		if u, err := url.Parse(peerURLs[0]); err == nil {
-			s.ClientURLs = []string{u.Scheme + "://" + hostPort(u.Hostname(), "2379")}
-		}
-	} else {
-		s.ClientURLs = stringsOf(n.ClientURLs)
-	}
-	if !n.Settings.IsNull() {
-		s.Settings = map[string]string{}
-		diags.Append(n.Settings.ElementsAs(ctx, &s.Settings, false)...)
-	}
-	ssh, d := m.sshConfig(ctx)
-	diags.Append(d...)
-	s.SSH = ssh
-	if t := n.TLS; t != nil {
-		s.TLS = &memberhost.TLS{
-			CACertPEM:     []byte(t.CACertPEM.ValueString()),
-			CAKeyPEM:      []byte(t.CAKeyPEM.ValueString()),
-			ServerCertPEM: []byte(t.CertPEM.ValueString()),
-			ServerKeyPEM:  []byte(t.KeyPEM.ValueString()),
-			PeerCertPEM:   []byte(t.PeerCertPEM.ValueString()),
-			PeerKeyPEM:    []byte(t.PeerKeyPEM.ValueString()),
-			ExtraSANs:     stringsOf(t.ExtraSANs),
-		}
-	}
-	if err := s.Validate(); err != nil {
-		diags.AddAttributeError(np, "Invalid node configuration", err.Error())
-	}
-	return s, diags
-}
-
-func hostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // connectNode dials the member's machine, turning errors into diagnostics
@@ -660,24 +525,6 @@ func (r *memberResource) refresh(ctx context.Context, cl *client.Client, m *memb
 	return diags
 }
 
-// sameStrings: same elements, any order.
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]int{}
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		if seen[s] == 0 {
-			return false
-		}
-		seen[s]--
-	}
-	return true
-}
-
 func (r *memberResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state memberModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -800,26 +647,6 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
-// nodeEqual compares what the machine runs (the SSH login aside).
-func nodeEqual(a, b *memberNodeModel) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	same := a.Host.Equal(b.Host) && a.BinaryPath.Equal(b.BinaryPath) && a.RemoteBinary.Equal(b.RemoteBinary) &&
-		a.InstallDir.Equal(b.InstallDir) && a.DataDir.Equal(b.DataDir) && a.ClientURLs.Equal(b.ClientURLs) &&
-		a.ServiceManager.Equal(b.ServiceManager) && a.Settings.Equal(b.Settings)
-	if !same || (a.TLS == nil) != (b.TLS == nil) {
-		return false
-	}
-	if a.TLS != nil {
-		x, y := a.TLS, b.TLS
-		return x.CACertPEM.Equal(y.CACertPEM) && x.CAKeyPEM.Equal(y.CAKeyPEM) && x.CertPEM.Equal(y.CertPEM) &&
-			x.KeyPEM.Equal(y.KeyPEM) && x.PeerCertPEM.Equal(y.PeerCertPEM) && x.PeerKeyPEM.Equal(y.PeerKeyPEM) &&
-			x.ExtraSANs.Equal(y.ExtraSANs)
-	}
-	return true
-}
-
 func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state memberModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -880,35 +707,6 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 		resp.Diagnostics.AddWarning("Member removed; its service could not be stopped",
 			fmt.Sprintf("Member %s was removed from the cluster, but stopping its service on %s failed: %v", name, host.Target(), err))
 	}
-}
-
-// teardownSpec is what stopping the member's service needs from the node
-// block in state: the machine, the login and the directories.
-func (m memberModel) teardownSpec(ctx context.Context) (memberhost.Spec, diag.Diagnostics) {
-	n := m.Node
-	s := memberhost.Spec{
-		Name:         m.Name.ValueString(),
-		InstallDir:   n.InstallDir.ValueString(),
-		DataDir:      n.DataDir.ValueString(),
-		RemoteBinary: n.RemoteBinary.ValueString(),
-	}
-	if v := n.ServiceManager.ValueString(); v != "" {
-		s.ServiceManager = node.ServiceManager(v)
-	}
-	var diags diag.Diagnostics
-	s.SSH, diags = m.sshConfig(ctx)
-	return s, diags
-}
-
-// sshConfig is how to reach the member's machine: node.host with the login
-// of node.ssh (shared with etcd_cluster's ssh, see sshModel).
-func (m memberModel) sshConfig(ctx context.Context) (node.SSHConfig, diag.Diagnostics) {
-	var cfg node.SSHConfig
-	var diags diag.Diagnostics
-	if m.Node.SSH != nil {
-		cfg, diags = m.Node.SSH.config(ctx, path.Root("node").AtName("ssh"))
-	}
-	return cfg.At(m.Node.Host.ValueString()), diags
 }
 
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a

@@ -1,6 +1,16 @@
 // Package provider implements the etcd Terraform provider with
-// terraform-plugin-framework. Talking to etcd is internal/client's job; this
-// package holds schemas, CRUD and diagnostics only.
+// terraform-plugin-framework: the provider block and every resource, data
+// source, ephemeral resource and function, each with its schema, plan-time
+// checks, CRUD and diagnostics (one file each, with the shared validators,
+// models and helpers in files of their own). The work itself is done by
+// packages that are tested without Terraform: internal/client talks to etcd,
+// internal/cluster and internal/membership set up and change members over
+// SSH, recipes holds the lock behind etcd_lock.
+//
+// It also serves the plugin (serve.go): the framework's protocol server with
+// etcd_key's refresh answered at the protocol level (fast_read.go), the SDK's
+// logs quiet unless someone reads them (logging.go) and the garbage
+// collector tuned for serving (gc.go).
 package provider
 
 import (
@@ -74,8 +84,9 @@ func (p *etcdProvider) Metadata(_ context.Context, _ provider.MetadataRequest, r
 
 func (p *etcdProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Manages the data in an [etcd](https://etcd.io) v3 cluster: keys, and (in later " +
-			"releases) leases, users and roles.\n\n" +
+		MarkdownDescription: "Manages [etcd](https://etcd.io) v3 clusters as code: bootstraps them over SSH " +
+			"(`etcd_cluster`, `etcd_member`) and manages what lives in them: keys and key prefixes, leases, users, " +
+			"roles and authentication.\n\n" +
 			"Every attribute is optional. An attribute that is not set falls back to the environment " +
 			"variable `etcdctl` reads (`ETCDCTL_ENDPOINTS`, `ETCDCTL_USER`, `ETCDCTL_PASSWORD`, `ETCDCTL_CACERT`, " +
 			"`ETCDCTL_CERT`, `ETCDCTL_KEY`, `ETCDCTL_INSECURE_SKIP_TLS_VERIFY`, `ETCDCTL_DIAL_TIMEOUT`, " +

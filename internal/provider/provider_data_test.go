@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	fwprovider "github.com/hashicorp/terraform-plugin-framework/provider"
-	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"google.golang.org/grpc/connectivity"
@@ -42,37 +40,6 @@ func configure(t *testing.T, env map[string]string, attrs map[string]tftypes.Val
 	resp := &fwprovider.ConfigureResponse{}
 	p.Configure(ctx, fwprovider.ConfigureRequest{Config: tfsdk.Config{Schema: sresp.Schema, Raw: tftypes.NewValue(typ, vals)}}, resp)
 	return resp
-}
-
-func TestSchemasValid(t *testing.T) {
-	ctx := context.Background()
-	p := New("test")()
-	presp := &fwprovider.SchemaResponse{}
-	p.Schema(ctx, fwprovider.SchemaRequest{}, presp)
-	diags := presp.Schema.ValidateImplementation(ctx)
-	for _, r := range p.Resources(ctx) {
-		resp := &resource.SchemaResponse{}
-		r().Schema(ctx, resource.SchemaRequest{}, resp)
-		diags.Append(resp.Schema.ValidateImplementation(ctx)...)
-	}
-	for _, d := range p.DataSources(ctx) {
-		resp := &datasource.SchemaResponse{}
-		d().Schema(ctx, datasource.SchemaRequest{}, resp)
-		diags.Append(resp.Schema.ValidateImplementation(ctx)...)
-	}
-	if diags.HasError() {
-		t.Fatal(diags)
-	}
-	for name, a := range presp.Schema.Attributes {
-		if a.GetMarkdownDescription() == "" {
-			t.Errorf("provider attribute %s has no description", name)
-		}
-	}
-	for _, name := range []string{"password", "key"} {
-		if !presp.Schema.Attributes[name].IsSensitive() {
-			t.Errorf("provider attribute %s is not sensitive", name)
-		}
-	}
 }
 
 func TestConfigureUnknownDefers(t *testing.T) {

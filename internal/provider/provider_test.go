@@ -47,16 +47,24 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
+	"github.com/hashicorp/terraform-plugin-framework/function"
+	fwprovider "github.com/hashicorp/terraform-plugin-framework/provider"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -180,8 +188,12 @@ func errorText(phrase string) *regexp.Regexp {
 	return regexp.MustCompile(strings.Join(words, `\s+`))
 }
 
+// etcdCtx bounds a test's direct calls to etcd. Some tests share one for
+// all their setup and checks (TestKeyFastReadMatchesFramework, dozens of
+// reads), so the bound is generous: on a machine busy with other work a
+// call that takes milliseconds on a quiet one can take seconds.
 func etcdCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -468,4 +480,135 @@ func TestAccProviderExample(t *testing.T) {
 			PlanOnly:                 true,
 		}},
 	})
+}
+
+// attributeDescriptions maps "attribute NAME" to the description of each
+// attribute of a schema.
+func attributeDescriptions[A interface{ GetMarkdownDescription() string }](attrs map[string]A) map[string]string {
+	out := make(map[string]string, len(attrs))
+	for name, a := range attrs {
+		out["attribute "+name] = a.GetMarkdownDescription()
+	}
+	return out
+}
+
+// Every schema the provider registers is valid and documented: the
+// provider's, and those of every resource, data source, ephemeral resource
+// and function its lists return (enumerated from the provider, so that a new
+// one is covered without touching this test). The protocol server, which
+// checks them again when the CLI asks, serves exactly these, without
+// diagnostics.
+func TestSchemasValid(t *testing.T) {
+	ctx := context.Background()
+	p := New("test")().(*etcdProvider)
+	presp := &fwprovider.SchemaResponse{}
+	p.Schema(ctx, fwprovider.SchemaRequest{}, presp)
+	check := func(kind, name string, diags diag.Diagnostics, description string, attrs map[string]string) {
+		t.Helper()
+		for _, d := range diags {
+			t.Errorf("%s %s: %s: %s: %s", kind, name, d.Severity(), d.Summary(), d.Detail())
+		}
+		if description == "" {
+			t.Errorf("%s %s has no description", kind, name)
+		}
+		for attr, desc := range attrs {
+			if desc == "" {
+				t.Errorf("%s %s: %s has no description", kind, name, attr)
+			}
+		}
+	}
+
+	check("provider", "etcd", presp.Schema.ValidateImplementation(ctx), presp.Schema.MarkdownDescription,
+		attributeDescriptions(presp.Schema.Attributes))
+	for _, name := range []string{"password", "key"} {
+		if !presp.Schema.Attributes[name].IsSensitive() {
+			t.Errorf("provider attribute %s is not sensitive", name)
+		}
+	}
+
+	var resources, dataSources, ephemerals, functions []string
+	for _, f := range p.Resources(ctx) {
+		r := f()
+		mresp := &fwresource.MetadataResponse{}
+		r.Metadata(ctx, fwresource.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
+		sresp := &fwresource.SchemaResponse{}
+		r.Schema(ctx, fwresource.SchemaRequest{}, sresp)
+		check("resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
+		resources = append(resources, mresp.TypeName)
+	}
+	for _, f := range p.DataSources(ctx) {
+		d := f()
+		mresp := &datasource.MetadataResponse{}
+		d.Metadata(ctx, datasource.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
+		sresp := &datasource.SchemaResponse{}
+		d.Schema(ctx, datasource.SchemaRequest{}, sresp)
+		check("data source", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
+		dataSources = append(dataSources, mresp.TypeName)
+	}
+	for _, f := range p.EphemeralResources(ctx) {
+		e := f()
+		mresp := &ephemeral.MetadataResponse{}
+		e.Metadata(ctx, ephemeral.MetadataRequest{ProviderTypeName: "etcd"}, mresp)
+		sresp := &ephemeral.SchemaResponse{}
+		e.Schema(ctx, ephemeral.SchemaRequest{}, sresp)
+		check("ephemeral resource", mresp.TypeName, append(sresp.Diagnostics, sresp.Schema.ValidateImplementation(ctx)...),
+			sresp.Schema.MarkdownDescription, attributeDescriptions(sresp.Schema.Attributes))
+		ephemerals = append(ephemerals, mresp.TypeName)
+	}
+	for _, f := range p.Functions(ctx) {
+		fn := f()
+		mresp := &function.MetadataResponse{}
+		fn.Metadata(ctx, function.MetadataRequest{}, mresp)
+		dresp := &function.DefinitionResponse{}
+		fn.Definition(ctx, function.DefinitionRequest{}, dresp)
+		vresp := &function.DefinitionValidateResponse{}
+		dresp.Definition.ValidateImplementation(ctx, function.DefinitionValidateRequest{FuncName: mresp.Name}, vresp)
+		params := map[string]string{}
+		for _, prm := range dresp.Definition.Parameters {
+			params["parameter "+prm.GetName()] = prm.GetMarkdownDescription()
+		}
+		if v := dresp.Definition.VariadicParameter; v != nil {
+			params["parameter "+v.GetName()] = v.GetMarkdownDescription()
+		}
+		check("function", mresp.Name, append(dresp.Diagnostics, vresp.Diagnostics...), dresp.Definition.MarkdownDescription, params)
+		functions = append(functions, mresp.Name)
+	}
+	for kind, names := range map[string][]string{"resources": resources, "data sources": dataSources, "ephemeral resources": ephemerals, "functions": functions} {
+		if len(names) == 0 {
+			t.Errorf("the provider registers no %s", kind)
+		}
+	}
+
+	t.Logf("checked %d resources, %d data sources, %d ephemeral resources and %d functions",
+		len(resources), len(dataSources), len(ephemerals), len(functions))
+
+	srv, err := NewProtocol6Server("test")()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Errorf("GetProviderSchema: %s: %s: %s", d.Severity, d.Summary, d.Detail)
+	}
+	for _, c := range []struct {
+		kind       string
+		registered []string
+		served     []string
+	}{
+		{"resources", resources, slices.Collect(maps.Keys(resp.ResourceSchemas))},
+		{"data sources", dataSources, slices.Collect(maps.Keys(resp.DataSourceSchemas))},
+		{"ephemeral resources", ephemerals, slices.Collect(maps.Keys(resp.EphemeralResourceSchemas))},
+		{"functions", functions, slices.Collect(maps.Keys(resp.Functions))},
+	} {
+		slices.Sort(c.registered)
+		slices.Sort(c.served)
+		if !slices.Equal(c.registered, c.served) {
+			t.Errorf("%s: the server serves %q, the provider registers %q", c.kind, c.served, c.registered)
+		}
+	}
 }

@@ -18,10 +18,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
-	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -328,7 +328,7 @@ func (r *roleResource) Create(ctx context.Context, req resource.CreateRequest, r
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Role already exists",
 			fmt.Sprintf("The role %q already exists in etcd, and the provider does not take over roles it did not "+
 				"create. To manage it with Terraform, import it (replace NAME with this resource's name):\n\n"+
-				"    terraform import etcd_role.NAME %s\n\nor choose another name.", name, shellQuote(name)))
+				"    terraform import etcd_role.NAME %s\n\nor choose another name.", name, shell.Quote(name)))
 		return
 	case err != nil:
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Cannot create role", err.Error())
@@ -486,33 +486,4 @@ func describePermissions(ps []client.Permission) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, "; ")
-}
-
-// nameValidator checks an etcd user or role name.
-type nameValidator struct {
-	kind string
-}
-
-func (v nameValidator) Description(context.Context) string {
-	return fmt.Sprintf("a non-empty %s name without control characters or surrounding spaces", v.kind)
-}
-
-func (v nameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (v nameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := client.ValidName(v.kind, req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+v.kind+" name", err.Error()+".")
-	}
-}
-
-// stringSet builds a set of strings.
-func stringSet(ss []string) basetypes.SetValue {
-	elems := make([]attr.Value, len(ss))
-	for i, s := range ss {
-		elems[i] = types.StringValue(s)
-	}
-	return types.SetValueMust(types.StringType, elems)
 }

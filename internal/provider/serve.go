@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 )
@@ -21,4 +22,25 @@ func Serve(version string, debug bool) error {
 		opts = append(opts, tf6server.WithManagedDebug())
 	}
 	return tf6server.Serve(Address, func() tfprotov6.ProviderServer { return srv }, opts...)
+}
+
+// NewProtocol6Server returns the factory of the provider's protocol server,
+// for tf6server.Serve and for tests: the framework's server for the
+// provider that New builds, with etcd_key's refresh served by
+// keyReadServer (fast_read.go).
+func NewProtocol6Server(version string) func() (tfprotov6.ProviderServer, error) {
+	return func() (tfprotov6.ProviderServer, error) {
+		p := New(version)()
+		fw, err := providerserver.NewProtocol6WithError(p)()
+		if err != nil {
+			return nil, err
+		}
+		full, ok := fw.(protocolServer)
+		if !ok {
+			return fw, nil
+		}
+		// keyReadServer reads the client that Configure handed out from
+		// the provider itself.
+		return &keyReadServer{protocolServer: full, provider: p.(*etcdProvider)}, nil
+	}
 }

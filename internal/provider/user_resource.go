@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/shell"
 )
 
 var (
@@ -270,7 +271,7 @@ func (r *userResource) Create(ctx context.Context, req resource.CreateRequest, r
 			fmt.Sprintf("The user %q already exists in etcd, and the provider does not take over users it did not "+
 				"create. To manage it with Terraform, import it (replace NAME with this resource's name):\n\n"+
 				"    terraform import etcd_user.NAME %s\n\nthen apply to set the configured password, or choose "+
-				"another name.", name, shellQuote(name)))
+				"another name.", name, shell.Quote(name)))
 		return
 	case err != nil:
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Cannot create user", err.Error())

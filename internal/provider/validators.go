@@ -3,15 +3,20 @@ package provider
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 )
 
-// Attribute validators shared by the provider, resources and data sources.
-// Each checks a known value only; unknown and null values pass.
+// The attribute validators of the provider, its resources and data sources,
+// the shared ones and those of one resource alike. Each checks known values
+// only; unknown and null values pass.
 
 var (
 	_ validator.String = durationValidator{}
@@ -19,6 +24,12 @@ var (
 	_ validator.String = leaseIDValidator{}
 	_ validator.String = base64Validator{}
 	_ validator.List   = endpointsNotEmptyValidator{}
+	_ validator.String = peerURLValidator{}
+	_ validator.String = nameValidator{}
+	_ validator.Bool   = onlyTrueValidator{}
+	_ validator.List   = nodesValidator{}
+	_ validator.Map    = settingsValidator{}
+	_ validator.Object = clusterTLSValidator{}
 )
 
 // endpointsNotEmptyValidator rejects `endpoints = []`, which would silently
@@ -125,6 +136,164 @@ func (base64Validator) ValidateString(_ context.Context, req validator.StringReq
 			fmt.Sprintf("%s decodes, but not from its canonical form (extra whitespace, or padding bits "+
 				"set): write %q instead, as base64encode() would.", req.Path, truncate(canonical, 80)))
 	}
+}
+
+// nodesValidator rejects duplicate node names at plan time.
+type nodesValidator struct{}
+
+func (nodesValidator) Description(context.Context) string { return "node names must be unique" }
+func (v nodesValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (nodesValidator) ValidateList(ctx context.Context, req validator.ListRequest, resp *validator.ListResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	seen := map[string]int{}
+	for i, e := range req.ConfigValue.Elements() {
+		obj, ok := e.(types.Object)
+		if !ok || obj.IsUnknown() {
+			continue
+		}
+		name, ok := obj.Attributes()["name"].(types.String)
+		if !ok || name.IsUnknown() || name.IsNull() {
+			continue
+		}
+		if j, dup := seen[name.ValueString()]; dup {
+			resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i).AtName("name"), "Duplicate node name",
+				fmt.Sprintf("nodes[%d] and nodes[%d] are both named %q; node names are member names and must be unique.", j, i, name.ValueString()))
+		}
+		seen[name.ValueString()] = i
+	}
+	if len(req.ConfigValue.Elements()) == 0 {
+		resp.Diagnostics.AddAttributeError(req.Path, "No nodes", "nodes is empty: list at least one node (three or five for a fault-tolerant cluster).")
+	}
+}
+
+// settingsValidator checks settings keys and values with etcdconf.
+type settingsValidator struct{}
+
+func (settingsValidator) Description(context.Context) string {
+	return "keys and values of etcd's config file"
+}
+func (v settingsValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (settingsValidator) ValidateMap(ctx context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	settings := map[string]string{}
+	for k, v := range req.ConfigValue.Elements() {
+		if s, ok := v.(types.String); ok && !s.IsUnknown() && !s.IsNull() {
+			settings[k] = s.ValueString()
+		}
+	}
+	err := etcdconf.ValidateSettings(settings)
+	for _, e := range unjoinErr(err) {
+		var se *etcdconf.SettingError
+		if errors.As(e, &se) {
+			resp.Diagnostics.AddAttributeError(req.Path.AtMapKey(se.Key), "Invalid etcd setting", se.Error()+".")
+		} else if e != nil {
+			resp.Diagnostics.AddAttributeError(req.Path, "Invalid etcd settings", e.Error())
+		}
+	}
+}
+
+// clusterTLSValidator: auto, or a CA certificate with its key.
+type clusterTLSValidator struct{}
+
+func (clusterTLSValidator) Description(context.Context) string {
+	return "either auto = true, or ca_cert_pem with ca_key_pem"
+}
+func (v clusterTLSValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (clusterTLSValidator) ValidateObject(ctx context.Context, req validator.ObjectRequest, resp *validator.ObjectResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	attrs := req.ConfigValue.Attributes()
+	isSet := func(name string) (set, unknown bool) {
+		v := attrs[name]
+		if v == nil {
+			return false, false
+		}
+		if b, ok := v.(types.Bool); ok {
+			return b.ValueBool(), b.IsUnknown()
+		}
+		return !v.IsNull(), v.IsUnknown()
+	}
+	auto, u1 := isSet("auto")
+	cert, u2 := isSet("ca_cert_pem")
+	key, u3 := isSet("ca_key_pem")
+	if u1 || u2 || u3 {
+		return
+	}
+	switch {
+	case auto && (cert || key):
+		resp.Diagnostics.AddAttributeError(req.Path, "Conflicting TLS settings", "Set either auto = true or ca_cert_pem and ca_key_pem, not both.")
+	case !auto && !cert && !key:
+		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "Set auto = true to generate a certificate authority, or ca_cert_pem and ca_key_pem to use yours; to run without TLS, remove tls.")
+	case !auto && cert != key:
+		resp.Diagnostics.AddAttributeError(req.Path, "Incomplete TLS settings", "ca_cert_pem and ca_key_pem go together: the provider issues the member and client certificates from that CA.")
+	}
+}
+
+// peerURLValidator checks a peer URL the way etcd will.
+type peerURLValidator struct{}
+
+func (peerURLValidator) Description(context.Context) string {
+	return "an etcd peer URL such as https://10.0.0.4:2380"
+}
+
+func (v peerURLValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (peerURLValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := membership.ValidatePeerURL(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid peer URL", err.Error()+".")
+	}
+}
+
+// nameValidator checks an etcd user or role name.
+type nameValidator struct {
+	kind string
+}
+
+func (v nameValidator) Description(context.Context) string {
+	return fmt.Sprintf("a non-empty %s name without control characters or surrounding spaces", v.kind)
+}
+
+func (v nameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v nameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := client.ValidName(v.kind, req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+v.kind+" name", err.Error()+".")
+	}
+}
+
+// onlyTrueValidator accepts true (or no value).
+type onlyTrueValidator struct{}
+
+func (onlyTrueValidator) Description(context.Context) string { return "must be true" }
+
+func (v onlyTrueValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (onlyTrueValidator) ValidateBool(_ context.Context, req validator.BoolRequest, resp *validator.BoolResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || req.ConfigValue.ValueBool() {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "enabled must be true",
+		"etcd_auth turns authentication on. To turn it off, remove the etcd_auth resource: destroying it disables authentication.")
 }
 
 func truncate(s string, n int) string {
