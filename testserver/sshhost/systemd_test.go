@@ -426,3 +426,56 @@ func TestSystemdReapsStale(t *testing.T) {
 		t.Errorf("stale directory %s not removed: %v", dir, err)
 	}
 }
+
+// BenchmarkStartHost: New to ready and Close of one host, plain sshd and
+// systemd container side by side in the same run; for the container also
+// its boot (launch to `systemctl is-system-running` done) and a reboot
+// (Down, then Up to ready again).
+//
+//	go test ./testserver/sshhost -run '^$' -bench BenchmarkStartHost -benchtime 5x
+func BenchmarkStartHost(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"plain", []Option{WithMode(ModeNetns)}}, {"systemd", []Option{WithSystemd()}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			var ready, boot, reboot time.Duration
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				start := time.Now()
+				g, err := New(ctx, 1, mode.opts...)
+				if errors.Is(err, ErrNoSystemd) || errors.Is(err, ErrNoSSHD) {
+					cancel()
+					b.Skip(err)
+				}
+				if err != nil {
+					cancel()
+					b.Fatal(err)
+				}
+				ready += time.Since(start)
+				h := g.Hosts[0]
+				if h.Systemd {
+					boot += h.LastBoot()
+					start = time.Now()
+					if err := h.DownContext(ctx); err != nil {
+						b.Fatal(err)
+					}
+					if err := h.Up(ctx); err != nil {
+						b.Fatal(err)
+					}
+					reboot += time.Since(start)
+				}
+				if err := g.CloseContext(ctx); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+			n := float64(b.N)
+			b.ReportMetric(ready.Seconds()/n, "ready-s")
+			if boot > 0 {
+				b.ReportMetric(boot.Seconds()/n, "boot-s")
+				b.ReportMetric(reboot.Seconds()/n, "down+up-s")
+			}
+		})
+	}
+}
