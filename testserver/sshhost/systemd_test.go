@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
 )
 
 // waitFor polls cond every 100ms until it holds, failing the test with the
@@ -477,5 +479,38 @@ func BenchmarkStartHost(b *testing.B) {
 				b.ReportMetric(reboot.Seconds()/n, "down+up-s")
 			}
 		})
+	}
+}
+
+// A stock etcd from the bound cache runs as a Type=notify unit: systemctl
+// start returns once the member is serving (etcd notifies systemd), and
+// the same release's etcdctl inside and Debian's outside reach it.
+func TestSystemdRunsStockEtcd(t *testing.T) {
+	bins := stocketcd.Require(t, stocketcd.V36)
+	h := Start(t, 1, WithSystemd())[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	client := "http://" + h.Addr + ":2379"
+	peer := "http://" + h.Addr + ":2380"
+	installUnit(ctx, t, h, "etcd-stock.service", fmt.Sprintf(`[Service]
+Type=notify
+ExecStart=%s --name m0 --data-dir %s --listen-client-urls %s --advertise-client-urls %s --listen-peer-urls %s --initial-advertise-peer-urls %s --initial-cluster m0=%s
+Restart=on-failure
+TimeoutStartSec=120`, bins.Etcd, filepath.Join(h.BaseDir, "etcd-data"), client, client, peer, peer, peer))
+	must(ctx, t, h, "systemctl start etcd-stock.service")
+	if got := must(ctx, t, h, "systemctl is-active etcd-stock.service"); got != "active" {
+		t.Fatalf("etcd-stock.service is %q after start", got)
+	}
+	must(ctx, t, h, bins.Etcdctl+" --endpoints "+client+" put /from/inside yes")
+	// From the machine, through the host's address.
+	if _, err := os.Stat("/usr/bin/etcdctl"); err == nil {
+		out, err := exec.CommandContext(ctx, "/usr/bin/etcdctl", "--endpoints", client, "get", "--print-value-only", "/from/inside").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "yes" {
+			t.Fatalf("Debian's etcdctl get from outside: %q, %v", out, err)
+		}
+	}
+	// The data dir is BaseDir's, visible outside.
+	if _, err := os.Stat(filepath.Join(h.BaseDir, "etcd-data", "member")); err != nil {
+		t.Fatalf("the member's data dir is not in BaseDir: %v", err)
 	}
 }
