@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make test: everything CI checks, in order, on a fresh machine or a warm one.
 #
-#   install         OpenTofu + Terraform 1.5.7 and the build tools (cached)
+#   install         OpenTofu + Terraform 1.5.7, the build tools, stock etcd 3.5
+#                   and 3.6, and (as root) the systemd test hosts' root file
+#                   system (all cached outside the repository)
 #   lint            gofmt, go vet, golangci-lint, deadcode
 #   docs-check      docs/ matches what tfplugindocs generates
 #   release-check   goreleaser check
@@ -40,13 +42,25 @@ step() { # step NAME COMMAND...: run, stream output, record the result
 }
 
 install() {
-  scripts/install-clis.sh >/dev/null && scripts/install-tools.sh
+  scripts/install-clis.sh >/dev/null && scripts/install-tools.sh &&
+    scripts/install-etcd.sh >/dev/null || return
+  if [ "$(id -u)" -eq 0 ]; then
+    scripts/install-rootfs.sh >/dev/null
+  else
+    echo "install: not root: no systemd test hosts (sshhost.WithSystemd tests skip)"
+  fi
 }
 
 if ! step install install; then
   printf '\n%s\n' "${summary[@]}"
-  echo "make test: FAILED: could not install the CLIs or build tools"
+  echo "make test: FAILED: could not install the CLIs, build tools, stock etcd or rootfs"
   exit 1
+fi
+# What install provided must not be skipped over: a test that cannot find a
+# stock etcd or (as root) boot a systemd host fails instead of skipping.
+export STOCKETCD_REQUIRE=1
+if [ "$(id -u)" -eq 0 ]; then
+  export SSHHOST_REQUIRE_SYSTEMD=1
 fi
 step lint make -s lint
 step docs-check make -s docs-check

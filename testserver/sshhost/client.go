@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -225,3 +227,35 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Exec runs a command directly on the host side without SSH: inside the
+// host's network namespace in ModeNetns, as a plain child otherwise. It
+// carries the host's marker, so Down kills what it leaves running. Exec is
+// bounded by ctx (by the host's timeout when ctx has no deadline), and does
+// not wait for the output of processes it left behind.
+func (h *Host) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
+	ctx, cancel := h.bound(ctx)
+	defer cancel()
+	if h.Systemd {
+		return h.execContainer(ctx, name, args...)
+	}
+	var cmd *exec.Cmd
+	if h.Mode == ModeNetns {
+		cmd = exec.CommandContext(ctx, ipPath(), append([]string{"netns", "exec", h.Namespace, name}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, name, args...)
+	}
+	cmd.Env = append(os.Environ(), markerVar+"="+h.id)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
+		return out, fmt.Errorf("sshhost: %s: %s %v: %w: %s", h.Name, name, args, err, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// Down takes the host down as if it lost power: its link goes down
+// (ModeNetns; connections to it then fail with "no route to host" or time

@@ -301,16 +301,21 @@ func (h *Host) waitReachable(ctx context.Context) error {
 	}
 }
 
-// reapStale removes namespaces and directories left by sshhost processes
-// that died without closing.
-func reapStale(ctx context.Context) {
-	alive := func(pid string) bool {
-		n, err := strconv.Atoi(pid)
-		if err != nil {
-			return true
-		}
-		return syscall.Kill(n, 0) == nil || errors.Is(syscall.Kill(n, 0), syscall.EPERM)
+// pidAlive reports whether the process with this (decimal) pid exists;
+// anything that is not a pid counts as alive, so that it is left alone.
+func pidAlive(pid string) bool {
+	n, err := strconv.Atoi(pid)
+	if err != nil {
+		return true
 	}
+	return syscall.Kill(n, 0) == nil || errors.Is(syscall.Kill(n, 0), syscall.EPERM)
+}
+
+// reapStale removes containers, namespaces and directories left by sshhost
+// processes that died without closing.
+func reapStale(ctx context.Context) {
+	alive := pidAlive
+	reapStaleContainers(ctx) // before their directories go
 	if ents, err := os.ReadDir("/run/netns"); err == nil {
 		for _, e := range ents {
 			name, ok := strings.CutPrefix(e.Name(), nsPrefix)

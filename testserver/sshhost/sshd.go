@@ -147,8 +147,12 @@ func (h *Host) configPath() string { return filepath.Join(h.dir, "sshd_config") 
 const markerVar = "SSHHOST_ID"
 
 // startSSHD starts sshd and waits, bounded by ctx and startTTL, until it
-// sends its banner from the root namespace. h.mu must be held.
+// sends its banner from the root namespace; for a systemd host, it boots
+// the container. h.mu must be held.
 func (h *Host) startSSHD(ctx context.Context) error {
+	if h.Systemd {
+		return h.bootContainer(ctx) // sshd is systemd's, in the container
+	}
 	args := []string{"-D", "-e", "-f", h.configPath()}
 	var cmd *exec.Cmd
 	if h.Mode == ModeNetns {
@@ -227,9 +231,13 @@ func (h *Host) sshdLog() string {
 	return lastLines(b, 10)
 }
 
-// sshdRunning reports whether the sshd started last is still running.
+// sshdRunning reports whether the sshd started last (a systemd host's
+// container) is still running.
 // h.mu must be held.
 func (h *Host) sshdRunning() bool {
+	if h.Systemd {
+		return h.ct != nil && h.ct.running()
+	}
 	if h.sshd == nil {
 		return false
 	}
@@ -243,9 +251,13 @@ func (h *Host) sshdRunning() bool {
 
 // stopSSHD kills sshd with its connections and their children (see
 // killTree) and waits, bounded by ctx, until sshd has been reaped. What
-// escaped the tree (daemonized sessions) is left to killProcesses.
+// escaped the tree (daemonized sessions) is left to killProcesses. A
+// systemd host's container is stopped instead (stopContainer).
 // h.mu must be held.
 func (h *Host) stopSSHD(ctx context.Context) error {
+	if h.Systemd {
+		return h.stopContainer(ctx)
+	}
 	if h.sshd == nil {
 		return nil
 	}

@@ -27,6 +27,13 @@
 // Start skips the test only if sshd cannot run at all: no sshd binary, and
 // (when root) `apt-get install openssh-server` did not provide one.
 //
+// # Systemd hosts
+//
+// With WithSystemd, each host is instead a systemd-nspawn container in its
+// namespace, booted with systemd as PID 1 from a cached Debian root file
+// system, with sshd started by that systemd: units a test installs really
+// run, restart and fire. See WithSystemd and systemd.go.
+//
 // # Timeouts
 //
 // Nothing here waits without a bound. Operations that take a context stop
@@ -88,6 +95,7 @@ type options struct {
 	logf     func(format string, args ...any)
 	startTTL time.Duration
 	timeout  time.Duration
+	systemd  systemdOptions // systemd.go
 }
 
 // WithMode forces a mode. ModeNetns fails New when namespaces cannot be
@@ -145,12 +153,15 @@ type Host struct {
 	Mode Mode
 	// Namespace is the network namespace name (ModeNetns only).
 	Namespace string
+	// Systemd is true for a host booted with systemd as PID 1 (WithSystemd).
+	Systemd bool
 
 	id       string // marker in the environment of everything the host starts
 	dir      string // sshd's own files
 	gateway  string // root-side address (ModeNetns)
 	rootLink string // root-side veth (ModeNetns)
 	opts     *options
+	ct       *container // WithSystemd hosts (systemd.go)
 
 	cmu    sync.Mutex               // guards client, extra, gen; never held while waiting on the network
 	client *ssh.Client              // cached connection for Run
@@ -298,6 +309,9 @@ func Start(tb testing.TB, n int, opts ...Option) []*Host {
 	if errors.Is(err, ErrNoSSHD) {
 		tb.Skipf("sshhost: skipping, sshd cannot run here: %v", err)
 	}
+	if errors.Is(err, ErrNoSystemd) && os.Getenv(RequireSystemdEnv) != "1" {
+		tb.Skipf("sshhost: skipping, systemd hosts cannot run here: %v", err)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -320,7 +334,16 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("gave up after %s (sshhost.WithTimeout)", o.timeout))
 		defer cancel()
 	}
-	if o.sshd, err = findSSHD(ctx, o); err != nil {
+	if o.systemd.enabled {
+		// sshd comes with the containers' root file system.
+		if err := systemdUnavailable(ctx, o); err != nil {
+			return nil, err
+		}
+		if o.mode == ModeLoopback {
+			return nil, fmt.Errorf("sshhost: WithSystemd needs ModeNetns, not %q", o.mode)
+		}
+		o.mode = ModeNetns
+	} else if o.sshd, err = findSSHD(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
@@ -384,6 +407,7 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 			Passphrase:             userKey.passphrase,
 			Signer:                 userKey.signer,
 			Mode:                   mode,
+			Systemd:                o.systemd.enabled,
 			opts:                   o,
 			id:                     fmt.Sprintf("%d-%s-%d", os.Getpid(), randHex(4), i),
 		}
@@ -398,7 +422,15 @@ func New(ctx context.Context, n int, opts ...Option) (g *Group, err error) {
 		if err := h.setup(ctx, userKey); err != nil {
 			return nil, fmt.Errorf("sshhost: %s: %w", h.Name, err)
 		}
-		o.logf("sshhost: %s up at %s (%s, base dir %s)", h.Name, h.HostPort(), mode, h.BaseDir)
+		if !h.Systemd {
+			o.logf("sshhost: %s up at %s (%s, base dir %s)", h.Name, h.HostPort(), mode, h.BaseDir)
+		}
+	}
+	if o.systemd.enabled {
+		// Launched one after the other, they boot side by side.
+		if err := g.waitBooted(ctx); err != nil {
+			return nil, fmt.Errorf("sshhost: %w", err)
+		}
 	}
 	return g, nil
 }
@@ -427,6 +459,9 @@ func (h *Host) setup(ctx context.Context, uk *userKey) error {
 		return err
 	}
 	defer h.mu.Unlock()
+	if h.Systemd {
+		return h.launchContainer(ctx) // New waits for the boots together
+	}
 	return h.startSSHD(ctx)
 }
 
