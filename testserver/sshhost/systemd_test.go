@@ -59,9 +59,15 @@ func installUnit(ctx context.Context, t *testing.T, h *Host, name, body string) 
 
 // Each host is a container whose PID 1 is systemd, reached over SSH as root
 // with its own host key, alone in its network namespace, with its BaseDir
-// shared with the test and the rest of its disk its own.
+// shared with the test, WithBind's paths visible read-only, and the rest of
+// its disk its own.
 func TestSystemdHosts(t *testing.T) {
-	hosts := Start(t, 2, WithSystemd())
+	bound := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bound, "note"), []byte("from the machine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rootfs, _ := RootfsDir() // when there is none, Start says why
+	hosts := Start(t, 2, WithSystemd(), WithRootfs(rootfs), WithBind(bound))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cb := knownHostsCallback(t, hosts)
@@ -117,6 +123,13 @@ func TestSystemdHosts(t *testing.T) {
 			if _, err := h.Run(ctx, "touch /usr/bin/etcd"); err == nil {
 				t.Errorf("%s: /usr/bin/etcd is writable inside", h.Name)
 			}
+		}
+		// WithBind's directory is there, read-only.
+		if out := must(ctx, t, h, "cat "+filepath.Join(bound, "note")); out != "from the machine" {
+			t.Errorf("%s: bound file reads %q", h.Name, out)
+		}
+		if _, err := h.Run(ctx, "touch "+filepath.Join(bound, "new")); err == nil {
+			t.Errorf("%s: WithBind's directory is writable inside", h.Name)
 		}
 		// Exec reaches the same container without SSH.
 		out, err := h.Exec(ctx, "cat", "/proc/1/comm")
