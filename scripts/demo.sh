@@ -9,8 +9,15 @@
 #  4. stops the cluster and removes the work directory, also on failure.
 #
 # Expects the provider built at $BIN_DIR/terraform-provider-etcd (make demo
-# builds it). OpenTofu comes from scripts/install-clis.sh, which builds it
-# the first time. DEMO_CLI=terraform uses Terraform 1.5.7 instead.
+# builds it).
+#
+# The CLI: a `tofu` (>= $TOFU_MIN) or `terraform` (>= $TERRAFORM_MIN) already
+# on PATH is used as it is, OpenTofu first. Only when neither is there, or
+# too old, is one built from the module proxy by scripts/install-clis.sh, and
+# only that one (a few minutes, once; then cached). The script says which
+# CLI it uses and why.
+#   DEMO_CLI=tofu|terraform   use only that kind of CLI (PATH, else build)
+#   DEMO_CLI_PATH=/path/bin   use exactly this binary
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,13 +30,54 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$PROVIDER" ] || die "no provider binary at $PROVIDER (run: make build)"
 
-mapfile -t clis < <("$ROOT/scripts/install-clis.sh")
-case "${DEMO_CLI:-tofu}" in
-  tofu) cli="${clis[0]}" ;;
-  terraform) cli="${clis[1]}" ;;
+# The oldest CLIs the quick start is tested on: Terraform 1.5.7 is the
+# acceptance suite's old CLI; OpenTofu 1.6 is its first release.
+TOFU_MIN=1.6.0
+TERRAFORM_MIN=1.5.7
+
+cli_version() { # cli_version BIN: "1.2.3" from its first `version` line
+  local out
+  out="$(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null)" || return 1
+  out="${out%%$'\n'*}"
+  out="${out##* v}"
+  [[ "$out" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] && printf '%s\n' "${BASH_REMATCH[0]}"
+}
+at_least() { # at_least VERSION MIN
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+cli="" why=""
+case "${DEMO_CLI:-}" in
+  "") kinds=(tofu terraform) ;;
+  tofu | terraform) kinds=("$DEMO_CLI") ;;
   *) die "DEMO_CLI must be tofu or terraform" ;;
 esac
+if [ -n "${DEMO_CLI_PATH:-}" ]; then
+  [ -x "$DEMO_CLI_PATH" ] || die "DEMO_CLI_PATH=$DEMO_CLI_PATH is not an executable"
+  cli="$DEMO_CLI_PATH"
+  why="DEMO_CLI_PATH"
+else
+  for kind in "${kinds[@]}"; do
+    found="$(command -v "$kind" 2>/dev/null)" || { why+="no $kind on PATH; "; continue; }
+    min=$TOFU_MIN
+    [ "$kind" = terraform ] && min=$TERRAFORM_MIN
+    v="$(cli_version "$found")" || { why+="$found: no version; "; continue; }
+    if at_least "$v" "$min"; then
+      cli="$found"
+      why="found on PATH, version $v (>= $min)"
+      break
+    fi
+    why+="$found is $v, older than $min; "
+  done
+  if [ -z "$cli" ]; then
+    kind="${kinds[0]}"
+    say "building $kind from the module proxy: ${why%; } (a few minutes, cached afterwards)"
+    cli="$("$ROOT/scripts/install-clis.sh" "$kind")"
+    why="built into the cache by scripts/install-clis.sh $kind"
+  fi
+fi
 cli_name="$(basename "$cli")"
+say "using $cli ($(cli_version "$cli" || echo "version unknown")): $why"
 
 dev_pid=""
 cleanup() {

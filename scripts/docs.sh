@@ -21,7 +21,7 @@ mode="${1:-generate}"
 log() { printf 'docs: %s\n' "$*" >&2; }
 
 tfplugindocs="$(scripts/install-tools.sh path tfplugindocs)"
-tofu="$(scripts/install-clis.sh | sed -n 1p)"
+tofu="$(scripts/install-clis.sh tofu)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -9,8 +9,18 @@
 #                      module's own directory after `go mod download`.
 #   Terraform 1.5.7  - plain `go install`.
 #
-# Prints nothing but progress on stderr; the paths are derived by tf-env.sh.
+#   scripts/install-clis.sh [both|tofu|terraform]      (default: both)
+#
+# Prints the path of each CLI asked for on stdout, one per line (OpenTofu
+# first), and progress on stderr. Asking for one CLI builds only that one:
+# make demo uses a single CLI and should not wait for the other's build.
 set -euo pipefail
+
+want="${1:-both}"
+case "$want" in
+  both | tofu | terraform) ;;
+  *) echo "usage: $0 [both|tofu|terraform]" >&2; exit 2 ;;
+esac
 
 TOFU_VERSION="${TOFU_VERSION:-1.12.6}"
 TERRAFORM_VERSION="${TERRAFORM_VERSION:-1.5.7}"
@@ -36,7 +46,9 @@ have() { # have BIN VERSION
 }
 
 tofu_bin="$CACHE/tofu-$TOFU_VERSION/tofu"
-if have "$tofu_bin" "$TOFU_VERSION"; then
+if [ "$want" = terraform ]; then
+  :
+elif have "$tofu_bin" "$TOFU_VERSION"; then
   log "OpenTofu $TOFU_VERSION cached at $tofu_bin"
 else
   log "building OpenTofu $TOFU_VERSION from the module proxy (a few minutes)"
@@ -50,7 +62,9 @@ else
 fi
 
 tf_bin="$CACHE/terraform-$TERRAFORM_VERSION/terraform"
-if have "$tf_bin" "$TERRAFORM_VERSION"; then
+if [ "$want" = tofu ]; then
+  :
+elif have "$tf_bin" "$TERRAFORM_VERSION"; then
   log "Terraform $TERRAFORM_VERSION cached at $tf_bin"
 else
   log "building Terraform $TERRAFORM_VERSION from the module proxy (a few minutes)"
@@ -59,4 +73,8 @@ else
   have "$tf_bin" "$TERRAFORM_VERSION" || { log "built terraform does not report v$TERRAFORM_VERSION"; "$tf_bin" version >&2; exit 1; }
 fi
 
-printf '%s\n%s\n' "$tofu_bin" "$tf_bin"
+case "$want" in
+  both) printf '%s\n%s\n' "$tofu_bin" "$tf_bin" ;;
+  tofu) printf '%s\n' "$tofu_bin" ;;
+  terraform) printf '%s\n' "$tf_bin" ;;
+esac

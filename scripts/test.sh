@@ -9,6 +9,8 @@
 #   release-check   goreleaser check
 #   unit            go test ./... (unit tests, in-process etcd clusters)
 #   acceptance      TF_ACC=1 on OpenTofu, then on Terraform 1.5.7
+#   acceptance-path the write-only and ephemeral tests again on a Terraform
+#                   >= 1.11 found on PATH (none there: says so, passes)
 #
 # Every step runs even when an earlier one failed (except install), so one
 # run shows every problem. The output ends with a summary and then go test's
@@ -67,12 +69,16 @@ step docs-check make -s docs-check
 step release-check make -s release-check
 step unit make -s test-unit GOTEST_FLAGS="$GOTEST_FLAGS"
 step acceptance make -s testacc GOTEST_FLAGS="$GOTEST_FLAGS"
+step acceptance-path make -s testacc-path GOTEST_FLAGS="$GOTEST_FLAGS"
 
-count() { cat "$LOGS/unit.log" "$LOGS/acceptance.log" 2>/dev/null | grep -cE "^\s*--- $1:"; }
+count() { cat "$LOGS/unit.log" "$LOGS/acceptance.log" "$LOGS/acceptance-path.log" 2>/dev/null | grep -cE "^\s*--- $1:"; }
 
 printf '\n========== summary ==========\n'
 printf '%s\n' "${summary[@]}"
-printf 'go test cases (unit + both acceptance runs): %s passed, %s failed, %s skipped\n' \
+# Which CLI ran which acceptance tests: each run prints a "###" header.
+echo "acceptance runs:"
+grep -h '^### ' "$LOGS/acceptance.log" "$LOGS/acceptance-path.log" 2>/dev/null | sed 's/^### /  /'
+printf 'go test cases (unit + all acceptance runs): %s passed, %s failed, %s skipped\n' \
   "$(count PASS)" "$(count FAIL)" "$(count SKIP)"
 if [ "$failed" -eq 0 ]; then
   echo "make test: all steps passed"
@@ -83,5 +89,5 @@ fi
 # Last, go test's own result lines, so that the output ends the way go
 # test's does.
 printf '\n========== go test results ==========\n'
-cat "$LOGS/unit.log" "$LOGS/acceptance.log" 2>/dev/null | grep -E '^(ok|FAIL|panic:)|^--- FAIL' || true
+cat "$LOGS/unit.log" "$LOGS/acceptance.log" "$LOGS/acceptance-path.log" 2>/dev/null | grep -E '^(ok|FAIL|panic:)|^--- FAIL' || true
 exit "$failed"

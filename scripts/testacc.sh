@@ -2,7 +2,14 @@
 # Acceptance tests on both CLIs the provider supports:
 #   OpenTofu 1.12.x and Terraform 1.5.7, built by scripts/install-clis.sh.
 #
-#   scripts/testacc.sh [tofu|terraform|both]     (default: both)
+#   scripts/testacc.sh [tofu|terraform|both|path]     (default: both)
+#
+# `path` runs the tests of features that need a recent CLI (write-only
+# arguments, ephemeral resources: the tests whose names match $ACC_PATH_RUN)
+# on a `terraform` found on PATH, when it is Terraform 1.11 or later. Those
+# tests then run on a real Terraform, not only on OpenTofu: the pinned
+# Terraform 1.5.7 is too old for them and skips them. Without such a CLI
+# `path` says so and succeeds: the pinned CLIs are what the suite requires.
 #
 # Each run is its own `go test` process and starts its own etcd cluster
 # (internal/provider's TestMain), so the runs are independent.
@@ -22,9 +29,16 @@ GOTEST_FLAGS="${GOTEST_FLAGS:--count=1}"
 ACC_TIMEOUT="${ACC_TIMEOUT:-30m}"
 ACC_PACKAGES="${ACC_PACKAGES:-./internal/provider/...}"
 
-mapfile -t clis < <(scripts/install-clis.sh)
-tofu="${clis[0]}"
-terraform="${clis[1]}"
+ACC_PATH_RUN="${ACC_PATH_RUN:-Ephemeral|WriteOnly}"
+ACC_PATH_MIN=1.11.0
+
+if [ "$which" = path ]; then
+  tofu="" terraform=""
+else
+  mapfile -t clis < <(scripts/install-clis.sh)
+  tofu="${clis[0]}"
+  terraform="${clis[1]}"
+fi
 
 # Both CLIs need TF_CLI_CONFIG_FILE to name an existing file.
 cfg_dir="$(mktemp -d)"
@@ -42,6 +56,7 @@ run() { # run NAME: one acceptance run, output on stdout
       extra=(TF_ACC_PROVIDER_HOST=registry.opentofu.org)
       ;;
     terraform) cli="$terraform" ;;
+    path) cli="$path_cli" ;;
   esac
   echo "### acceptance tests on $("$cli" version | head -n1) ($cli)"
   # shellcheck disable=SC2086 # GOTEST_FLAGS and TESTARGS are word lists
@@ -71,8 +86,23 @@ case "$which" in
     run terraform || status=1
     exit "$status"
     ;;
+  path)
+    path_cli="$(command -v terraform 2>/dev/null || true)"
+    if [ -z "$path_cli" ]; then
+      echo "### no terraform on PATH: the write-only and ephemeral tests ran on OpenTofu only"
+      exit 0
+    fi
+    v="$(CHECKPOINT_DISABLE=1 "$path_cli" version 2>/dev/null || true)"
+    v="${v%%$'\n'*}"
+    v="${v##* v}"
+    if [ "$(printf '%s\n%s\n' "$ACC_PATH_MIN" "$v" | sort -V | head -n1)" != "$ACC_PATH_MIN" ]; then
+      echo "### $path_cli is Terraform $v, older than $ACC_PATH_MIN: the write-only and ephemeral tests ran on OpenTofu only"
+      exit 0
+    fi
+    TESTARGS="-run ${ACC_PATH_RUN} ${TESTARGS:-}" run path
+    ;;
   *)
-    echo "usage: $0 [tofu|terraform|both]" >&2
+    echo "usage: $0 [tofu|terraform|both|path]" >&2
     exit 2
     ;;
 esac
