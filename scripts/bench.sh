@@ -14,10 +14,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-mapfile -t clis < <(scripts/install-clis.sh)
+# Build (or find in the cache) only the CLI this run uses.
 case "${BENCH_CLI:-tofu}" in
-  tofu) cli="${clis[0]}" ;;
-  terraform) cli="${clis[1]}" ;;
+  tofu | terraform) cli="$(scripts/install-clis.sh "${BENCH_CLI:-tofu}")" ;;
   *) cli="$BENCH_CLI" ;;
 esac
 
