@@ -5,10 +5,11 @@
 #   scripts/testacc.sh [tofu|terraform|both|path]     (default: both)
 #
 # `path` runs the tests of features that need a recent CLI (write-only
-# arguments, ephemeral resources: the tests whose names match $ACC_PATH_RUN)
-# on a `terraform` found on PATH, when it is Terraform 1.11 or later. Those
-# tests then run on a real Terraform, not only on OpenTofu: the pinned
-# Terraform 1.5.7 is too old for them and skips them. Without such a CLI
+# arguments, ephemeral resources, moves from another provider: the tests
+# whose names match $ACC_PATH_RUN) on a `terraform` found on PATH, when it
+# is Terraform 1.11 or later. Those tests then run on a real Terraform, not
+# only on OpenTofu: the pinned Terraform 1.5.7 is too old for them and skips
+# them. Without such a CLI
 # `path` says so and succeeds: the pinned CLIs are what the suite requires.
 #
 # Each run is its own `go test` process and starts its own etcd cluster
@@ -29,7 +30,7 @@ GOTEST_FLAGS="${GOTEST_FLAGS:--count=1}"
 ACC_TIMEOUT="${ACC_TIMEOUT:-30m}"
 ACC_PACKAGES="${ACC_PACKAGES:-./internal/provider/...}"
 
-ACC_PATH_RUN="${ACC_PATH_RUN:-Ephemeral|WriteOnly}"
+ACC_PATH_RUN="${ACC_PATH_RUN:-Ephemeral|WriteOnly|MovedFromFerlab}"
 ACC_PATH_MIN=1.11.0
 
 if [ "$which" = path ]; then

@@ -250,7 +250,7 @@ func (r *userResource) MoveState(context.Context) []resource.StateMover {
 			diags.AddError("Cannot move this resource", "The etcd_user state to move has no username.")
 			return diags
 		}
-		password, noPassword := types.StringValue(src.Password), types.BoolValue(false)
+		password, noPassword := types.StringValue(src.Password), types.BoolNull()
 		if src.Password == "" {
 			// Ferlab creates a user without a password for certificate
 			// authentication when password is omitted.

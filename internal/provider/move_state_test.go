@@ -183,7 +183,7 @@ func TestMoveStateFromFerlabRole(t *testing.T) {
 func TestMoveStateFromFerlabUser(t *testing.T) {
 	attrs, diags := moveFromFerlab(t, ferlabAddr, "etcd_user", "etcd_user", ferlabUserJSON)
 	noErrors(t, diags)
-	if str(t, attrs["name"]) != "alice" || str(t, attrs["password"]) != "s3cret" || boolOf(t, attrs["no_password"]) != "false" {
+	if str(t, attrs["name"]) != "alice" || str(t, attrs["password"]) != "s3cret" || boolOf(t, attrs["no_password"]) != "<null>" {
 		t.Errorf("user = %v", attrs)
 	}
 	var roles []tftypes.Value
