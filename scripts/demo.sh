@@ -71,7 +71,7 @@ else
   done
   if [ -z "$cli" ]; then
     kind="${kinds[0]}"
-    say "building $kind from the module proxy: ${why%; } (a few minutes, cached afterwards)"
+    say "no usable CLI on PATH (${why%; }): scripts/install-clis.sh $kind builds one from the module proxy the first time (a few minutes), then reuses it"
     cli="$("$ROOT/scripts/install-clis.sh" "$kind")"
     why="built into the cache by scripts/install-clis.sh $kind"
   fi
