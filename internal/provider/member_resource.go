@@ -24,8 +24,8 @@ import (
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
 

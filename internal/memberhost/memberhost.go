@@ -1,19 +1,3 @@
-// Package memberhost runs one etcd member that joins an existing cluster on
-// a machine reached over SSH: it checks that the member's data dir is clean,
-// uploads the binary, certificates and an etcd config file (initial-cluster
-// from the live member list, initial-cluster-state "existing"), and starts,
-// stops or removes the member's service with internal/node.
-//
-// It is the node half of the etcd_member resource; the membership half (add,
-// promote, remove) is package membership. Nothing here talks to etcd.
-//
-// What goes where on the node:
-//
-//	<install_dir>/bin/terraform-provider-etcd  uploaded binary (unless RemoteBinary)
-//	<install_dir>/etc/etcd.yaml                the member's etcd config file
-//	<install_dir>/pki/                         CA, server and peer certificates (TLS)
-//	<install_dir>/run/                         pid and log files (process manager)
-//	<data_dir>                                 etcd's data; never wiped unless WipeData
 package memberhost
 
 import (
