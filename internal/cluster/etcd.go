@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
 
 // DefaultBinary is the running executable (the provider itself), "" when it
@@ -30,28 +28,6 @@ func DefaultBinary() string {
 		p = r
 	}
 	return p
-}
-
-// BinaryPlatform reads the OS and architecture of a local ELF executable.
-// ok is false for files it cannot tell (not ELF).
-func BinaryPlatform(p string) (node.Platform, bool) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return node.Platform{}, false
-	}
-	defer f.Close()
-	arch := map[elf.Machine]string{
-		elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_ARM: "arm", elf.EM_386: "386",
-		elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
-	}[f.Machine]
-	if arch == "" {
-		return node.Platform{}, false
-	}
-	osName := "linux"
-	if f.OSABI == elf.ELFOSABI_FREEBSD {
-		osName = "freebsd"
-	}
-	return node.Platform{OS: osName, Arch: arch}, true
 }
 
 // tlsConfig is the client TLS configuration, nil for a plain cluster.

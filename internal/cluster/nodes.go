@@ -215,13 +215,6 @@ type nodeState struct {
 	files map[string][]byte
 }
 
-// unameArch maps `uname -m` to GOARCH.
-var unameArch = map[string]string{
-	"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-	"armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
-	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
-}
-
 // pkiFiles are the certificate files of a TLS member, in the PKI dir.
 var pkiFiles = []string{"ca.pem", "server.pem", "server-key.pem", "peer.pem", "peer-key.pem"}
 
@@ -270,9 +263,12 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
 		}
 	} else if u := sections["uname"]; len(u) == 2 {
-		p := node.Platform{OS: strings.ToLower(u[0]), Arch: unameArch[u[1]]}
-		if want, ok := BinaryPlatform(c.spec.Binary.LocalPath); ok && p != want {
-			return nil, fmt.Errorf("the node is %s (%s) but the binary %s is built for %s: set binary_path to a provider build for the node, or remote_binary to an etcd binary on the node", p, u[1], c.spec.Binary.LocalPath, want)
+		p, perr := node.ParseUname(u[0], u[1])
+		if err := node.CheckBinary(c.spec.Binary.LocalPath, p); err != nil {
+			if perr != nil {
+				err = fmt.Errorf("%w (%v)", err, perr)
+			}
+			return nil, err
 		}
 	}
 	manager := c.spec.ServiceManager

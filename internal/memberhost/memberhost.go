@@ -2,14 +2,12 @@ package memberhost
 
 import (
 	"context"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -370,14 +368,13 @@ func (h *Host) CheckDataDir(ctx context.Context) error {
 func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 	s := h.spec
 	if s.RemoteBinary == "" {
-		if want, ok := binaryPlatform(s.LocalBinary); ok {
+		if _, ok := node.BinaryPlatform(s.LocalBinary); ok {
 			got, err := node.DetectPlatform(ctx, h.c)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", h.c.Target(), err)
 			}
-			if got != want {
-				return false, fmt.Errorf("%s: %w: binary %s is built for %s but the machine is %s; set binary_path to a build for %s",
-					h.c.Target(), ErrInvalidSpec, s.LocalBinary, want, got, got)
+			if err := node.CheckBinary(s.LocalBinary, got); err != nil {
+				return false, fmt.Errorf("%s: %w: %w", h.c.Target(), ErrInvalidSpec, err)
 			}
 		}
 		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.binPath(), 0o755)
@@ -535,25 +532,3 @@ func (h *Host) Stop(ctx context.Context) error { return h.svc.Stop(ctx) }
 // Uninstall stops the service and removes what Install wrote (unit or
 // supervisor script). The binary, config, certificates and data dir stay.
 func (h *Host) Uninstall(ctx context.Context) error { return h.svc.Remove(ctx) }
-
-// binaryPlatform reads the OS and architecture of a local ELF executable;
-// ok is false for files it cannot tell.
-func binaryPlatform(p string) (node.Platform, bool) {
-	f, err := elf.Open(filepath.Clean(p))
-	if err != nil {
-		return node.Platform{}, false
-	}
-	defer f.Close()
-	arch, ok := map[elf.Machine]string{
-		elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_ARM: "arm", elf.EM_386: "386",
-		elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
-	}[f.Machine]
-	if !ok {
-		return node.Platform{}, false
-	}
-	osName := "linux"
-	if f.OSABI == elf.ELFOSABI_FREEBSD {
-		osName = "freebsd"
-	}
-	return node.Platform{OS: osName, Arch: arch}, true
-}
