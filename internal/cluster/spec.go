@@ -116,7 +116,10 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() []error { return []error{ErrInvalidSpec, e.Err} }
 
-var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// NameRE is what a cluster name may be (it becomes the
+// initial-cluster-token and part of the service name): letters, digits,
+// '.', '_' and '-', starting with a letter or digit.
+var NameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (s Spec) clientPort() int {
 	if s.ClientPort == 0 {
@@ -149,8 +152,8 @@ func (s Spec) Validate() error {
 	bad := func(attr string, index int, field string, err error) {
 		errs = append(errs, &FieldError{Attr: attr, Index: index, Field: field, Err: err})
 	}
-	if !clusterName.MatchString(s.Name) || len(s.Name) > 100 {
-		bad("name", -1, "", fmt.Errorf("%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", s.Name))
+	if !NameRE.MatchString(s.Name) || len(s.Name) > 100 {
+		bad("name", -1, "", fmt.Errorf("%q: "+etcdconf.NameRule, s.Name))
 	}
 	for _, p := range []struct {
 		attr string
@@ -198,8 +201,8 @@ func (s Spec) Validate() error {
 			bad("nodes", i, "name", fmt.Errorf("%q is the name of nodes[%d] too; %w", n.Name, j, ErrDuplicateNodeName))
 		}
 		names[n.Name] = i
-		if !clusterName.MatchString(n.Name) {
-			bad("nodes", i, "name", fmt.Errorf("%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", n.Name))
+		if !etcdconf.MemberNameRE.MatchString(n.Name) {
+			bad("nodes", i, "name", fmt.Errorf("%q: "+etcdconf.NameRule, n.Name))
 		}
 		if strings.TrimSpace(n.Host) == "" {
 			bad("nodes", i, "host", errors.New("host is required"))

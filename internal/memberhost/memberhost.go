@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -111,8 +110,6 @@ func (s Spec) confPath() string { return path.Join(s.InstallDir, "etc", "etcd.ya
 func (s Spec) pkiDir() string   { return path.Join(s.InstallDir, "pki") }
 func (s Spec) runDir() string   { return path.Join(s.InstallDir, "run") }
 
-var memberName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
 // Validate checks everything that can be checked without the machine: names,
 // URLs, directories, the binary, settings and certificates. All problems are
 // reported, joined; each wraps ErrInvalidSpec.
@@ -122,8 +119,8 @@ func (s Spec) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidSpec}, args...)...))
 	}
-	if !memberName.MatchString(s.Name) {
-		bad("name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", s.Name)
+	if !etcdconf.MemberNameRE.MatchString(s.Name) {
+		bad("name %q: "+etcdconf.NameRule, s.Name)
 	}
 	if err := s.SSH.Validate(); err != nil {
 		bad("ssh: %v", err)
@@ -294,7 +291,7 @@ func Connect(ctx context.Context, spec Spec) (*Host, error) {
 // service. Only the name and the SSH settings need to be valid: the binary,
 // certificates and settings of a member that is going away do not matter.
 func ConnectForTeardown(ctx context.Context, spec Spec) (*Host, error) {
-	if !memberName.MatchString(spec.Name) {
+	if !etcdconf.MemberNameRE.MatchString(spec.Name) {
 		return nil, fmt.Errorf("%w: name %q", ErrInvalidSpec, spec.Name)
 	}
 	if err := spec.SSH.Validate(); err != nil {
