@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
@@ -18,10 +19,8 @@ import (
 const (
 	DefaultClientPort = 2379
 	DefaultPeerPort   = 2380
-	DefaultInstallDir = "/opt/etcd"
-	DefaultDataDir    = "/var/lib/etcd"
-	// BundledBinaryName is the file name of the uploaded binary.
-	BundledBinaryName = "terraform-provider-etcd"
+	DefaultInstallDir = memberhost.DefaultInstallDir
+	DefaultDataDir    = memberhost.DefaultDataDir
 )
 
 // ErrInvalidSpec is wrapped by every *FieldError.
@@ -313,31 +312,14 @@ func (s Spec) Node(name string) (Node, bool) {
 	return Node{}, false
 }
 
-// Layout is where a member's files are on its node.
-type Layout struct {
-	InstallDir string
-	DataDir    string
-	Binary     string // the binary the service runs
-	Config     string // etcd config file
-	PKIDir     string
-	RunDir     string
-}
-
 // Layout returns the paths of n's member.
-func (s Spec) Layout(n Node) Layout { return s.layout(n) }
+func (s Spec) Layout(n Node) memberhost.Layout { return s.layout(n) }
 
-func (s Spec) layout(n Node) Layout {
-	l := Layout{InstallDir: firstOf(n.InstallDir, s.InstallDir, DefaultInstallDir), DataDir: firstOf(n.DataDir, s.DataDir, DefaultDataDir)}
-	l.InstallDir = path.Clean(l.InstallDir)
-	l.DataDir = path.Clean(l.DataDir)
-	l.Binary = s.Binary.RemotePath
-	if l.Binary == "" {
-		l.Binary = path.Join(l.InstallDir, "bin", BundledBinaryName)
-	}
-	l.Config = path.Join(l.InstallDir, "etc", "etcd.yaml")
-	l.PKIDir = path.Join(l.InstallDir, "pki")
-	l.RunDir = path.Join(l.InstallDir, "run")
-	return l
+func (s Spec) layout(n Node) memberhost.Layout {
+	return memberhost.NewLayout(
+		path.Clean(firstOf(n.InstallDir, s.InstallDir, DefaultInstallDir)),
+		path.Clean(firstOf(n.DataDir, s.DataDir, DefaultDataDir)),
+		s.Binary.RemotePath)
 }
 
 func firstOf(v ...string) string {
@@ -382,19 +364,7 @@ func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, e
 
 // serviceSpec is n's service.
 func (s Spec) serviceSpec(n Node) node.ServiceSpec {
-	l := s.layout(n)
-	cmd := []string{l.Binary, "--config-file", l.Config}
-	if s.Binary.RemotePath == "" {
-		cmd = []string{l.Binary, "server", "--config-file", l.Config}
-	}
-	return node.ServiceSpec{
-		Name:        s.ServiceName(),
-		Description: fmt.Sprintf("etcd member %s of cluster %s", n.Name, s.Name),
-		Command:     cmd,
-		WorkDir:     l.InstallDir,
-		Notify:      true,
-		RunDir:      l.RunDir,
-	}
+	return s.layout(n).Service(s.ServiceName(), fmt.Sprintf("etcd member %s of cluster %s", n.Name, s.Name))
 }
 
 // certHosts are the SANs of n's member certificates: its addresses, the SSH

@@ -17,15 +17,6 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
 
-// Defaults of Spec's directories.
-const (
-	DefaultInstallDir = "/opt/etcd"
-	DefaultDataDir    = "/var/lib/etcd"
-)
-
-// binaryName is the uploaded bundled server.
-const binaryName = "terraform-provider-etcd"
-
 // Errors; returned errors wrap one of them.
 var (
 	// ErrInvalidSpec: the spec is wrong; nothing was touched.
@@ -100,15 +91,8 @@ func (s Spec) withDefaults() Spec {
 // ServiceName is the member's service (systemd unit) name.
 func (s Spec) ServiceName() string { return "etcd-member-" + s.Name }
 
-func (s Spec) binPath() string {
-	if s.RemoteBinary != "" {
-		return s.RemoteBinary
-	}
-	return path.Join(s.InstallDir, "bin", binaryName)
-}
-func (s Spec) confPath() string { return path.Join(s.InstallDir, "etc", "etcd.yaml") }
-func (s Spec) pkiDir() string   { return path.Join(s.InstallDir, "pki") }
-func (s Spec) runDir() string   { return path.Join(s.InstallDir, "run") }
+// Layout is where the member's files are on the machine.
+func (s Spec) Layout() Layout { return NewLayout(s.InstallDir, s.DataDir, s.RemoteBinary) }
 
 // Validate checks everything that can be checked without the machine: names,
 // URLs, directories, the binary, settings and certificates. All problems are
@@ -298,7 +282,7 @@ func ConnectForTeardown(ctx context.Context, spec Spec) (*Host, error) {
 		return nil, fmt.Errorf("%w: ssh: %v", ErrInvalidSpec, err)
 	}
 	if spec.RemoteBinary == "" {
-		spec.RemoteBinary = spec.withDefaults().binPath()
+		spec.RemoteBinary = spec.Layout().Binary
 	}
 	return connect(ctx, spec)
 }
@@ -328,18 +312,7 @@ func (h *Host) Target() string { return h.c.Target() }
 func (h *Host) Manager() node.ServiceManager { return h.svc.Manager() }
 
 func (h *Host) serviceSpec() node.ServiceSpec {
-	cmd := []string{h.spec.binPath(), "server", "--config-file", h.spec.confPath()}
-	if h.spec.RemoteBinary != "" {
-		cmd = []string{h.spec.binPath(), "--config-file", h.spec.confPath()}
-	}
-	return node.ServiceSpec{
-		Name:        h.spec.ServiceName(),
-		Description: "etcd member " + h.spec.Name,
-		Command:     cmd,
-		WorkDir:     h.spec.InstallDir,
-		RunDir:      h.spec.runDir(),
-		Notify:      true,
-	}
+	return h.spec.Layout().Service(h.spec.ServiceName(), "etcd member "+h.spec.Name)
 }
 
 // CheckDataDir fails with ErrDataDirInUse when the data dir holds a member
@@ -374,7 +347,7 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 				return false, fmt.Errorf("%s: %w: %w", h.c.Target(), ErrInvalidSpec, err)
 			}
 		}
-		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.binPath(), 0o755)
+		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.Layout().Binary, 0o755)
 		if err != nil {
 			return false, fmt.Errorf("upload binary: %w", err)
 		}
@@ -397,7 +370,7 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 		files["peer.pem"], files["peer-key.pem"] = certs.Peer.CertPEM, certs.Peer.KeyPEM
 	}
 	for name, data := range files {
-		c, err := h.c.Upload(ctx, path.Join(s.pkiDir(), name), data, 0o600)
+		c, err := h.c.Upload(ctx, path.Join(s.Layout().PKIDir, name), data, 0o600)
 		if err != nil {
 			return false, fmt.Errorf("upload %s: %w", name, err)
 		}
@@ -410,7 +383,7 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 // to the CA, cover the member's URLs and stay valid for another 30 days.
 func (h *Host) certsOnMachineValid(ctx context.Context) bool {
 	read := func(name string) []byte {
-		out, err := h.c.Run(ctx, "cat "+node.Quote(path.Join(h.spec.pkiDir(), name))+" 2>/dev/null")
+		out, err := h.c.Run(ctx, "cat "+node.Quote(path.Join(h.spec.Layout().PKIDir, name))+" 2>/dev/null")
 		if err != nil {
 			return nil
 		}
@@ -444,7 +417,7 @@ func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 		Settings:            s.Settings,
 	}
 	if s.TLS != nil {
-		d := s.pkiDir()
+		d := s.Layout().PKIDir
 		c.ClientTLS = &etcdconf.TLS{CertFile: path.Join(d, "server.pem"), KeyFile: path.Join(d, "server-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
 		c.PeerTLS = &etcdconf.TLS{CertFile: path.Join(d, "peer.pem"), KeyFile: path.Join(d, "peer-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
 	}
@@ -472,7 +445,7 @@ func (h *Host) Start(ctx context.Context, initial []etcdconf.Member) error {
 			return fmt.Errorf("%s: wipe data dir: %w", h.c.Target(), err)
 		}
 	}
-	if _, err := h.c.Upload(ctx, h.spec.confPath(), cfg, 0o644); err != nil {
+	if _, err := h.c.Upload(ctx, h.spec.Layout().Config, cfg, 0o644); err != nil {
 		return fmt.Errorf("upload config: %w", err)
 	}
 	if _, err := h.svc.Install(ctx); err != nil {
@@ -490,7 +463,7 @@ func (h *Host) Reconfigure(ctx context.Context, initial []etcdconf.Member, resta
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrInvalidSpec, err)
 	}
-	changed, err := h.c.Upload(ctx, h.spec.confPath(), cfg, 0o644)
+	changed, err := h.c.Upload(ctx, h.spec.Layout().Config, cfg, 0o644)
 	if err != nil {
 		return false, fmt.Errorf("upload config: %w", err)
 	}
