@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
@@ -215,9 +216,6 @@ type nodeState struct {
 	files map[string][]byte
 }
 
-// pkiFiles are the certificate files of a TLS member, in the PKI dir.
-var pkiFiles = []string{"ca.pem", "server.pem", "server-key.pem", "peer.pem", "peer-key.pem"}
-
 // probe inspects n without changing anything, in two SSH round trips (one
 // script for the platform, service manager, data dir, config file and
 // certificates; one for the service status): on a loaded machine every
@@ -236,7 +234,7 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	fmt.Fprintf(&b, "echo '==data=='; d=%s; if [ -d \"$d\" ]; then echo exists; fi; if [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo member; fi\n", node.Quote(l.DataDir))
 	files := map[string]string{"config": l.Config}
 	if c.spec.TLS != nil {
-		for _, f := range pkiFiles {
+		for _, f := range memberhost.PKIFiles {
 			files[f] = path.Join(l.PKIDir, f)
 		}
 	}
@@ -306,32 +304,14 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 
 // remoteCertsValid checks the certificates on the node: same CA, and server
 // and peer certificates from it that cover the member's hosts and stay
-// valid for at least 30 more days.
+// valid for memberhost.RenewBefore.
 func (c *Cluster) remoteCertsValid(st *nodeState) bool {
 	ca := c.spec.TLS.CA
-	if string(st.files["ca.pem"]) != string(ca.CertPEM) {
+	if string(st.files[memberhost.CAFile]) != string(ca.CertPEM) {
 		return false
 	}
-	soon := time.Now().Add(30 * 24 * time.Hour)
-	for _, f := range []struct {
-		cert, key string
-		usage     pki.Usage
-	}{{"server.pem", "server-key.pem", pki.UsageServer}, {"peer.pem", "peer-key.pem", pki.UsagePeer}} {
-		cert, err := pki.ParseCertificatePEM(st.files[f.cert])
-		if err != nil {
-			return false
-		}
-		if _, err := pki.ParsePrivateKeyPEM(st.files[f.key]); err != nil {
-			return false
-		}
-		kp := &pki.KeyPair{Cert: cert}
-		for _, h := range []string{st.n.peerAddress(), st.n.clientAddress()} {
-			if ca.Verify(kp, f.usage, h, time.Now()) != nil || ca.Verify(kp, f.usage, h, soon) != nil {
-				return false
-			}
-		}
-	}
-	return true
+	hosts := []string{st.n.peerAddress(), st.n.clientAddress()}
+	return memberhost.CertsOnMachineValid(ca, st.files, hosts, hosts, time.Now())
 }
 
 // files is what a member needs on its node besides the binary.
@@ -362,13 +342,7 @@ func (c *Cluster) memberFiles(st *nodeState, initial []etcdconf.Member, state st
 		if err != nil {
 			return f, err
 		}
-		f.pki = map[string][]byte{
-			"ca.pem":         c.spec.TLS.CA.CertPEM,
-			"server.pem":     certs.Server.CertPEM,
-			"server-key.pem": certs.Server.KeyPEM,
-			"peer.pem":       certs.Peer.CertPEM,
-			"peer-key.pem":   certs.Peer.KeyPEM,
-		}
+		f.pki = memberhost.CertFiles(c.spec.TLS.CA.CertPEM, certs)
 	}
 	return f, nil
 }

@@ -356,8 +356,7 @@ func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, e
 		Settings:            s.Settings,
 	}
 	if s.TLS != nil {
-		cfg.ClientTLS = &etcdconf.TLS{CertFile: path.Join(l.PKIDir, "server.pem"), KeyFile: path.Join(l.PKIDir, "server-key.pem"), TrustedCAFile: path.Join(l.PKIDir, "ca.pem"), ClientCertAuth: true}
-		cfg.PeerTLS = &etcdconf.TLS{CertFile: path.Join(l.PKIDir, "peer.pem"), KeyFile: path.Join(l.PKIDir, "peer-key.pem"), TrustedCAFile: path.Join(l.PKIDir, "ca.pem"), ClientCertAuth: true}
+		l.WireTLS(&cfg)
 	}
 	return etcdconf.Render(cfg)
 }

@@ -183,19 +183,7 @@ func (s Spec) certificates(now time.Time) (*pki.MemberCerts, error) {
 		if len(certPEM) == 0 || len(keyPEM) == 0 {
 			return nil, fmt.Errorf("%s certificate and key are required (or give the CA key to issue them)", what)
 		}
-		cert, err := pki.ParseCertificatePEM(certPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s certificate: %w", what, err)
-		}
-		key, err := pki.ParsePrivateKeyPEM(keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s key: %w", what, err)
-		}
-		kp := &pki.KeyPair{Cert: cert, Key: key, CertPEM: certPEM, KeyPEM: keyPEM}
-		if _, err := kp.TLSCertificate(); err != nil {
-			return nil, fmt.Errorf("%s certificate and key do not match: %w", what, err)
-		}
-		return kp, nil
+		return loadKeyPair(what, certPEM, keyPEM)
 	}
 	server, err := load("server", t.ServerCertPEM, t.ServerKeyPEM)
 	if err != nil {
@@ -207,24 +195,11 @@ func (s Spec) certificates(now time.Time) (*pki.MemberCerts, error) {
 			return nil, err
 		}
 	}
-	check := func(what string, kp *pki.KeyPair, usage pki.Usage, hosts []string) error {
-		if err := ca.Verify(kp, usage, "", now); err != nil {
-			return fmt.Errorf("%s certificate: %w (it needs both the serverAuth and the clientAuth extended key usage: etcd members dial each other, and themselves, with it)", what, err)
-		}
-		for _, h := range hosts {
-			if err := ca.Verify(kp, usage, h, now); err != nil {
-				return fmt.Errorf("%s certificate has no subject alternative name for %s, an address the member is reached at: %w", what, h, err)
-			}
-		}
-		return nil
-	}
-	if err := check("server", server, pki.UsageServer, clientHosts); err != nil {
+	certs := &pki.MemberCerts{Server: server, Peer: peer}
+	if err := CheckCerts(ca, certs, clientHosts, peerHosts, now); err != nil {
 		return nil, err
 	}
-	if err := check("peer", peer, pki.UsagePeer, peerHosts); err != nil {
-		return nil, err
-	}
-	return &pki.MemberCerts{Server: server, Peer: peer}, nil
+	return certs, nil
 }
 
 func urlHosts(urls []string) []string {
@@ -364,10 +339,9 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 	}
 	// Issued certificates are new on every call; keep the ones on the
 	// machine when they are still valid for this member.
-	files := map[string][]byte{"ca.pem": s.TLS.CACertPEM}
-	if len(s.TLS.CAKeyPEM) == 0 || !h.certsOnMachineValid(ctx) {
-		files["server.pem"], files["server-key.pem"] = certs.Server.CertPEM, certs.Server.KeyPEM
-		files["peer.pem"], files["peer-key.pem"] = certs.Peer.CertPEM, certs.Peer.KeyPEM
+	files := CertFiles(s.TLS.CACertPEM, certs)
+	if len(s.TLS.CAKeyPEM) > 0 && h.certsOnMachineValid(ctx) {
+		files = map[string][]byte{CAFile: s.TLS.CACertPEM}
 	}
 	for name, data := range files {
 		c, err := h.c.Upload(ctx, path.Join(s.Layout().PKIDir, name), data, 0o600)
@@ -380,23 +354,22 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 }
 
 // certsOnMachineValid tells whether issued certificates on the machine chain
-// to the CA, cover the member's URLs and stay valid for another 30 days.
+// to the CA, cover the member's URLs and stay valid for RenewBefore.
 func (h *Host) certsOnMachineValid(ctx context.Context) bool {
-	read := func(name string) []byte {
+	caCert, err := pki.ParseCertificatePEM(h.spec.TLS.CACertPEM)
+	if err != nil {
+		return false
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{ServerCertFile, ServerKeyFile, PeerCertFile, PeerKeyFile} {
 		out, err := h.c.Run(ctx, "cat "+node.Quote(path.Join(h.spec.Layout().PKIDir, name))+" 2>/dev/null")
 		if err != nil {
-			return nil
+			return false
 		}
-		return []byte(out)
+		files[name] = []byte(out)
 	}
-	t := *h.spec.TLS
-	t.CAKeyPEM = nil
-	t.ServerCertPEM, t.ServerKeyPEM = read("server.pem"), read("server-key.pem")
-	t.PeerCertPEM, t.PeerKeyPEM = read("peer.pem"), read("peer-key.pem")
-	s := h.spec
-	s.TLS = &t
-	_, err := s.certificates(time.Now().Add(30 * 24 * time.Hour))
-	return err == nil
+	ca := &pki.CA{KeyPair: pki.KeyPair{Cert: caCert}}
+	return CertsOnMachineValid(ca, files, urlHosts(h.spec.ClientURLs), urlHosts(h.spec.PeerURLs), time.Now())
 }
 
 // Config renders the member's config file for joining with initial.
@@ -417,9 +390,7 @@ func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 		Settings:            s.Settings,
 	}
 	if s.TLS != nil {
-		d := s.Layout().PKIDir
-		c.ClientTLS = &etcdconf.TLS{CertFile: path.Join(d, "server.pem"), KeyFile: path.Join(d, "server-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
-		c.PeerTLS = &etcdconf.TLS{CertFile: path.Join(d, "peer.pem"), KeyFile: path.Join(d, "peer-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
+		s.Layout().WireTLS(&c)
 	}
 	return etcdconf.Render(c)
 }
