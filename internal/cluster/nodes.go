@@ -231,7 +231,7 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	b.WriteString("echo '==uname=='; uname -s; uname -m\n")
 	b.WriteString("echo '==manager=='; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi\n")
 	fmt.Fprintf(&b, "echo '==binary=='; if [ -x %s ] && [ -f %[1]s ]; then echo executable; fi\n", node.Quote(l.Binary))
-	fmt.Fprintf(&b, "echo '==data=='; d=%s; if [ -d \"$d\" ]; then echo exists; fi; if [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo member; fi\n", node.Quote(l.DataDir))
+	b.WriteString("echo '==data=='\n" + node.DataDirScript(l.DataDir))
 	files := map[string]string{"config": l.Config}
 	if c.spec.TLS != nil {
 		for _, f := range memberhost.PKIFiles {
@@ -275,7 +275,7 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 			manager = node.ServiceManager(m[0])
 		}
 	}
-	st.data = node.DataDirState{Exists: slices.Contains(sections["data"], "exists"), HasMember: slices.Contains(sections["data"], "member")}
+	st.data = node.ParseDataDir(strings.Join(sections["data"], "\n"))
 	for name := range files {
 		if v := sections["file "+name]; len(v) == 1 {
 			if data, err := base64.StdEncoding.DecodeString(v[0]); err == nil {

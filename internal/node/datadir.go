@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -23,18 +24,29 @@ type DataDirState struct {
 	HasMember bool
 }
 
+// DataDirScript is a shell script that inspects the data dir dir; its
+// output is ParseDataDir's input. Callers that batch several checks into
+// one SSH session run it as part of theirs.
+func DataDirScript(dir string) string {
+	return fmt.Sprintf(`d=%s
+if [ -d "$d" ]; then echo exists; fi
+if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi
+`, Quote(dir))
+}
+
+// ParseDataDir reads the output of DataDirScript.
+func ParseDataDir(out string) DataDirState {
+	lines := strings.Fields(out)
+	return DataDirState{Exists: slices.Contains(lines, "exists"), HasMember: slices.Contains(lines, "member")}
+}
+
 // InspectDataDir reports the state of an etcd data dir.
 func InspectDataDir(ctx context.Context, r Runner, dir string) (DataDirState, error) {
-	out, err := r.Run(ctx, fmt.Sprintf(`d=%s
-if [ -d "$d" ]; then echo exists; fi
-if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi`, Quote(dir)))
+	out, err := r.Run(ctx, DataDirScript(dir))
 	if err != nil {
 		return DataDirState{}, err
 	}
-	return DataDirState{
-		Exists:    strings.Contains(out, "exists"),
-		HasMember: strings.Contains(out, "member"),
-	}, nil
+	return ParseDataDir(out), nil
 }
 
 // RemoveDir deletes dir and everything in it (e.g. a stale data dir before a
