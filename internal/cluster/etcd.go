@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,19 +14,6 @@ import (
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 )
-
-// DefaultBinary is the running executable (the provider itself), "" when it
-// cannot be determined.
-func DefaultBinary() string {
-	p, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		p = r
-	}
-	return p
-}
 
 // tlsConfig is the client TLS configuration, nil for a plain cluster.
 func (s Spec) tlsConfig() (*tls.Config, error) {

@@ -1,7 +1,9 @@
 package memberhost
 
 import (
+	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
@@ -73,4 +75,18 @@ func (l Layout) Service(name, description string) node.ServiceSpec {
 		RunDir:      l.RunDir,
 		Notify:      true,
 	}
+}
+
+// DefaultBinary is the running executable (the provider itself, which is
+// also the bundled server), with symbolic links resolved: what is uploaded
+// when no binary is configured.
+func DefaultBinary() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return p, nil
 }

@@ -1,6 +1,7 @@
 package memberhost
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -25,5 +26,16 @@ func TestLayout(t *testing.T) {
 	}
 	if svc.Name != "etcd-x" || svc.WorkDir != "/srv/etcd" || svc.RunDir != "/srv/etcd/run" || !svc.Notify {
 		t.Errorf("service: %+v", svc)
+	}
+}
+
+func TestDefaultBinary(t *testing.T) {
+	p, err := DefaultBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		t.Fatalf("%s: %v, %v; want the test binary, links resolved", p, st, err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
 
@@ -249,7 +250,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !plan.BinaryPath.IsUnknown() && !plan.RemoteBinary.IsUnknown() {
 		s := cluster.Spec{Binary: cluster.Binary{LocalPath: plan.BinaryPath.ValueString(), RemotePath: plan.RemoteBinary.ValueString()}}
 		if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
-			s.Binary.LocalPath = cluster.DefaultBinary()
+			s.Binary.LocalPath, _ = memberhost.DefaultBinary() // "" fails validation, naming binary_path
 		}
 		if sum, err := binarySHA256(s); err == nil {
 			plan.BinarySHA256 = types.StringValue(sum)
