@@ -342,10 +342,8 @@ func (s Spec) bootstrapCluster() []etcdconf.Member {
 
 // render returns n's config file with the given initial cluster.
 func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, error) {
-	l := s.layout(n)
-	cfg := etcdconf.Config{
+	return s.layout(n).Render(etcdconf.Config{
 		Name:                n.Name,
-		DataDir:             l.DataDir,
 		ListenPeerURLs:      []string{s.PeerURL(n)},
 		AdvertisePeerURLs:   []string{s.PeerURL(n)},
 		ListenClientURLs:    []string{s.ClientURL(n)},
@@ -354,11 +352,7 @@ func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, e
 		InitialClusterState: state,
 		InitialClusterToken: s.Name,
 		Settings:            s.Settings,
-	}
-	if s.TLS != nil {
-		l.WireTLS(&cfg)
-	}
-	return etcdconf.Render(cfg)
+	}, s.TLS != nil)
 }
 
 // serviceSpec is n's service.

@@ -25,9 +25,18 @@ var PKIFiles = []string{CAFile, ServerCertFile, ServerKeyFile, PeerCertFile, Pee
 // kept; closer to their expiry they are issued again.
 const RenewBefore = 30 * 24 * time.Hour
 
-// WireTLS points c's client and peer TLS at the certificate files in
-// l.PKIDir, with client certificate authentication on both ports.
-func (l Layout) WireTLS(c *etcdconf.Config) {
+// Render renders the member's etcd config file c with the layout's data dir
+// and, with tls, client and peer TLS from the certificate files in l.PKIDir
+// (client certificate authentication on both ports).
+func (l Layout) Render(c etcdconf.Config, tls bool) ([]byte, error) {
+	c.DataDir = l.DataDir
+	if tls {
+		l.wireTLS(&c)
+	}
+	return etcdconf.Render(c)
+}
+
+func (l Layout) wireTLS(c *etcdconf.Config) {
 	f := func(name string) string { return path.Join(l.PKIDir, name) }
 	c.ClientTLS = &etcdconf.TLS{CertFile: f(ServerCertFile), KeyFile: f(ServerKeyFile), TrustedCAFile: f(CAFile), ClientCertAuth: true}
 	c.PeerTLS = &etcdconf.TLS{CertFile: f(PeerCertFile), KeyFile: f(PeerKeyFile), TrustedCAFile: f(CAFile), ClientCertAuth: true}

@@ -9,10 +9,24 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
 
-func TestWireTLS(t *testing.T) {
-	l := NewLayout("/srv/etcd", "", "")
-	var c etcdconf.Config
-	l.WireTLS(&c)
+func TestRenderTLS(t *testing.T) {
+	l := NewLayout("/srv/etcd", "/srv/data", "")
+	out, err := l.Render(etcdconf.Config{
+		Name: "m4", ListenPeerURLs: []string{"https://10.0.0.4:2380"}, AdvertisePeerURLs: []string{"https://10.0.0.4:2380"},
+		ListenClientURLs: []string{"https://10.0.0.4:2379"}, AdvertiseClientURLs: []string{"https://10.0.0.4:2379"},
+		InitialCluster:      []etcdconf.Member{{Name: "m4", PeerURLs: []string{"https://10.0.0.4:2380"}}},
+		InitialClusterState: etcdconf.StateNew, InitialClusterToken: "c",
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := etcdconf.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/srv/data" {
+		t.Errorf("data dir %q", c.DataDir)
+	}
 	for _, tc := range []struct {
 		tls       *etcdconf.TLS
 		cert, key string

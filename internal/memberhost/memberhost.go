@@ -375,9 +375,8 @@ func (h *Host) certsOnMachineValid(ctx context.Context) bool {
 // Config renders the member's config file for joining with initial.
 func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 	s := h.spec
-	c := etcdconf.Config{
+	return s.Layout().Render(etcdconf.Config{
 		Name:                s.Name,
-		DataDir:             s.DataDir,
 		ListenPeerURLs:      listenURLs(s.PeerURLs),
 		AdvertisePeerURLs:   s.PeerURLs,
 		ListenClientURLs:    listenURLs(s.ClientURLs),
@@ -388,11 +387,7 @@ func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 		// but etcd requires one.
 		InitialClusterToken: "etcd-member-" + s.Name,
 		Settings:            s.Settings,
-	}
-	if s.TLS != nil {
-		s.Layout().WireTLS(&c)
-	}
-	return etcdconf.Render(c)
+	}, s.TLS != nil)
 }
 
 // Start writes the config file for joining with initial (from
