@@ -227,8 +227,7 @@ func (s Spec) Validate() error {
 		}
 		l := s.layout(n)
 		for _, d := range []struct{ field, v string }{{"install_dir", l.InstallDir}, {"data_dir", l.DataDir}} {
-			clean := path.Clean(d.v)
-			if !path.IsAbs(d.v) || strings.Count(strings.Trim(clean, "/"), "/") < 1 {
+			if !node.DeepPath(d.v) {
 				bad("nodes", i, d.field, fmt.Errorf("%q must be an absolute path at least two levels deep (e.g. /var/lib/etcd)", d.v))
 			}
 		}

@@ -121,7 +121,7 @@ func (s Spec) Validate() error {
 		}
 	}
 	for _, d := range []struct{ what, dir string }{{"install_dir", s.InstallDir}, {"data_dir", s.DataDir}} {
-		if !path.IsAbs(d.dir) || strings.Count(strings.Trim(path.Clean(d.dir), "/"), "/") < 1 {
+		if !node.DeepPath(d.dir) {
 			bad("%s %q: use an absolute path with at least two components, e.g. /var/lib/etcd", d.what, d.dir)
 		}
 	}

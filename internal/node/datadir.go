@@ -54,9 +54,17 @@ func InspectDataDir(ctx context.Context, r Runner, dir string) (DataDirState, er
 // two components ("/", "/var").
 func RemoveDir(ctx context.Context, r Runner, dir string) error {
 	clean := path.Clean(dir)
-	if !path.IsAbs(clean) || strings.Count(strings.Trim(clean, "/"), "/") < 1 {
+	if !DeepPath(clean) {
 		return fmt.Errorf("%s: remove %q: %w", r.Target(), dir, ErrUnsafePath)
 	}
 	_, err := r.Run(ctx, "rm -rf -- "+Quote(clean))
 	return err
+}
+
+// DeepPath tells whether dir is an absolute path at least two levels deep
+// ("/var/lib", not "/" or "/var"): what a data or install dir must be, so
+// that removing it can never take a system directory with it.
+func DeepPath(dir string) bool {
+	clean := path.Clean(dir)
+	return path.IsAbs(dir) && strings.Count(strings.Trim(clean, "/"), "/") >= 1
 }
