@@ -229,7 +229,7 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	l := c.spec.layout(n)
 	var b strings.Builder
 	b.WriteString("echo '==uname=='; uname -s; uname -m\n")
-	b.WriteString("echo '==manager=='; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi\n")
+	b.WriteString("echo '==manager=='; " + node.ServiceManagerScript + "\n")
 	fmt.Fprintf(&b, "echo '==binary=='; if [ -x %s ] && [ -f %[1]s ]; then echo executable; fi\n", node.Quote(l.Binary))
 	b.WriteString("echo '==data=='\n" + node.DataDirScript(l.DataDir))
 	files := map[string]string{"config": l.Config}
