@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
@@ -46,7 +47,7 @@ func providerBinary(tb testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		buildPath = filepath.Join(buildDir, BundledBinaryName)
+		buildPath = filepath.Join(buildDir, memberhost.BinaryName)
 		cmd := exec.Command("go", "build", "-trimpath", "-o", buildPath, ".")
 		cmd.Dir = filepath.Join("..", "..")
 		if out, err := cmd.CombinedOutput(); err != nil {

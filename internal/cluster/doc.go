@@ -11,13 +11,9 @@
 // about Terraform. Errors name the node they are about (*NodeError), and a
 // Spec is checked completely (Validate) before any node is touched.
 //
-// What goes where on a node (Layout):
-//
-//	<install_dir>/bin/terraform-provider-etcd   the uploaded binary (not with RemoteBinary)
-//	<install_dir>/etc/etcd.yaml                 the member's etcd config file
-//	<install_dir>/pki/                          CA, server and peer certificates (TLS)
-//	<install_dir>/run/                          pid and log files (process manager)
-//	<data_dir>                                  etcd's data; kept on Destroy unless wiped
+// Each member is laid out on its node as package memberhost says (Layout:
+// binary, config file, certificates, run dir, data dir), the same as a
+// member of etcd_member; the data dir is kept on Destroy unless wiped.
 //
 // The config file is etcd's own format, so the bundled server
 // (`terraform-provider-etcd server --config-file F`) and a stock

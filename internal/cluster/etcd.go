@@ -3,11 +3,8 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"debug/elf"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,43 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
-
-// DefaultBinary is the running executable (the provider itself), "" when it
-// cannot be determined.
-func DefaultBinary() string {
-	p, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		p = r
-	}
-	return p
-}
-
-// BinaryPlatform reads the OS and architecture of a local ELF executable.
-// ok is false for files it cannot tell (not ELF).
-func BinaryPlatform(p string) (node.Platform, bool) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return node.Platform{}, false
-	}
-	defer f.Close()
-	arch := map[elf.Machine]string{
-		elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_ARM: "arm", elf.EM_386: "386",
-		elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
-	}[f.Machine]
-	if arch == "" {
-		return node.Platform{}, false
-	}
-	osName := "linux"
-	if f.OSABI == elf.ELFOSABI_FREEBSD {
-		osName = "freebsd"
-	}
-	return node.Platform{OS: osName, Arch: arch}, true
-}
 
 // tlsConfig is the client TLS configuration, nil for a plain cluster.
 func (s Spec) tlsConfig() (*tls.Config, error) {

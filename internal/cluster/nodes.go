@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
@@ -215,16 +216,6 @@ type nodeState struct {
 	files map[string][]byte
 }
 
-// unameArch maps `uname -m` to GOARCH.
-var unameArch = map[string]string{
-	"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-	"armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
-	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
-}
-
-// pkiFiles are the certificate files of a TLS member, in the PKI dir.
-var pkiFiles = []string{"ca.pem", "server.pem", "server-key.pem", "peer.pem", "peer-key.pem"}
-
 // probe inspects n without changing anything, in two SSH round trips (one
 // script for the platform, service manager, data dir, config file and
 // certificates; one for the service status): on a loaded machine every
@@ -238,12 +229,12 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	l := c.spec.layout(n)
 	var b strings.Builder
 	b.WriteString("echo '==uname=='; uname -s; uname -m\n")
-	b.WriteString("echo '==manager=='; if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi\n")
+	b.WriteString("echo '==manager=='; " + node.ServiceManagerScript + "\n")
 	fmt.Fprintf(&b, "echo '==binary=='; if [ -x %s ] && [ -f %[1]s ]; then echo executable; fi\n", node.Quote(l.Binary))
-	fmt.Fprintf(&b, "echo '==data=='; d=%s; if [ -d \"$d\" ]; then echo exists; fi; if [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo member; fi\n", node.Quote(l.DataDir))
+	b.WriteString("echo '==data=='\n" + node.DataDirScript(l.DataDir))
 	files := map[string]string{"config": l.Config}
 	if c.spec.TLS != nil {
-		for _, f := range pkiFiles {
+		for _, f := range memberhost.PKIFiles {
 			files[f] = path.Join(l.PKIDir, f)
 		}
 	}
@@ -270,9 +261,12 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
 		}
 	} else if u := sections["uname"]; len(u) == 2 {
-		p := node.Platform{OS: strings.ToLower(u[0]), Arch: unameArch[u[1]]}
-		if want, ok := BinaryPlatform(c.spec.Binary.LocalPath); ok && p != want {
-			return nil, fmt.Errorf("the node is %s (%s) but the binary %s is built for %s: set binary_path to a provider build for the node, or remote_binary to an etcd binary on the node", p, u[1], c.spec.Binary.LocalPath, want)
+		p, perr := node.ParseUname(u[0], u[1])
+		if err := node.CheckBinary(c.spec.Binary.LocalPath, p); err != nil {
+			if perr != nil {
+				err = fmt.Errorf("%w (%v)", err, perr)
+			}
+			return nil, err
 		}
 	}
 	manager := c.spec.ServiceManager
@@ -281,7 +275,7 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 			manager = node.ServiceManager(m[0])
 		}
 	}
-	st.data = node.DataDirState{Exists: slices.Contains(sections["data"], "exists"), HasMember: slices.Contains(sections["data"], "member")}
+	st.data = node.ParseDataDir(strings.Join(sections["data"], "\n"))
 	for name := range files {
 		if v := sections["file "+name]; len(v) == 1 {
 			if data, err := base64.StdEncoding.DecodeString(v[0]); err == nil {
@@ -310,32 +304,14 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 
 // remoteCertsValid checks the certificates on the node: same CA, and server
 // and peer certificates from it that cover the member's hosts and stay
-// valid for at least 30 more days.
+// valid for memberhost.RenewBefore.
 func (c *Cluster) remoteCertsValid(st *nodeState) bool {
 	ca := c.spec.TLS.CA
-	if string(st.files["ca.pem"]) != string(ca.CertPEM) {
+	if string(st.files[memberhost.CAFile]) != string(ca.CertPEM) {
 		return false
 	}
-	soon := time.Now().Add(30 * 24 * time.Hour)
-	for _, f := range []struct {
-		cert, key string
-		usage     pki.Usage
-	}{{"server.pem", "server-key.pem", pki.UsageServer}, {"peer.pem", "peer-key.pem", pki.UsagePeer}} {
-		cert, err := pki.ParseCertificatePEM(st.files[f.cert])
-		if err != nil {
-			return false
-		}
-		if _, err := pki.ParsePrivateKeyPEM(st.files[f.key]); err != nil {
-			return false
-		}
-		kp := &pki.KeyPair{Cert: cert}
-		for _, h := range []string{st.n.peerAddress(), st.n.clientAddress()} {
-			if ca.Verify(kp, f.usage, h, time.Now()) != nil || ca.Verify(kp, f.usage, h, soon) != nil {
-				return false
-			}
-		}
-	}
-	return true
+	hosts := []string{st.n.peerAddress(), st.n.clientAddress()}
+	return memberhost.CertsOnMachineValid(ca, st.files, hosts, hosts, time.Now())
 }
 
 // files is what a member needs on its node besides the binary.
@@ -366,13 +342,7 @@ func (c *Cluster) memberFiles(st *nodeState, initial []etcdconf.Member, state st
 		if err != nil {
 			return f, err
 		}
-		f.pki = map[string][]byte{
-			"ca.pem":         c.spec.TLS.CA.CertPEM,
-			"server.pem":     certs.Server.CertPEM,
-			"server-key.pem": certs.Server.KeyPEM,
-			"peer.pem":       certs.Peer.CertPEM,
-			"peer-key.pem":   certs.Peer.KeyPEM,
-		}
+		f.pki = memberhost.CertFiles(c.spec.TLS.CA.CertPEM, certs)
 	}
 	return f, nil
 }

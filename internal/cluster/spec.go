@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
@@ -18,10 +19,8 @@ import (
 const (
 	DefaultClientPort = 2379
 	DefaultPeerPort   = 2380
-	DefaultInstallDir = "/opt/etcd"
-	DefaultDataDir    = "/var/lib/etcd"
-	// BundledBinaryName is the file name of the uploaded binary.
-	BundledBinaryName = "terraform-provider-etcd"
+	DefaultInstallDir = memberhost.DefaultInstallDir
+	DefaultDataDir    = memberhost.DefaultDataDir
 )
 
 // ErrInvalidSpec is wrapped by every *FieldError.
@@ -116,7 +115,10 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() []error { return []error{ErrInvalidSpec, e.Err} }
 
-var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// NameRE is what a cluster name may be (it becomes the
+// initial-cluster-token and part of the service name): letters, digits,
+// '.', '_' and '-', starting with a letter or digit.
+var NameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (s Spec) clientPort() int {
 	if s.ClientPort == 0 {
@@ -149,8 +151,8 @@ func (s Spec) Validate() error {
 	bad := func(attr string, index int, field string, err error) {
 		errs = append(errs, &FieldError{Attr: attr, Index: index, Field: field, Err: err})
 	}
-	if !clusterName.MatchString(s.Name) || len(s.Name) > 100 {
-		bad("name", -1, "", fmt.Errorf("%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", s.Name))
+	if !NameRE.MatchString(s.Name) || len(s.Name) > 100 {
+		bad("name", -1, "", fmt.Errorf("%q: "+etcdconf.NameRule, s.Name))
 	}
 	for _, p := range []struct {
 		attr string
@@ -198,8 +200,8 @@ func (s Spec) Validate() error {
 			bad("nodes", i, "name", fmt.Errorf("%q is the name of nodes[%d] too; %w", n.Name, j, ErrDuplicateNodeName))
 		}
 		names[n.Name] = i
-		if !clusterName.MatchString(n.Name) {
-			bad("nodes", i, "name", fmt.Errorf("%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", n.Name))
+		if !etcdconf.MemberNameRE.MatchString(n.Name) {
+			bad("nodes", i, "name", fmt.Errorf("%q: "+etcdconf.NameRule, n.Name))
 		}
 		if strings.TrimSpace(n.Host) == "" {
 			bad("nodes", i, "host", errors.New("host is required"))
@@ -225,8 +227,7 @@ func (s Spec) Validate() error {
 		}
 		l := s.layout(n)
 		for _, d := range []struct{ field, v string }{{"install_dir", l.InstallDir}, {"data_dir", l.DataDir}} {
-			clean := path.Clean(d.v)
-			if !path.IsAbs(d.v) || strings.Count(strings.Trim(clean, "/"), "/") < 1 {
+			if !node.DeepPath(d.v) {
 				bad("nodes", i, d.field, fmt.Errorf("%q must be an absolute path at least two levels deep (e.g. /var/lib/etcd)", d.v))
 			}
 		}
@@ -310,31 +311,14 @@ func (s Spec) Node(name string) (Node, bool) {
 	return Node{}, false
 }
 
-// Layout is where a member's files are on its node.
-type Layout struct {
-	InstallDir string
-	DataDir    string
-	Binary     string // the binary the service runs
-	Config     string // etcd config file
-	PKIDir     string
-	RunDir     string
-}
-
 // Layout returns the paths of n's member.
-func (s Spec) Layout(n Node) Layout { return s.layout(n) }
+func (s Spec) Layout(n Node) memberhost.Layout { return s.layout(n) }
 
-func (s Spec) layout(n Node) Layout {
-	l := Layout{InstallDir: firstOf(n.InstallDir, s.InstallDir, DefaultInstallDir), DataDir: firstOf(n.DataDir, s.DataDir, DefaultDataDir)}
-	l.InstallDir = path.Clean(l.InstallDir)
-	l.DataDir = path.Clean(l.DataDir)
-	l.Binary = s.Binary.RemotePath
-	if l.Binary == "" {
-		l.Binary = path.Join(l.InstallDir, "bin", BundledBinaryName)
-	}
-	l.Config = path.Join(l.InstallDir, "etc", "etcd.yaml")
-	l.PKIDir = path.Join(l.InstallDir, "pki")
-	l.RunDir = path.Join(l.InstallDir, "run")
-	return l
+func (s Spec) layout(n Node) memberhost.Layout {
+	return memberhost.NewLayout(
+		path.Clean(firstOf(n.InstallDir, s.InstallDir, DefaultInstallDir)),
+		path.Clean(firstOf(n.DataDir, s.DataDir, DefaultDataDir)),
+		s.Binary.RemotePath)
 }
 
 func firstOf(v ...string) string {
@@ -357,10 +341,8 @@ func (s Spec) bootstrapCluster() []etcdconf.Member {
 
 // render returns n's config file with the given initial cluster.
 func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, error) {
-	l := s.layout(n)
-	cfg := etcdconf.Config{
+	return s.layout(n).Render(etcdconf.Config{
 		Name:                n.Name,
-		DataDir:             l.DataDir,
 		ListenPeerURLs:      []string{s.PeerURL(n)},
 		AdvertisePeerURLs:   []string{s.PeerURL(n)},
 		ListenClientURLs:    []string{s.ClientURL(n)},
@@ -369,29 +351,12 @@ func (s Spec) render(n Node, initial []etcdconf.Member, state string) ([]byte, e
 		InitialClusterState: state,
 		InitialClusterToken: s.Name,
 		Settings:            s.Settings,
-	}
-	if s.TLS != nil {
-		cfg.ClientTLS = &etcdconf.TLS{CertFile: path.Join(l.PKIDir, "server.pem"), KeyFile: path.Join(l.PKIDir, "server-key.pem"), TrustedCAFile: path.Join(l.PKIDir, "ca.pem"), ClientCertAuth: true}
-		cfg.PeerTLS = &etcdconf.TLS{CertFile: path.Join(l.PKIDir, "peer.pem"), KeyFile: path.Join(l.PKIDir, "peer-key.pem"), TrustedCAFile: path.Join(l.PKIDir, "ca.pem"), ClientCertAuth: true}
-	}
-	return etcdconf.Render(cfg)
+	}, s.TLS != nil)
 }
 
 // serviceSpec is n's service.
 func (s Spec) serviceSpec(n Node) node.ServiceSpec {
-	l := s.layout(n)
-	cmd := []string{l.Binary, "--config-file", l.Config}
-	if s.Binary.RemotePath == "" {
-		cmd = []string{l.Binary, "server", "--config-file", l.Config}
-	}
-	return node.ServiceSpec{
-		Name:        s.ServiceName(),
-		Description: fmt.Sprintf("etcd member %s of cluster %s", n.Name, s.Name),
-		Command:     cmd,
-		WorkDir:     l.InstallDir,
-		Notify:      true,
-		RunDir:      l.RunDir,
-	}
+	return s.layout(n).Service(s.ServiceName(), fmt.Sprintf("etcd member %s of cluster %s", n.Name, s.Name))
 }
 
 // certHosts are the SANs of n's member certificates: its addresses, the SSH

@@ -81,7 +81,13 @@ type Config struct {
 	Settings map[string]string
 }
 
-var memberName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// MemberNameRE is what a member name (etcd's --name) may be: letters,
+// digits, '.', '_' and '-', starting with a letter or digit. Every check of
+// a member name (config files, etcd_member, etcd_cluster's nodes) uses it.
+var MemberNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// NameRule says what MemberNameRE (and cluster names) allow, for errors.
+const NameRule = "use letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 // Validate checks c without rendering it. All problems are reported, joined.
 func (c Config) Validate() error {
@@ -89,8 +95,8 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
-	if !memberName.MatchString(c.Name) {
-		bad("name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", c.Name)
+	if !MemberNameRE.MatchString(c.Name) {
+		bad("name %q: "+NameRule, c.Name)
 	}
 	if c.DataDir == "" || !strings.HasPrefix(c.DataDir, "/") {
 		bad("data dir %q must be an absolute path", c.DataDir)
@@ -135,7 +141,7 @@ func (c Config) Validate() error {
 	self := false
 	seen := map[string]bool{}
 	for _, m := range c.InitialCluster {
-		if !memberName.MatchString(m.Name) {
+		if !MemberNameRE.MatchString(m.Name) {
 			bad("initial-cluster: member name %q is invalid", m.Name)
 		}
 		if seen[m.Name] {

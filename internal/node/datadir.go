@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -23,18 +24,29 @@ type DataDirState struct {
 	HasMember bool
 }
 
+// DataDirScript is a shell script that inspects the data dir dir; its
+// output is ParseDataDir's input. Callers that batch several checks into
+// one SSH session run it as part of theirs.
+func DataDirScript(dir string) string {
+	return fmt.Sprintf(`d=%s
+if [ -d "$d" ]; then echo exists; fi
+if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi
+`, Quote(dir))
+}
+
+// ParseDataDir reads the output of DataDirScript.
+func ParseDataDir(out string) DataDirState {
+	lines := strings.Fields(out)
+	return DataDirState{Exists: slices.Contains(lines, "exists"), HasMember: slices.Contains(lines, "member")}
+}
+
 // InspectDataDir reports the state of an etcd data dir.
 func InspectDataDir(ctx context.Context, r Runner, dir string) (DataDirState, error) {
-	out, err := r.Run(ctx, fmt.Sprintf(`d=%s
-if [ -d "$d" ]; then echo exists; fi
-if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi`, Quote(dir)))
+	out, err := r.Run(ctx, DataDirScript(dir))
 	if err != nil {
 		return DataDirState{}, err
 	}
-	return DataDirState{
-		Exists:    strings.Contains(out, "exists"),
-		HasMember: strings.Contains(out, "member"),
-	}, nil
+	return ParseDataDir(out), nil
 }
 
 // RemoveDir deletes dir and everything in it (e.g. a stale data dir before a
@@ -42,9 +54,17 @@ if [ -d "$d/member/wal" ] || [ -d "$d/member/snap" ]; then echo member; fi`, Quo
 // two components ("/", "/var").
 func RemoveDir(ctx context.Context, r Runner, dir string) error {
 	clean := path.Clean(dir)
-	if !path.IsAbs(clean) || strings.Count(strings.Trim(clean, "/"), "/") < 1 {
+	if !DeepPath(clean) {
 		return fmt.Errorf("%s: remove %q: %w", r.Target(), dir, ErrUnsafePath)
 	}
 	_, err := r.Run(ctx, "rm -rf -- "+Quote(clean))
 	return err
+}
+
+// DeepPath tells whether dir is an absolute path at least two levels deep
+// ("/var/lib", not "/" or "/var"): what a data or install dir must be, so
+// that removing it can never take a system directory with it.
+func DeepPath(dir string) bool {
+	clean := path.Clean(dir)
+	return path.IsAbs(dir) && strings.Count(strings.Trim(clean, "/"), "/") >= 1
 }

@@ -144,9 +144,14 @@ type Service interface {
 	Remove(ctx context.Context) error
 }
 
+// ServiceManagerScript prints the service manager ServiceAuto resolves to
+// on the node ("systemd" or "process"), for callers that batch it into a
+// session of their own.
+const ServiceManagerScript = `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi`
+
 // DetectServiceManager resolves ServiceAuto on the node.
 func DetectServiceManager(ctx context.Context, r Runner) (ServiceManager, error) {
-	out, err := r.Run(ctx, `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo process; fi`)
+	out, err := r.Run(ctx, ServiceManagerScript)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
@@ -123,7 +124,7 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 		Binary:         cluster.Binary{LocalPath: m.BinaryPath.ValueString(), RemotePath: m.RemoteBinary.ValueString()},
 	}
 	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
-		s.Binary.LocalPath = cluster.DefaultBinary()
+		s.Binary.LocalPath, _ = memberhost.DefaultBinary() // "" fails validation, naming binary_path
 	}
 	if !m.Settings.IsNull() && !m.Settings.IsUnknown() {
 		diags.Append(m.Settings.ElementsAs(ctx, &s.Settings, false)...)

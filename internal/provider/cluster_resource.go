@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
 
@@ -73,7 +73,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"name": schema.StringAttribute{Required: true,
 				MarkdownDescription: "Name of the cluster: its `initial-cluster-token`, and the service name's suffix (`etcd-<name>`). Changing it replaces the cluster.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				Validators:          []validator.String{stringvalidator.RegexMatches(clusterNameRE, "use letters, digits, '.', '_' and '-', starting with a letter or digit")}},
+				Validators:          []validator.String{stringvalidator.RegexMatches(cluster.NameRE, "use letters, digits, '.', '_' and '-', starting with a letter or digit")}},
 			"ssh": schema.SingleNestedAttribute{Required: true, Attributes: sshAttributes("the nodes"),
 				MarkdownDescription: "How to reach the nodes over SSH. Errors name the node and the cause: connection refused, " +
 					"authentication failed, host key mismatch or timeout. The user needs root rights (or write access to the " +
@@ -250,7 +250,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !plan.BinaryPath.IsUnknown() && !plan.RemoteBinary.IsUnknown() {
 		s := cluster.Spec{Binary: cluster.Binary{LocalPath: plan.BinaryPath.ValueString(), RemotePath: plan.RemoteBinary.ValueString()}}
 		if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
-			s.Binary.LocalPath = cluster.DefaultBinary()
+			s.Binary.LocalPath, _ = memberhost.DefaultBinary() // "" fails validation, naming binary_path
 		}
 		if sum, err := binarySHA256(s); err == nil {
 			plan.BinarySHA256 = types.StringValue(sum)
@@ -620,5 +620,3 @@ func addClusterError(diags *diag.Diagnostics, summary string, err error, op stri
 		diags.AddError(summary, detail)
 	}
 }
-
-var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/memberhost"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
 
@@ -66,14 +64,11 @@ func (m memberModel) hostSpec(ctx context.Context) (memberhost.Spec, diag.Diagno
 	s.LocalBinary = n.BinaryPath.ValueString()
 	s.WipeData = n.WipeData.ValueBool()
 	if s.RemoteBinary == "" && s.LocalBinary == "" {
-		exe, err := os.Executable()
+		exe, err := memberhost.DefaultBinary()
 		if err != nil {
 			diags.AddAttributeError(np.AtName("binary_path"), "Cannot find the provider binary",
 				fmt.Sprintf("The provider uploads its own executable by default, but cannot tell where it is (%v); set binary_path.", err))
 			return s, diags
-		}
-		if p, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = p
 		}
 		s.LocalBinary = exe
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -24,12 +23,10 @@ import (
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
-
-var memberNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 var (
 	_ resource.Resource                   = (*memberResource)(nil)
@@ -92,7 +89,7 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				Required: true,
 				MarkdownDescription: "Member name (etcd's `--name`). etcd learns it when the member's process " +
 					"joins. Must not be taken by another member. Changing it replaces the member.",
-				Validators: []validator.String{stringvalidator.RegexMatches(memberNameRE,
+				Validators: []validator.String{stringvalidator.RegexMatches(etcdconf.MemberNameRE,
 					"must start with a letter or digit and contain only letters, digits, '.', '_' and '-'")},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},

@@ -31,8 +31,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
-	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership/membertest"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"

@@ -1,32 +1,13 @@
-// Package memberhost runs one etcd member that joins an existing cluster on
-// a machine reached over SSH: it checks that the member's data dir is clean,
-// uploads the binary, certificates and an etcd config file (initial-cluster
-// from the live member list, initial-cluster-state "existing"), and starts,
-// stops or removes the member's service with internal/node.
-//
-// It is the node half of the etcd_member resource; the membership half (add,
-// promote, remove) is package membership. Nothing here talks to etcd.
-//
-// What goes where on the node:
-//
-//	<install_dir>/bin/terraform-provider-etcd  uploaded binary (unless RemoteBinary)
-//	<install_dir>/etc/etcd.yaml                the member's etcd config file
-//	<install_dir>/pki/                         CA, server and peer certificates (TLS)
-//	<install_dir>/run/                         pid and log files (process manager)
-//	<data_dir>                                 etcd's data; never wiped unless WipeData
 package memberhost
 
 import (
 	"context"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -35,15 +16,6 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
 )
-
-// Defaults of Spec's directories.
-const (
-	DefaultInstallDir = "/opt/etcd"
-	DefaultDataDir    = "/var/lib/etcd"
-)
-
-// binaryName is the uploaded bundled server.
-const binaryName = "terraform-provider-etcd"
 
 // Errors; returned errors wrap one of them.
 var (
@@ -119,17 +91,8 @@ func (s Spec) withDefaults() Spec {
 // ServiceName is the member's service (systemd unit) name.
 func (s Spec) ServiceName() string { return "etcd-member-" + s.Name }
 
-func (s Spec) binPath() string {
-	if s.RemoteBinary != "" {
-		return s.RemoteBinary
-	}
-	return path.Join(s.InstallDir, "bin", binaryName)
-}
-func (s Spec) confPath() string { return path.Join(s.InstallDir, "etc", "etcd.yaml") }
-func (s Spec) pkiDir() string   { return path.Join(s.InstallDir, "pki") }
-func (s Spec) runDir() string   { return path.Join(s.InstallDir, "run") }
-
-var memberName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// Layout is where the member's files are on the machine.
+func (s Spec) Layout() Layout { return NewLayout(s.InstallDir, s.DataDir, s.RemoteBinary) }
 
 // Validate checks everything that can be checked without the machine: names,
 // URLs, directories, the binary, settings and certificates. All problems are
@@ -140,8 +103,8 @@ func (s Spec) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidSpec}, args...)...))
 	}
-	if !memberName.MatchString(s.Name) {
-		bad("name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit", s.Name)
+	if !etcdconf.MemberNameRE.MatchString(s.Name) {
+		bad("name %q: "+etcdconf.NameRule, s.Name)
 	}
 	if err := s.SSH.Validate(); err != nil {
 		bad("ssh: %v", err)
@@ -158,7 +121,7 @@ func (s Spec) Validate() error {
 		}
 	}
 	for _, d := range []struct{ what, dir string }{{"install_dir", s.InstallDir}, {"data_dir", s.DataDir}} {
-		if !path.IsAbs(d.dir) || strings.Count(strings.Trim(path.Clean(d.dir), "/"), "/") < 1 {
+		if !node.DeepPath(d.dir) {
 			bad("%s %q: use an absolute path with at least two components, e.g. /var/lib/etcd", d.what, d.dir)
 		}
 	}
@@ -220,19 +183,7 @@ func (s Spec) certificates(now time.Time) (*pki.MemberCerts, error) {
 		if len(certPEM) == 0 || len(keyPEM) == 0 {
 			return nil, fmt.Errorf("%s certificate and key are required (or give the CA key to issue them)", what)
 		}
-		cert, err := pki.ParseCertificatePEM(certPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s certificate: %w", what, err)
-		}
-		key, err := pki.ParsePrivateKeyPEM(keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s key: %w", what, err)
-		}
-		kp := &pki.KeyPair{Cert: cert, Key: key, CertPEM: certPEM, KeyPEM: keyPEM}
-		if _, err := kp.TLSCertificate(); err != nil {
-			return nil, fmt.Errorf("%s certificate and key do not match: %w", what, err)
-		}
-		return kp, nil
+		return loadKeyPair(what, certPEM, keyPEM)
 	}
 	server, err := load("server", t.ServerCertPEM, t.ServerKeyPEM)
 	if err != nil {
@@ -244,24 +195,11 @@ func (s Spec) certificates(now time.Time) (*pki.MemberCerts, error) {
 			return nil, err
 		}
 	}
-	check := func(what string, kp *pki.KeyPair, usage pki.Usage, hosts []string) error {
-		if err := ca.Verify(kp, usage, "", now); err != nil {
-			return fmt.Errorf("%s certificate: %w (it needs both the serverAuth and the clientAuth extended key usage: etcd members dial each other, and themselves, with it)", what, err)
-		}
-		for _, h := range hosts {
-			if err := ca.Verify(kp, usage, h, now); err != nil {
-				return fmt.Errorf("%s certificate has no subject alternative name for %s, an address the member is reached at: %w", what, h, err)
-			}
-		}
-		return nil
-	}
-	if err := check("server", server, pki.UsageServer, clientHosts); err != nil {
+	certs := &pki.MemberCerts{Server: server, Peer: peer}
+	if err := CheckCerts(ca, certs, clientHosts, peerHosts, now); err != nil {
 		return nil, err
 	}
-	if err := check("peer", peer, pki.UsagePeer, peerHosts); err != nil {
-		return nil, err
-	}
-	return &pki.MemberCerts{Server: server, Peer: peer}, nil
+	return certs, nil
 }
 
 func urlHosts(urls []string) []string {
@@ -312,14 +250,14 @@ func Connect(ctx context.Context, spec Spec) (*Host, error) {
 // service. Only the name and the SSH settings need to be valid: the binary,
 // certificates and settings of a member that is going away do not matter.
 func ConnectForTeardown(ctx context.Context, spec Spec) (*Host, error) {
-	if !memberName.MatchString(spec.Name) {
+	if !etcdconf.MemberNameRE.MatchString(spec.Name) {
 		return nil, fmt.Errorf("%w: name %q", ErrInvalidSpec, spec.Name)
 	}
 	if err := spec.SSH.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: ssh: %v", ErrInvalidSpec, err)
 	}
 	if spec.RemoteBinary == "" {
-		spec.RemoteBinary = spec.withDefaults().binPath()
+		spec.RemoteBinary = spec.Layout().Binary
 	}
 	return connect(ctx, spec)
 }
@@ -349,18 +287,7 @@ func (h *Host) Target() string { return h.c.Target() }
 func (h *Host) Manager() node.ServiceManager { return h.svc.Manager() }
 
 func (h *Host) serviceSpec() node.ServiceSpec {
-	cmd := []string{h.spec.binPath(), "server", "--config-file", h.spec.confPath()}
-	if h.spec.RemoteBinary != "" {
-		cmd = []string{h.spec.binPath(), "--config-file", h.spec.confPath()}
-	}
-	return node.ServiceSpec{
-		Name:        h.spec.ServiceName(),
-		Description: "etcd member " + h.spec.Name,
-		Command:     cmd,
-		WorkDir:     h.spec.InstallDir,
-		RunDir:      h.spec.runDir(),
-		Notify:      true,
-	}
+	return h.spec.Layout().Service(h.spec.ServiceName(), "etcd member "+h.spec.Name)
 }
 
 // CheckDataDir fails with ErrDataDirInUse when the data dir holds a member
@@ -386,17 +313,16 @@ func (h *Host) CheckDataDir(ctx context.Context) error {
 func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 	s := h.spec
 	if s.RemoteBinary == "" {
-		if want, ok := binaryPlatform(s.LocalBinary); ok {
+		if _, ok := node.BinaryPlatform(s.LocalBinary); ok {
 			got, err := node.DetectPlatform(ctx, h.c)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", h.c.Target(), err)
 			}
-			if got != want {
-				return false, fmt.Errorf("%s: %w: binary %s is built for %s but the machine is %s; set binary_path to a build for %s",
-					h.c.Target(), ErrInvalidSpec, s.LocalBinary, want, got, got)
+			if err := node.CheckBinary(s.LocalBinary, got); err != nil {
+				return false, fmt.Errorf("%s: %w: %w", h.c.Target(), ErrInvalidSpec, err)
 			}
 		}
-		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.binPath(), 0o755)
+		c, err := h.c.UploadFile(ctx, s.LocalBinary, s.Layout().Binary, 0o755)
 		if err != nil {
 			return false, fmt.Errorf("upload binary: %w", err)
 		}
@@ -413,13 +339,12 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 	}
 	// Issued certificates are new on every call; keep the ones on the
 	// machine when they are still valid for this member.
-	files := map[string][]byte{"ca.pem": s.TLS.CACertPEM}
-	if len(s.TLS.CAKeyPEM) == 0 || !h.certsOnMachineValid(ctx) {
-		files["server.pem"], files["server-key.pem"] = certs.Server.CertPEM, certs.Server.KeyPEM
-		files["peer.pem"], files["peer-key.pem"] = certs.Peer.CertPEM, certs.Peer.KeyPEM
+	files := CertFiles(s.TLS.CACertPEM, certs)
+	if len(s.TLS.CAKeyPEM) > 0 && h.certsOnMachineValid(ctx) {
+		files = map[string][]byte{CAFile: s.TLS.CACertPEM}
 	}
 	for name, data := range files {
-		c, err := h.c.Upload(ctx, path.Join(s.pkiDir(), name), data, 0o600)
+		c, err := h.c.Upload(ctx, path.Join(s.Layout().PKIDir, name), data, 0o600)
 		if err != nil {
 			return false, fmt.Errorf("upload %s: %w", name, err)
 		}
@@ -429,31 +354,29 @@ func (h *Host) Upload(ctx context.Context) (changed bool, err error) {
 }
 
 // certsOnMachineValid tells whether issued certificates on the machine chain
-// to the CA, cover the member's URLs and stay valid for another 30 days.
+// to the CA, cover the member's URLs and stay valid for RenewBefore.
 func (h *Host) certsOnMachineValid(ctx context.Context) bool {
-	read := func(name string) []byte {
-		out, err := h.c.Run(ctx, "cat "+node.Quote(path.Join(h.spec.pkiDir(), name))+" 2>/dev/null")
-		if err != nil {
-			return nil
-		}
-		return []byte(out)
+	caCert, err := pki.ParseCertificatePEM(h.spec.TLS.CACertPEM)
+	if err != nil {
+		return false
 	}
-	t := *h.spec.TLS
-	t.CAKeyPEM = nil
-	t.ServerCertPEM, t.ServerKeyPEM = read("server.pem"), read("server-key.pem")
-	t.PeerCertPEM, t.PeerKeyPEM = read("peer.pem"), read("peer-key.pem")
-	s := h.spec
-	s.TLS = &t
-	_, err := s.certificates(time.Now().Add(30 * 24 * time.Hour))
-	return err == nil
+	files := map[string][]byte{}
+	for _, name := range []string{ServerCertFile, ServerKeyFile, PeerCertFile, PeerKeyFile} {
+		out, err := h.c.Run(ctx, "cat "+node.Quote(path.Join(h.spec.Layout().PKIDir, name))+" 2>/dev/null")
+		if err != nil {
+			return false
+		}
+		files[name] = []byte(out)
+	}
+	ca := &pki.CA{KeyPair: pki.KeyPair{Cert: caCert}}
+	return CertsOnMachineValid(ca, files, urlHosts(h.spec.ClientURLs), urlHosts(h.spec.PeerURLs), time.Now())
 }
 
 // Config renders the member's config file for joining with initial.
 func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 	s := h.spec
-	c := etcdconf.Config{
+	return s.Layout().Render(etcdconf.Config{
 		Name:                s.Name,
-		DataDir:             s.DataDir,
 		ListenPeerURLs:      listenURLs(s.PeerURLs),
 		AdvertisePeerURLs:   s.PeerURLs,
 		ListenClientURLs:    listenURLs(s.ClientURLs),
@@ -464,13 +387,7 @@ func (h *Host) Config(initial []etcdconf.Member) ([]byte, error) {
 		// but etcd requires one.
 		InitialClusterToken: "etcd-member-" + s.Name,
 		Settings:            s.Settings,
-	}
-	if s.TLS != nil {
-		d := s.pkiDir()
-		c.ClientTLS = &etcdconf.TLS{CertFile: path.Join(d, "server.pem"), KeyFile: path.Join(d, "server-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
-		c.PeerTLS = &etcdconf.TLS{CertFile: path.Join(d, "peer.pem"), KeyFile: path.Join(d, "peer-key.pem"), TrustedCAFile: path.Join(d, "ca.pem"), ClientCertAuth: true}
-	}
-	return etcdconf.Render(c)
+	}, s.TLS != nil)
 }
 
 // Start writes the config file for joining with initial (from
@@ -494,7 +411,7 @@ func (h *Host) Start(ctx context.Context, initial []etcdconf.Member) error {
 			return fmt.Errorf("%s: wipe data dir: %w", h.c.Target(), err)
 		}
 	}
-	if _, err := h.c.Upload(ctx, h.spec.confPath(), cfg, 0o644); err != nil {
+	if _, err := h.c.Upload(ctx, h.spec.Layout().Config, cfg, 0o644); err != nil {
 		return fmt.Errorf("upload config: %w", err)
 	}
 	if _, err := h.svc.Install(ctx); err != nil {
@@ -512,7 +429,7 @@ func (h *Host) Reconfigure(ctx context.Context, initial []etcdconf.Member, resta
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrInvalidSpec, err)
 	}
-	changed, err := h.c.Upload(ctx, h.spec.confPath(), cfg, 0o644)
+	changed, err := h.c.Upload(ctx, h.spec.Layout().Config, cfg, 0o644)
 	if err != nil {
 		return false, fmt.Errorf("upload config: %w", err)
 	}
@@ -551,25 +468,3 @@ func (h *Host) Stop(ctx context.Context) error { return h.svc.Stop(ctx) }
 // Uninstall stops the service and removes what Install wrote (unit or
 // supervisor script). The binary, config, certificates and data dir stay.
 func (h *Host) Uninstall(ctx context.Context) error { return h.svc.Remove(ctx) }
-
-// binaryPlatform reads the OS and architecture of a local ELF executable;
-// ok is false for files it cannot tell.
-func binaryPlatform(p string) (node.Platform, bool) {
-	f, err := elf.Open(filepath.Clean(p))
-	if err != nil {
-		return node.Platform{}, false
-	}
-	defer f.Close()
-	arch, ok := map[elf.Machine]string{
-		elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_ARM: "arm", elf.EM_386: "386",
-		elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
-	}[f.Machine]
-	if !ok {
-		return node.Platform{}, false
-	}
-	osName := "linux"
-	if f.OSABI == elf.ELFOSABI_FREEBSD {
-		osName = "freebsd"
-	}
-	return node.Platform{OS: osName, Arch: arch}, true
-}
