@@ -174,7 +174,7 @@ func (l *Leadership) Proclaim(ctx context.Context, value string) error {
 		return etcdErr("proclaim "+l.h.key, err)
 	}
 	if !resp.Succeeded {
-		err := fmt.Errorf("%w: key %s no longer has create revision %d", ErrLeadershipLost, l.h.key, l.h.token)
+		err := lossError(l.h.key, l.h.token, resp.Header.Revision, fmt.Errorf("%w: key %s no longer has create revision %d", ErrLeadershipLost, l.h.key, l.h.token))
 		l.h.finish(err, false)
 		return err
 	}

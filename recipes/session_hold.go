@@ -163,6 +163,7 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 		return nil, etcdErr("wait for "+q.dir, err)
 	}
 	h.rev = acq
+	h.epoch = currentEpoch(s) // the lease lived on through the wait
 	return h, nil
 }
 
@@ -230,13 +231,20 @@ type hold struct {
 
 	unlockMu sync.Mutex // serializes release
 	raw      *rawKV     // newRawKV of the session's client
+
+	// The hold context (hold_context.go): the session's deadline epoch
+	// at grant time, and the context made by the first Context call.
+	epoch     *epoch
+	ctx       context.Context
+	cancelCtx context.CancelCauseFunc
 }
 
 func newHold(s *concurrency.Session, key string, token int64, lost error, leave func()) *hold {
 	if leave == nil {
 		leave = func() {}
 	}
-	return &hold{session: s, key: key, token: token, lost: lost, leave: leave, done: make(chan struct{}), stopMon: func() {}}
+	return &hold{session: s, key: key, token: token, lost: lost, leave: leave, done: make(chan struct{}), stopMon: func() {},
+		epoch: currentEpoch(s)}
 }
 
 func (h *hold) guard() clientv3.Cmp {
@@ -253,6 +261,9 @@ func (h *hold) finish(err error, released bool) {
 	h.err = err
 	h.released = released
 	close(h.done)
+	if h.cancelCtx != nil {
+		h.cancelCtx(err)
+	}
 	h.leave()
 }
 
@@ -310,7 +321,7 @@ func (h *hold) startMonitor() {
 		rev, err := follow(ctx, c, h.key, []clientv3.OpOption{clientv3.WithFilterPut()}, load, apply)
 		switch {
 		case err == nil:
-			lostErr := fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev)
+			lostErr := lossError(h.key, h.token, rev, fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev))
 			h.mu.Lock()
 			releasing := h.releasing
 			if releasing {
@@ -323,9 +334,9 @@ func (h *hold) startMonitor() {
 		case errors.Is(err, context.Canceled) && !sessionDone(h.session) && c.Ctx().Err() == nil:
 			// stopped by release
 		case errors.Is(err, ErrSessionExpired):
-			h.finish(fmt.Errorf("%w: %w", h.lost, err), false)
+			h.finish(lossError(h.key, h.token, 0, fmt.Errorf("%w: %w", h.lost, err)), false)
 		default:
-			h.finish(fmt.Errorf("%w: cannot watch key %s: %w", h.lost, h.key, err), false)
+			h.finish(lossError(h.key, h.token, 0, fmt.Errorf("%w: cannot watch key %s: %w", h.lost, h.key, err)), false)
 		}
 	}()
 }
@@ -363,7 +374,7 @@ func (h *hold) release(ctx context.Context, what string) error {
 	h.stopMon()
 	h.mu.Unlock()
 	if !resp.Succeeded {
-		lostErr := fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token)
+		lostErr := lossError(h.key, h.token, resp.Header.Revision, fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token))
 		h.finish(lostErr, true)
 		h.mu.Lock()
 		h.released = true
