@@ -346,14 +346,30 @@ func (h *hold) startMonitor() {
 func (h *hold) release(ctx context.Context, what string) error {
 	h.unlockMu.Lock()
 	defer h.unlockMu.Unlock()
-	h.mu.Lock()
-	released, prev := h.released, h.err
-	h.releasing = true
-	h.mu.Unlock()
+	released, prev := h.beginRelease()
 	if released {
 		return releasedError{what, h.key}
 	}
 	resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
+	if err != nil {
+		return h.endRelease(what, prev, false, 0, err)
+	}
+	return h.endRelease(what, prev, resp.Succeeded, resp.Header.Revision, nil)
+}
+
+// beginRelease marks a release in flight (under unlockMu) and reports
+// whether the hold was released already, and how it ended if it did.
+func (h *hold) beginRelease() (released bool, prev error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releasing = true
+	return h.released, h.err
+}
+
+// endRelease records the outcome of the fenced delete of a release begun
+// by beginRelease: err (outcome unknown), or whether it deleted the key
+// (rev: the revision of its answer).
+func (h *hold) endRelease(what string, prev error, deleted bool, rev int64, err error) error {
 	if err != nil {
 		h.mu.Lock()
 		h.releasing = false
@@ -373,8 +389,8 @@ func (h *hold) release(ctx context.Context, what string) error {
 	h.mu.Lock()
 	h.stopMon()
 	h.mu.Unlock()
-	if !resp.Succeeded {
-		lostErr := lossError(h.key, h.token, resp.Header.Revision, fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token))
+	if !deleted {
+		lostErr := lossError(h.key, h.token, rev, fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token))
 		h.finish(lostErr, true)
 		h.mu.Lock()
 		h.released = true
