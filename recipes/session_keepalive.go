@@ -163,12 +163,24 @@ func NewSession(client *clientv3.Client, opts ...SessionOption) (*Session, error
 		}
 		id = resp.ID
 	} else {
-		sent = o.clock.Now()
-		resp, err := client.KeepAliveOnce(o.ctx, id)
+		// One keep-alive on a stream of our own, which (unlike
+		// KeepAliveOnce) skips answers about other leases.
+		kctx, cancel := context.WithTimeout(o.ctx, attemptTimeout)
+		st, err := openKAStream(kctx, client)
+		var left int64
+		if err == nil {
+			sent = o.clock.Now()
+			left, err = st.renew(int64(id), attemptTimeout)
+			st.close()
+		}
+		cancel()
 		if err != nil {
 			return nil, etcdErr(fmt.Sprintf("keep lease %x alive", int64(id)), err)
 		}
-		ttl = time.Duration(resp.TTL) * time.Second
+		if left <= 0 {
+			return nil, fmt.Errorf("%w: lease %x not found", ErrSessionExpired, int64(id))
+		}
+		ttl = time.Duration(left) * time.Second
 		if _, err := checkMargin(ttl); err != nil {
 			return nil, err
 		}
