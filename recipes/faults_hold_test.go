@@ -142,15 +142,7 @@ func TestFaultsHoldContext(t *testing.T) {
 				}
 				grants.Add(1)
 				stopped, cause := holdFor(env, l.Context(), time.Duration(env.Intn(1000))*time.Millisecond)
-				for range 3 {
-					uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					err = l.Unlock(uctx)
-					cancel()
-					env.Op()
-					if err == nil || errors.Is(err, recipes.ErrLockLost) || errors.Is(err, recipes.ErrNotHeld) {
-						break
-					}
-				}
+				release(env, w, l.Unlock)
 				mu.Lock()
 				spans = append(spans, span{worker: w.ID, token: l.Token(), granted: granted, stopped: stopped, cause: cause})
 				causes[cause]++
@@ -252,10 +244,7 @@ func TestFaultsLockAll(t *testing.T) {
 		}
 		grants.Add(1)
 		stopped, cause := holdFor(env, ml.Context(), time.Duration(env.Intn(50))*time.Millisecond)
-		uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = ml.Unlock(uctx)
-		ucancel()
-		env.Op()
+		release(env, w, ml.Unlock)
 		mu.Lock()
 		defer mu.Unlock()
 		for _, l := range ml.Locks() {
@@ -319,6 +308,22 @@ func TestFaultsLockAll(t *testing.T) {
 	if grants.Load() == 0 {
 		env.Violation("nothing was granted")
 	}
+}
+
+// release unlocks, retrying while etcd cannot be reached; if it still
+// cannot, it closes the worker's session (revoking the lease when etcd is
+// back), as a holder should rather than leave its key held.
+func release(env *chaos.Env, w *chaos.Worker, unlock func(context.Context) error) {
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := unlock(ctx)
+		cancel()
+		env.Op()
+		if err == nil || errors.Is(err, recipes.ErrLockLost) || errors.Is(err, recipes.ErrNotHeld) {
+			return
+		}
+	}
+	w.CloseHoldSession()
 }
 
 // rperm is a seeded permutation of 0..n-1.
