@@ -206,34 +206,41 @@ func (ml *MultiLock) Unlock(ctx context.Context) error {
 		sequential = sequential || released || prevs[i] != nil
 	}
 	var errs []error
-	if sequential || holds[0].raw == nil {
-		for i, h := range holds {
-			if prevs[i] != nil && errors.Is(prevs[i], ErrNotHeld) {
-				h.mu.Lock()
-				h.releasing = false
-				h.mu.Unlock()
-				continue
-			}
-			resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
-			if err != nil {
-				errs = append(errs, h.endRelease("lock", prevs[i], false, 0, err))
-				continue
-			}
-			errs = append(errs, h.endRelease("lock", prevs[i], resp.Succeeded, resp.Header.Revision, nil))
+	if !sequential {
+		// All still carry their tokens (the usual case): one flat
+		// transaction deletes them all.
+		req := &pb.TxnRequest{}
+		for _, h := range holds {
+			k := []byte(h.key)
+			req.Compare = append(req.Compare, createdAt(k, nil, h.token))
+			req.Success = append(req.Success, deleteOp(k))
 		}
-		return errors.Join(errs...)
+		resp, err := commitTxn(ctx, holds[0].session.Client(), holds[0].raw, req, false)
+		if err != nil || resp.Succeeded {
+			for i, h := range holds {
+				if err != nil {
+					errs = append(errs, h.endRelease("lock", prevs[i], false, 0, err))
+				} else {
+					errs = append(errs, h.endRelease("lock", prevs[i], true, resp.Header.Revision, nil))
+				}
+			}
+			return errors.Join(errs...)
+		}
 	}
-	req := &pb.TxnRequest{}
-	for _, h := range holds {
-		req.Success = append(req.Success, txnOp(fencedDelete(h.key, h.token)))
-	}
-	resp, err := commitTxn(ctx, holds[0].session.Client(), holds[0].raw, req, false)
+	// Some were released or lost: each on its own.
 	for i, h := range holds {
+		if prevs[i] != nil && errors.Is(prevs[i], ErrNotHeld) {
+			h.mu.Lock()
+			h.releasing = false
+			h.mu.Unlock()
+			continue
+		}
+		resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
 		if err != nil {
 			errs = append(errs, h.endRelease("lock", prevs[i], false, 0, err))
 			continue
 		}
-		errs = append(errs, h.endRelease("lock", prevs[i], resp.Responses[i].GetResponseTxn().GetSucceeded(), resp.Header.Revision, nil))
+		errs = append(errs, h.endRelease("lock", prevs[i], resp.Succeeded, resp.Header.Revision, nil))
 	}
 	return errors.Join(errs...)
 }
