@@ -188,6 +188,11 @@ func NewSession(client *clientv3.Client, opts ...SessionOption) (*Session, error
 	margin, _ := checkMargin(ttl)
 	cs, err := concurrency.NewSession(client, concurrency.WithLease(id), concurrency.WithContext(o.ctx))
 	if err != nil {
+		if o.lease == clientv3.NoLease {
+			rctx, cancel := context.WithTimeout(o.ctx, attemptTimeout)
+			_, _ = client.Revoke(rctx, id) // ours: do not leave it to expire
+			cancel()
+		}
 		return nil, etcdErr("new session", err)
 	}
 	ctx, stop := context.WithCancel(o.ctx)
