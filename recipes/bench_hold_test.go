@@ -18,6 +18,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
@@ -209,4 +210,96 @@ func BenchmarkLeadHandOver(b *testing.B) {
 	b.ReportMetric(float64(p50(lat))/float64(ttl*time.Second), "x-ttl")
 	b.Logf("Lead hand-over on ReleaseOnCancel: p50 %.3f ms over %d hand-overs; without it a hand-over waits for the %d s TTL (ratio %.5f)",
 		ms(p50(lat)), len(lat), ttl, float64(p50(lat))/float64(ttl*time.Second))
+}
+
+// BenchmarkMutexWaiters: n sessions (on 16 clients) queue on one lock and
+// take turns, each unlocking at once and queuing again; the time per grant
+// is the hand-off time with n-1 waiters. n = 4 and 1,000, for etcd's
+// concurrency.Mutex and ours, in the same run:
+//
+//	go test ./recipes -run '^$' -bench MutexWaiters -benchtime 300x
+func BenchmarkMutexWaiters(b *testing.B) {
+	c := testserver.Start(b)
+	var clients []*clientv3.Client
+	for range 16 {
+		cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cli.Close() })
+		clients = append(clients, cli)
+	}
+	perGrant := map[string]time.Duration{}
+	for _, n := range []int{4, 1000} {
+		for _, impl := range impls {
+			name := fmt.Sprintf("%s/%d", impl.name, n)
+			b.Run(name, func(b *testing.B) {
+				pfx := benchPrefix("waiters", name)
+				lockers := make([]locker, n)
+				for i := range lockers {
+					s, err := concurrency.NewSession(clients[i%len(clients)], concurrency.WithTTL(60))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = s.Close() })
+					lockers[i] = impl.lock(s, pfx)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var mu sync.Mutex
+				grants, from := 0, -1 // from: grants when measuring started
+				var first, last time.Time
+				done := make(chan struct{})
+				var wg sync.WaitGroup
+				for _, lock := range lockers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for ctx.Err() == nil {
+							unlock, err := lock(ctx)
+							if err != nil {
+								return
+							}
+							mu.Lock()
+							grants++
+							if from >= 0 && grants-from == b.N {
+								last = time.Now()
+								close(done)
+							}
+							mu.Unlock()
+							_ = unlock(context.Background())
+						}
+					}()
+				}
+				// Measure once every session waits (n keys under the prefix).
+				for {
+					resp, err := c.Client().Get(ctx, pfx+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if resp.Count >= int64(n) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				b.ResetTimer()
+				mu.Lock()
+				from, first = grants, time.Now()
+				mu.Unlock()
+				<-done
+				b.StopTimer()
+				cancel()
+				wg.Wait()
+				d := last.Sub(first) / time.Duration(b.N)
+				perGrant[name] = d
+				b.ReportMetric(ms(d), "ms/grant")
+			})
+		}
+	}
+	for _, impl := range impls {
+		few, many := perGrant[impl.name+"/4"], perGrant[impl.name+"/1000"]
+		if few > 0 && many > 0 {
+			b.Logf("%s: %.3f ms per grant with 4 sessions, %.3f ms with 1,000 (x%.2f)", impl.name, ms(few), ms(many), float64(many)/float64(few))
+		}
+	}
 }

@@ -50,7 +50,7 @@ func skewedSession(ctx context.Context, env *chaos.Env, w *chaos.Worker) *recipe
 
 // holdFor runs a hold's work under hctx for up to d and returns when it
 // stopped, and why.
-func holdFor(env *chaos.Env, hctx context.Context, d time.Duration) (int64, string) {
+func holdFor(hctx context.Context, env *chaos.Env, d time.Duration) (int64, string) {
 	var ended atomic.Int64
 	stop := context.AfterFunc(hctx, func() { ended.Store(env.Now()) })
 	t := time.NewTimer(d)
@@ -141,7 +141,7 @@ func TestFaultsHoldContext(t *testing.T) {
 					continue
 				}
 				grants.Add(1)
-				stopped, cause := holdFor(env, l.Context(), time.Duration(env.Intn(1000))*time.Millisecond)
+				stopped, cause := holdFor(l.Context(), env, time.Duration(env.Intn(1000))*time.Millisecond)
 				release(env, w, l.Unlock)
 				mu.Lock()
 				spans = append(spans, span{worker: w.ID, token: l.Token(), granted: granted, stopped: stopped, cause: cause})
@@ -188,7 +188,7 @@ func TestFaultsLead(t *testing.T) {
 					func(fctx context.Context, l *recipes.Leadership) error {
 						granted := env.Now()
 						runs.Add(1)
-						stopped, cause := holdFor(env, fctx, time.Hour)
+						stopped, cause := holdFor(fctx, env, time.Hour)
 						mu.Lock()
 						spans = append(spans, span{worker: w.ID, token: l.Token(), granted: granted, stopped: stopped, cause: cause})
 						mu.Unlock()
@@ -228,9 +228,7 @@ func TestFaultsLockAll(t *testing.T) {
 	var grants, failed atomic.Int64
 	round := func(ctx context.Context, w *chaos.Worker, s *recipes.Session, timeout time.Duration) error {
 		var ms []*recipes.Mutex
-		var set []int
 		for _, r := range rperm(env, resources)[:1+env.Intn(3)] {
-			set = append(set, r)
 			ms = append(ms, recipes.NewMutex(s.Concurrency(), fmt.Sprintf("chaos/all/r%d", r)))
 		}
 		lctx, cancel := context.WithTimeout(ctx, timeout)
@@ -243,7 +241,7 @@ func TestFaultsLockAll(t *testing.T) {
 			return err
 		}
 		grants.Add(1)
-		stopped, cause := holdFor(env, ml.Context(), time.Duration(env.Intn(50))*time.Millisecond)
+		stopped, cause := holdFor(ml.Context(), env, time.Duration(env.Intn(50))*time.Millisecond)
 		release(env, w, ml.Unlock)
 		mu.Lock()
 		defer mu.Unlock()
