@@ -141,7 +141,13 @@ func TestFaultsHoldContext(t *testing.T) {
 					continue
 				}
 				grants.Add(1)
-				stopped, cause := holdFor(l.Context(), env, time.Duration(env.Intn(1000))*time.Millisecond)
+				// Half the holds are short, half last up to 3 s: long enough for
+				// a stall past the TTL to end them by the deadline.
+				d := time.Duration(env.Intn(300)) * time.Millisecond
+				if env.Intn(2) == 0 {
+					d = time.Duration(env.Intn(3000)) * time.Millisecond
+				}
+				stopped, cause := holdFor(l.Context(), env, d)
 				release(env, w, l.Unlock)
 				mu.Lock()
 				spans = append(spans, span{worker: w.ID, token: l.Token(), granted: granted, stopped: stopped, cause: cause})
