@@ -53,6 +53,7 @@ type Claim struct {
 	key   string
 	value string
 	rev   int64
+	st    claimState // Done, Err and Context (claim_hold.go)
 }
 
 // Claim blocks until it holds the oldest free item, ctx is done, or the
@@ -188,7 +189,9 @@ func (cl *Claim) Nack(ctx context.Context) error {
 	return cl.finish(ctx, "nack", deleteOp([]byte(cl.key)))
 }
 
-func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) error {
+func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) (err error) {
+	cl.beginFinish()
+	defer func() { cl.endFinish(err) }()
 	// Whatever the outcome, the claim is no longer the caller's to lose:
 	// if it survives a failed call, the next scan hands it out again.
 	defer cl.c.drop(cl.key)
@@ -204,7 +207,7 @@ func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) 
 		return attemptErr(ctx, op, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s: claim at revision %d is gone", ErrClaimLost, op, cl.rev)
+		return lossError(cl.key, cl.rev, resp.Header.Revision, fmt.Errorf("%w: %s: claim at revision %d is gone", ErrClaimLost, op, cl.rev))
 	}
 	return nil
 }

@@ -33,12 +33,58 @@
 //     was lost (lease expired or revoked, key deleted, or released).
 //   - Done() is closed as soon as the holder can know it lost the lock: a
 //     watch on the holder's key reports its deletion (which is what lease
-//     expiry and revocation do) within milliseconds, and the session's own
-//     keep-alive ending closes it too. Err() then tells why. Done is a
-//     notice, not a guarantee: only Guard() is.
+//     expiry and revocation do), and the session's own keep-alive ending
+//     closes it too. Err() then tells why, as a *LossError carrying the
+//     revision of the loss. A connected client hears of a deletion within
+//     milliseconds; a client cut off or paused hears nothing until it
+//     reconnects or its keep-alive gives up, about a TTL later (1.5-3 s
+//     after a revoke with a 2 s TTL, under the fault suite's faults). Done
+//     is a notice, not a guarantee: only Guard() is.
 //
 // For writes outside etcd, pass Token() to the other system and have it
 // reject any token lower than the highest it has seen.
+//
+// # Stopping in time
+//
+// Much of what a holder protects is not an etcd write: a cron job, a
+// migration, a call to a service that takes no token. For that work the
+// holder must stop before anyone else can start, and Done cannot promise
+// that: in a partition the deletion never reaches the holder, and etcd
+// expires a lease TTL after the last renewal it received, which can be
+// before the client's keep-alive gives up.
+//
+// A [Session] (NewSession, same options as concurrency.NewSession, plus
+// WithSafetyMargin and WithSessionClock) sends its own keep-alives and
+// records when each was sent and when etcd acknowledged it. etcd received
+// an acknowledged keep-alive no earlier than it was sent, so the lease
+// lives at least until its send time plus the TTL. Give s.Concurrency()
+// to the primitives; then Context() of every Lock, Leadership and Claim
+// ends at the earliest of
+//
+//   - the grant seen lost (context.Cause is a *LossError wrapping
+//     ErrLockLost, ErrLeadershipLost or ErrClaimLost),
+//   - its Unlock, Resign, Ack or Nack (a cause wrapping ErrNotHeld),
+//   - the local deadline: send time of the last acknowledged keep-alive,
+//     plus the TTL, minus the safety margin (cause ErrLeaseDeadline).
+//
+// The margin (default a third of the TTL) must cover how much slower this
+// process's clock may run than that of etcd's leader over one TTL, and the
+// longest pause between checking the context and acting on it. With the
+// defaults (keep-alives every third of the TTL, margin a third of the TTL)
+// one keep-alive may go unanswered before the deadline ends the context.
+// After the deadline, the lease may still be alive (a later acknowledgment
+// proves it, and later grants get a new deadline), but the grants made
+// before it are not trusted again: take them anew. With a plain
+// concurrency.Session, Context ends on loss and release only.
+//
+// [Lead] builds a leader loop on it, like client-go's leader election: it
+// runs a function under the leadership's Context, waits for it to return
+// when that context ends (reporting a stuck one with ErrLeaderStuck
+// instead of campaigning again), and resigns at once when its own context
+// ends, so a rolling deploy hands over in about one etcd write.
+//
+// Stopping in time is a promise about clocks and pauses; fencing is one
+// about etcd. Use both: stop on Context, and guard every write.
 //
 // # Using Guard
 //
@@ -61,6 +107,30 @@
 // Unlock is fenced the same way: it deletes the key only if its create
 // revision is still the token, so a retried or delayed Unlock can never
 // delete the key of a newer holder (etcd #22082).
+//
+// A guarded write can be applied twice within one hold. clientv3 sends a
+// Txn again when a stopping member answers Canceled, although the first
+// attempt may have been applied; the resend passes the Guard too, since the
+// lock is still held, and a resent Txn can even report Succeeded=false
+// after its first attempt was applied (its own write changed what its If
+// compares). A retry by the caller after an unknown outcome does the same.
+// Fencing still holds, but a counter incremented under Guard() counts
+// twice. Write what must not be applied twice with [FencedTxn]: it adds a
+// marker key unique to the write, so any second arrival changes nothing,
+// and it tells "applied", "applied before" (by an earlier attempt, once)
+// and "not applied" apart:
+//
+//	out, _, err := recipes.FencedTxn(session, "/markers").
+//		If(l.Guard()).
+//		Then(clientv3.OpPut("/orders/next", "43")).
+//		Commit(ctx)
+//	// err != nil: unknown; Commit the same FencedWrite again.
+//	// out == recipes.FencedNotApplied: the lock was lost, nothing written.
+//
+// Several locks at once: [LockAll] takes them in one global order (in one
+// transaction when all are free) and returns one grant; put all of its
+// Guard() in the If. [ResumeMutex], like ResumeElection, takes a lock back
+// after a restart on the same lease.
 //
 // # Keys, sessions and prefixes
 //

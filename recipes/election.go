@@ -155,8 +155,10 @@ func (l *Leadership) Revision() int64 { return l.h.rev }
 func (l *Leadership) Guard() clientv3.Cmp { return l.h.guard() }
 
 // Done is closed when the leadership ends: resigned, its key deleted, its
-// lease expired or revoked (seen by a watch within milliseconds), or the
-// session's keep-alive stopped. The first call starts the watch.
+// lease expired or revoked (seen by a watch), or the session's keep-alive
+// stopped. The first call starts the watch. As for Lock.Done, a client cut
+// off from etcd hears of a loss only about a TTL later; use Context with a
+// [Session] for a bound computed locally.
 func (l *Leadership) Done() <-chan struct{} { return l.h.doneCh() }
 
 // Err returns nil while leading, an error wrapping ErrLeadershipLost once
@@ -174,7 +176,7 @@ func (l *Leadership) Proclaim(ctx context.Context, value string) error {
 		return etcdErr("proclaim "+l.h.key, err)
 	}
 	if !resp.Succeeded {
-		err := fmt.Errorf("%w: key %s no longer has create revision %d", ErrLeadershipLost, l.h.key, l.h.token)
+		err := lossError(l.h.key, l.h.token, resp.Header.Revision, fmt.Errorf("%w: key %s no longer has create revision %d", ErrLeadershipLost, l.h.key, l.h.token))
 		l.h.finish(err, false)
 		return err
 	}

@@ -78,6 +78,39 @@ var (
 	ErrEtcd = errors.New("recipes: etcd request failed")
 )
 
+// The sentinels of hold contexts, Lead, FencedTxn, ResumeMutex and LockAll.
+// The ones for bad input wrap ErrInvalidArgument as well.
+var (
+	// ErrLeaseDeadline is the context.Cause of a grant's Context that
+	// ended at the local deadline: the send time of the last keep-alive
+	// etcd acknowledged, plus the TTL, minus the safety margin. The grant
+	// may still be held, but it can no longer be proved to be.
+	ErrLeaseDeadline = errors.New("recipes: local lease deadline passed")
+
+	// ErrLeaderStuck is returned by Lead when the leader's function did
+	// not return within the grace period after its context ended.
+	ErrLeaderStuck = errors.New("recipes: leader function did not stop in time")
+
+	// ErrMarginTooLarge is returned by NewSession for a safety margin that
+	// is negative or not below the session's TTL.
+	ErrMarginTooLarge = fmt.Errorf("%w: safety margin must be at least 0 and below the TTL", ErrInvalidArgument)
+
+	// ErrTokenMismatch is returned by ResumeMutex when the session's key
+	// under the prefix exists but carries another token.
+	ErrTokenMismatch = fmt.Errorf("%w: token does not match the session's key", ErrInvalidArgument)
+
+	// ErrSamePrefix is returned by LockAll for two mutexes on the same
+	// prefix, or on nested prefixes.
+	ErrSamePrefix = fmt.Errorf("%w: mutexes on the same or nested prefixes", ErrInvalidArgument)
+
+	// ErrMixedSessions is returned by LockAll for mutexes of different
+	// sessions.
+	ErrMixedSessions = fmt.Errorf("%w: mutexes of different sessions", ErrInvalidArgument)
+
+	// ErrNilFunc is returned by Lead without a function to run.
+	ErrNilFunc = fmt.Errorf("%w: nil function", ErrInvalidArgument)
+)
+
 // etcdErr classifies an error coming back from clientv3. Context errors and
 // this package's sentinels pass through; a missing lease becomes
 // ErrSessionExpired; anything else is wrapped in ErrEtcd.
@@ -102,6 +135,9 @@ var sentinels = []error{
 	ErrLocked, ErrNotHeld, ErrLockLost, ErrLeadershipLost, ErrSessionExpired,
 	ErrNoLeader, ErrInvalidArgument, ErrClaimLost, ErrBarrierHeld,
 	ErrBarrierAbandoned, ErrBarrierFull, ErrNotEntered, ErrEtcd,
+	// Stopping in time, Lead, LockAll, ResumeMutex:
+	ErrLeaseDeadline, ErrLeaderStuck, ErrMarginTooLarge, ErrTokenMismatch,
+	ErrSamePrefix, ErrMixedSessions, ErrNilFunc,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

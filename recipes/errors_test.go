@@ -41,6 +41,9 @@ func TestEverySentinelIsKnown(t *testing.T) {
 		"ErrClaimLost": ErrClaimLost, "ErrBarrierHeld": ErrBarrierHeld,
 		"ErrBarrierAbandoned": ErrBarrierAbandoned, "ErrBarrierFull": ErrBarrierFull,
 		"ErrNotEntered": ErrNotEntered, "ErrEtcd": ErrEtcd,
+		"ErrLeaseDeadline": ErrLeaseDeadline, "ErrLeaderStuck": ErrLeaderStuck,
+		"ErrMarginTooLarge": ErrMarginTooLarge, "ErrTokenMismatch": ErrTokenMismatch,
+		"ErrSamePrefix": ErrSamePrefix, "ErrMixedSessions": ErrMixedSessions, "ErrNilFunc": ErrNilFunc,
 	}
 	n := 0
 	for _, f := range files {

@@ -111,8 +111,12 @@ func (l *Lock) Guard() clientv3.Cmp { return l.h.guard() }
 
 // Done returns a channel that is closed when the lock is no longer held:
 // it was released, its key was deleted, its lease expired or was revoked
-// (seen by a watch on the key, within milliseconds), or the session's
-// keep-alive stopped. The first call starts the watch.
+// (seen by a watch on the key), or the session's keep-alive stopped. The
+// first call starts the watch. On a connected client the watch reports a
+// deletion within milliseconds; a client cut off or paused hears of it
+// only when it reconnects or its keep-alive gives up, about a TTL later
+// (1.5-3 s after a revoke with a 2 s TTL under the fault suite's faults).
+// For a bound computed locally, use Context with a [Session].
 func (l *Lock) Done() <-chan struct{} { return l.h.doneCh() }
 
 // Err returns nil while the lock is held, an error wrapping ErrLockLost

@@ -163,6 +163,7 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 		return nil, etcdErr("wait for "+q.dir, err)
 	}
 	h.rev = acq
+	h.epoch = currentEpoch(s) // the lease lived on through the wait
 	return h, nil
 }
 
@@ -230,13 +231,20 @@ type hold struct {
 
 	unlockMu sync.Mutex // serializes release
 	raw      *rawKV     // newRawKV of the session's client
+
+	// The hold context (hold_context.go): the session's deadline epoch
+	// at grant time, and the context made by the first Context call.
+	epoch     *epoch
+	ctx       context.Context
+	cancelCtx context.CancelCauseFunc
 }
 
 func newHold(s *concurrency.Session, key string, token int64, lost error, leave func()) *hold {
 	if leave == nil {
 		leave = func() {}
 	}
-	return &hold{session: s, key: key, token: token, lost: lost, leave: leave, done: make(chan struct{}), stopMon: func() {}}
+	return &hold{session: s, key: key, token: token, lost: lost, leave: leave, done: make(chan struct{}), stopMon: func() {},
+		epoch: currentEpoch(s)}
 }
 
 func (h *hold) guard() clientv3.Cmp {
@@ -253,6 +261,9 @@ func (h *hold) finish(err error, released bool) {
 	h.err = err
 	h.released = released
 	close(h.done)
+	if h.cancelCtx != nil {
+		h.cancelCtx(err)
+	}
 	h.leave()
 }
 
@@ -310,7 +321,7 @@ func (h *hold) startMonitor() {
 		rev, err := follow(ctx, c, h.key, []clientv3.OpOption{clientv3.WithFilterPut()}, load, apply)
 		switch {
 		case err == nil:
-			lostErr := fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev)
+			lostErr := lossError(h.key, h.token, rev, fmt.Errorf("%w: key %s deleted at revision %d", h.lost, h.key, rev))
 			h.mu.Lock()
 			releasing := h.releasing
 			if releasing {
@@ -323,9 +334,9 @@ func (h *hold) startMonitor() {
 		case errors.Is(err, context.Canceled) && !sessionDone(h.session) && c.Ctx().Err() == nil:
 			// stopped by release
 		case errors.Is(err, ErrSessionExpired):
-			h.finish(fmt.Errorf("%w: %w", h.lost, err), false)
+			h.finish(lossError(h.key, h.token, 0, fmt.Errorf("%w: %w", h.lost, err)), false)
 		default:
-			h.finish(fmt.Errorf("%w: cannot watch key %s: %w", h.lost, h.key, err), false)
+			h.finish(lossError(h.key, h.token, 0, fmt.Errorf("%w: cannot watch key %s: %w", h.lost, h.key, err)), false)
 		}
 	}()
 }
@@ -335,14 +346,30 @@ func (h *hold) startMonitor() {
 func (h *hold) release(ctx context.Context, what string) error {
 	h.unlockMu.Lock()
 	defer h.unlockMu.Unlock()
-	h.mu.Lock()
-	released, prev := h.released, h.err
-	h.releasing = true
-	h.mu.Unlock()
+	released, prev := h.beginRelease()
 	if released {
 		return releasedError{what, h.key}
 	}
 	resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
+	if err != nil {
+		return h.endRelease(what, prev, false, 0, err)
+	}
+	return h.endRelease(what, prev, resp.Succeeded, resp.Header.Revision, nil)
+}
+
+// beginRelease marks a release in flight (under unlockMu) and reports
+// whether the hold was released already, and how it ended if it did.
+func (h *hold) beginRelease() (released bool, prev error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releasing = true
+	return h.released, h.err
+}
+
+// endRelease records the outcome of the fenced delete of a release begun
+// by beginRelease: err (outcome unknown), or whether it deleted the key
+// (rev: the revision of its answer).
+func (h *hold) endRelease(what string, prev error, deleted bool, rev int64, err error) error {
 	if err != nil {
 		h.mu.Lock()
 		h.releasing = false
@@ -362,8 +389,8 @@ func (h *hold) release(ctx context.Context, what string) error {
 	h.mu.Lock()
 	h.stopMon()
 	h.mu.Unlock()
-	if !resp.Succeeded {
-		lostErr := fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token)
+	if !deleted {
+		lostErr := lossError(h.key, h.token, rev, fmt.Errorf("%w: key %s no longer has create revision %d", h.lost, h.key, h.token))
 		h.finish(lostErr, true)
 		h.mu.Lock()
 		h.released = true
