@@ -71,6 +71,18 @@ var (
 	// was removed by someone else.
 	ErrNotEntered = errors.New("recipes: not entered")
 
+	// ErrClosed is returned by the calls of a [Cache] (or a watch built on
+	// one) after it was closed.
+	ErrClosed = errors.New("recipes: closed")
+
+	// ErrNotNumber is returned by a [Counter] whose key holds a value that
+	// is not a decimal int64.
+	ErrNotNumber = errors.New("recipes: value is not a number")
+
+	// ErrMemberExists is returned by [Group.Join] when another session's
+	// member holds the name.
+	ErrMemberExists = errors.New("recipes: member name taken")
+
 	// ErrEtcd wraps an error returned by etcd or the client transport
 	// that is not covered by a more specific sentinel. The original error
 	// is wrapped as well, so errors.Is(err, rpctypes.ErrPermissionDenied)
@@ -102,6 +114,7 @@ var sentinels = []error{
 	ErrLocked, ErrNotHeld, ErrLockLost, ErrLeadershipLost, ErrSessionExpired,
 	ErrNoLeader, ErrInvalidArgument, ErrClaimLost, ErrBarrierHeld,
 	ErrBarrierAbandoned, ErrBarrierFull, ErrNotEntered, ErrEtcd,
+	ErrClosed, ErrNotNumber, ErrMemberExists,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's
