@@ -114,11 +114,15 @@ func TestCacheFollowsWrites(t *testing.T) {
 
 	writes := []func() (*clientv3.TxnResponse, error){
 		func() (*clientv3.TxnResponse, error) { return cli.Txn(ctx).Then(clientv3.OpPut("cfg/b", "2")).Commit() },
-		func() (*clientv3.TxnResponse, error) { return cli.Txn(ctx).Then(clientv3.OpPut("cfg/a", "1b")).Commit() },
+		func() (*clientv3.TxnResponse, error) {
+			return cli.Txn(ctx).Then(clientv3.OpPut("cfg/a", "1b")).Commit()
+		},
 		func() (*clientv3.TxnResponse, error) {
 			return cli.Txn(ctx).Then(clientv3.OpPut("cfg/c", "3"), clientv3.OpDelete("cfg/b"), clientv3.OpPut("cfgY", "y")).Commit()
 		},
-		func() (*clientv3.TxnResponse, error) { return cli.Txn(ctx).Then(clientv3.OpPut("elsewhere", "x")).Commit() },
+		func() (*clientv3.TxnResponse, error) {
+			return cli.Txn(ctx).Then(clientv3.OpPut("elsewhere", "x")).Commit()
+		},
 		func() (*clientv3.TxnResponse, error) {
 			return cli.Txn(ctx).Then(clientv3.OpDelete("cfg/", clientv3.WithPrefix())).Commit()
 		},
