@@ -55,6 +55,9 @@ func TestCounterAddGetCompareAndSwap(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	a, _ := recipes.NewCounter(newClient(t, c), "hits")
 	b, _ := recipes.NewCounter(newClient(t, c), "hits")
+	if a.Key() != "hits" {
+		t.Fatalf("Key = %q", a.Key())
+	}
 	if v, rev, err := a.Get(ctx); err != nil || v != 0 || rev == 0 {
 		t.Fatalf("Get of a missing key = %d at %d, %v; want 0", v, rev, err)
 	}

@@ -41,6 +41,7 @@ func TestEverySentinelIsKnown(t *testing.T) {
 		"ErrClaimLost": ErrClaimLost, "ErrBarrierHeld": ErrBarrierHeld,
 		"ErrBarrierAbandoned": ErrBarrierAbandoned, "ErrBarrierFull": ErrBarrierFull,
 		"ErrNotEntered": ErrNotEntered, "ErrEtcd": ErrEtcd,
+		"ErrClosed": ErrClosed, "ErrNotNumber": ErrNotNumber, "ErrMemberExists": ErrMemberExists,
 	}
 	n := 0
 	for _, f := range files {

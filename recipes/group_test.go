@@ -65,6 +65,9 @@ func TestGroupMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m1.Name() != "10.0.0.1:80" || m1.Key() != "services/api/10.0.0.1:80" {
+		t.Fatalf("membership name %q, key %q", m1.Name(), m1.Key())
+	}
 	if _, err := g.Join(ctx, s2, "10.0.0.1:80", nil); !errors.Is(err, recipes.ErrMemberExists) {
 		t.Fatalf("second session's Join of a held name = %v, want ErrMemberExists", err)
 	}
