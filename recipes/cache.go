@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -353,10 +354,13 @@ func (c *Cache) follow(ctx context.Context, ch clientv3.WatchChan) (end watchEnd
 	}
 }
 
+// toCached returns kv as a CachedKV without copying its key and value:
+// the strings share the bytes of kv, which the cache owns (each response
+// and event is decoded into slices of its own) and never changes.
 func toCached(kv *mvccpb.KeyValue) CachedKV {
 	return CachedKV{
-		Key:            string(kv.Key),
-		Value:          string(kv.Value),
+		Key:            unsafe.String(unsafe.SliceData(kv.Key), len(kv.Key)),
+		Value:          unsafe.String(unsafe.SliceData(kv.Value), len(kv.Value)),
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,
 		Version:        kv.Version,
@@ -373,18 +377,14 @@ func (c *Cache) apply(rev int64, evs []*clientv3.Event) {
 		return
 	}
 	for _, ev := range evs {
-		key := string(ev.Kv.Key)
-		old, had := c.kvs[key]
-		if had {
-			key = old.Key // share the string already held
-		}
+		kv := toCached(ev.Kv)
+		old, had := c.kvs[kv.Key]
 		switch {
 		case ev.Type == mvccpb.DELETE && had:
-			delete(c.kvs, key)
+			delete(c.kvs, kv.Key)
 			out = append(out, CacheEvent{Type: CacheDelete, KV: old, Revision: rev})
 		case ev.Type == mvccpb.PUT:
-			kv := toCached(ev.Kv)
-			c.kvs[key] = kv
+			c.kvs[kv.Key] = kv
 			if had {
 				out = append(out, CacheEvent{Type: CacheUpdate, KV: kv, Prev: old, Revision: rev})
 			} else {
@@ -417,10 +417,14 @@ func (c *Cache) replace(rev int64, kvs []*mvccpb.KeyValue) {
 		return // a read older than what is applied (cannot happen: linearizable)
 	}
 	first := c.rev == 0
+	report := len(c.handlers) > 0
 	next := make(map[string]CachedKV, len(kvs))
 	for _, kv := range kvs {
 		n := toCached(kv)
 		next[n.Key] = n
+		if !report {
+			continue
+		}
 		if first {
 			out = append(out, CacheEvent{Type: CacheAdd, KV: n, Revision: rev})
 			continue
@@ -433,7 +437,7 @@ func (c *Cache) replace(rev int64, kvs []*mvccpb.KeyValue) {
 			out = append(out, CacheEvent{Type: CacheUpdate, KV: n, Prev: old, Revision: rev})
 		}
 	}
-	if !first {
+	if report && !first {
 		var gone []CacheEvent
 		for k, old := range c.kvs {
 			if _, ok := next[k]; !ok {
