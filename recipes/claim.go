@@ -196,13 +196,14 @@ func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) 
 	// if it survives a failed call, the next scan hands it out again.
 	defer cl.c.drop(cl.key)
 	op := verb + " " + cl.item
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
 	core := cl.c.core
-	resp, err := commitTxn(actx, core.client, core.raw, &pb.TxnRequest{
+	req := &pb.TxnRequest{
 		Compare: []*pb.Compare{createdAt([]byte(cl.key), nil, cl.rev)}, // Guard
 		Success: ops,
-	}, true)
+	}
+	resp, err := waitAnswer(ctx, core.client, cl.key, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+		return commitTxn(ctx, core.client, core.raw, req, true)
+	})
 	if err != nil {
 		return attemptErr(ctx, op, err)
 	}

@@ -229,4 +229,39 @@
 // session, so a participant whose session ends is no longer counted and
 // nobody waits for it. In both, a waiter whose own session ends fails with
 // ErrSessionExpired.
+//
+// # Caches, groups and counters
+//
+// A [Cache] is a consistent local mirror of a prefix: one linearizable
+// read at revision R, then the watch's events from R+1, applied one
+// revision at a time. Reads are served from memory and carry the revision
+// they reflect, so the cache at revision r equals a linearizable Get of
+// the prefix at r. [Cache.WaitForRevision] with the revision of one's own
+// write gives read-your-writes. Handlers get adds, updates and deletes in
+// revision order; a broken watch resumes at the next revision, and when
+// that revision was compacted the cache reads the prefix again and
+// delivers only the difference. etcd's mirror.Syncer gives no consistent
+// view and stops at a compaction.
+//
+// A [Group] is membership bound to sessions: [Group.Join] writes
+// "<target>/<name>" with the session's lease, in the JSON format of etcd's
+// naming/endpoints, so a crashed member leaves when its lease ends and
+// etcd's gRPC resolver can dial the group ("etcd:///<target>").
+// [Group.Members] returns the view with its revision; [Group.Watch]
+// follows it through a Cache.
+//
+// A [Counter] is an int64 in one key. Add and CompareAndSwap are
+// compare-and-swap transactions whose failure branch reads the key, so
+// they lose no update under contention and retry in one round trip. A key
+// that holds something other than a number is ErrNotNumber.
+//
+// # Writes that are sent once on a slow cluster
+//
+// A write that must not be sent twice (an Enqueue, a take, an Ack or
+// Nack, a Counter update) has no fixed deadline of its own: while it has
+// no answer, the package asks the cluster for a linearizable read every
+// few seconds, and keeps waiting as long as the cluster answers. Only when
+// the cluster answers nothing does the write fail, with an error wrapping
+// ErrEtcd that says its outcome is unknown. A busy cluster is slow, not
+// failed.
 package recipes

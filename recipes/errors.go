@@ -71,6 +71,18 @@ var (
 	// was removed by someone else.
 	ErrNotEntered = errors.New("recipes: not entered")
 
+	// ErrClosed is returned by the calls of a [Cache] (or a watch built on
+	// one) after it was closed.
+	ErrClosed = errors.New("recipes: closed")
+
+	// ErrNotNumber is returned by a [Counter] whose key holds a value that
+	// is not a decimal int64.
+	ErrNotNumber = errors.New("recipes: value is not a number")
+
+	// ErrMemberExists is returned by [Group.Join] when another session's
+	// member holds the name.
+	ErrMemberExists = errors.New("recipes: member name taken")
+
 	// ErrEtcd wraps an error returned by etcd or the client transport
 	// that is not covered by a more specific sentinel. The original error
 	// is wrapped as well, so errors.Is(err, rpctypes.ErrPermissionDenied)
@@ -138,6 +150,8 @@ var sentinels = []error{
 	// Stopping in time, Lead, LockAll, ResumeMutex:
 	ErrLeaseDeadline, ErrLeaderStuck, ErrMarginTooLarge, ErrTokenMismatch,
 	ErrSamePrefix, ErrMixedSessions, ErrNilFunc,
+	// Cache, Group, Counter:
+	ErrClosed, ErrNotNumber, ErrMemberExists,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

@@ -44,6 +44,7 @@ func TestEverySentinelIsKnown(t *testing.T) {
 		"ErrLeaseDeadline": ErrLeaseDeadline, "ErrLeaderStuck": ErrLeaderStuck,
 		"ErrMarginTooLarge": ErrMarginTooLarge, "ErrTokenMismatch": ErrTokenMismatch,
 		"ErrSamePrefix": ErrSamePrefix, "ErrMixedSessions": ErrMixedSessions, "ErrNilFunc": ErrNilFunc,
+		"ErrClosed": ErrClosed, "ErrNotNumber": ErrNotNumber, "ErrMemberExists": ErrMemberExists,
 	}
 	n := 0
 	for _, f := range files {

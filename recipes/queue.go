@@ -228,13 +228,14 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 		if !q.fifo {
 			floorCmp = createdAt(floor, nil, 0)
 		}
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		resp, err := commitTxn(actx, q.client, q.raw, &pb.TxnRequest{
+		req := &pb.TxnRequest{
 			Compare: []*pb.Compare{createdAt(key, nil, 0), floorCmp},
 			Success: []*pb.RequestOp{putOp(&pb.PutRequest{Key: key, Value: []byte(value)})},
 			Failure: []*pb.RequestOp{getOp(&pb.RangeRequest{Key: floor, KeysOnly: true})},
-		}, true)
-		cancel()
+		}
+		resp, err := waitAnswer(ctx, q.client, q.floorKey, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+			return commitTxn(ctx, q.client, q.raw, req, true)
+		})
 		if err != nil {
 			return "", attemptErr(ctx, op, err)
 		}
@@ -544,9 +545,10 @@ func (q *queueCore) take(ctx context.Context, s *queueSnap, cands []*mvccpb.KeyV
 		})}
 	}
 	limit := q.viewLimit()
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
-	resp, err := commitTxn(actx, q.client, q.raw, &pb.TxnRequest{Success: append(level, q.headReads(limit)...)}, true)
+	req := &pb.TxnRequest{Success: append(level, q.headReads(limit)...)}
+	resp, err := waitAnswer(ctx, q.client, q.floorKey, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+		return commitTxn(ctx, q.client, q.raw, req, true)
+	})
 	if err != nil {
 		q.rescan.Store(true)
 		return -1, nil, 0, nil, err

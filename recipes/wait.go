@@ -80,6 +80,9 @@ func attemptErr(ctx context.Context, op string, err error) error {
 	if cause := context.Cause(ctx); cause != nil {
 		return fmt.Errorf("recipes: %s: %w", op, cause)
 	}
+	if errors.Is(err, errNoAnswer) {
+		return fmt.Errorf("%w: %s: %v; outcome unknown", ErrEtcd, op, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %s: no answer within %v, outcome unknown", ErrEtcd, op, attemptTimeout)
 	}
