@@ -35,6 +35,21 @@ func ReadStatus(path string) (Status, error) {
 	if err := checkFile(path); err != nil {
 		return Status{}, err
 	}
+	// A damaged database can make bbolt's integrity check panic in a
+	// goroutine of its own, which no recover catches: check the trailer
+	// (when there is one) and the size before bbolt walks the pages.
+	size, err := fileSize(path)
+	if err != nil {
+		return Status{}, err
+	}
+	if HasTrailer(size) {
+		if err := VerifyFile(path); err != nil {
+			return Status{}, err
+		}
+	}
+	if err := withDB(path, func(*bolt.Tx) error { return nil }); err != nil {
+		return Status{}, err
+	}
 	st, err := etcdutl.NewV3(zap.NewNop()).Status(path)
 	if err != nil {
 		return st, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
@@ -62,19 +77,44 @@ func StorageVersion(path string) (string, error) {
 	if err := checkFile(path); err != nil {
 		return "", err
 	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	}
-	defer db.Close()
 	var v string
-	err = db.View(func(tx *bolt.Tx) error {
+	err := withDB(path, func(tx *bolt.Tx) error {
 		if sv := schema.ReadStorageVersionFromSnapshot(tx); sv != nil {
 			v = sv.String()
 		}
 		return nil
 	})
 	return v, err
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// withDB opens the snapshot read-only (bbolt does not read the free list
+// then) and runs fn in a read transaction, after checking that the file
+// is as large as its database says it is: a truncated file is ErrCorrupt
+// before any page beyond its end is read.
+func withDB(path string, fn func(*bolt.Tx) error) error {
+	size, err := fileSize(path)
+	if err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if need := tx.Size(); need > size {
+			return fmt.Errorf("%w: %s is %d bytes but its database needs %d: the file is truncated", ErrCorrupt, path, size, need)
+		}
+		return fn(tx)
+	})
 }
 
 // ParseVersion parses an etcd version given as MAJOR.MINOR or
