@@ -8,13 +8,10 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,24 +34,13 @@ var (
 // Saved describes a snapshot written by Save.
 type Saved struct {
 	Path string
-	// Size is the file size in bytes, the integrity trailer included.
+	// Size is the file size in bytes, etcd's sha256 trailer included.
 	Size int64
-	// SHA256 is the hexadecimal sha256 of the whole file (what sha256sum
-	// prints); empty unless SaveOptions.FileSHA256.
-	SHA256 string
-	// ServerVersion is the etcd version of the member that sent the
-	// snapshot; empty for members older than 3.6, which do not say.
+	// ServerVersion is the storage version the member that sent the
+	// snapshot reports (what etcdctl prints as "Server version"); empty
+	// for members older than 3.6, and for a new member that has not
+	// recorded it yet.
 	ServerVersion string
-	// Verified is true when the stream carried etcd's sha256 trailer and
-	// it matched the data (every etcd since 3.2 sends one).
-	Verified bool
-}
-
-// SaveOptions tune Save.
-type SaveOptions struct {
-	// FileSHA256 also computes the sha256 of the whole file while it is
-	// written (Saved.SHA256).
-	FileSHA256 bool
 }
 
 // CheckDir returns an error wrapping ErrDirMissing when the directory of
@@ -76,9 +62,13 @@ func CheckDir(path string) error {
 // Save streams a point-in-time snapshot from the member cli is connected to
 // (give it exactly one endpoint) into path. The data goes to a temporary
 // file next to path, which is synced to disk and then renamed over path, so
-// path is either the complete snapshot or untouched. The stream's sha256
-// trailer is checked before the rename.
-func Save(ctx context.Context, cli *clientv3.Client, path string, opts SaveOptions) (saved Saved, err error) {
+// path is either the complete snapshot or untouched.
+//
+// Like etcdctl, Save does not hash what it receives: sha256 runs at about
+// the speed of the stream here (150 MiB/s on this project's 2-core CI) and
+// would halve the throughput. The sha256 trailer etcd appends is checked
+// where it matters, by VerifyFile, ReadStatus and Restore.
+func Save(ctx context.Context, cli *clientv3.Client, path string) (saved Saved, err error) {
 	if err := CheckDir(path); err != nil {
 		return saved, err
 	}
@@ -102,20 +92,9 @@ func Save(ctx context.Context, cli *clientv3.Client, path string, opts SaveOptio
 		}
 	}()
 
-	check := &trailerCheck{h: sha256.New()}
-	var w io.Writer = io.MultiWriter(f, check)
-	var fileHash hash.Hash
-	if opts.FileSHA256 {
-		fileHash = sha256.New()
-		w = io.MultiWriter(f, check, fileHash)
-	}
-	n, err := io.CopyBuffer(w, resp.Snapshot, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(f, resp.Snapshot, make([]byte, 256<<10))
 	if err != nil {
 		return saved, fmt.Errorf("receiving the snapshot: %w", err)
-	}
-	verified, err := check.verify()
-	if err != nil {
-		return saved, err
 	}
 	if err = f.Sync(); err != nil {
 		return saved, err
@@ -128,11 +107,7 @@ func Save(ctx context.Context, cli *clientv3.Client, path string, opts SaveOptio
 	}
 	syncDir(filepath.Dir(path))
 
-	saved = Saved{Path: path, Size: n, ServerVersion: resp.Version, Verified: verified}
-	if fileHash != nil {
-		saved.SHA256 = hex.EncodeToString(fileHash.Sum(nil))
-	}
-	return saved, nil
+	return Saved{Path: path, Size: n, ServerVersion: resp.Version}, nil
 }
 
 // syncDir makes a rename in dir durable. Failing to is not an error: some
@@ -142,44 +117,6 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
-}
-
-// trailerCheck hashes everything written to it except the last sha256.Size
-// bytes, which it keeps: etcd appends the sha256 of the database to the
-// snapshot stream.
-type trailerCheck struct {
-	h     hash.Hash
-	tail  []byte
-	total int64
-}
-
-func (t *trailerCheck) Write(p []byte) (int, error) {
-	t.total += int64(len(p))
-	if len(p) >= sha256.Size {
-		t.h.Write(t.tail)
-		t.h.Write(p[:len(p)-sha256.Size])
-		t.tail = append(t.tail[:0], p[len(p)-sha256.Size:]...)
-		return len(p), nil
-	}
-	t.tail = append(t.tail, p...)
-	if extra := len(t.tail) - sha256.Size; extra > 0 {
-		t.h.Write(t.tail[:extra])
-		t.tail = append(t.tail[:0], t.tail[extra:]...)
-	}
-	return len(p), nil
-}
-
-// verify reports whether the stream ended in a matching trailer. A stream
-// without one (its length is not a bbolt page multiple plus the trailer) is
-// accepted unverified; one whose trailer does not match is ErrCorrupt.
-func (t *trailerCheck) verify() (bool, error) {
-	if !HasTrailer(t.total) {
-		return false, nil
-	}
-	if sum := t.h.Sum(nil); !bytes.Equal(sum, t.tail) {
-		return false, fmt.Errorf("%w: the stream's sha256 trailer %x does not match its data (%x)", ErrCorrupt, t.tail, sum)
-	}
-	return true, nil
 }
 
 // HasTrailer tells whether a snapshot of size bytes ends in etcd's sha256

@@ -225,7 +225,7 @@ func save(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEn
 		sctx, cancel = context.WithTimeout(ctx, settings.RequestTimeout)
 		defer cancel()
 	}
-	saved, err := snapshot.Save(sctx, cl.Client, file, snapshot.SaveOptions{})
+	saved, err := snapshot.Save(sctx, cl.Client, file)
 	if err != nil {
 		return fail(stderr, "save", cl.Describe(err, "take a snapshot from "+settings.Endpoints[0], ""))
 	}
