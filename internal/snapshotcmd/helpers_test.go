@@ -232,23 +232,3 @@ func checkKeys(t *testing.T, endpoint, prefix string, want map[string]string) {
 		}
 	}
 }
-
-// waitStorageVersion waits until the member at endpoint has recorded its
-// storage version (etcd >= 3.6 writes it a while after start), so that a
-// snapshot carries it.
-func waitStorageVersion(t *testing.T, cli *clientv3.Client, endpoint string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	for {
-		st, err := cli.Status(ctx, endpoint)
-		if err == nil && st.StorageVersion != "" {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s records no storage version: %v", endpoint, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}

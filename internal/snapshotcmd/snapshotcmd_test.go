@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
@@ -141,11 +142,19 @@ func TestRestoreRefusesNewerSnapshot(t *testing.T) {
 	t.Parallel()
 	c := testserver.Start(t, testserver.WithMembers(1))
 	want := putKeys(t, c.Client(), "/new/", 10)
-	waitStorageVersion(t, c.Client(), c.Endpoints()[0])
 	file := filepath.Join(t.TempDir(), "v37.db")
-	out := mustCmd(t, nil, "save", "--endpoints", c.Endpoints()[0], file)
-	if !strings.Contains(out, "Server version 3.7.") {
-		t.Fatalf("save printed %q, want the server version", out)
+	// etcd >= 3.6 records its storage version a while after it starts, and
+	// a snapshot carries it once it is committed: save until it does.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out := mustCmd(t, nil, "save", "--endpoints", c.Endpoints()[0], file)
+		if strings.Contains(out, "Server version 3.7.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("save printed %q for two minutes, want the server version", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	st := parseStatus(t, mustCmd(t, nil, "status", "-w", "json", file))
 	if !strings.HasPrefix(st.Version, "3.7") {
