@@ -159,7 +159,7 @@ func TestAccSnapshotResource(t *testing.T) {
 			},
 			// The same configuration plans nothing.
 			{
-				Config: snapshotConfig(file, `triggers = { version = "2" }`),
+				Config:           snapshotConfig(file, `triggers = { version = "2" }`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 			// A file changed behind Terraform's back: a new snapshot.
