@@ -72,7 +72,7 @@ func checkSnapshotFile(t *testing.T, file string, minRev func() int64, rev *int6
 			cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
 			out, err := cmd.Output()
 			if err != nil {
-				return fmt.Errorf("Debian's etcdctl snapshot status: %v", err)
+				return fmt.Errorf("etcdctl (Debian) snapshot status: %v", err)
 			}
 			if err := json.Unmarshal(out, &st); err != nil {
 				return err

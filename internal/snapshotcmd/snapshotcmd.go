@@ -254,7 +254,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	print, ok := printers[out]
+	printStatus, ok := printers[out]
 	if !ok {
 		_, _ = fmt.Fprintf(stderr, "Error: snapshot status: --write-out %q is not supported: use simple, table or json\n", out)
 		return exitBadArgs
@@ -263,7 +263,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "status", err)
 	}
-	if err := print(stdout, st); err != nil {
+	if err := printStatus(stdout, st); err != nil {
 		return fail(stderr, "status", err)
 	}
 	return 0
