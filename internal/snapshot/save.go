@@ -92,7 +92,7 @@ func Save(ctx context.Context, cli *clientv3.Client, path string) (saved Saved, 
 		}
 	}()
 
-	n, err := io.CopyBuffer(f, resp.Snapshot, make([]byte, 256<<10))
+	n, err := copyChunks(f, resp.Snapshot)
 	if err != nil {
 		return saved, fmt.Errorf("receiving the snapshot: %w", err)
 	}
@@ -108,6 +108,28 @@ func Save(ctx context.Context, cli *clientv3.Client, path string) (saved Saved, 
 	syncDir(filepath.Dir(path))
 
 	return Saved{Path: path, Size: n, ServerVersion: resp.Version}, nil
+}
+
+// copyChunks copies r to w in writes of 1 MiB: the stream arrives in
+// messages of 32 KiB, and one write per message costs a system call each.
+func copyChunks(w io.Writer, r io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var total int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
 }
 
 // syncDir makes a rename in dir durable. Failing to is not an error: some

@@ -134,7 +134,15 @@ func fill(b *testing.B, cli *clientv3.Client, size int64) {
 				_, _ = rand.Read(v)
 				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/bench/%09d", k), string(v)))
 			}
-			_, err := cli.Txn(ctx).Then(ops...).Commit()
+			// A busy machine makes the test cluster change leaders now and
+			// then ("request timed out"); the puts are idempotent, so retry.
+			var err error
+			for range 20 {
+				if _, err = cli.Txn(ctx).Then(ops...).Commit(); err == nil || ctx.Err() != nil {
+					return err
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 			return err
 		})
 	}
