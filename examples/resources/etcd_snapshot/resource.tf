@@ -8,7 +8,7 @@ variable "etcd_version" {
 # changes: apply before an upgrade, and the file holds the data as it was.
 # Check it with `terraform-provider-etcd snapshot status -w table FILE`.
 resource "etcd_snapshot" "before_upgrade" {
-  path     = "${path.root}/etcd-before-${var.etcd_version}.db"
+  path     = "${abspath(path.root)}/etcd-before-${var.etcd_version}.db"
   triggers = { version = var.etcd_version }
 
   # Destroying the resource leaves the file unless this is true.
