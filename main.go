@@ -1,10 +1,11 @@
 // Command terraform-provider-etcd is the etcd Terraform/OpenTofu provider.
 //
-// The one binary has three modes:
+// The one binary has four modes:
 //
 //	terraform-provider-etcd [-debug]                  serve the provider plugin (started by Terraform)
 //	terraform-provider-etcd server --config-file F    run one etcd member from an etcd YAML config file
 //	terraform-provider-etcd dev [--members N] ...     run a local replicated cluster for trying things out
+//	terraform-provider-etcd snapshot save|status|restore  etcdctl/etcdutl snapshot commands
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/devcmd"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/server"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshotcmd"
 )
 
 // version is set by the release build (goreleaser: -X main.version=...).
@@ -34,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return server.Main(args[1:], version, stdout, stderr)
 		case "dev":
 			return devcmd.Main(args[1:], stdout, stderr)
+		case "snapshot":
+			return snapshotcmd.Main(args[1:], stdout, stderr)
 		case "version", "--version", "-version":
 			_, _ = fmt.Fprintf(stdout, "terraform-provider-etcd %s\n", version)
 			return 0
@@ -52,6 +56,8 @@ func serveProvider(args []string, stderr io.Writer) int {
   terraform-provider-etcd server --config-file F   run one etcd member from an etcd YAML config file
   terraform-provider-etcd dev [--members N] [--tls] [--auth] [--env-file PATH]
                                                    run a local replicated etcd cluster
+  terraform-provider-etcd snapshot save|status|restore ...
+                                                   take, inspect and restore snapshots (etcdctl/etcdutl)
   terraform-provider-etcd version                  print the version
 
 `)

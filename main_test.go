@@ -17,6 +17,8 @@ func TestRunDispatch(t *testing.T) {
 		{[]string{"server"}, 2, "--config-file is required"},
 		{[]string{"dev", "--members", "0"}, 2, "--members must be between"},
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"snapshot"}, 2, "snapshot save <filename>"},
+		{[]string{"snapshot", "status"}, 2, "want exactly one file name"},
 		{[]string{"-h"}, 0, "terraform-provider-etcd server --config-file F"},
 	}
 	for _, tt := range tests {

@@ -111,7 +111,7 @@ func (m *member) config(streamCtx context.Context, server *atomic.Pointer[etcdse
 	cfg.TickMs = tickMs
 	cfg.ElectionMs = electionMs
 	cfg.UnsafeNoFsync = true
-	cfg.QuotaBackendBytes = quotaBytes
+	cfg.QuotaBackendBytes = m.c.opts.quota
 	// Hashing passwords at the lowest cost keeps auth set-up and every
 	// Authenticate call cheap.
 	cfg.BcryptCost = uint(bcrypt.MinCost)

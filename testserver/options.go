@@ -21,6 +21,7 @@ type options struct {
 	auth    bool
 	logger  *zap.Logger
 	proxies bool
+	quota   int64
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -32,6 +33,12 @@ func buildOptions(opts []Option) (options, error) {
 	}
 	if o.members < 1 || o.members > MaxMembers {
 		return o, fmt.Errorf("WithMembers(%d): a cluster has 1 to %d members", o.members, MaxMembers)
+	}
+	if o.quota < 0 {
+		return o, fmt.Errorf("WithQuotaBackendBytes(%d): the quota must be positive", o.quota)
+	}
+	if o.quota == 0 {
+		o.quota = quotaBytes
 	}
 	if o.logger == nil {
 		o.logger = zap.NewNop()
@@ -71,4 +78,13 @@ func WithLogger(l *zap.Logger) Option {
 // this option only moves their (small) start-up cost.
 func WithClientProxies() Option {
 	return func(o *options) { o.proxies = true }
+}
+
+// WithQuotaBackendBytes sets every member's backend quota
+// (--quota-backend-bytes; default 256 MiB). A member whose database grows
+// past it raises etcd's NOSPACE alarm and refuses writes until the alarm is
+// disarmed: a small quota is how tests raise a real alarm. A large one lets
+// benchmarks hold more data.
+func WithQuotaBackendBytes(n int64) Option {
+	return func(o *options) { o.quota = n }
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -24,7 +25,22 @@ type EndpointStatus struct {
 	// Errors are the alarms and errors the member reports about itself
 	// (e.g. "memberID:... alarm:NOSPACE").
 	Errors []string
-	Err    error
+	// Alarms are the names of the alarms active for this member (NOSPACE,
+	// CORRUPT), sorted, from the cluster's alarm list; nil when that list
+	// could not be read (AlarmsErr says why).
+	Alarms    []string
+	AlarmsErr error
+	Err       error
+}
+
+// Fragmentation is the share of the database file that is allocated but
+// not in use, (db_size - db_size_in_use) / db_size, from 0 to 1: what a
+// defragmentation would give back.
+func (s EndpointStatus) Fragmentation() float64 {
+	if s.DBSize <= 0 || s.DBSizeInUse >= s.DBSize {
+		return 0
+	}
+	return float64(s.DBSize-s.DBSizeInUse) / float64(s.DBSize)
 }
 
 // IsLeader tells whether the member is its cluster's leader.
@@ -43,7 +59,37 @@ func (c *Client) Status(ctx context.Context, endpoints []string) []EndpointStatu
 		})
 	}
 	wg.Wait()
+	alarms, err := c.Alarms(ctx)
+	for i := range out {
+		if out[i].Err != nil {
+			continue
+		}
+		if err != nil {
+			out[i].AlarmsErr = err
+			continue
+		}
+		out[i].Alarms = append([]string{}, alarms[out[i].MemberID]...)
+	}
 	return out
+}
+
+// Alarms returns the cluster's active alarms by member ID, each member's
+// sorted by name (NOSPACE, CORRUPT).
+func (c *Client) Alarms(ctx context.Context) (map[uint64][]string, error) {
+	ctx, cancel := c.Ctx(ctx)
+	defer cancel()
+	resp, err := c.Maintenance.AlarmList(ctx)
+	if err != nil {
+		return nil, c.Describe(err, "list the cluster's alarms", "")
+	}
+	out := map[uint64][]string{}
+	for _, a := range resp.Alarms {
+		out[a.MemberID] = append(out[a.MemberID], a.Alarm.String())
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out, nil
 }
 
 func (c *Client) status(ctx context.Context, endpoint string) EndpointStatus {

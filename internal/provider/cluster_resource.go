@@ -263,6 +263,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		if resp.Diagnostics.HasError() {
 			return
 		}
+		warnClusterAlarms(ctx, state, &resp.Diagnostics)
 		// The same nodes: the same members.
 		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
 			plan.Members = state.Members

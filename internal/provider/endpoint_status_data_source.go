@@ -39,6 +39,8 @@ var endpointStatusType = types.ObjectType{AttrTypes: map[string]attr.Type{
 	"storage_version":    types.StringType,
 	"db_size":            types.Int64Type,
 	"db_size_in_use":     types.Int64Type,
+	"fragmentation":      types.Float64Type,
+	"alarms":             types.ListType{ElemType: types.StringType},
 	"leader":             types.StringType,
 	"is_leader":          types.BoolType,
 	"is_learner":         types.BoolType,
@@ -59,7 +61,8 @@ func (d *endpointStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "The status of each etcd endpoint, as `etcdctl endpoint status` shows it: member ID, " +
-			"version, database size, leader, raft term and index, and the errors (alarms) the member reports. " +
+			"version, database size and fragmentation, leader, learner or not, raft term and indexes, and the alarms " +
+			"(`NOSPACE`, `CORRUPT`) and errors the member reports. " +
 			"An endpoint that does not answer does not fail the data source: its `error` says why, and the " +
 			"other attributes of its entry are null, so a `check` or a postcondition can decide what to do.",
 		Attributes: map[string]schema.Attribute{
@@ -90,6 +93,21 @@ func (d *endpointStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 					"db_size_in_use": schema.Int64Attribute{
 						Computed:            true,
 						MarkdownDescription: "Size in bytes of the database in use (the rest is freed by defragmentation).",
+					},
+					"fragmentation": schema.Float64Attribute{
+						Computed: true,
+						MarkdownDescription: "Share of the database file allocated but not in use, a ratio from 0 to 1: " +
+							"`(db_size - db_size_in_use) / db_size`. It is what `etcdctl defrag` would give back; " +
+							"e.g. 0.5 means half the file is free pages.",
+					},
+					"alarms": schema.ListAttribute{
+						ElementType: types.StringType,
+						Computed:    true,
+						MarkdownDescription: "Alarms active for this member, by name, sorted: `NOSPACE` (its database " +
+							"reached the quota: the cluster refuses writes until space is freed with compaction and " +
+							"`etcdctl defrag`, and the alarm is disarmed with `etcdctl alarm disarm`) and `CORRUPT` " +
+							"(its data differs from the other members'). Empty when none; null when the alarm list " +
+							"could not be read.",
 					},
 					"leader": computed("Member ID of the leader, as this member sees it."),
 					"is_leader": schema.BoolAttribute{
@@ -165,6 +183,8 @@ func endpointStatusValue(s client.EndpointStatus) attr.Value {
 		"storage_version":    types.StringNull(),
 		"db_size":            types.Int64Null(),
 		"db_size_in_use":     types.Int64Null(),
+		"fragmentation":      types.Float64Null(),
+		"alarms":             types.ListNull(types.StringType),
 		"leader":             types.StringNull(),
 		"is_leader":          types.BoolNull(),
 		"is_learner":         types.BoolNull(),
@@ -188,6 +208,14 @@ func endpointStatusValue(s client.EndpointStatus) attr.Value {
 	obj["storage_version"] = types.StringValue(s.StorageVersion)
 	obj["db_size"] = types.Int64Value(s.DBSize)
 	obj["db_size_in_use"] = types.Int64Value(s.DBSizeInUse)
+	obj["fragmentation"] = types.Float64Value(s.Fragmentation())
+	if s.AlarmsErr == nil {
+		alarms := make([]attr.Value, len(s.Alarms))
+		for i, a := range s.Alarms {
+			alarms[i] = types.StringValue(a)
+		}
+		obj["alarms"] = types.ListValueMust(types.StringType, alarms)
+	}
 	obj["leader"] = types.StringValue(client.FormatMemberID(s.Leader))
 	obj["is_leader"] = types.BoolValue(s.IsLeader())
 	obj["is_learner"] = types.BoolValue(s.IsLearner)

@@ -1,11 +1,17 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -15,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 func TestAccEndpointStatusDataSource(t *testing.T) {
@@ -44,6 +51,8 @@ func TestAccEndpointStatusDataSource(t *testing.T) {
 			statecheck.ExpectKnownValue(addr, status(i, "version"), knownvalue.StringRegexp(regexp.MustCompile(`^3\.\d+\.\d+`))),
 			statecheck.ExpectKnownValue(addr, status(i, "raft_term"), knownvalue.NotNull()),
 			statecheck.ExpectKnownValue(addr, status(i, "errors"), knownvalue.ListSizeExact(0)),
+			statecheck.ExpectKnownValue(addr, status(i, "alarms"), knownvalue.ListSizeExact(0)),
+			statecheck.ExpectKnownValue(addr, status(i, "fragmentation"), knownvalue.NotNull()),
 			statecheck.ExpectKnownValue(addr, status(i, "error"), knownvalue.Null()),
 		)
 	}
@@ -110,6 +119,98 @@ func TestAccEndpointStatusDataSourceExample(t *testing.T) {
 			ConfigStateChecks: []statecheck.StateCheck{
 				statecheck.ExpectKnownOutputValue("leader", knownvalue.StringRegexp(regexp.MustCompile(`^[0-9a-f]+$`))),
 			},
+		}},
+	})
+}
+
+// raiseNoSpace fills a cluster started with a small quota until etcd
+// refuses a write with "database space exceeded", then waits until the
+// NOSPACE alarm is in the cluster's alarm list.
+func raiseNoSpace(t *testing.T, c *testserver.Cluster) {
+	t.Helper()
+	ctx := etcdCtx(t)
+	value := strings.Repeat("x", 64<<10)
+	full := false
+	for i := 0; i < 1000 && !full; i++ {
+		_, err := c.Client().Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		switch {
+		case errors.Is(err, rpctypes.ErrNoSpace):
+			full = true
+		case err != nil:
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if !full {
+		t.Fatal("1,000 puts of 64 KiB did not exceed the quota")
+	}
+	for len(noSpaceMembers(t, c)) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no NOSPACE alarm after the quota was exceeded")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// noSpaceMembers returns the IDs of the members with a NOSPACE alarm.
+func noSpaceMembers(t *testing.T, c *testserver.Cluster) map[uint64]bool {
+	t.Helper()
+	resp, err := c.Client().AlarmList(etcdCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[uint64]bool{}
+	for _, a := range resp.Alarms {
+		if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
+			ids[a.MemberID] = true
+		}
+	}
+	return ids
+}
+
+// A member whose database exceeded its quota reports a NOSPACE alarm, and
+// only such a member does; every member's fragmentation is a ratio.
+func TestAccEndpointStatusAlarms(t *testing.T) {
+	accCluster(t)
+	c := testserver.Start(t, testserver.WithMembers(3), testserver.WithQuotaBackendBytes(1<<20))
+	raiseNoSpace(t, c)
+	// Each member that exceeds the quota raises its own alarm, some later
+	// than others, and none is cleared without a disarm: the members with
+	// an alarm before the read must have it in the data source, and those
+	// with one there must have it in the list read after.
+	var before map[uint64]bool
+	const addr = "data.etcd_endpoint_status.test"
+	cfg := fmt.Sprintf("provider \"etcd\" {\n  endpoints = %s\n}\ndata \"etcd_endpoint_status\" \"test\" {}\n", hclList(c.Endpoints()))
+	check := func(s *terraform.State) error {
+		after := noSpaceMembers(t, c)
+		a := s.RootModule().Resources[addr].Primary.Attributes
+		for i := range c.Endpoints() {
+			p := fmt.Sprintf("statuses.%d.", i)
+			id, err := strconv.ParseUint(a[p+"member_id"], 16, 64)
+			if err != nil {
+				return fmt.Errorf("status %d: member_id %q", i, a[p+"member_id"])
+			}
+			alarmed := a[p+"alarms.#"] == "1" && a[p+"alarms.0"] == "NOSPACE"
+			if !alarmed && a[p+"alarms.#"] != "0" {
+				return fmt.Errorf("member %x: alarms %s, want [] or [NOSPACE]: %v", id, a[p+"alarms.#"], a)
+			}
+			if before[id] && !alarmed || alarmed && !after[id] {
+				return fmt.Errorf("member %x: NOSPACE in the data source %t, in the alarm list before %t and after %t",
+					id, alarmed, before[id], after[id])
+			}
+			f, err := strconv.ParseFloat(a[p+"fragmentation"], 64)
+			if err != nil || f < 0 || f >= 1 {
+				return fmt.Errorf("member %x: fragmentation %q, want a ratio in [0, 1)", id, a[p+"fragmentation"])
+			}
+		}
+		return nil
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{{
+			PreConfig: func() { before = noSpaceMembers(t, c) },
+			Config:    cfg,
+			Check:     check,
 		}},
 	})
 }

@@ -273,6 +273,7 @@ func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 		newLeaseResource, newKeyPrefixResource,
 		newMemberResource,
 		newClusterResource,
+		newSnapshotResource,
 	}
 }
 
