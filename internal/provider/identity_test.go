@@ -31,8 +31,8 @@ func identityCases(t *testing.T) map[string]identityCase {
 		"etcd_key": {"etcd_key.test", "key", providerConfig() + keyConfig(key, "v"), &key},
 		"etcd_key_prefix": {prefixAddr, "prefix",
 			prefixConfig(prefix+"p/", map[string]string{"a": "1"}, nil), ptr(prefix + "p/")},
-		"etcd_role": {"etcd_role.test", "name", providerConfig() + roleConfig(role), &role},
-		"etcd_user": {"etcd_user.test", "name", providerConfig() + userConfig(user, `password = "identity-test-pw"`), &user},
+		"etcd_role":  {"etcd_role.test", "name", providerConfig() + roleConfig(role), &role},
+		"etcd_user":  {"etcd_user.test", "name", providerConfig() + userConfig(user, `password = "identity-test-pw"`), &user},
 		"etcd_lease": {"etcd_lease.test", "id", providerConfig() + "resource \"etcd_lease\" \"test\" {\n  ttl = 600\n}\n", nil},
 	}
 }

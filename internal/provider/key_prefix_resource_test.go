@@ -501,7 +501,9 @@ func TestAccKeyPrefixResourceValuesWriteOnly(t *testing.T) {
 		b.WriteString("  }")
 		return prefixConfig(prefix, text, nil, b.String(), fmt.Sprintf("values_wo_version = %d", version))
 	}
-	free := func(secrets ...string) resource.TestCheckFunc { return checkStateFilesFree(workDir, prefix, secrets...) }
+	free := func(secrets ...string) resource.TestCheckFunc {
+		return checkStateFilesFree(workDir, prefix, secrets...)
+	}
 	nullWO := statecheck.ExpectKnownValue(prefixAddr, tfjsonpath.New("values_wo"), knownvalue.Null())
 
 	resource.ParallelTest(t, resource.TestCase{

@@ -583,7 +583,7 @@ func TestAccKeyResourceAdoptAndKeep(t *testing.T) {
 		),
 		Steps: []resource.TestStep{
 			{
-				Config:      config(other, "mine", "adopt_if_equal = true"),
+				Config: config(other, "mine", "adopt_if_equal = true"),
 				ExpectError: regexp.MustCompile(`(?s)Key exists with another value.*adopt_if_equal.*` +
 					regexp.QuoteMeta("terraform import etcd_key.NAME "+other)),
 			},
