@@ -13,6 +13,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 )
 
 // identityCase is one importable type: a configuration that creates it, and
@@ -149,7 +152,12 @@ func TestResourceIdentityProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = c.Client().Revoke(context.Background(), lease.ID) })
-	leaseHex := fmt.Sprintf("%x", int64(lease.ID))
+	leaseHex := client.FormatLeaseID(int64(lease.ID))
+	members, err := c.Client().MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberHex := membership.FormatID(members.Members[0].ID)
 
 	for _, tc := range []struct{ typ, attr, value string }{
 		{"etcd_key", "key", prefix + "k"},
@@ -157,6 +165,7 @@ func TestResourceIdentityProtocol(t *testing.T) {
 		{"etcd_role", "name", role},
 		{"etcd_user", "name", user},
 		{"etcd_lease", "id", leaseHex},
+		{"etcd_member", "id", memberHex},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			idSchema, ok := schemas.IdentitySchemas[tc.typ]

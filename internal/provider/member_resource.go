@@ -35,6 +35,7 @@ var (
 	_ resource.Resource                   = (*memberResource)(nil)
 	_ resource.ResourceWithConfigure      = (*memberResource)(nil)
 	_ resource.ResourceWithImportState    = (*memberResource)(nil)
+	_ resource.ResourceWithIdentity       = (*memberResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*memberResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*memberResource)(nil)
 )
@@ -219,6 +220,10 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				"has joined, caught up and been promoted; delete includes moving leadership away and stopping the service."),
 		},
 	}
+}
+
+func (r *memberResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("id", "The member ID in hexadecimal, as `etcdctl member list` prints it.")
 }
 
 func (r *memberResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -425,6 +430,7 @@ func (r *memberResource) Create(ctx context.Context, req resource.CreateRequest,
 	plan.ClientURLs = memberURLList(nil)
 	plan.IsLearner = types.BoolValue(added.IsLearner)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
 		return
@@ -534,6 +540,7 @@ func (r *memberResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	id := state.ID.ValueString()
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", id)...) // also when the member is gone
 	resp.Diagnostics.Append(r.refresh(ctx, cl, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -645,6 +652,7 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 }
 
 func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -712,6 +720,12 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a
 // member name.
 func (r *memberResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	target, diags := importTarget(ctx, req, "id", "8e9e05c52164694d")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	req.ID = target
 	if req.ID == "" {
 		resp.Diagnostics.AddError("Missing member", "Give the member's ID (hex, as etcdctl member list prints it) or name, e.g. terraform import etcd_member.NAME m3")
 		return
@@ -749,6 +763,7 @@ func (r *memberResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("peer_urls"), m.PeerURLs)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("learner"), true)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", membership.FormatID(m.ID))...)
 }
 
 // listMembers is the cluster's member list, bounded by the request timeout,
