@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -714,6 +715,28 @@ func TestAccUserResourceExample(t *testing.T) {
 				checkAuthenticates(c, "app", "example-app-pw", true),
 				checkAuthenticates(c, "ci", "example-ci-pw", true),
 			),
+		}},
+	})
+}
+
+// keep_on_destroy: destroy forgets the user and leaves it in etcd.
+func TestAccUserResourceKeepOnDestroy(t *testing.T) {
+	accCluster(t)
+	name := rbacName(t, "kept")
+	t.Cleanup(func() { _, _ = sharedEtcd().UserDelete(context.Background(), name) })
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			if _, err := sharedEtcd().UserGet(context.Background(), name); err != nil {
+				return fmt.Errorf("user %q was not kept: %v", name, err)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: providerConfig() + userConfig(name, `password = "kept-user-pw"`, "keep_on_destroy = true"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(userAddr, tfjsonpath.New("keep_on_destroy"), knownvalue.Bool(true)),
+			},
 		}},
 	})
 }
