@@ -26,11 +26,12 @@ import (
 //
 // keyReadServer serves ReadResource for etcd_key itself: it decodes the
 // state's msgpack straight into keyResourceModel, runs the same readKey as
-// the framework path, and encodes the model back. Everything else, and any
-// etcd_key state it does not recognise exactly (private state, such as the
-// framework's marker on the first read after an import, a resource
-// identity, JSON state, an attribute set that is not the schema's), goes to
-// the framework unchanged. TestKeyFastReadMatchesFramework compares the two
+// the framework path, and encodes the model back with the resource identity
+// (the key). Everything else, and any etcd_key state it does not recognise
+// exactly (private state, such as the framework's marker on the first read
+// after an import or the HMAC of a write-only value, an identity naming
+// another key, JSON state, an attribute set that is not the schema's), goes
+// to the framework unchanged. TestKeyFastReadMatchesFramework compares the two
 // paths on the same requests against a real cluster.
 
 // protocolServer is everything the framework's protocol server implements;
