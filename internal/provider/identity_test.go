@@ -25,18 +25,21 @@ type identityCase struct {
 	addr, attr string
 	config     string
 	want       *string
+	// changes: the plan after an import block is not empty (etcd never
+	// reveals a password, so the configured one is set again).
+	changes bool
 }
 
 func identityCases(t *testing.T) map[string]identityCase {
 	prefix := keyPrefix(t)
 	key, role, user := prefix+"k", rbacName(t, "r"), rbacName(t, "u")
 	return map[string]identityCase{
-		"etcd_key": {"etcd_key.test", "key", providerConfig() + keyConfig(key, "v"), &key},
+		"etcd_key": {"etcd_key.test", "key", providerConfig() + keyConfig(key, "v"), &key, false},
 		"etcd_key_prefix": {prefixAddr, "prefix",
-			prefixConfig(prefix+"p/", map[string]string{"a": "1"}, nil), ptr(prefix + "p/")},
-		"etcd_role":  {"etcd_role.test", "name", providerConfig() + roleConfig(role), &role},
-		"etcd_user":  {"etcd_user.test", "name", providerConfig() + userConfig(user, `password = "identity-test-pw"`), &user},
-		"etcd_lease": {"etcd_lease.test", "id", providerConfig() + "resource \"etcd_lease\" \"test\" {\n  ttl = 600\n}\n", nil},
+			prefixConfig(prefix+"p/", map[string]string{"a": "1"}, nil), ptr(prefix + "p/"), false},
+		"etcd_role":  {"etcd_role.test", "name", providerConfig() + roleConfig(role), &role, false},
+		"etcd_user":  {"etcd_user.test", "name", providerConfig() + userConfig(user, `password = "identity-test-pw"`), &user, true},
+		"etcd_lease": {"etcd_lease.test", "id", providerConfig() + "resource \"etcd_lease\" \"test\" {\n  ttl = 600\n}\n", nil, false},
 	}
 }
 
@@ -63,16 +66,18 @@ func TestAccResourceIdentityImport(t *testing.T) {
 						},
 					},
 					{
-						Config:          tc.config,
-						ResourceName:    tc.addr,
-						ImportState:     true,
-						ImportStateKind: resource.ImportBlockWithResourceIdentity,
+						Config:             tc.config,
+						ResourceName:       tc.addr,
+						ImportState:        true,
+						ImportStateKind:    resource.ImportBlockWithResourceIdentity,
+						ExpectNonEmptyPlan: tc.changes,
 					},
 					{
-						Config:          tc.config,
-						ResourceName:    tc.addr,
-						ImportState:     true,
-						ImportStateKind: resource.ImportBlockWithID,
+						Config:             tc.config,
+						ResourceName:       tc.addr,
+						ImportState:        true,
+						ImportStateKind:    resource.ImportBlockWithID,
+						ExpectNonEmptyPlan: tc.changes,
 					},
 					{
 						Config:            tc.config,
