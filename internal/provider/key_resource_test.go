@@ -548,18 +548,24 @@ func TestAccKeyResourceValueWriteOnly(t *testing.T) {
 	})
 }
 
-// On CLIs without write-only arguments, value_wo is refused up front with
-// a clear error rather than silently dropped.
+// On CLIs without write-only arguments, value_wo and values_wo are refused
+// up front with a clear error rather than silently dropped.
 func TestAccKeyResourceValueWriteOnlyOldCLI(t *testing.T) {
 	accCluster(t)
 	resource.ParallelTest(t, resource.TestCase{
 		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipAbove(tfversion.Version1_10_0)},
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNoKeys(keyPrefix(t)),
-		Steps: []resource.TestStep{{
-			Config:      providerConfig() + keyBlock(keyPrefix(t)+"k", `value_wo = "x"`, "value_wo_version = 1"),
-			ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
-		}},
+		Steps: []resource.TestStep{
+			{
+				Config:      providerConfig() + keyBlock(keyPrefix(t)+"k", `value_wo = "x"`, "value_wo_version = 1"),
+				ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
+			},
+			{
+				Config:      prefixConfig(keyPrefix(t)+"p/", nil, nil, `values_wo = { a = "x" }`, "values_wo_version = 1"),
+				ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
+			},
+		},
 	})
 }
 
