@@ -110,7 +110,7 @@ func TestAccResourceIdentityImportInvalid(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy:             checkNoKeys(prefix),
 		Steps: []resource.TestStep{
-			{Config: withImport(fmt.Sprintf("{ prefix = %q }", prefix)), ExpectError: regexp.MustCompile(`(?i)prefix`)},
+			{Config: withImport(fmt.Sprintf("{ prefix = %q }", prefix)), ExpectError: errorText(`Invalid expression value: attribute "key" is required`)},
 			{Config: withImport(fmt.Sprintf("{ key = %q }", prefix+"missing")), ExpectError: regexp.MustCompile(`(?i)cannot import non-existent remote object`)},
 			{Config: withImport(`{ key = "" }`), ExpectError: errorText("The import block's identity has no key")},
 		},
