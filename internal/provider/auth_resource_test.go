@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -395,6 +396,8 @@ func TestAccAuthTraceLogHasNoSecrets(t *testing.T) {
 	info := c.TLS()
 	_, rootPW := c.RootCredentials()
 	const userPW, woPW, wrongPW = "Trace-user-pw-3317", "Trace-wo-pw-8802", "Trace-wrong-pw-4471"
+	// The write-only and ephemeral paths of etcd_key and etcd_key_prefix.
+	const keyWO, keyB64WO, prefixWO, ephemeralSecret = "Trace-key-wo-6120", "Trace-key-b64-wo-7231", "Trace-prefix-wo-8342", "Trace-ephemeral-9453"
 
 	// The provider binary, as a user installs it, found through dev_overrides.
 	binDir := t.TempDir()
@@ -456,7 +459,35 @@ resource "etcd_user" "wo" {
   password_wo         = "` + woPW + `"
   password_wo_version = 1
 }
+resource "etcd_key" "wo" {
+  key              = "/trace/wo"
+  value_wo         = "` + keyWO + `"
+  value_wo_version = 1
+}
+resource "etcd_key" "b64wo" {
+  key              = "/trace/b64wo"
+  value_base64_wo  = "` + base64.StdEncoding.EncodeToString([]byte(keyB64WO)) + `"
+  value_wo_version = 1
+}
+resource "etcd_key_prefix" "wo" {
+  prefix            = "/trace/prefix/"
+  values            = { plain = "p" }
+  values_wo         = { secret = "` + prefixWO + `" }
+  values_wo_version = 1
+}
+ephemeral "etcd_key" "src" {
+  key = "/trace-source/secret"
+}
+resource "etcd_key" "copy" {
+  key              = "/trace/copy"
+  value_wo         = ephemeral.etcd_key.src.value
+  value_wo_version = 1
+}
 `
+		root := rawClient(t, c, "root", rootPW)
+		if _, err := root.Put(etcdCtx(t), "/trace-source/secret", ephemeralSecret); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	run := func(dir string, args ...string) (string, error) {
@@ -476,10 +507,14 @@ resource "etcd_user" "wo" {
 	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(provider(rootPW)+resources), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	stateSecrets := []string{userPW}
+	if writeOnly {
+		stateSecrets = append(stateSecrets, woPW, keyWO, keyB64WO, prefixWO, ephemeralSecret)
+	}
 	var logs []string
 	for _, args := range [][]string{
 		{"apply", "-auto-approve", "-no-color"},
-		{"plan", "-detailed-exitcode", "-no-color"}, // refresh: passwords are checked
+		{"plan", "-detailed-exitcode", "-no-color"}, // refresh: passwords and write-only HMACs are checked
 		{"destroy", "-auto-approve", "-no-color"},
 	} {
 		out, err := run(work, args...)
@@ -487,6 +522,14 @@ resource "etcd_user" "wo" {
 			t.Fatalf("%s %s: %v\n%s", filepath.Base(cli), args[0], err, tail(out, 4000))
 		}
 		logs = append(logs, out)
+		if args[0] == "apply" && writeOnly {
+			// The state files, private data decoded, hold no write-only or
+			// ephemeral value, nor a plain hash of one. (userPW is in the
+			// state by design: password is a stored, sensitive argument.)
+			if err := checkStateFilesFree(work, "trace-wo", stateSecrets[1:]...)(nil); err != nil {
+				t.Error(err)
+			}
+		}
 	}
 
 	// A wrong password: the error names the user and never the password.
@@ -514,6 +557,11 @@ resource "etcd_user" "wo" {
 	secrets := map[string]string{"root password": rootPW, "user password": userPW, "wrong password": wrongPW}
 	if writeOnly {
 		secrets["write-only password"] = woPW
+		secrets["etcd_key value_wo"] = keyWO
+		secrets["etcd_key value_base64_wo"] = keyB64WO
+		secrets["etcd_key value_base64_wo, encoded"] = base64.StdEncoding.EncodeToString([]byte(keyB64WO))
+		secrets["etcd_key_prefix values_wo"] = prefixWO
+		secrets["ephemeral etcd_key value"] = ephemeralSecret
 	}
 	for i, line := range pemBody(info.KeyPEM) {
 		secrets[fmt.Sprintf("private key line %d", i+1)] = line

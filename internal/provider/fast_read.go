@@ -26,11 +26,12 @@ import (
 //
 // keyReadServer serves ReadResource for etcd_key itself: it decodes the
 // state's msgpack straight into keyResourceModel, runs the same readKey as
-// the framework path, and encodes the model back. Everything else, and any
-// etcd_key state it does not recognise exactly (private state, such as the
-// framework's marker on the first read after an import, a resource
-// identity, JSON state, an attribute set that is not the schema's), goes to
-// the framework unchanged. TestKeyFastReadMatchesFramework compares the two
+// the framework path, and encodes the model back with the resource identity
+// (the key). Everything else, and any etcd_key state it does not recognise
+// exactly (private state, such as the framework's marker on the first read
+// after an import or the HMAC of a write-only value, an identity naming
+// another key, JSON state, an attribute set that is not the schema's), goes
+// to the framework unchanged. TestKeyFastReadMatchesFramework compares the two
 // paths on the same requests against a real cluster.
 
 // protocolServer is everything the framework's protocol server implements;
@@ -60,7 +61,7 @@ func (s *keyReadServer) ReadResource(ctx context.Context, req *tfprotov6.ReadRes
 // readKey serves req if it is an etcd_key refresh it recognises exactly;
 // ok is false when the framework must serve it.
 func (s *keyReadServer) readKey(ctx context.Context, req *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, bool) {
-	if req.TypeName != keyTypeName || len(req.Private) > 0 || req.CurrentIdentity != nil ||
+	if req.TypeName != keyTypeName || len(req.Private) > 0 ||
 		req.CurrentState == nil || len(req.CurrentState.MsgPack) == 0 {
 		return nil, false
 	}
@@ -72,8 +73,17 @@ func (s *keyReadServer) readKey(ctx context.Context, req *tfprotov6.ReadResource
 	if !ok {
 		return nil, false
 	}
-	resp := &tfprotov6.ReadResourceResponse{}
-	found, diags := readKey(ctx, data, &state)
+	// The identity is the key. One that says otherwise is the framework's
+	// to report.
+	identity, err := encodeKeyIdentity(state.Key.ValueString())
+	if err != nil || req.CurrentIdentity != nil && req.CurrentIdentity.IdentityData != nil &&
+		!bytes.Equal(req.CurrentIdentity.IdentityData.MsgPack, identity) {
+		return nil, false
+	}
+	resp := &tfprotov6.ReadResourceResponse{
+		NewIdentity: &tfprotov6.ResourceIdentityData{IdentityData: &tfprotov6.DynamicValue{MsgPack: identity}},
+	}
+	found, diags := readKey(ctx, data, &state, nil)
 	resp.Diagnostics = protoDiagnostics(diags)
 	if diags.HasError() {
 		// As the framework does: the state goes back as it came.
@@ -92,8 +102,24 @@ func (s *keyReadServer) readKey(ctx context.Context, req *tfprotov6.ReadResource
 	return resp, true
 }
 
+// encodeKeyIdentity is the msgpack of etcd_key's identity object.
+func encodeKeyIdentity(key string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	if err := enc.EncodeMapLen(1); err != nil {
+		return nil, err
+	}
+	if err := enc.EncodeString("key"); err != nil {
+		return nil, err
+	}
+	if err := enc.EncodeString(key); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 // keyStateAttributes is the number of attributes in etcd_key's schema.
-const keyStateAttributes = 8
+const keyStateAttributes = 13
 
 func (m *keyResourceModel) stringAttr(name string) *types.String {
 	switch name {
@@ -107,6 +133,20 @@ func (m *keyResourceModel) stringAttr(name string) *types.String {
 		return &m.ValueBase64
 	case "lease":
 		return &m.Lease
+	case "value_wo":
+		return &m.ValueWO
+	case "value_base64_wo":
+		return &m.ValueBase64WO
+	}
+	return nil
+}
+
+func (m *keyResourceModel) boolAttr(name string) *types.Bool {
+	switch name {
+	case "adopt_if_equal":
+		return &m.AdoptIfEqual
+	case "keep_on_destroy":
+		return &m.KeepOnDestroy
 	}
 	return nil
 }
@@ -119,12 +159,15 @@ func (m *keyResourceModel) int64Attr(name string) *types.Int64 {
 		return &m.ModRevision
 	case "version":
 		return &m.Version
+	case "value_wo_version":
+		return &m.ValueWOVersion
 	}
 	return nil
 }
 
 var keyStateOrder = [keyStateAttributes]string{
-	"create_revision", "id", "key", "lease", "mod_revision", "value", "value_base64", "version",
+	"adopt_if_equal", "create_revision", "id", "keep_on_destroy", "key", "lease", "mod_revision",
+	"value", "value_base64", "value_base64_wo", "value_wo", "value_wo_version", "version",
 }
 
 // decodeKeyState decodes the msgpack of a known, non-null etcd_key state
@@ -138,7 +181,7 @@ func decodeKeyState(b []byte) (keyResourceModel, bool) {
 	if err != nil || n != keyStateAttributes {
 		return m, false
 	}
-	var seen uint8 // bit i: keyStateOrder[i] was decoded
+	var seen uint16 // bit i: keyStateOrder[i] was decoded
 	for range n {
 		name, err := dec.DecodeString()
 		if err != nil {
@@ -153,16 +196,25 @@ func decodeKeyState(b []byte) (keyResourceModel, bool) {
 		if err != nil {
 			return m, false
 		}
-		switch s, i := m.stringAttr(name), m.int64Attr(name); {
+		switch s, i, bl := m.stringAttr(name), m.int64Attr(name), m.boolAttr(name); {
 		case code == msgpcode.Nil:
 			if dec.DecodeNil() != nil {
 				return m, false
 			}
-			if s != nil {
+			switch {
+			case s != nil:
 				*s = types.StringNull()
-			} else {
+			case i != nil:
 				*i = types.Int64Null()
+			default:
+				*bl = types.BoolNull()
 			}
+		case bl != nil && (code == msgpcode.True || code == msgpcode.False):
+			v, err := dec.DecodeBool()
+			if err != nil {
+				return m, false
+			}
+			*bl = types.BoolValue(v)
 		case s != nil && msgpcode.IsString(code):
 			v, err := dec.DecodeString()
 			if err != nil {
@@ -215,19 +267,16 @@ func encodeKeyState(m keyResourceModel) ([]byte, error) {
 			return nil, err
 		}
 		var err error
-		if s := m.stringAttr(name); s != nil {
-			if s.IsNull() || s.IsUnknown() {
-				err = enc.EncodeNil()
-			} else {
-				err = enc.EncodeString(s.ValueString())
-			}
-		} else {
-			i := m.int64Attr(name)
-			if i.IsNull() || i.IsUnknown() {
-				err = enc.EncodeNil()
-			} else {
-				err = enc.EncodeInt(i.ValueInt64())
-			}
+		s, i, bl := m.stringAttr(name), m.int64Attr(name), m.boolAttr(name)
+		switch {
+		case s != nil && !s.IsNull() && !s.IsUnknown():
+			err = enc.EncodeString(s.ValueString())
+		case i != nil && !i.IsNull() && !i.IsUnknown():
+			err = enc.EncodeInt(i.ValueInt64())
+		case bl != nil && !bl.IsNull() && !bl.IsUnknown():
+			err = enc.EncodeBool(bl.ValueBool())
+		default:
+			err = enc.EncodeNil()
 		}
 		if err != nil {
 			return nil, err

@@ -107,6 +107,8 @@ func TestKeyFastReadMatchesFramework(t *testing.T) {
 		{"lease on an unleased key", map[string]any{"id": prefix + "text", "key": prefix + "text", "value": "hello",
 			"lease": leaseHex}},
 		{"just imported", map[string]any{"id": prefix + "text", "key": prefix + "text"}},
+		{"write-only, record lost", map[string]any{"id": prefix + "text", "key": prefix + "text", "value_wo_version": 2,
+			"keep_on_destroy": true, "create_revision": 1, "mod_revision": 1, "version": 1}},
 		{"deleted", map[string]any{"id": prefix + "gone", "key": prefix + "gone", "value": "v",
 			"create_revision": 5, "mod_revision": 5, "version": 1}},
 	}
@@ -180,6 +182,21 @@ func compareReadResponses(t *testing.T, typ tftypes.Object, got, want *tfprotov6
 	if !gotState.Equal(wantState) {
 		t.Errorf("state:\nfast path: %s\nframework: %s", gotState, wantState)
 	}
+	if got.NewIdentity == nil || want.NewIdentity == nil {
+		t.Fatalf("identity: fast path %v, framework %v", got.NewIdentity, want.NewIdentity)
+	}
+	identityType := tftypes.Object{AttributeTypes: map[string]tftypes.Type{"key": tftypes.String}}
+	gotID, err := got.NewIdentity.IdentityData.Unmarshal(identityType)
+	if err != nil {
+		t.Fatalf("fast path identity: %v", err)
+	}
+	wantID, err := want.NewIdentity.IdentityData.Unmarshal(identityType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gotID.Equal(wantID) {
+		t.Errorf("identity:\nfast path: %s\nframework: %s", gotID, wantID)
+	}
 	if len(got.Private) != 0 || len(want.Private) != 0 {
 		t.Errorf("private state: fast path %q, framework %q", got.Private, want.Private)
 	}
@@ -213,13 +230,14 @@ func TestKeyFastReadCodec(t *testing.T) {
 	}
 	for name := range typ.AttributeTypes {
 		var m keyResourceModel
-		if m.stringAttr(name) == nil && m.int64Attr(name) == nil {
+		if m.stringAttr(name) == nil && m.int64Attr(name) == nil && m.boolAttr(name) == nil {
 			t.Errorf("attribute %s unknown to the fast path", name)
 		}
 	}
 
 	full := keyStateValue(typ, map[string]any{"id": "/a", "key": "/a", "value": "é\x00", "lease": "694d7c8c1f0c7a0b",
-		"create_revision": 1 << 40, "mod_revision": 7, "version": -1})
+		"create_revision": 1 << 40, "mod_revision": 7, "version": -1, "value_wo_version": 3,
+		"adopt_if_equal": true, "keep_on_destroy": false})
 	sparse := keyStateValue(typ, map[string]any{"id": "/a", "key": "/a"})
 	for _, v := range []tftypes.Value{full, sparse} {
 		dv, err := tfprotov6.NewDynamicValue(typ, v)
@@ -266,7 +284,13 @@ func TestKeyFastReadCodec(t *testing.T) {
 	if _, ok := fs.readKey(context.Background(), &tfprotov6.ReadResourceRequest{TypeName: keyTypeName, CurrentState: &dv}); !ok {
 		t.Fatal("the fast path declined a plain etcd_key state")
 	}
+	otherID, err := encodeKeyIdentity("/other")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, req := range map[string]*tfprotov6.ReadResourceRequest{
+		"identity of another key": {TypeName: keyTypeName, CurrentState: &dv,
+			CurrentIdentity: &tfprotov6.ResourceIdentityData{IdentityData: &tfprotov6.DynamicValue{MsgPack: otherID}}},
 		"private state": {TypeName: keyTypeName, CurrentState: &dv, Private: []byte(`{".import_before_read":"dHJ1ZQ=="}`)},
 		"json state":    {TypeName: keyTypeName, CurrentState: &tfprotov6.DynamicValue{JSON: []byte(`{"id":"/a"}`)}},
 		"other type":    {TypeName: "etcd_lease", CurrentState: &dv},

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -35,6 +37,7 @@ var (
 	_ resource.ResourceWithImportState    = (*keyPrefixResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*keyPrefixResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*keyPrefixResource)(nil)
+	_ resource.ResourceWithIdentity       = (*keyPrefixResource)(nil)
 )
 
 // Private state keys of etcd_key_prefix. Revisions are private rather than
@@ -66,6 +69,10 @@ type keyPrefixModel struct {
 	ValuesBase64    types.Map    `tfsdk:"values_base64"`
 	DeleteUnmanaged types.Bool   `tfsdk:"delete_unmanaged"`
 	MaxTxnOps       types.Int64  `tfsdk:"max_txn_ops"`
+	ValuesWO        types.Map    `tfsdk:"values_wo"`
+	ValuesWOVersion types.Int64  `tfsdk:"values_wo_version"`
+	AdoptIfEqual    types.Bool   `tfsdk:"adopt_if_equal"`
+	KeepOnDestroy   types.Bool   `tfsdk:"keep_on_destroy"`
 }
 
 func (r *keyPrefixResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -85,7 +92,15 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 			"key it touches still has the revision read when the plan was made, so a key changed " +
 			"outside Terraform since then is reported as an error, not overwritten; if a change spans " +
 			"several transactions and one fails, the ones before it are recorded in state. Keys that were " +
-			"added, changed or deleted outside Terraform show up as a diff on the next plan.",
+			"added, changed or deleted outside Terraform show up as a diff on the next plan.\n\n" +
+			"**Secrets.** `values_wo` with `values_wo_version` writes values that are never stored in the plan or " +
+			"state (Terraform 1.11+, OpenTofu 1.11+). The provider keeps only an HMAC-SHA-256 of each, keyed by a " +
+			"random salt of the resource's own, in private state; when etcd holds something else for one of them, " +
+			"the refresh warns and the plan writes them again (`values_wo_version` shows as changing). Any change " +
+			"to `values_wo`, including added or removed suffixes, is applied only when `values_wo_version` changes.\n\n" +
+			"**Adopting and leaving keys.** `adopt_if_equal = true` lets create (and an update that adds keys) take " +
+			"over keys that already hold exactly the planned values; `keep_on_destroy = true` makes destroy forget " +
+			"the keys without deleting them.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:            true,
@@ -132,8 +147,40 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 					"cluster's `--max-txn-ops` (etcd's default, and this attribute's, is %d).", client.DefaultMaxTxnOps),
 				Validators: []validator.Int64{int64validator.AtLeast(1)},
 			},
+			"values_wo": schema.MapAttribute{
+				ElementType: types.StringType,
+				Optional:    true,
+				Sensitive:   true,
+				WriteOnly:   true,
+				MarkdownDescription: "Text values by suffix, write-only: written to etcd and never stored in the plan " +
+					"or state. Needs Terraform 1.11+ or OpenTofu 1.11+, and `values_wo_version`. A suffix may appear in " +
+					"only one of `values`, `values_base64` and `values_wo`.",
+			},
+			"values_wo_version": schema.Int64Attribute{
+				Optional: true,
+				MarkdownDescription: "Version of `values_wo`. The provider cannot see a write-only value change, so " +
+					"change this number (e.g. increment it) to write `values_wo` again, with any suffix added or " +
+					"removed. Required with `values_wo`. A refresh that finds another value in etcd for one of them " +
+					"removes it from the state, so that the next apply writes `values_wo` again.",
+			},
+			"adopt_if_equal": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "When a key the resource would write already exists, take it over if it holds " +
+					"exactly the planned value (byte for byte) instead of failing; nothing is written to it. If any " +
+					"holds something else, the plan or apply fails as without this argument. Defaults to `false`.",
+			},
+			"keep_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Destroying the resource (or replacing it) only removes it from the state and " +
+					"leaves the keys in etcd. Set it, and apply, before the destroy. Cannot be combined with " +
+					"`delete_unmanaged = true`. Defaults to `false`.",
+			},
 		},
 	}
+}
+
+func (r *keyPrefixResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("prefix", "The prefix, e.g. `/app/config/`.")
 }
 
 func (r *keyPrefixResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -143,21 +190,50 @@ func (r *keyPrefixResource) Configure(_ context.Context, req resource.ConfigureR
 func (r *keyPrefixResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m keyPrefixModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() {
+	if resp.Diagnostics.HasError() {
 		return
 	}
-	var both []string
-	text := m.Values.Elements()
-	for s := range m.ValuesBase64.Elements() {
-		if _, ok := text[s]; ok {
-			both = append(both, s)
-		}
+	if m.KeepOnDestroy.ValueBool() && m.DeleteUnmanaged.ValueBool() {
+		resp.Diagnostics.AddAttributeError(path.Root("keep_on_destroy"), "Conflicting settings",
+			"keep_on_destroy and delete_unmanaged are both true: delete_unmanaged deletes keys under the prefix that "+
+				"the resource did not write, keep_on_destroy leaves the keys when the resource goes. Set one.")
 	}
-	if len(both) > 0 {
+	hasWO := !m.ValuesWO.IsNull()
+	switch {
+	case hasWO && m.ValuesWOVersion.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("values_wo_version"), "Missing values_wo_version",
+			"values_wo is write-only, so the provider cannot tell when it changes. Set values_wo_version (e.g. 1) "+
+				"and change it whenever values_wo changes.")
+	case !hasWO && !m.ValuesWOVersion.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Missing values_wo",
+			"values_wo_version is set but values_wo is not; set values_wo, or remove values_wo_version.")
+	}
+	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() || m.ValuesWO.IsUnknown() {
+		return
+	}
+	inBoth := func(a, b types.Map) []string {
+		var both []string
+		for s := range b.Elements() {
+			if _, ok := a.Elements()[s]; ok {
+				both = append(both, s)
+			}
+		}
 		slices.Sort(both)
+		return both
+	}
+	if both := inBoth(m.Values, m.ValuesBase64); len(both) > 0 {
 		resp.Diagnostics.AddAttributeError(path.Root("values_base64"), "Suffix in values and values_base64",
 			fmt.Sprintf("These suffixes are in both values and values_base64: %s. Set each key's value once: "+
 				"in values for text, in values_base64 for binary data.", quoteFirst(both, 10)))
+	}
+	for _, other := range []struct {
+		name string
+		m    types.Map
+	}{{"values", m.Values}, {"values_base64", m.ValuesBase64}} {
+		if both := inBoth(other.m, m.ValuesWO); len(both) > 0 {
+			resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Suffix in "+other.name+" and values_wo",
+				fmt.Sprintf("These suffixes are in both %s and values_wo: %s. Set each key's value once.", other.name, quoteFirst(both, 10)))
+		}
 	}
 }
 
@@ -166,6 +242,27 @@ func (r *keyPrefixResource) ValidateConfig(ctx context.Context, req resource.Val
 type prefixEntry struct {
 	value []byte
 	b64   bool
+	wo    bool // from values_wo: never stored in state
+	keep  bool // a write-only key left as it is (its value is not known)
+}
+
+// woEntries reads values_wo from the configuration (the plan holds it as
+// null). known is false when it, or any element, is not known yet.
+func woEntries(ctx context.Context, config tfsdk.Config) (es map[string]prefixEntry, known bool, diags diag.Diagnostics) {
+	var m types.Map
+	diags.Append(config.GetAttribute(ctx, path.Root("values_wo"), &m)...)
+	if diags.HasError() || m.IsUnknown() {
+		return nil, false, diags
+	}
+	es = make(map[string]prefixEntry, len(m.Elements()))
+	for s, v := range m.Elements() {
+		sv, ok := v.(types.String)
+		if !ok || sv.IsUnknown() {
+			return nil, false, diags
+		}
+		es[s] = prefixEntry{value: []byte(sv.ValueString()), wo: true}
+	}
+	return es, true, diags
 }
 
 // entries decodes values and values_base64. known is false when either, or
@@ -205,6 +302,9 @@ func (m *keyPrefixModel) setEntries(es map[string]prefixEntry, ref keyPrefixMode
 	text := make(map[string]attr.Value)
 	bin := make(map[string]attr.Value)
 	for s, e := range es {
+		if e.wo {
+			continue
+		}
 		if e.b64 {
 			bin[s] = types.StringValue(base64.StdEncoding.EncodeToString(e.value))
 		} else {
@@ -213,6 +313,7 @@ func (m *keyPrefixModel) setEntries(es map[string]prefixEntry, ref keyPrefixMode
 	}
 	m.Values = mapOrNull(text, ref.Values.IsNull())
 	m.ValuesBase64 = mapOrNull(bin, ref.ValuesBase64.IsNull())
+	m.ValuesWO = types.MapNull(types.StringType)
 }
 
 func mapOrNull(elems map[string]attr.Value, null bool) types.Map {
@@ -253,6 +354,11 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if !known || resp.Diagnostics.HasError() {
 		return
 	}
+	wo, known, diags := woEntries(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
+	if !known || resp.Diagnostics.HasError() {
+		return
+	}
 	prefix := plan.Prefix.ValueString()
 	deleteUnmanaged := plan.DeleteUnmanaged.ValueBool()
 
@@ -261,15 +367,32 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 	if !creating {
 		var state keyPrefixModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		rec, diags := getWORecord(ctx, req.Private)
+		resp.Diagnostics.Append(diags...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
 		owned, _, diags = state.entries()
 		resp.Diagnostics.Append(diags...)
+		if rec != nil {
+			for s := range rec.MACs {
+				owned[s] = prefixEntry{wo: true, keep: true}
+			}
+		}
+		// values_wo is applied only when its version changes.
+		if plan.ValuesWOVersion.Equal(state.ValuesWOVersion) {
+			wo = nil
+		}
 		// A key to be added that is not in state needs a look at etcd: it
 		// may exist without being ours. So does turning delete_unmanaged on.
 		adding := false
 		for s := range desired {
+			if _, ok := owned[s]; !ok {
+				adding = true
+				break
+			}
+		}
+		for s := range wo {
 			if _, ok := owned[s]; !ok {
 				adding = true
 				break
@@ -283,6 +406,9 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 			deleteUnmanaged = false
 		}
 	}
+	for s, e := range wo {
+		desired[s] = e
+	}
 
 	cl, diags := r.clientIfKnown(ctx)
 	resp.Diagnostics.Append(diags...)
@@ -294,20 +420,27 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
 		return
 	}
-	var taken []string
+	var taken, differ []string
 	unmanaged := prefixRevisions{}
 	for _, kv := range kvs {
 		s := kv.Key[len(prefix):]
 		if _, ok := owned[s]; ok {
 			continue
 		}
-		if _, ok := desired[s]; ok {
+		if d, ok := desired[s]; ok {
 			taken = append(taken, s)
+			if !bytes.Equal(d.value, kv.Value) {
+				differ = append(differ, s)
+			}
 		} else if deleteUnmanaged {
 			unmanaged[s] = kv.ModRevision
 		}
 	}
-	if len(taken) > 0 {
+	switch {
+	case len(differ) > 0 && plan.AdoptIfEqual.ValueBool():
+		resp.Diagnostics.AddAttributeError(path.Root("adopt_if_equal"), "Keys exist with other values", adoptDetail(prefix, differ))
+		return
+	case len(taken) > 0 && !plan.AdoptIfEqual.ValueBool():
 		resp.Diagnostics.AddAttributeError(path.Root("values"), "Keys already exist", existingKeysDetail(prefix, taken, creating))
 		return
 	}
@@ -324,6 +457,22 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 			resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateUnmanaged, unmanaged)...)
 		}
 	}
+}
+
+// adoptDetail explains why adopt_if_equal did not take keys over. The
+// values are never printed: they may be secrets.
+func adoptDetail(prefix string, suffixes []string) string {
+	keys := make([]string, len(suffixes))
+	for i, s := range suffixes {
+		keys[i] = prefix + s
+	}
+	slices.Sort(keys)
+	return fmt.Sprintf("%d key(s) under %q that this resource would write already exist in etcd with another value: %s. "+
+		"adopt_if_equal takes over only keys that hold exactly the planned value, so nothing was written. To manage the "+
+		"existing keys with Terraform as they are, import the prefix (replace NAME with this resource's name):\n\n"+
+		"    terraform import etcd_key_prefix.NAME %s\n\n"+
+		"or make the configuration match the values in etcd, or choose suffixes that are free.",
+		len(keys), prefix, quoteFirst(keys, 10), shell.Quote(prefix))
 }
 
 func existingKeysDetail(prefix string, suffixes []string, creating bool) string {
@@ -354,40 +503,77 @@ func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateReque
 	}
 	desired, _, diags := plan.entries()
 	resp.Diagnostics.Append(diags...)
+	wo, _, diags := woEntries(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	for s, e := range wo {
+		desired[s] = e
+	}
+	var rec *woRecord
+	if len(wo) > 0 || !plan.ValuesWOVersion.IsNull() {
+		var err error
+		if rec, err = newWORecord(nil); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Cannot record write-only values", err.Error())
+			return
+		}
+	}
 	prefix := plan.Prefix.ValueString()
 	plan.ID = types.StringValue(prefix)
+	plan.ValuesWO = types.MapNull(types.StringType)
 
 	kvs, _, err := cl.ReadPrefix(ctx, prefix)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("prefix"), "Cannot read prefix", err.Error())
 		return
 	}
-	var taken []string
+	var taken, differ []string
 	var ops []client.GuardedOp
+	revs := prefixRevisions{}
+	adopted := map[string]bool{}
 	for _, kv := range kvs {
 		s := kv.Key[len(prefix):]
-		if _, ok := desired[s]; ok {
+		if d, ok := desired[s]; ok {
 			taken = append(taken, s)
+			if bytes.Equal(d.value, kv.Value) {
+				adopted[s] = true
+				revs[s] = kv.ModRevision
+			} else {
+				differ = append(differ, s)
+			}
 		} else if plan.DeleteUnmanaged.ValueBool() {
 			ops = append(ops, client.GuardedOp{Key: kv.Key, Delete: true, ModRevision: kv.ModRevision})
 		}
 	}
-	if len(taken) > 0 {
+	switch {
+	case len(differ) > 0 && plan.AdoptIfEqual.ValueBool():
+		resp.Diagnostics.AddAttributeError(path.Root("adopt_if_equal"), "Keys exist with other values", adoptDetail(prefix, differ))
+		return
+	case len(taken) > 0 && !plan.AdoptIfEqual.ValueBool():
 		resp.Diagnostics.AddAttributeError(path.Root("values"), "Keys already exist", existingKeysDetail(prefix, taken, true))
 		return
 	}
+	written := map[string]prefixEntry{}
 	for _, s := range sortedSuffixes(desired) {
+		if adopted[s] {
+			// Taken over as it is, at the revision read: nothing is written,
+			// and the next refresh shows any change made since.
+			written[s] = desired[s]
+			if desired[s].wo {
+				rec.record(s, desired[s].value)
+			}
+			continue
+		}
 		ops = append(ops, client.GuardedOp{Key: prefix + s, Value: desired[s].value})
+	}
+	if len(adopted) > 0 {
+		tflog.Info(ctx, "adopting existing etcd keys with the planned values", map[string]any{"prefix": prefix, "keys": len(adopted)})
 	}
 
 	applied, err := cl.ApplyGuarded(ctx, ops, plan.maxOps())
-	written := map[string]prefixEntry{}
-	revs := prefixRevisions{}
 	for _, a := range applied {
 		if a.Delete {
 			continue
@@ -395,6 +581,9 @@ func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateReque
 		s := a.Key[len(prefix):]
 		written[s] = desired[s]
 		revs[s] = a.Revision
+		if desired[s].wo {
+			rec.record(s, desired[s].value)
+		}
 	}
 	if err != nil {
 		if len(applied) > 0 {
@@ -404,6 +593,8 @@ func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateReque
 			partial.setEntries(written, plan)
 			resp.Diagnostics.Append(resp.State.Set(ctx, partial)...)
 			resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+			resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
+			resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 		}
 		r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "created")
 		return
@@ -411,6 +602,8 @@ func (r *keyPrefixResource) Create(ctx context.Context, req resource.CreateReque
 	tflog.Debug(ctx, "created etcd key prefix", map[string]any{"prefix": prefix, "keys": len(desired), "operations": len(ops)})
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+	resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 }
 
 func (r *keyPrefixResource) addWriteError(diags *diag.Diagnostics, err error, prefix string, applied, total int, verb string) {
@@ -439,6 +632,8 @@ func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, 
 	}
 	importing, diags := req.Private.GetKey(ctx, privateImporting)
 	resp.Diagnostics.Append(diags...)
+	rec, diags := getWORecord(ctx, req.Private)
+	resp.Diagnostics.Append(diags...)
 	owned, _, diags := state.entries()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -454,9 +649,22 @@ func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, 
 	}
 	now := make(map[string]prefixEntry, len(owned))
 	revs := make(prefixRevisions, len(owned))
-	var unrepresentable []string
+	var unrepresentable, changedWO []string
+	seenWO := map[string]bool{}
 	for _, kv := range kvs {
 		s := kv.Key[len(prefix):]
+		if rec != nil {
+			if _, ok := rec.MACs[s]; ok {
+				// A write-only value: checked against its HMAC, never read
+				// into the state.
+				seenWO[s] = true
+				revs[s] = kv.ModRevision
+				if !rec.matches(s, kv.Value) {
+					changedWO = append(changedWO, kv.Key)
+				}
+				continue
+			}
+		}
 		prior, ok := owned[s]
 		if !ok && !adopt {
 			continue
@@ -473,6 +681,20 @@ func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, 
 			fmt.Sprintf("%d key(s) under the prefix are not valid UTF-8 after the prefix, so they cannot be map keys in "+
 				"Terraform and are left alone: %s.", len(unrepresentable), strings.Join(unrepresentable[:min(10, len(unrepresentable))], ", ")))
 	}
+	if rec != nil {
+		for s := range rec.MACs {
+			if !seenWO[s] {
+				changedWO = append(changedWO, prefix+s)
+			}
+		}
+	}
+	if len(changedWO) > 0 && !state.ValuesWOVersion.IsNull() {
+		slices.Sort(changedWO)
+		state.ValuesWOVersion = types.Int64Null()
+		resp.Diagnostics.AddAttributeWarning(path.Root("values_wo_version"), "Write-only values changed outside Terraform",
+			fmt.Sprintf("%d key(s) written from values_wo no longer hold the value Terraform wrote (changed or deleted "+
+				"outside Terraform): %s. The plan writes values_wo again.", len(changedWO), quoteFirst(changedWO, 10)))
+	}
 	if len(importing) > 0 {
 		tflog.Info(ctx, "imported etcd key prefix", map[string]any{"prefix": prefix, "keys": len(now)})
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImporting, nil)...)
@@ -487,6 +709,7 @@ func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, 
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 }
 
 func (r *keyPrefixResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -504,6 +727,10 @@ func (r *keyPrefixResource) Update(ctx context.Context, req resource.UpdateReque
 	resp.Diagnostics.Append(diags...)
 	unmanaged, diags := getRevisions(ctx, req.Private, privateUnmanaged)
 	resp.Diagnostics.Append(diags...)
+	prior, diags := getWORecord(ctx, req.Private)
+	resp.Diagnostics.Append(diags...)
+	wo, _, diags := woEntries(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -515,16 +742,43 @@ func (r *keyPrefixResource) Update(ctx context.Context, req resource.UpdateReque
 		return
 	}
 
+	// The write-only keys: written from the configuration when
+	// values_wo_version changed, else left as they are.
+	var rec *woRecord
+	if len(wo) > 0 || prior != nil {
+		var err error
+		if rec, err = newWORecord(prior); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Cannot record write-only values", err.Error())
+			return
+		}
+	}
+	if prior != nil {
+		for s := range prior.MACs {
+			current[s] = prefixEntry{wo: true, keep: true}
+		}
+	}
+	if plan.ValuesWOVersion.Equal(state.ValuesWOVersion) && prior != nil {
+		for s, mac := range prior.MACs {
+			desired[s] = prefixEntry{wo: true, keep: true}
+			rec.MACs[s] = mac
+		}
+	} else {
+		for s, e := range wo {
+			desired[s] = e
+		}
+	}
+
 	var ops []client.GuardedOp
 	for _, s := range sortedSuffixes(desired) {
 		d := desired[s]
-		if c, ok := current[s]; ok {
-			if string(c.value) != string(d.value) {
-				ops = append(ops, client.GuardedOp{Key: prefix + s, Value: d.value, ModRevision: revs[s]})
-			}
+		if d.keep {
 			continue
 		}
-		ops = append(ops, client.GuardedOp{Key: prefix + s, Value: d.value})
+		if c, ok := current[s]; ok && !c.wo && !d.wo && bytes.Equal(c.value, d.value) {
+			continue
+		}
+		// revs[s] is 0 for a key not managed yet: it must not exist.
+		ops = append(ops, client.GuardedOp{Key: prefix + s, Value: d.value, ModRevision: revs[s]})
 	}
 	for _, s := range sortedSuffixes(current) {
 		if _, ok := desired[s]; !ok {
@@ -541,28 +795,56 @@ func (r *keyPrefixResource) Update(ctx context.Context, req resource.UpdateReque
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateUnmanaged, nil)...)
 	// What etcd holds now, of the keys this resource manages.
 	now := current
+	for s, e := range current {
+		if e.wo {
+			delete(now, s)
+		}
+	}
 	for _, a := range applied {
 		s := a.Key[len(prefix):]
-		if a.Delete {
+		switch {
+		case a.Delete:
 			delete(now, s)
 			delete(revs, s)
-		} else {
+			if rec != nil {
+				delete(rec.MACs, s)
+			}
+		case desired[s].wo:
+			delete(now, s)
+			revs[s] = a.Revision
+			rec.record(s, desired[s].value)
+		default:
 			now[s] = desired[s]
 			revs[s] = a.Revision
+			if rec != nil {
+				delete(rec.MACs, s)
+			}
 		}
+	}
+	if rec != nil && len(rec.MACs) == 0 && len(wo) == 0 {
+		rec = nil
 	}
 	if err != nil {
 		partial := plan
 		partial.setEntries(now, plan)
+		if rec != nil && !plan.ValuesWOVersion.Equal(state.ValuesWOVersion) {
+			// Not every write-only key was written: the next plan writes them again.
+			partial.ValuesWOVersion = state.ValuesWOVersion
+		}
 		resp.Diagnostics.Append(resp.State.Set(ctx, partial)...)
 		resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+		resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 		r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "updated")
 		return
 	}
 	tflog.Debug(ctx, "updated etcd key prefix", map[string]any{"prefix": prefix, "operations": len(ops)})
 	plan.ID = types.StringValue(prefix)
+	plan.ValuesWO = types.MapNull(types.StringType)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+	resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 }
 
 // fillMissingRevisions reads the prefix when a key in state has no recorded
@@ -597,9 +879,18 @@ func (r *keyPrefixResource) fillMissingRevisions(ctx context.Context, cl *client
 func (r *keyPrefixResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state keyPrefixModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state.KeepOnDestroy.ValueBool() {
+		tflog.Info(ctx, "keep_on_destroy: leaving the etcd keys in place", map[string]any{"prefix": state.Prefix.ValueString()})
+		return
+	}
 	current, _, diags := state.entries()
 	resp.Diagnostics.Append(diags...)
 	revs, diags := getRevisions(ctx, req.Private, privateRevisions)
+	resp.Diagnostics.Append(diags...)
+	rec, diags := getWORecord(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
@@ -610,6 +901,13 @@ func (r *keyPrefixResource) Delete(ctx context.Context, req resource.DeleteReque
 	resp.Diagnostics.Append(r.fillMissingRevisions(ctx, cl, prefix, current, revs)...)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	if rec != nil {
+		for s := range rec.MACs {
+			if revs[s] != 0 { // a write-only key deleted outside Terraform has none
+				current[s] = prefixEntry{wo: true}
+			}
+		}
 	}
 	var ops []client.GuardedOp
 	for _, s := range sortedSuffixes(current) {
@@ -624,22 +922,32 @@ func (r *keyPrefixResource) Delete(ctx context.Context, req resource.DeleteReque
 		s := a.Key[len(prefix):]
 		delete(current, s)
 		delete(revs, s)
+		if rec != nil {
+			delete(rec.MACs, s)
+		}
 	}
 	left := state
 	left.setEntries(current, state)
 	resp.Diagnostics.Append(resp.State.Set(ctx, left)...)
 	resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateRevisions, revs)...)
+	resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
 	r.addWriteError(&resp.Diagnostics, err, prefix, len(applied), len(ops), "deleted")
 }
 
 func (r *keyPrefixResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if req.ID == "" {
+	prefix, diags := importTarget(ctx, req, "prefix", "/app/config/")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if prefix == "" {
 		resp.Diagnostics.AddError("Missing prefix", "Give the prefix to import, e.g. terraform import etcd_key_prefix.NAME /app/config/")
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("prefix"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("prefix"), prefix)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), prefix)...)
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImporting, []byte("true"))...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", prefix)...)
 }
 
 func sortedSuffixes[V any](m map[string]V) []string {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -341,6 +343,8 @@ func TestAccKeyPrefixResourceInvalidConfig(t *testing.T) {
 		{prefixConfig("", map[string]string{"a": "1"}, nil), "string length must be at least 1"},
 		{prefixConfig(prefix, nil, nil, `values_base64 = { a = "YR==" }`), `write "YQ==" instead`},
 		{prefixConfig(prefix, nil, nil, "max_txn_ops = 0"), "max_txn_ops value must be at least 1"},
+		{prefixConfig(prefix, map[string]string{"a": "1"}, nil, "keep_on_destroy = true", "delete_unmanaged = true"),
+			"keep_on_destroy and delete_unmanaged are both true"},
 		// More operations per transaction than the server allows.
 		{prefixConfig(prefix, func() map[string]string {
 			m := map[string]string{}
@@ -449,12 +453,15 @@ func TestAccKeyPrefixResourceExample(t *testing.T) {
 	// points the in-process provider at the cluster.
 	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
 	mustPut(t, "/app/flags/old_flag", "someone left this")
+	mustPut(t, "/app/limits/rps", "100") // adopted: the same value
+	t.Cleanup(func() { _, _ = c.Client().Delete(context.Background(), "/app/limits/", clientv3.WithPrefix()) })
 	dir := config.StaticDirectory("../../examples/resources/etcd_key_prefix")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
 			checkNoKeys("/app/settings/"),
 			checkNoKeys("/app/flags/"),
+			checkPrefix("/app/limits/", map[string]string{"rps": "100", "burst": "200"}), // keep_on_destroy
 		),
 		Steps: []resource.TestStep{
 			{
@@ -472,6 +479,131 @@ func TestAccKeyPrefixResourceExample(t *testing.T) {
 				ImportState:       true,
 				ImportStateId:     "/app/settings/",
 				ImportStateVerify: true,
+			},
+		},
+	})
+}
+
+// values_wo is written to etcd and never stored; a value changed or deleted
+// in etcd shows as drift on values_wo_version; suffixes move between
+// values and values_wo; destroy deletes the write-only keys too.
+func TestAccKeyPrefixResourceValuesWriteOnly(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	const s1, s2, s3 = "Prefix-wo-one-1184", "Prefix-wo-two-2295", "Prefix-wo-three-3306"
+	workDir := t.TempDir()
+	wo := func(text map[string]string, secrets map[string]string, version int) string {
+		var b strings.Builder
+		b.WriteString("values_wo = {\n")
+		for _, k := range slices.Sorted(maps.Keys(secrets)) {
+			fmt.Fprintf(&b, "    %s = %s\n", hclString(k), hclString(secrets[k]))
+		}
+		b.WriteString("  }")
+		return prefixConfig(prefix, text, nil, b.String(), fmt.Sprintf("values_wo_version = %d", version))
+	}
+	free := func(secrets ...string) resource.TestCheckFunc {
+		return checkStateFilesFree(workDir, prefix, secrets...)
+	}
+	nullWO := statecheck.ExpectKnownValue(prefixAddr, tfjsonpath.New("values_wo"), knownvalue.Null())
+
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		WorkingDir:               workDir,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{Config: prefixConfig(prefix, nil, nil, `values_wo = { a = "x" }`), ExpectError: errorText("Set values_wo_version")},
+			{Config: wo(map[string]string{"a": "1"}, map[string]string{"a": "2"}, 1), ExpectError: errorText(`These suffixes are in both values and values_wo: "a"`)},
+			{
+				Config: wo(map[string]string{"plain": "p"}, map[string]string{"db/password": s1, "api/token": s2}, 1),
+				ConfigStateChecks: []statecheck.StateCheck{
+					nullWO,
+					statecheck.ExpectKnownValue(prefixAddr, tfjsonpath.New("values"), knownvalue.MapExact(map[string]knownvalue.Check{"plain": knownvalue.StringExact("p")})),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					checkPrefix(prefix, map[string]string{"plain": "p", "db/password": s1, "api/token": s2}),
+					free(s1, s2),
+				),
+			},
+			{
+				Config:           wo(map[string]string{"plain": "p"}, map[string]string{"db/password": s1, "api/token": s2}, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			// One changed, one deleted outside Terraform: drift, written again.
+			{
+				PreConfig: func() {
+					mustPut(t, prefix+"db/password", "tampered")
+					if _, err := testCluster.Client().Delete(etcdCtx(t), prefix+"api/token"); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: wo(map[string]string{"plain": "p"}, map[string]string{"db/password": s1, "api/token": s2}, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(prefixAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(prefixAddr, tfjsonpath.New("values_wo_version"), knownvalue.Int64Exact(1)),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					checkPrefix(prefix, map[string]string{"plain": "p", "db/password": s1, "api/token": s2}),
+					free(s1, s2),
+				),
+			},
+			{
+				Config:           wo(map[string]string{"plain": "p"}, map[string]string{"db/password": s1, "api/token": s2}, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			// A new version: one rotated, one removed, a plain value made
+			// write-only.
+			{
+				Config: wo(nil, map[string]string{"db/password": s3, "plain": "now secret"}, 2),
+				Check: resource.ComposeTestCheckFunc(
+					checkPrefix(prefix, map[string]string{"db/password": s3, "plain": "now secret"}),
+					free(s1, s2, s3, "now secret"),
+				),
+			},
+			{
+				Config:           wo(nil, map[string]string{"db/password": s3, "plain": "now secret"}, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
+// adopt_if_equal takes over existing keys that hold exactly the planned
+// values, and refuses (at plan time, naming the keys, never their values)
+// when one differs; keep_on_destroy leaves the keys on destroy.
+func TestAccKeyPrefixResourceAdoptAndKeep(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	aRev := mustPut(t, prefix+"a", "1").Header.Revision
+	mustPut(t, prefix+"b", "theirs")
+	want := map[string]string{"a": "1", "b": "theirs", "c": "3"}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkPrefix(prefix, want), // kept
+		Steps: []resource.TestStep{
+			{
+				Config:      prefixConfig(prefix, map[string]string{"a": "1", "b": "mine", "c": "3"}, nil, "adopt_if_equal = true"),
+				ExpectError: regexp.MustCompile(`(?s)Keys exist with other values.*` + regexp.QuoteMeta(`"`+prefix+`b"`) + `.*adopt_if_equal`),
+			},
+			{
+				Config: prefixConfig(prefix, want, nil, "adopt_if_equal = true", "keep_on_destroy = true"),
+				Check: resource.ComposeTestCheckFunc(
+					checkPrefix(prefix, want),
+					func(*terraform.State) error { // a was taken over, not written
+						resp, err := testCluster.Client().Get(context.Background(), prefix+"a")
+						if err != nil {
+							return err
+						}
+						if resp.Kvs[0].ModRevision != aRev {
+							return fmt.Errorf("adopted key was written: mod_revision %d, was %d", resp.Kvs[0].ModRevision, aRev)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:           prefixConfig(prefix, want, nil, "adopt_if_equal = true", "keep_on_destroy = true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
 		},
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
@@ -358,7 +359,7 @@ func TestAccKeyResourceInvalidConfig(t *testing.T) {
 	var steps []resource.TestStep
 	for _, s := range []struct{ body, want string }{
 		{"value = \"a\"\n  value_base64 = \"YQ==\"", "value and value_base64 are both set; set exactly one"},
-		{"", "Neither value nor value_base64 is set"},
+		{"", "None of value, value_base64, value_wo and value_base64_wo is set"},
 		{"value = \"a\"\n  lease = \"xyz\"", `lease ID "xyz" is not hexadecimal`},
 		{"value = \"a\"\n  lease = \"0\"", `lease ID "0" is zero`},
 		{"value_base64 = \"not base64!\"", "value_base64 is not valid standard base64"},
@@ -378,32 +379,32 @@ func TestKeyModelFromKV(t *testing.T) {
 
 	// Import: neither value attribute set; valid UTF-8 goes to value.
 	var m keyResourceModel
-	m.fromKV(kv)
+	m.fromKV(kv, false)
 	if m.Value.ValueString() != "text" || !m.ValueBase64.IsNull() || m.Lease.ValueString() != "000000000000001f" || m.ID.ValueString() != "/k" {
 		t.Fatalf("import: %+v", m)
 	}
 
 	// Managed as value_base64: stays base64 even for text.
 	m = keyResourceModel{ValueBase64: types.StringValue("eA==")}
-	m.fromKV(kv)
+	m.fromKV(kv, false)
 	if !m.Value.IsNull() || m.ValueBase64.ValueString() != "dGV4dA==" {
 		t.Fatalf("base64: %+v", m)
 	}
 
 	// Managed as value, now binary: moves to value_base64.
 	m = keyResourceModel{Value: types.StringValue("text")}
-	m.fromKV(&client.KeyValue{Key: "/k", Value: []byte{0xff}})
+	m.fromKV(&client.KeyValue{Key: "/k", Value: []byte{0xff}}, false)
 	if !m.Value.IsNull() || m.ValueBase64.ValueString() != "/w==" || !m.Lease.IsNull() {
 		t.Fatalf("binary: %+v", m)
 	}
 
 	// The same lease keeps the user's spelling; another one is normalized.
 	m = keyResourceModel{Value: types.StringValue("text"), Lease: types.StringValue("1F")}
-	m.fromKV(kv)
+	m.fromKV(kv, false)
 	if m.Lease.ValueString() != "1F" {
 		t.Fatalf("lease respelled: %v", m.Lease)
 	}
-	m.fromKV(&client.KeyValue{Key: "/k", Lease: 0x20})
+	m.fromKV(&client.KeyValue{Key: "/k", Lease: 0x20}, false)
 	if m.Lease.ValueString() != "0000000000000020" {
 		t.Fatalf("lease: %v", m.Lease)
 	}
@@ -416,14 +417,22 @@ func TestAccKeyResourceExample(t *testing.T) {
 	// points the in-process provider at the cluster.
 	t.Setenv("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
 	dir := config.StaticDirectory("../../examples/resources/etcd_key")
+	// The region key exists already, with the value of the example: adopted.
+	mustPut(t, "/app/region", "eu-west-1")
+	t.Cleanup(func() { _, _ = c.Client().Delete(context.Background(), "/app/region") })
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
-		CheckDestroy:             checkNoKeys("/app/config"),
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
+			checkNoKeys("/app/config"),
+			checkEtcdValue("/app/region", "eu-west-1"), // keep_on_destroy
+		),
 		Steps: []resource.TestStep{
 			{
 				ConfigDirectory: dir,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkEtcdValue("/app/config", `{"log_level":"info","replicas":3}`),
+					resource.TestCheckResourceAttr("etcd_key.region", "version", "1"), // not written
+					checkEtcdValue("/app/region", "eu-west-1"),
 					resource.TestCheckResourceAttrSet("etcd_key.compressed", "value_base64"),
 					resource.TestCheckNoResourceAttr("etcd_key.compressed", "value"),
 				),
@@ -435,6 +444,226 @@ func TestAccKeyResourceExample(t *testing.T) {
 				ImportStateId:     "/app/config",
 				ImportStateVerify: true,
 			},
+		},
+	})
+}
+
+// keyBlock is an etcd_key named test with the given attribute lines.
+func keyBlock(key string, lines ...string) string {
+	return fmt.Sprintf("resource \"etcd_key\" \"test\" {\n  key = %s\n  %s\n}\n", hclString(key), strings.Join(lines, "\n  "))
+}
+
+// value_wo is written to etcd and never stored: not in the state, not as a
+// hash (checkStateFilesFree also decodes the private state). A value
+// changed in etcd shows as drift on value_wo_version and is written again.
+func TestAccKeyResourceValueWriteOnly(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "secret"
+	const s1, s2, s3 = "Key-wo-secret-one-5521", "Key-wo-secret-two-6632", "Key-wo-secret-three-7743"
+	bin := []byte("Key-wo-binary-\xff\x00-8854")
+	workDir := t.TempDir()
+	config := func(lines ...string) string { return providerConfig() + keyBlock(key, lines...) }
+	wo := func(v string, version int) string {
+		return config("value_wo = "+hclString(v), fmt.Sprintf("value_wo_version = %d", version))
+	}
+	free := func(secrets ...string) resource.TestCheckFunc { return checkStateFilesFree(workDir, key, secrets...) }
+	nothingStored := []statecheck.StateCheck{
+		statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.Null()),
+		statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_base64"), knownvalue.Null()),
+		statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_wo"), knownvalue.Null()),
+		statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_base64_wo"), knownvalue.Null()),
+	}
+
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		WorkingDir:               workDir,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			// Bad input, refused before anything is written.
+			{Config: config(`value = "a"`, `value_wo = "b"`, "value_wo_version = 1"), ExpectError: errorText("value and value_wo are both set")},
+			{Config: config(`value_wo = "b"`), ExpectError: errorText("Set value_wo_version")},
+			{Config: config(`value = "a"`, "value_wo_version = 1"), ExpectError: errorText("value_wo_version is set but neither value_wo nor value_base64_wo is")},
+			{
+				Config:            wo(s1, 1),
+				ConfigStateChecks: append(nothingStored, statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_wo_version"), knownvalue.Int64Exact(1))),
+				Check:             resource.ComposeTestCheckFunc(checkEtcdValue(key, s1), free(s1)),
+			},
+			{Config: wo(s1, 1), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			// Changed outside Terraform: the HMAC no longer matches, the plan
+			// writes the value again.
+			{
+				PreConfig: func() { mustPut(t, key, "changed outside") },
+				Config:    wo(s1, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value_wo_version"), knownvalue.Int64Exact(1)),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("mod_revision")),
+				}},
+				Check: resource.ComposeTestCheckFunc(checkEtcdValue(key, s1), free(s1)),
+			},
+			{Config: wo(s1, 1), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+			// A new version rotates the value.
+			{
+				Config: wo(s2, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: nothingStored,
+				Check:             resource.ComposeTestCheckFunc(checkEtcdValue(key, s2), free(s1, s2)),
+			},
+			// A new value without a new version is invisible, as documented.
+			{
+				Config:           wo(s3, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check:            checkEtcdValue(key, s2),
+			},
+			// Binary, through value_base64_wo.
+			{
+				Config:            config("value_base64_wo = "+hclString(base64.StdEncoding.EncodeToString(bin)), "value_wo_version = 3"),
+				ConfigStateChecks: nothingStored,
+				Check:             resource.ComposeTestCheckFunc(checkEtcdValue(key, string(bin)), free(s1, s2, string(bin))),
+			},
+			// Deleted outside Terraform: created again.
+			{
+				PreConfig: func() {
+					if _, err := testCluster.Client().Delete(etcdCtx(t), key); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: wo(s3, 4),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+				}},
+				Check: resource.ComposeTestCheckFunc(checkEtcdValue(key, s3), free(s1, s2, s3, string(bin))),
+			},
+			// Back to a plain value: it is in the state again, as value.
+			{
+				Config:            config(`value = "public"`),
+				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.StringExact("public"))},
+				Check:             checkEtcdValue(key, "public"),
+			},
+		},
+	})
+}
+
+// On CLIs without write-only arguments, value_wo and values_wo are refused
+// up front with a clear error rather than silently dropped.
+func TestAccKeyResourceValueWriteOnlyOldCLI(t *testing.T) {
+	accCluster(t)
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipAbove(tfversion.Version1_10_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(keyPrefix(t)),
+		Steps: []resource.TestStep{
+			{
+				Config:      providerConfig() + keyBlock(keyPrefix(t)+"k", `value_wo = "x"`, "value_wo_version = 1"),
+				ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
+			},
+			{
+				Config:      prefixConfig(keyPrefix(t)+"p/", nil, nil, `values_wo = { a = "x" }`, "values_wo_version = 1"),
+				ExpectError: errorText("Write-only attributes are only supported in Terraform 1.11 and later"),
+			},
+		},
+	})
+}
+
+// adopt_if_equal takes over a key that holds exactly the planned value and
+// writes nothing; any other value fails with the import command, and
+// nothing changes. keep_on_destroy leaves the key on destroy.
+func TestAccKeyResourceAdoptAndKeep(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	same, other := prefix+"same", prefix+"other"
+	sameRev := mustPut(t, same, "v1").Header.Revision
+	mustPut(t, other, "theirs")
+	config := func(key, value string, lines ...string) string {
+		return providerConfig() + keyBlock(key, append([]string{"value = " + hclString(value)}, lines...)...)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: resource.ComposeTestCheckFunc(
+			checkEtcdValue(same, "v1"), // kept
+			checkEtcdValue(other, "theirs"),
+		),
+		Steps: []resource.TestStep{
+			{
+				Config: config(other, "mine", "adopt_if_equal = true"),
+				ExpectError: regexp.MustCompile(`(?s)Key exists with another value.*adopt_if_equal.*` +
+					regexp.QuoteMeta("terraform import etcd_key.NAME "+other)),
+			},
+			{
+				// Without adopt_if_equal the error says it exists.
+				Config:      config(same, "v1"),
+				ExpectError: errorText("or set adopt_if_equal = true if it already holds the planned value"),
+			},
+			{
+				Config: config(same, "v1", "adopt_if_equal = true", "keep_on_destroy = true"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					// Nothing was written: the revision is the one of the put.
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("mod_revision"), knownvalue.Int64Exact(sameRev)),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(1)),
+				},
+				Check: checkEtcdValue(same, "v1"),
+			},
+			{
+				Config:           config(same, "v1", "adopt_if_equal = true", "keep_on_destroy = true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+			// Turning keep_on_destroy off and on again is an update that
+			// writes nothing.
+			{
+				Config: config(same, "v1", "adopt_if_equal = true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(keyAddr, tfjsonpath.New("mod_revision"), knownvalue.Int64Exact(sameRev)),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("mod_revision"), knownvalue.Int64Exact(sameRev)),
+				},
+			},
+			{
+				Config: config(same, "v1", "keep_on_destroy = true"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("keep_on_destroy"), knownvalue.Bool(true)),
+				},
+			},
+			// Destroy: CheckDestroy finds the key still there.
+		},
+	})
+}
+
+// A write-only secret that already exists is taken over with
+// adopt_if_equal without its value ever entering the state (an import
+// would read it into the state).
+func TestAccKeyResourceAdoptWriteOnly(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	key := prefix + "secret"
+	const secret = "Adopt-wo-secret-3391"
+	mustPut(t, key, secret)
+	workDir := t.TempDir()
+	config := func(v string) string {
+		return providerConfig() + keyBlock(key, "value_wo = "+hclString(v), "value_wo_version = 1", "adopt_if_equal = true")
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		WorkingDir:               workDir,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{Config: config("a wrong guess"), ExpectError: errorText("adopt_if_equal did not take it over")},
+			{
+				Config: config(secret),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("value"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("version"), knownvalue.Int64Exact(1)),
+				},
+				Check: resource.ComposeTestCheckFunc(checkEtcdValue(key, secret), checkStateFilesFree(workDir, key, secret)),
+			},
+			// The HMAC of the adopted value was recorded: no drift.
+			{Config: config(secret), ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
 		},
 	})
 }

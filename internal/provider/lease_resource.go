@@ -23,6 +23,7 @@ var (
 	_ resource.Resource                = (*leaseResource)(nil)
 	_ resource.ResourceWithConfigure   = (*leaseResource)(nil)
 	_ resource.ResourceWithImportState = (*leaseResource)(nil)
+	_ resource.ResourceWithIdentity    = (*leaseResource)(nil)
 )
 
 // leaseResource is etcd_lease: one lease, granted on create and revoked on
@@ -80,6 +81,10 @@ func (r *leaseResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 	}
 }
 
+func (r *leaseResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("id", "The lease ID in hexadecimal, as `etcdctl lease grant` prints it.")
+}
+
 func (r *leaseResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.provider = providerDataFrom(req.ProviderData, &resp.Diagnostics)
 }
@@ -101,6 +106,7 @@ func (r *leaseResource) Create(ctx context.Context, req resource.CreateRequest, 
 	plan.GrantedTTL = types.Int64Value(l.GrantedTTL)
 	tflog.Debug(ctx, "granted etcd lease", map[string]any{"id": plan.ID.ValueString(), "granted_ttl": l.GrantedTTL})
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 }
 
 func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -120,6 +126,7 @@ func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp
 	switch {
 	case errors.Is(err, client.ErrLeaseNotFound):
 		tflog.Warn(ctx, "etcd lease expired or revoked; removing it from state", map[string]any{"id": state.ID.ValueString()})
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", state.ID.ValueString())...) // the framework wants one
 		resp.State.RemoveResource(ctx)
 		return
 	case err != nil:
@@ -132,6 +139,7 @@ func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp
 		state.TTL = types.Int64Value(l.GrantedTTL)
 	}
 	resp.Diagnostics.Append(setState(ctx, &resp.State, state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", state.ID.ValueString())...)
 }
 
 // Update is never called with a change (every attribute replaces the lease),
@@ -140,6 +148,7 @@ func (r *leaseResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	var plan leaseResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 }
 
 func (r *leaseResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -161,13 +170,19 @@ func (r *leaseResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 }
 
 func (r *leaseResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	id, err := client.ParseLeaseID(req.ID)
+	target, diags := importTarget(ctx, req, "id", "694d7c8c1f0c7a0b")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	id, err := client.ParseLeaseID(target)
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid lease ID",
 			fmt.Sprintf("%v. Import a lease by its ID, e.g. terraform import etcd_lease.NAME 694d7c8c1f0c7a0b", err))
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), client.FormatLeaseID(id))...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", client.FormatLeaseID(id))...)
 }
 
 // leaseChangeRequiresReplace is the plan modifier of a key's lease

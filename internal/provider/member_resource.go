@@ -32,6 +32,7 @@ var (
 	_ resource.Resource                   = (*memberResource)(nil)
 	_ resource.ResourceWithConfigure      = (*memberResource)(nil)
 	_ resource.ResourceWithImportState    = (*memberResource)(nil)
+	_ resource.ResourceWithIdentity       = (*memberResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*memberResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*memberResource)(nil)
 )
@@ -216,6 +217,10 @@ func (r *memberResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				"has joined, caught up and been promoted; delete includes moving leadership away and stopping the service."),
 		},
 	}
+}
+
+func (r *memberResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("id", "The member ID in hexadecimal, as `etcdctl member list` prints it.")
 }
 
 func (r *memberResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -422,6 +427,7 @@ func (r *memberResource) Create(ctx context.Context, req resource.CreateRequest,
 	plan.ClientURLs = memberURLList(nil)
 	plan.IsLearner = types.BoolValue(added.IsLearner)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot list etcd members", cl.Describe(err, "list the members", "").Error())
 		return
@@ -531,6 +537,7 @@ func (r *memberResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return
 	}
 	id := state.ID.ValueString()
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", id)...) // also when the member is gone
 	resp.Diagnostics.Append(r.refresh(ctx, cl, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -642,6 +649,7 @@ func (r *memberResource) Update(ctx context.Context, req resource.UpdateRequest,
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", plan.ID.ValueString())...)
 }
 
 func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -709,6 +717,12 @@ func (r *memberResource) Delete(ctx context.Context, req resource.DeleteRequest,
 // ImportState accepts a member ID (hexadecimal, as etcdctl prints it) or a
 // member name.
 func (r *memberResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	target, diags := importTarget(ctx, req, "id", "8e9e05c52164694d")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	req.ID = target
 	if req.ID == "" {
 		resp.Diagnostics.AddError("Missing member", "Give the member's ID (hex, as etcdctl member list prints it) or name, e.g. terraform import etcd_member.NAME m3")
 		return
@@ -746,6 +760,7 @@ func (r *memberResource) ImportState(ctx context.Context, req resource.ImportSta
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("peer_urls"), m.PeerURLs)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("learner"), true)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", membership.FormatID(m.ID))...)
 }
 
 // listMembers is the cluster's member list, bounded by the request timeout,

@@ -294,6 +294,6 @@ func (p *etcdProvider) Functions(context.Context) []func() function.Function {
 
 func (p *etcdProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{
-		newLeaseEphemeralResource, newLockEphemeralResource,
+		newLeaseEphemeralResource, newLockEphemeralResource, newKeyEphemeralResource,
 	}
 }

@@ -28,6 +28,7 @@ var (
 	_ resource.Resource                   = (*roleResource)(nil)
 	_ resource.ResourceWithConfigure      = (*roleResource)(nil)
 	_ resource.ResourceWithImportState    = (*roleResource)(nil)
+	_ resource.ResourceWithIdentity       = (*roleResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*roleResource)(nil)
 )
 
@@ -39,9 +40,10 @@ type roleResource struct {
 func newRoleResource() resource.Resource { return &roleResource{} }
 
 type roleResourceModel struct {
-	ID          types.String `tfsdk:"id"`
-	Name        types.String `tfsdk:"name"`
-	Permissions types.Set    `tfsdk:"permissions"`
+	ID            types.String `tfsdk:"id"`
+	Name          types.String `tfsdk:"name"`
+	Permissions   types.Set    `tfsdk:"permissions"`
+	KeepOnDestroy types.Bool   `tfsdk:"keep_on_destroy"`
 }
 
 // permissionModel is one element of permissions. A range is written one of
@@ -87,6 +89,12 @@ func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			"enable authentication, and it always grants read-write access to every key, so its `permissions` " +
 			"must be empty.",
 		Attributes: map[string]schema.Attribute{
+			"keep_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Destroying the resource (or replacing it, e.g. when `name` changes) only removes " +
+					"it from the state and leaves the role in etcd. Set it, and apply, before the destroy. Defaults to " +
+					"`false`: destroy deletes the role.",
+			},
 			"id": schema.StringAttribute{
 				Computed:            true,
 				MarkdownDescription: "The role name, as for `name`.",
@@ -130,6 +138,10 @@ func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			},
 		},
 	}
+}
+
+func (r *roleResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("name", "The role name.")
 }
 
 func (r *roleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -344,6 +356,7 @@ func (r *roleResource) Create(ctx context.Context, req resource.CreateRequest, r
 	// and Terraform must know it (it is then tainted and replaced).
 	r.readInto(ctx, cl, &plan, models, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", name)...)
 	tflog.Debug(ctx, "created etcd role", map[string]any{"role": name, "permissions": len(desired)})
 }
 
@@ -374,6 +387,7 @@ func (r *roleResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	switch {
 	case errors.Is(err, client.ErrRoleNotFound):
 		tflog.Warn(ctx, "etcd role deleted outside Terraform; removing it from state", map[string]any{"role": name})
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...) // the framework wants one
 		resp.State.RemoveResource(ctx)
 		return
 	case err != nil:
@@ -382,6 +396,7 @@ func (r *roleResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	}
 	resp.Diagnostics.Append(state.setFromEtcd(name, held, prior)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...)
 }
 
 func (r *roleResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -439,11 +454,16 @@ func (r *roleResource) Update(ctx context.Context, req resource.UpdateRequest, r
 	tflog.Debug(ctx, "updated etcd role", map[string]any{"role": name, "granted": len(grant), "revoked": len(revoke)})
 	r.readInto(ctx, cl, &plan, planModels, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", plan.Name.ValueString())...)
 }
 
 func (r *roleResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state roleResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if state.KeepOnDestroy.ValueBool() && !resp.Diagnostics.HasError() {
+		tflog.Info(ctx, "keep_on_destroy: leaving the etcd role in place", map[string]any{"role": state.Name.ValueString()})
+		return
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -467,14 +487,20 @@ func (r *roleResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 }
 
 func (r *roleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if err := client.ValidName("role", req.ID); err != nil {
+	name, diags := importTarget(ctx, req, "name", "app")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := client.ValidName("role", name); err != nil {
 		resp.Diagnostics.AddError("Invalid role name", fmt.Sprintf("Give the name of the etcd role to import, e.g. "+
 			"terraform import etcd_role.NAME app: %v.", err))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("permissions"), types.SetValueMust(permissionObjectType, nil))...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", name)...)
 }
 
 func describePermissions(ps []client.Permission) string {

@@ -326,3 +326,33 @@ func TestPermissionsValueKeepsForm(t *testing.T) {
 		}
 	}
 }
+
+// keep_on_destroy: destroy forgets the role and leaves it, with its
+// permissions, in etcd; turning it on is an update that changes nothing.
+func TestAccRoleResourceKeepOnDestroy(t *testing.T) {
+	accCluster(t)
+	name := rbacName(t, "kept")
+	t.Cleanup(func() { _, _ = sharedEtcd().RoleDelete(context.Background(), name) })
+	config := func(keep string) string {
+		return providerConfig() + fmt.Sprintf(`resource "etcd_role" "test" {
+  name        = %s
+  permissions = [{ key = "/kept/", prefix = true, access = "read" }]
+  %s
+}
+`, hclString(name), keep)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkRole(sharedEtcd, name, permStr("read", "/kept/", "/kept0")),
+		Steps: []resource.TestStep{
+			{Config: config("")},
+			{
+				Config: config("keep_on_destroy = true"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("etcd_role.test", plancheck.ResourceActionUpdate),
+				}},
+				Check: checkRole(sharedEtcd, name, permStr("read", "/kept/", "/kept0")),
+			},
+		},
+	})
+}

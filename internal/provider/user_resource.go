@@ -27,6 +27,7 @@ var (
 	_ resource.Resource                   = (*userResource)(nil)
 	_ resource.ResourceWithConfigure      = (*userResource)(nil)
 	_ resource.ResourceWithImportState    = (*userResource)(nil)
+	_ resource.ResourceWithIdentity       = (*userResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*userResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*userResource)(nil)
 )
@@ -46,6 +47,7 @@ type userResourceModel struct {
 	PasswordWO        types.String `tfsdk:"password_wo"`
 	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
 	NoPassword        types.Bool   `tfsdk:"no_password"`
+	KeepOnDestroy     types.Bool   `tfsdk:"keep_on_destroy"`
 }
 
 func (r *userResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -81,6 +83,12 @@ func (r *userResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			"password alone. etcd does not report whether a user was created without a password, so for an " +
 			"imported user `no_password` is taken from the configuration.",
 		Attributes: map[string]schema.Attribute{
+			"keep_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Destroying the resource (or replacing it, e.g. when `name` changes) only removes " +
+					"it from the state and leaves the user in etcd. Set it, and apply, before the destroy. Defaults to " +
+					"`false`: destroy deletes the user.",
+			},
 			"id": schema.StringAttribute{
 				Computed:            true,
 				MarkdownDescription: "The user name, as for `name`.",
@@ -130,6 +138,10 @@ func (r *userResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			},
 		},
 	}
+}
+
+func (r *userResource) IdentitySchema(_ context.Context, _ resource.IdentitySchemaRequest, resp *resource.IdentitySchemaResponse) {
+	resp.IdentitySchema = stringIdentitySchema("name", "The user name.")
 }
 
 func (r *userResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
@@ -289,6 +301,7 @@ func (r *userResource) Create(ctx context.Context, req resource.CreateRequest, r
 	r.readRoles(ctx, cl, &plan, &resp.Diagnostics)
 	plan.PasswordWO = types.StringNull()
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", name)...)
 	tflog.Debug(ctx, "created etcd user", map[string]any{"user": name, "roles": roles})
 }
 
@@ -317,6 +330,7 @@ func (r *userResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	switch {
 	case errors.Is(err, client.ErrUserNotFound):
 		tflog.Warn(ctx, "etcd user deleted outside Terraform; removing it from state", map[string]any{"user": name})
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...) // the framework wants one
 		resp.State.RemoveResource(ctx)
 		return
 	case err != nil:
@@ -341,6 +355,7 @@ func (r *userResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...)
 }
 
 func (r *userResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -409,11 +424,16 @@ func (r *userResource) Update(ctx context.Context, req resource.UpdateRequest, r
 	r.readRoles(ctx, cl, &plan, &resp.Diagnostics)
 	plan.PasswordWO = types.StringNull()
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", plan.Name.ValueString())...)
 }
 
 func (r *userResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state userResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if state.KeepOnDestroy.ValueBool() && !resp.Diagnostics.HasError() {
+		tflog.Info(ctx, "keep_on_destroy: leaving the etcd user in place", map[string]any{"user": state.Name.ValueString()})
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -434,11 +454,17 @@ func (r *userResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 }
 
 func (r *userResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if err := client.ValidName("user", req.ID); err != nil {
+	name, diags := importTarget(ctx, req, "name", "app")
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := client.ValidName("user", name); err != nil {
 		resp.Diagnostics.AddError("Invalid user name", fmt.Sprintf("Give the name of the etcd user to import, e.g. "+
 			"terraform import etcd_user.NAME alice: %v.", err))
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", name)...)
 }

@@ -1,12 +1,14 @@
 package provider
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -398,7 +400,7 @@ func checkStateFilesFree(dir, user string, secrets ...string) func(*terraform.St
 			if err != nil {
 				return err
 			}
-			content := string(b)
+			content := withDecodedBase64(string(b), 4)
 			sawUser = sawUser || strings.Contains(content, fmt.Sprintf("%q", user))
 			for _, s := range secrets {
 				for form, v := range secretForms(s) {
@@ -418,6 +420,29 @@ func checkStateFilesFree(dir, user string, secrets ...string) func(*terraform.St
 		}
 		return nil
 	}
+}
+
+// withDecodedBase64 appends to s what its base64 strings decode to, as text
+// and as hex, depth levels deep: a resource's private state is base64 in the
+// state file, and holds JSON whose []byte values are base64 again, so a
+// plain hash kept there is visible only once decoded.
+func withDecodedBase64(s string, depth int) string {
+	token := regexp.MustCompile(`[A-Za-z0-9+/]{16,}={0,2}`)
+	var out strings.Builder
+	out.WriteString(s)
+	for _, t := range token.FindAllString(s, -1) {
+		b, err := base64.StdEncoding.DecodeString(t)
+		if err != nil {
+			continue
+		}
+		out.WriteString("\n" + hex.EncodeToString(b) + "\n")
+		if depth > 1 {
+			out.WriteString(withDecodedBase64(string(b), depth-1))
+		} else {
+			out.Write(b)
+		}
+	}
+	return out.String()
 }
 
 // secretForms lists s and digests of it in the encodings a state file could
@@ -615,6 +640,39 @@ func TestCheckStateFilesFree(t *testing.T) {
 	if err := checkStateFilesFree(t.TempDir(), "bob", secret)(nil); err == nil {
 		t.Error("no state file: checkStateFilesFree passed")
 	}
+
+	// Private state, encoded as the framework and the CLI encode it: a
+	// plain SHA-256 of the secret there is found, the salted HMAC that
+	// write_only.go keeps is not.
+	plain := sha256.Sum256([]byte(secret))
+	salted, err := newWORecord(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	salted.record("", []byte(secret))
+	for name, rec := range map[string]*woRecord{
+		"plain sha256": {Salt: make([]byte, woSaltBytes), MACs: map[string][]byte{"": plain[:]}},
+		"hmac":         salted,
+	} {
+		recJSON, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		private, err := json.Marshal(map[string][]byte{privateWriteOnly: recJSON})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		state := fmt.Sprintf(`{"resources":[{"instances":[{"attributes":{"key":"bob"},"private":%q}]}]}`,
+			base64.StdEncoding.EncodeToString(private))
+		if err := os.WriteFile(filepath.Join(dir, "terraform.tfstate"), []byte(state), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err = checkStateFilesFree(dir, "bob", secret)(nil)
+		if (err == nil) != (name == "hmac") {
+			t.Errorf("private state with a %s of the secret: checkStateFilesFree = %v", name, err)
+		}
+	}
 }
 
 // On CLIs without write-only arguments, password_wo is refused up front
@@ -657,6 +715,28 @@ func TestAccUserResourceExample(t *testing.T) {
 				checkAuthenticates(c, "app", "example-app-pw", true),
 				checkAuthenticates(c, "ci", "example-ci-pw", true),
 			),
+		}},
+	})
+}
+
+// keep_on_destroy: destroy forgets the user and leaves it in etcd.
+func TestAccUserResourceKeepOnDestroy(t *testing.T) {
+	accCluster(t)
+	name := rbacName(t, "kept")
+	t.Cleanup(func() { _, _ = sharedEtcd().UserDelete(context.Background(), name) })
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			if _, err := sharedEtcd().UserGet(context.Background(), name); err != nil {
+				return fmt.Errorf("user %q was not kept: %v", name, err)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: providerConfig() + userConfig(name, `password = "kept-user-pw"`, "keep_on_destroy = true"),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(userAddr, tfjsonpath.New("keep_on_destroy"), knownvalue.Bool(true)),
+			},
 		}},
 	})
 }

@@ -30,3 +30,21 @@ variable "flags" {
   type    = map(bool)
   default = { search = true, dark_mode = false }
 }
+
+# Keys that are already there with exactly these values are taken over
+# without a write; keep_on_destroy leaves the keys in etcd on destroy.
+resource "etcd_key_prefix" "limits" {
+  prefix          = "/app/limits/"
+  values          = { "rps" = "100", "burst" = "200" }
+  adopt_if_equal  = true
+  keep_on_destroy = true
+}
+
+# Secrets: values_wo (Terraform/OpenTofu 1.11+) is written and never stored
+# in the plan or state; change values_wo_version to write it again.
+#
+# resource "etcd_key_prefix" "credentials" {
+#   prefix            = "/app/credentials/"
+#   values_wo         = { "db" = var.db_password, "api" = var.api_token }
+#   values_wo_version = 1
+# }

@@ -7,3 +7,11 @@
 #   - with none of password, password_wo and no_password, the provider
 #     leaves the existing password alone and manages only the roles.
 terraform import etcd_user.ci ci
+
+# With Terraform or OpenTofu 1.12+, an import block can name it by its
+# resource identity instead of the ID:
+#
+#   import {
+#     to       = etcd_user.ci
+#     identity = { name = "ci" }
+#   }
