@@ -10,7 +10,8 @@ package provider
 //
 // The source states are SDKv2 schema version 0, as JSON:
 //
-//	etcd_key         id, key, value, clear_on_deletion
+//	etcd_key         id, key, value, clear_on_deletion (false: our
+//	                 keep_on_destroy)
 //	etcd_key_prefix  id, prefix, keys (set of {key, value}, key relative to
 //	                 prefix), clear_on_deletion
 //	etcd_role        id, name, permissions (set of {key, range_end,
@@ -123,6 +124,16 @@ func setAll(ctx context.Context, resp *resource.MoveStateResponse, attrs map[str
 	return diags
 }
 
+// keepOnDestroy maps Ferlab's clear_on_deletion (default true) to
+// keep_on_destroy: null, our default (destroy deletes), when it is true or
+// unset; true when it is false.
+func keepOnDestroy(clearOnDeletion *bool) types.Bool {
+	if clearOnDeletion == nil || *clearOnDeletion {
+		return types.BoolNull()
+	}
+	return types.BoolValue(true)
+}
+
 func (r *keyResource) MoveState(context.Context) []resource.StateMover {
 	return []resource.StateMover{ferlabMover("etcd_key", "etcd_key", func(ctx context.Context, raw []byte, resp *resource.MoveStateResponse) diag.Diagnostics {
 		var src struct {
@@ -139,9 +150,10 @@ func (r *keyResource) MoveState(context.Context) []resource.StateMover {
 			return diags
 		}
 		return setAll(ctx, resp, map[string]attr.Value{
-			"id":    types.StringValue(src.Key),
-			"key":   types.StringValue(src.Key),
-			"value": types.StringValue(src.Value),
+			"id":              types.StringValue(src.Key),
+			"key":             types.StringValue(src.Key),
+			"value":           types.StringValue(src.Value),
+			"keep_on_destroy": keepOnDestroy(src.ClearOnDeletion),
 		})
 	})}
 }
@@ -170,13 +182,18 @@ func (r *keyPrefixResource) MoveState(context.Context) []resource.StateMover {
 		}
 		// Ferlab's etcd_key_prefix owns the whole prefix: every apply deletes
 		// the keys under it that are not configured. delete_unmanaged is
-		// that behaviour here.
+		// that behaviour here. With clear_on_deletion = false it leaves the
+		// keys at destroy: keep_on_destroy, which this provider does not
+		// combine with delete_unmanaged, so the keys it does not manage are
+		// then left alone.
+		keep := keepOnDestroy(src.ClearOnDeletion)
 		return setAll(ctx, resp, map[string]attr.Value{
 			"id":               types.StringValue(src.Prefix),
 			"prefix":           types.StringValue(src.Prefix),
 			"values":           types.MapValueMust(types.StringType, values),
 			"values_base64":    types.MapNull(types.StringType),
-			"delete_unmanaged": types.BoolValue(true),
+			"delete_unmanaged": types.BoolValue(keep.IsNull()),
+			"keep_on_destroy":  keep,
 			"max_txn_ops":      types.Int64Value(client.DefaultMaxTxnOps),
 		})
 	})}

@@ -125,6 +125,15 @@ func TestMoveStateFromFerlabKey(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
+	if got := boolOf(t, attrs["keep_on_destroy"]); got != "<null>" {
+		t.Errorf("keep_on_destroy = %s, want null for clear_on_deletion = true", got)
+	}
+	attrs, diags = moveFromFerlab(t, ferlabAddr, "etcd_key", "etcd_key",
+		strings.Replace(ferlabKeyJSON, `"clear_on_deletion":true`, `"clear_on_deletion":false`, 1))
+	noErrors(t, diags)
+	if got := boolOf(t, attrs["keep_on_destroy"]); got != "true" {
+		t.Errorf("keep_on_destroy = %s, want true for clear_on_deletion = false", got)
+	}
 	// Computed attributes are left for the refresh that follows the move.
 	if !attrs["mod_revision"].IsNull() {
 		t.Errorf("mod_revision = %v, want null until the refresh", attrs["mod_revision"])
@@ -144,9 +153,25 @@ func TestMoveStateFromFerlabKeyPrefix(t *testing.T) {
 	if len(values) != 2 || str(t, values["a"]) != "1" || str(t, values["b/c"]) != "2" {
 		t.Errorf("values = %v, want {a = 1, b/c = 2} (suffixes, as Ferlab's keys are)", values)
 	}
-	// Ferlab's prefix resource deletes keys it does not manage.
+	// clear_on_deletion = false: keep the keys at destroy. This provider
+	// does not combine that with delete_unmanaged.
+	if got := boolOf(t, attrs["keep_on_destroy"]); got != "true" {
+		t.Errorf("keep_on_destroy = %s, want true for clear_on_deletion = false", got)
+	}
+	if got := boolOf(t, attrs["delete_unmanaged"]); got != "false" {
+		t.Errorf("delete_unmanaged = %s, want false with keep_on_destroy", got)
+	}
+
+	// Ferlab's prefix resource deletes keys it does not manage: with its
+	// default clear_on_deletion, that is delete_unmanaged.
+	attrs, diags = moveFromFerlab(t, ferlabAddr, "etcd_key_prefix", "etcd_key_prefix",
+		strings.Replace(ferlabPrefixJSON, `"clear_on_deletion":false`, `"clear_on_deletion":true`, 1))
+	noErrors(t, diags)
 	if got := boolOf(t, attrs["delete_unmanaged"]); got != "true" {
 		t.Errorf("delete_unmanaged = %s, want true", got)
+	}
+	if got := boolOf(t, attrs["keep_on_destroy"]); got != "<null>" {
+		t.Errorf("keep_on_destroy = %s, want null (destroy deletes)", got)
 	}
 }
 
