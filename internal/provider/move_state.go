@@ -100,12 +100,24 @@ func ferlabMover(targetType, sourceType string, convert func(ctx context.Context
 	}
 }
 
-// decodeSource unmarshals a source state, naming the type on failure.
-func decodeSource(raw []byte, sourceType string, v any) diag.Diagnostics {
+// decodeSource unmarshals a source state into v and requires its
+// attribute named required, which identifies the object, to be a
+// non-empty string. Errors name the source type.
+func decodeSource(raw []byte, sourceType, required string, v any) diag.Diagnostics {
 	var diags diag.Diagnostics
-	if err := json.Unmarshal(raw, v); err != nil {
+	var attrs map[string]any
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		err = json.Unmarshal(raw, &attrs)
+	}
+	if err != nil {
 		diags.AddError("Cannot move this resource",
 			fmt.Sprintf("The %s state to move is not the expected JSON: %s.", sourceType, err))
+		return diags
+	}
+	if id, _ := attrs[required].(string); id == "" {
+		diags.AddError("Cannot move this resource",
+			fmt.Sprintf("The %s state to move has no %s.", sourceType, required))
 	}
 	return diags
 }
@@ -141,12 +153,8 @@ func (r *keyResource) MoveState(context.Context) []resource.StateMover {
 			Value           string `json:"value"`
 			ClearOnDeletion *bool  `json:"clear_on_deletion"`
 		}
-		if diags := decodeSource(raw, "etcd_key", &src); diags.HasError() {
-			return diags
-		}
-		var diags diag.Diagnostics
-		if src.Key == "" {
-			diags.AddError("Cannot move this resource", "The etcd_key state to move has no key.")
+		diags := decodeSource(raw, "etcd_key", "key", &src)
+		if diags.HasError() {
 			return diags
 		}
 		return setAll(ctx, resp, map[string]attr.Value{
@@ -168,12 +176,8 @@ func (r *keyPrefixResource) MoveState(context.Context) []resource.StateMover {
 			} `json:"keys"`
 			ClearOnDeletion *bool `json:"clear_on_deletion"`
 		}
-		if diags := decodeSource(raw, "etcd_key_prefix", &src); diags.HasError() {
-			return diags
-		}
-		var diags diag.Diagnostics
-		if src.Prefix == "" {
-			diags.AddError("Cannot move this resource", "The etcd_key_prefix state to move has no prefix.")
+		diags := decodeSource(raw, "etcd_key_prefix", "prefix", &src)
+		if diags.HasError() {
 			return diags
 		}
 		values := make(map[string]attr.Value, len(src.Keys))
@@ -209,12 +213,8 @@ func (r *roleResource) MoveState(context.Context) []resource.StateMover {
 				Permission string `json:"permission"`
 			} `json:"permissions"`
 		}
-		if diags := decodeSource(raw, "etcd_role", &src); diags.HasError() {
-			return diags
-		}
-		var diags diag.Diagnostics
-		if src.Name == "" {
-			diags.AddError("Cannot move this resource", "The etcd_role state to move has no name.")
+		diags := decodeSource(raw, "etcd_role", "name", &src)
+		if diags.HasError() {
 			return diags
 		}
 		elems := make([]attr.Value, 0, len(src.Permissions))
@@ -259,12 +259,8 @@ func (r *userResource) MoveState(context.Context) []resource.StateMover {
 			Password string   `json:"password"`
 			Roles    []string `json:"roles"`
 		}
-		if diags := decodeSource(raw, "etcd_user", &src); diags.HasError() {
-			return diags
-		}
-		var diags diag.Diagnostics
-		if src.Username == "" {
-			diags.AddError("Cannot move this resource", "The etcd_user state to move has no username.")
+		diags := decodeSource(raw, "etcd_user", "username", &src)
+		if diags.HasError() {
 			return diags
 		}
 		password, noPassword := types.StringValue(src.Password), types.BoolNull()

@@ -254,4 +254,8 @@ func TestMoveStateFromFerlabRefusesOtherTypes(t *testing.T) {
 	if len(diags) == 0 || !strings.Contains(diags[0].Detail, "not the expected JSON") {
 		t.Errorf("corrupt source state: diags = %v", diags)
 	}
+	_, diags = moveFromFerlab(t, ferlabAddr, "etcd_role", "etcd_role", `{"id":"","permissions":[]}`)
+	if len(diags) == 0 || !strings.Contains(diags[0].Detail, "etcd_role state to move has no name") {
+		t.Errorf("source state without a name: diags = %v", diags)
+	}
 }
