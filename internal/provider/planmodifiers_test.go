@@ -20,16 +20,24 @@ func TestStateUnlessChanged(t *testing.T) {
 	typ := s.Type().TerraformType(ctx)
 
 	obj := func(value, lease tftypes.Value, mod tftypes.Value) tftypes.Value {
-		return tftypes.NewValue(typ, map[string]tftypes.Value{
+		attrs := map[string]tftypes.Value{
 			"id":              tftypes.NewValue(tftypes.String, "/k"),
 			"key":             tftypes.NewValue(tftypes.String, "/k"),
 			"value":           value,
-			"value_base64":    tftypes.NewValue(tftypes.String, nil),
 			"lease":           lease,
 			"create_revision": tftypes.NewValue(tftypes.Number, 5),
 			"mod_revision":    mod,
 			"version":         tftypes.NewValue(tftypes.Number, 2),
-		})
+		}
+		// Every other attribute of the schema (value_base64, the write-only
+		// ones, adopt_if_equal, ...) is null, so that the test follows the
+		// schema as it grows.
+		for name, at := range typ.(tftypes.Object).AttributeTypes {
+			if _, ok := attrs[name]; !ok {
+				attrs[name] = tftypes.NewValue(at, nil)
+			}
+		}
+		return tftypes.NewValue(typ, attrs)
 	}
 	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
 	null := tftypes.NewValue(tftypes.String, nil)
