@@ -9,8 +9,8 @@
 # whose names match $ACC_PATH_RUN) on a `terraform` found on PATH, when it
 # is Terraform 1.11 or later. Those tests then run on a real Terraform, not
 # only on OpenTofu: the pinned Terraform 1.5.7 is too old for them and skips
-# them. Without such a CLI
-# `path` says so and succeeds: the pinned CLIs are what the suite requires.
+# them. Without such a CLI, `path` says so and succeeds: the pinned CLIs are
+# what the suite requires.
 #
 # Each run is its own `go test` process and starts its own etcd cluster
 # (internal/provider's TestMain), so the runs are independent.
@@ -90,14 +90,14 @@ case "$which" in
   path)
     path_cli="$(command -v terraform 2>/dev/null || true)"
     if [ -z "$path_cli" ]; then
-      echo "### no terraform on PATH: the write-only and ephemeral tests ran on OpenTofu only"
+      echo "### no terraform on PATH: the tests matching $ACC_PATH_RUN ran on OpenTofu only"
       exit 0
     fi
     v="$(CHECKPOINT_DISABLE=1 "$path_cli" version 2>/dev/null || true)"
     v="${v%%$'\n'*}"
     v="${v##* v}"
     if [ "$(printf '%s\n%s\n' "$ACC_PATH_MIN" "$v" | sort -V | head -n1)" != "$ACC_PATH_MIN" ]; then
-      echo "### $path_cli is Terraform $v, older than $ACC_PATH_MIN: the write-only and ephemeral tests ran on OpenTofu only"
+      echo "### $path_cli is Terraform $v, older than $ACC_PATH_MIN: the tests matching $ACC_PATH_RUN ran on OpenTofu only"
       exit 0
     fi
     TESTARGS="-run ${ACC_PATH_RUN} ${TESTARGS:-}" run path
