@@ -9,7 +9,7 @@
 #   release-check   goreleaser check
 #   unit            go test ./... (unit tests, in-process etcd clusters)
 #   acceptance      TF_ACC=1 on OpenTofu, then on Terraform 1.5.7
-#   acceptance-path the write-only and ephemeral tests again on a Terraform
+#   acceptance-path the write-only, ephemeral and moved-block tests again on a Terraform
 #                   >= 1.11 found on PATH (none there: says so, passes)
 #
 # Every step runs even when an earlier one failed (except install), so one
