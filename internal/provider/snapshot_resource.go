@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -253,36 +252,4 @@ func (r *snapshotResource) ImportState(ctx context.Context, req resource.ImportS
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("path"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-}
-
-// snapshotPathValidator refuses, at plan, a snapshot path whose directory
-// does not exist, or that names a directory.
-type snapshotPathValidator struct{}
-
-func (snapshotPathValidator) Description(context.Context) string {
-	return "a file path in an existing directory"
-}
-
-func (v snapshotPathValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (snapshotPathValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	p := req.ConfigValue.ValueString()
-	if p == "" {
-		resp.Diagnostics.AddAttributeError(req.Path, "Empty snapshot path", "path must name the file to write the snapshot to.")
-		return
-	}
-	if err := snapshot.CheckDir(p); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Snapshot directory does not exist",
-			fmt.Sprintf("path %q: %v. The provider does not create directories.", p, err))
-		return
-	}
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		resp.Diagnostics.AddAttributeError(req.Path, "Snapshot path is a directory",
-			fmt.Sprintf("path %q is a directory: name a file in it, e.g. %q.", p, filepath.Join(p, "etcd.db")))
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -12,6 +14,7 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshot"
 )
 
 // The attribute validators of the provider, its resources and data sources,
@@ -301,4 +304,36 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// snapshotPathValidator refuses, at plan, a snapshot path whose directory
+// does not exist, or that names a directory.
+type snapshotPathValidator struct{}
+
+func (snapshotPathValidator) Description(context.Context) string {
+	return "a file path in an existing directory"
+}
+
+func (v snapshotPathValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (snapshotPathValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	p := req.ConfigValue.ValueString()
+	if p == "" {
+		resp.Diagnostics.AddAttributeError(req.Path, "Empty snapshot path", "path must name the file to write the snapshot to.")
+		return
+	}
+	if err := snapshot.CheckDir(p); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Snapshot directory does not exist",
+			fmt.Sprintf("path %q: %v. The provider does not create directories.", p, err))
+		return
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		resp.Diagnostics.AddAttributeError(req.Path, "Snapshot path is a directory",
+			fmt.Sprintf("path %q is a directory: name a file in it, e.g. %q.", p, filepath.Join(p, "etcd.db")))
+	}
 }
