@@ -109,6 +109,7 @@ type options struct {
 	members    int
 	provider   string
 	out        string
+	jsonOut    string
 	keep       bool
 	profileDir string
 }
@@ -123,6 +124,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.members, "members", 3, "members of the testserver cluster")
 	flag.StringVar(&o.provider, "provider", "", "provider binary (default: go build the module)")
 	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (read by make bench-report)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "serve the provider from this binary and write CPU profiles of it into this directory (timings are then not the real binary's)")
 	flag.Parse()
@@ -260,6 +262,11 @@ func run() error {
 
 	report := renderReport(version, o, results)
 	fmt.Print(report)
+	if o.jsonOut != "" {
+		if err := writeJSON(o.jsonOut, version, o, results); err != nil {
+			return err
+		}
+	}
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(report), 0o644)
 	}
