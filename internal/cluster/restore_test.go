@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-semver/semver"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
@@ -19,11 +21,29 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 )
 
+// sourceSnapshotParallel is sourceSnapshot with 16 writers, for benchmarks
+// with many keys.
+func sourceSnapshotParallel(tb testing.TB, dir string, keys, valueSize int) (RestoreSource, map[string]int64) {
+	return sourceSnapshotN(tb, dir, keys, valueSize, 16)
+}
+
+func mustVersion(tb testing.TB, s string) semver.Version {
+	v, err := snapshot.ParseVersion(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
 // sourceSnapshot writes keys before under "/before/" into a one-member
 // source cluster, snapshots it into dir, then writes keys under "/after/".
 // It returns the snapshot's source and the mod revision of every key
 // written before.
 func sourceSnapshot(tb testing.TB, dir string, before, valueSize int) (RestoreSource, map[string]int64) {
+	return sourceSnapshotN(tb, dir, before, valueSize, 1)
+}
+
+func sourceSnapshotN(tb testing.TB, dir string, before, valueSize, writers int) (RestoreSource, map[string]int64) {
 	tb.Helper()
 	src := testserver.Start(tb, testserver.WithMembers(1))
 	cli, err := src.NewClient(clientv3.Config{Endpoints: src.Endpoints()[:1]})
@@ -34,15 +54,30 @@ func sourceSnapshot(tb testing.TB, dir string, before, valueSize int) (RestoreSo
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	revs := map[string]int64{}
-	v := make([]byte, valueSize)
-	for i := range before {
-		_, _ = rand.Read(v)
-		k := fmt.Sprintf("/before/%06d", i)
-		resp, err := cli.Put(ctx, k, string(v))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		revs[k] = resp.Header.Revision
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			v := make([]byte, valueSize)
+			for i := w; i < before; i += writers {
+				_, _ = rand.Read(v)
+				k := fmt.Sprintf("/before/%08d", i)
+				resp, err := cli.Put(ctx, k, string(v))
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				revs[k] = resp.Header.Revision
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		tb.Fatal(err)
 	}
 	p := filepath.Join(dir, "snap.db")
 	if _, err := snapshot.Save(ctx, cli, p); err != nil {
@@ -205,4 +240,57 @@ func TestClusterDisasterRecovery(t *testing.T) {
 		t.Fatalf("check quorum after recovery: %v %v", loss, err)
 	}
 	applyOK(t, s, ApplyOptions{RecoverFrom: "n1"})
+}
+
+// BenchmarkRestore measures a restore of a snapshot onto 3 fresh nodes (as
+// Restore does it for a create: check the file, upload the binary and the
+// snapshot to every node, etcd's restore on each, start, wait until
+// healthy) against the floor: etcd's restore alone, of the same file, into
+// one local data dir. The snapshot holds RESTORE_BENCH_MB (default 64) MiB
+// of random 1 KiB values.
+//
+//	go test -run '^$' -bench BenchmarkRestore -benchtime 2x ./internal/cluster
+func BenchmarkRestore(b *testing.B) {
+	mb := 64
+	if v := os.Getenv("RESTORE_BENCH_MB"); v != "" {
+		if _, err := fmt.Sscan(v, &mb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hosts := sshhost.Start(b, 3)
+	providerBinary(b)
+	s := testSpec(hosts, 3, "benchrs", 17379)
+	b.Cleanup(func() { destroy(b, s, true) })
+	src, _ := sourceSnapshotParallel(b, b.TempDir(), mb*1024, 1024)
+	var total, floor time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		dir := filepath.Join(b.TempDir(), "floor")
+		begin := time.Now()
+		if err := snapshot.Restore(nil, snapshot.RestoreConfig{SnapshotPath: src.Path, Name: "n1", OutputDataDir: dir,
+			PeerURLs: []string{"http://127.0.0.1:2380"}, InitialCluster: "n1=http://127.0.0.1:2380", InitialClusterToken: "floor"},
+			mustVersion(b, snapshot.BundledVersion)); err != nil {
+			b.Fatal(err)
+		}
+		floor += time.Since(begin)
+		b.StartTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		begin = time.Now()
+		c := New(s)
+		if _, err := c.Restore(ctx, src); err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		total += time.Since(begin)
+		c.Close()
+		cancel()
+		b.StopTimer()
+		destroy(b, s, true)
+		b.StartTimer()
+	}
+	fi, _ := os.Stat(src.Path)
+	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/restore-3-nodes")
+	b.ReportMetric(floor.Seconds()/float64(b.N), "s/etcdutl-restore-1-dir")
+	b.ReportMetric(total.Seconds()/floor.Seconds(), "x-floor")
 }

@@ -131,7 +131,6 @@ func planRecovery(ctx context.Context, plan *clusterModel, state clusterModel, c
 			"data), then adds %s back as new members with empty data dirs. Writes that only the lost members had are gone.",
 			loss, from, strings.Join(others(s, from), ", ")))
 	plan.Members = types.ListUnknown(types.ObjectType{AttrTypes: clusterMemberAttrTypes})
-	plan.ClusterID = types.StringUnknown()
 	return true
 }
 

@@ -268,7 +268,6 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		}
 		warnClusterAlarms(ctx, state, &resp.Diagnostics)
 		planRestore(ctx, plan, &state, req.Config, &resp.Diagnostics)
-		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 		// The same nodes: the same members.
 		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
 			plan.Members = state.Members
@@ -288,6 +287,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 				}
 			}
 		}
+		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
