@@ -144,18 +144,25 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 		if err != nil {
 			return err
 		}
-		if _, err := c.install(ctx, st, f, false); err != nil {
-			return err
-		}
 		l := c.spec.layout(st.n)
 		remote := path.Join(l.InstallDir, "restore", "snapshot.db")
-		stop := c.watchdog(ctx, st.n)
-		_, err = st.cl.UploadFile(ctx, src.Path, remote, 0o600)
-		if cause := stop(); cause != nil && err != nil {
-			err = fmt.Errorf("%w (%v)", cause, err)
-		}
-		if err != nil {
-			return fmt.Errorf("upload the snapshot: %w", err)
+		// The member's files and the snapshot go up at once, in two
+		// sessions of the node's connection.
+		uploaded := make(chan error, 1)
+		go func() {
+			stop := c.watchdog(ctx, st.n)
+			_, err := st.cl.UploadFile(ctx, src.Path, remote, 0o600)
+			if cause := stop(); cause != nil && err != nil {
+				err = fmt.Errorf("%w (%v)", cause, err)
+			}
+			if err != nil {
+				err = fmt.Errorf("upload the snapshot: %w", err)
+			}
+			uploaded <- err
+		}()
+		_, ierr := c.install(ctx, st, f, false)
+		if err := errors.Join(ierr, <-uploaded); err != nil {
+			return err
 		}
 		c.progress("uploaded the snapshot", "node", st.n.Name, "took", time.Since(upload).Round(time.Millisecond).String())
 		cmd := fmt.Sprintf("%s snapshot restore %s --data-dir %s --name %s --initial-cluster %s --initial-cluster-token %s --initial-advertise-peer-urls %s",
