@@ -24,6 +24,11 @@ type ApplyOptions struct {
 	// changes, so that a dead node can be replaced in one Apply.
 	Remove      []Node
 	WipeRemoved bool
+	// RecoverFrom names the node to rebuild the cluster from when its
+	// quorum is lost for good (see QuorumLostError and recoverFrom). It is
+	// ignored while the cluster answers. Without it, a lost quorum is a
+	// *QuorumLostError and nothing changes.
+	RecoverFrom string
 }
 
 // Apply makes the nodes run the cluster the spec describes, and is safe to
@@ -88,9 +93,14 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 			break
 		}
 	}
-	if list == nil {
+	switch loss := lostQuorum(states); {
+	case list == nil && loss != nil && opts.RecoverFrom == "":
+		return nil, &unchangedError{loss}
+	case list == nil && loss != nil:
+		err = c.recoverFrom(ctx, cli, states, opts.RecoverFrom)
+	case list == nil:
 		err = c.startAll(ctx, cli, states)
-	} else {
+	default:
 		err = c.converge(ctx, cli, states, *list, opts.Remove)
 	}
 	if err != nil {

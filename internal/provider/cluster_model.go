@@ -36,6 +36,8 @@ type clusterModel struct {
 	DataDir           types.String `tfsdk:"data_dir"`
 	WipeDataOnDestroy types.Bool   `tfsdk:"wipe_data_on_destroy"`
 	Timeouts          types.Object `tfsdk:"timeouts"`
+	Restore           types.Object `tfsdk:"restore"`
+	Recovery          types.Object `tfsdk:"recovery"`
 
 	Endpoints     types.List   `tfsdk:"endpoints"`
 	ClusterID     types.String `tfsdk:"cluster_id"`
@@ -309,6 +311,8 @@ func addSpecErrors(diags *diag.Diagnostics, err error, summary string) {
 			if fe.Field != "" {
 				p = p.AtName(fe.Field)
 			}
+		} else if fe.Field != "" {
+			p = p.AtName(fe.Field)
 		}
 		diags.AddAttributeError(p, summary, strings.TrimSuffix(fe.Error(), ".")+".")
 	}

@@ -140,6 +140,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"wipe_data_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Delete the data dirs on destroy, and the data dir of a node removed from `nodes`. Defaults to `false`: " +
 					"the data stays, and re-creating the same cluster on the same nodes resumes it."},
+			"restore":  clusterRestoreAttribute(),
+			"recovery": clusterRecoveryAttribute(),
 			"timeouts": clusterTimeouts.attribute("Create waits until every member is healthy and a leader is elected; " +
 				"update includes adding members one at a time and rolling restarts."),
 			"endpoints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
@@ -179,6 +181,7 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 				fmt.Sprintf("binary_path %q is not a readable file on this machine.", m.BinaryPath.ValueString()))
 		}
 	}
+	validateRecovery(ctx, m, &resp.Diagnostics)
 	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
 		return
 	}
@@ -264,6 +267,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			return
 		}
 		warnClusterAlarms(ctx, state, &resp.Diagnostics)
+		planRestore(ctx, plan, &state, req.Config, &resp.Diagnostics)
 		// The same nodes: the same members.
 		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
 			plan.Members = state.Members
@@ -283,6 +287,10 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 				}
 			}
 		}
+		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
+	}
+	if req.State.Raw.IsNull() {
+		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
 	}
 	if changed {
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
@@ -329,7 +337,19 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 		return
 	}
 	plan.BinarySHA256 = types.StringValue(sum)
-	st, err := c.Apply(ctx, cluster.ApplyOptions{})
+	src, diags := restoreSource(ctx, plan.Restore)
+	resp.Diagnostics.Append(diags...)
+	from, diags := recoverFromConfig(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var st *cluster.Status
+	if src != nil {
+		st, err = c.Restore(ctx, *src)
+	} else {
+		st, err = c.Apply(ctx, cluster.ApplyOptions{RecoverFrom: from})
+	}
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, "create", timeout)
 		if cluster.NothingChanged(err) {
@@ -451,7 +471,12 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	defer cancel()
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
-	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool()})
+	from, diags := recoverFromConfig(ctx, req.Config)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool(), RecoverFrom: from})
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, "update", timeout)
 		return
@@ -608,6 +633,9 @@ func addWarnings(diags *diag.Diagnostics, warnings []string) {
 // addClusterError turns an error of internal/cluster into diagnostics: one
 // per node error, attribute errors for spec problems.
 func addClusterError(diags *diag.Diagnostics, summary string, err error, op string, timeout time.Duration) {
+	if addQuorumLost(diags, err) {
+		return
+	}
 	var fe *cluster.FieldError
 	if errors.As(err, &fe) {
 		addSpecErrors(diags, err, summary)

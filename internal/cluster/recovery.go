@@ -1,0 +1,205 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+)
+
+// ErrQuorumLost is wrapped by *QuorumLostError.
+var ErrQuorumLost = errors.New("the cluster has lost its quorum")
+
+// QuorumLostError says that the cluster cannot come back by itself: no
+// member answers, and fewer than a quorum of the nodes still hold member
+// data (the others' data dirs are gone: hosts replaced, disks lost).
+// Starting what is left would not elect a leader, and starting empty
+// members from initial-cluster would make a second cluster with the same
+// identity. Only a recovery from a survivor (ApplyOptions.RecoverFrom)
+// brings it back.
+type QuorumLostError struct {
+	// Survivors are the nodes whose data dir holds member data.
+	Survivors []string
+	// Dead are the nodes whose data dir holds none.
+	Dead []string
+}
+
+func (e *QuorumLostError) Error() string {
+	return fmt.Sprintf("%v: no member answers, and only %d of %d nodes hold member data (%s); the members of %s are gone "+
+		"(their data dirs hold no member data), so the cluster cannot elect a leader again",
+		ErrQuorumLost, len(e.Survivors), len(e.Survivors)+len(e.Dead), strings.Join(e.Survivors, ", "), strings.Join(e.Dead, ", "))
+}
+
+func (e *QuorumLostError) Unwrap() error { return ErrQuorumLost }
+
+// lostQuorum tells from the inspected nodes whether the cluster's quorum is
+// lost for good: some nodes hold member data, but fewer than a majority.
+// With no data anywhere it is a new cluster; with a majority, starting the
+// members brings it back.
+func lostQuorum(states []*nodeState) *QuorumLostError {
+	e := &QuorumLostError{}
+	for _, st := range states {
+		if st.data.HasMember {
+			e.Survivors = append(e.Survivors, st.n.Name)
+		} else {
+			e.Dead = append(e.Dead, st.n.Name)
+		}
+	}
+	if len(e.Survivors) == 0 || len(e.Survivors) >= len(states)/2+1 {
+		return nil
+	}
+	return e
+}
+
+// CheckQuorum is the plan-time check of a running cluster. It returns a
+// *QuorumLostError when the member list cannot be read and the nodes' data
+// dirs (inspected over SSH, nothing changed) show that the quorum is lost
+// for good, nil when the cluster answers or nothing can be told (err says
+// why). A recovery source recoverFrom, when set, must be a node, and, when
+// the quorum is lost, one whose data dir holds member data: otherwise err
+// is a *FieldError on recovery.from_node.
+func (c *Cluster) CheckQuorum(ctx context.Context, recoverFrom string) (*QuorumLostError, error) {
+	if recoverFrom != "" {
+		if _, ok := c.spec.Node(recoverFrom); !ok {
+			return nil, fromNodeError(recoverFrom, "is not one of the nodes")
+		}
+	}
+	cli, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = membership.MemberList(lctx, cli)
+	cancel()
+	if err == nil {
+		return nil, nil
+	}
+	states, err := c.inspect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	loss := lostQuorum(states)
+	if loss == nil || recoverFrom == "" {
+		return loss, nil
+	}
+	for _, st := range states {
+		if st.n.Name == recoverFrom && !st.data.HasMember {
+			return loss, fromNodeError(recoverFrom, fmt.Sprintf("has an empty data dir (%s holds no member data): recover from a node that "+
+				"still has its data (%s)", c.spec.layout(st.n).DataDir, strings.Join(loss.Survivors, ", ")))
+		}
+	}
+	return loss, nil
+}
+
+func fromNodeError(name, why string) error {
+	return &FieldError{Attr: "recovery", Index: -1, Field: "from_node", Err: fmt.Errorf("node %q %s", name, why)}
+}
+
+// inspect connects to every node and probes it, changing nothing.
+func (c *Cluster) inspect(ctx context.Context) ([]*nodeState, error) {
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	states := make([]*nodeState, len(c.spec.Nodes))
+	err := parallel(c.spec.Nodes, func(n Node) error {
+		st, err := c.probe(ctx, n)
+		if err != nil {
+			return err
+		}
+		for i := range c.spec.Nodes {
+			if c.spec.Nodes[i].Name == n.Name {
+				states[i] = st
+			}
+		}
+		return nil
+	})
+	return states, err
+}
+
+// forceNewClusterLine turns a member's config file into one that starts it
+// with etcd's force-new-cluster: the member keeps its data and becomes the
+// only member of its cluster. The key is one the resource manages (never in
+// settings), so the line is never a duplicate.
+const forceNewClusterLine = "# disaster recovery, removed once the member runs\nforce-new-cluster: true\n"
+
+// recoverFrom rebuilds a cluster that lost its quorum from the data of one
+// survivor, the way etcd documents it: every other member is stopped; the
+// survivor restarts once with force-new-cluster (it keeps its data and
+// becomes a one-member cluster), then again with its usual config file;
+// then every other node joins as a new member (learner, caught up,
+// promoted), its old data dir, if any, moved aside.
+func (c *Cluster) recoverFrom(ctx context.Context, cli *clientv3.Client, states []*nodeState, from string) error {
+	var src *nodeState
+	var others []*nodeState
+	for _, st := range states {
+		if st.n.Name == from {
+			src = st
+		} else {
+			others = append(others, st)
+		}
+	}
+	if src == nil {
+		return &unchangedError{fromNodeError(from, "is not one of the nodes")}
+	}
+	if !src.data.HasMember {
+		return &unchangedError{fromNodeError(from, fmt.Sprintf("has an empty data dir (%s holds no member data): recover from a node that still has its data", c.spec.layout(src.n).DataDir))}
+	}
+	begin := time.Now()
+	c.progress("disaster recovery: stopping the other members", "from_node", from)
+	if err := parallelStates(others, func(st *nodeState) error { return st.svc.Stop(ctx) }); err != nil {
+		return err
+	}
+	f, err := c.memberFiles(src, c.spec.bootstrapCluster(), etcdconf.StateNew)
+	if err != nil {
+		return nodeErr(src.n, err)
+	}
+	forced := append(append([]byte{}, f.config...), forceNewClusterLine...)
+	if _, err := c.install(ctx, src, files{config: forced, pki: f.pki}, false); err != nil {
+		return nodeErr(src.n, err)
+	}
+	c.progress("disaster recovery: restarting the survivor with force-new-cluster", "node", from)
+	if err := src.svc.Restart(ctx); err != nil {
+		return nodeErr(src.n, err)
+	}
+	if _, err := c.waitHealthy(ctx, cli, []*nodeState{src}, false); err != nil {
+		return nodeErr(src.n, fmt.Errorf("the survivor did not come up with force-new-cluster: %w", err))
+	}
+	// The usual config file: force-new-cluster must not stay, or every
+	// later restart would cut the member off from the others again.
+	src.files["config"] = forced
+	if _, err := c.install(ctx, src, files{config: f.config}, false); err != nil {
+		return nodeErr(src.n, err)
+	}
+	src.files["config"] = f.config
+	if err := src.svc.Restart(ctx); err != nil {
+		return nodeErr(src.n, err)
+	}
+	if _, err := c.waitHealthy(ctx, cli, []*nodeState{src}, false); err != nil {
+		return nodeErr(src.n, fmt.Errorf("the survivor did not come back after force-new-cluster: %w", err))
+	}
+	src.running = true
+	src.certsValid = src.certsValid || len(f.pki) > 0
+	c.progress("disaster recovery: the survivor runs a one-member cluster; adding the other nodes", "node", from,
+		"took", time.Since(begin).Round(time.Millisecond).String())
+	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	list, err := membership.MemberList(lctx, cli)
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, st := range others {
+		st.running = false
+	}
+	if err := c.converge(ctx, cli, states, list, nil); err != nil {
+		return err
+	}
+	c.progress("disaster recovery done", "took", time.Since(begin).Round(time.Millisecond).String())
+	return nil
+}
