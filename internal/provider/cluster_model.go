@@ -36,6 +36,7 @@ type clusterModel struct {
 	DataDir           types.String `tfsdk:"data_dir"`
 	WipeDataOnDestroy types.Bool   `tfsdk:"wipe_data_on_destroy"`
 	Timeouts          types.Object `tfsdk:"timeouts"`
+	Backup            types.Object `tfsdk:"backup"`
 
 	Endpoints     types.List   `tfsdk:"endpoints"`
 	ClusterID     types.String `tfsdk:"cluster_id"`
@@ -44,6 +45,7 @@ type clusterModel struct {
 	ClientCertPEM types.String `tfsdk:"client_cert_pem"`
 	ClientKeyPEM  types.String `tfsdk:"client_key_pem"`
 	BinarySHA256  types.String `tfsdk:"binary_sha256"`
+	Backups       types.List   `tfsdk:"backups"`
 }
 
 type clusterNodeModel struct {

@@ -140,6 +140,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"wipe_data_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 				MarkdownDescription: "Delete the data dirs on destroy, and the data dir of a node removed from `nodes`. Defaults to `false`: " +
 					"the data stays, and re-creating the same cluster on the same nodes resumes it."},
+			"backup":  clusterBackupAttribute(),
+			"backups": clusterBackupsAttribute(),
 			"timeouts": clusterTimeouts.attribute("Create waits until every member is healthy and a leader is elected; " +
 				"update includes adding members one at a time and rolling restarts."),
 			"endpoints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
@@ -179,6 +181,7 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 				fmt.Sprintf("binary_path %q is not a readable file on this machine.", m.BinaryPath.ValueString()))
 		}
 	}
+	m.validateBackup(ctx, &resp.Diagnostics)
 	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
 		return
 	}
@@ -264,6 +267,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			return
 		}
 		warnClusterAlarms(ctx, state, &resp.Diagnostics)
+		warnStaleBackups(ctx, plan, state, &resp.Diagnostics)
 		// The same nodes: the same members.
 		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
 			plan.Members = state.Members
@@ -314,6 +318,10 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	backups := plan.prepareBackups(ctx, s, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 
@@ -344,6 +352,8 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
+	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -408,6 +418,9 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 				"back: the next apply joins each as a new member, moving its old data dir aside.", s.Name, strings.Join(st.Missing, ", ")))
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
+	if !importing {
+		state.readBackups(ctx, s, &resp.Diagnostics)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
 
@@ -449,6 +462,14 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	backups := plan.prepareBackups(ctx, s, &resp.Diagnostics)
+	hadBackup := !state.Backup.IsNull()
+	if hadBackup && len(remove) > 0 && !resp.Diagnostics.HasError() {
+		removeBackups(ctx, s, remove, &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool()})
@@ -464,6 +485,8 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
+	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
 	}
@@ -491,6 +514,12 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if !state.Backup.IsNull() {
+		removeBackups(ctx, s, s.Nodes, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 	if err := c.Destroy(ctx, state.WipeDataOnDestroy.ValueBool()); err != nil {
