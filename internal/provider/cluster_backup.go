@@ -285,8 +285,10 @@ func checkBackupDirs(ctx context.Context, s cluster.Spec, scheds []nodeSchedule,
 }
 
 // removeBackups stops and removes the backup jobs from nodes (the backups
-// stay).
-func removeBackups(ctx context.Context, s cluster.Spec, nodes []cluster.Node, diags *diag.Diagnostics) {
+// stay). With warnOnly, a node that cannot be reached is a warning: a node
+// being removed from the cluster may be dead, and its replacement must not
+// wait for it.
+func removeBackups(ctx context.Context, s cluster.Spec, nodes []cluster.Node, warnOnly bool, diags *diag.Diagnostics) {
 	errs := backupNodes(ctx, s, nodes, func(n cluster.Node, r node.Runner) error {
 		l := s.Layout(n)
 		bin := l.Binary
@@ -296,6 +298,11 @@ func removeBackups(ctx context.Context, s cluster.Spec, nodes []cluster.Node, di
 		return backup.Remove(ctx, r, backupUnit(s), bin, l.RunDir)
 	})
 	for _, name := range sortedErrs(errs) {
+		if warnOnly {
+			diags.AddWarning("Cannot remove the backup job", fmt.Sprintf("Node %q: %v. Remove the unit %s (or stop its backup loop) on that machine if it comes back.",
+				name, errs[name], backupUnit(s)))
+			continue
+		}
 		diags.AddError("Cannot remove the backup job", fmt.Sprintf("Node %q: %v.", name, errs[name]))
 	}
 }
@@ -315,7 +322,7 @@ func syncBackups(ctx context.Context, s cluster.Spec, scheds []nodeSchedule, cle
 		}
 	}
 	if clean && len(others) > 0 {
-		removeBackups(ctx, s, others, diags)
+		removeBackups(ctx, s, others, false, diags)
 	}
 	if len(scheds) == 0 {
 		return

@@ -465,7 +465,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	backups := plan.prepareBackups(ctx, s, &resp.Diagnostics)
 	hadBackup := !state.Backup.IsNull()
 	if hadBackup && len(remove) > 0 && !resp.Diagnostics.HasError() {
-		removeBackups(ctx, s, remove, &resp.Diagnostics)
+		removeBackups(ctx, s, remove, true, &resp.Diagnostics)
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -515,7 +515,7 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !state.Backup.IsNull() {
-		removeBackups(ctx, s, s.Nodes, &resp.Diagnostics)
+		removeBackups(ctx, s, s.Nodes, false, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return
 		}
