@@ -74,7 +74,7 @@ func backupsState(cluster string, nodes ...string) statecheck.StateCheck {
 	return statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("backups"), knownvalue.ListExact(checks))
 }
 
-// Scheduled backups in process mode: bad input fails before anything
+// Scheduled backups in process mode, on a TLS cluster: bad input fails before anything
 // changes; the supervised loop takes backups on every node, keeps the
 // newest `keep`, and copies each one with scp to another sshd host; the
 // node selection changes to the leader; removing the block stops the jobs
@@ -100,7 +100,9 @@ func TestAccClusterBackupProcess(t *testing.T) {
 	// -O: the classic scp protocol; the test sshd has no sftp subsystem.
 	copyCmd := fmt.Sprintf(`scp -O -q -i %s -P %d -o BatchMode=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes "$1" "$ETCD_BACKUP_SHA256_FILE" %s@%s:%s/`,
 		keyFile, target.Port, knownHosts, target.User, target.Addr, offsite)
-	cfg := func(b string) string { return clusterHCL(name, hosts, 2, bin+b) }
+	// With TLS: the job reaches its member with the member's own
+	// certificates.
+	cfg := func(b string) string { return clusterHCL(name, hosts, 2, bin+"  tls = { auto = true }\n"+b) }
 	all := backupHCL(dir, `    interval = "10s"
     keep = 2
     node = "all"
