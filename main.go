@@ -1,11 +1,12 @@
 // Command terraform-provider-etcd is the etcd Terraform/OpenTofu provider.
 //
-// The one binary has four modes:
+// The one binary has these modes:
 //
 //	terraform-provider-etcd [-debug]                  serve the provider plugin (started by Terraform)
 //	terraform-provider-etcd server --config-file F    run one etcd member from an etcd YAML config file
 //	terraform-provider-etcd dev [--members N] ...     run a local replicated cluster for trying things out
 //	terraform-provider-etcd snapshot save|status|restore  etcdctl/etcdutl snapshot commands
+//	terraform-provider-etcd backup run|loop ...       etcd_cluster's scheduled backups, on a node
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/backup"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/devcmd"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/server"
@@ -38,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return devcmd.Main(args[1:], stdout, stderr)
 		case "snapshot":
 			return snapshotcmd.Main(args[1:], stdout, stderr)
+		case "backup":
+			return backup.Main(args[1:], stdout, stderr)
 		case "version", "--version", "-version":
 			_, _ = fmt.Fprintf(stdout, "terraform-provider-etcd %s\n", version)
 			return 0
@@ -58,6 +62,7 @@ func serveProvider(args []string, stderr io.Writer) int {
                                                    run a local replicated etcd cluster
   terraform-provider-etcd snapshot save|status|restore ...
                                                    take, inspect and restore snapshots (etcdctl/etcdutl)
+  terraform-provider-etcd backup run|loop ...      scheduled backups on a node (installed by etcd_cluster)
   terraform-provider-etcd version                  print the version
 
 `)

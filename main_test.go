@@ -19,6 +19,9 @@ func TestRunDispatch(t *testing.T) {
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"snapshot"}, 2, "snapshot save <filename>"},
 		{[]string{"snapshot", "status"}, 2, "want exactly one file name"},
+		{[]string{"backup"}, 2, "backup loop --interval D"},
+		{[]string{"backup", "run", "--dir", "rel", "--prefix", "p", "--keep", "1", "--endpoint", "http://127.0.0.1:1"}, 2, "must be an absolute path"},
+		{[]string{"backup", "loop", "--interval", "1s", "--dir", "/tmp", "--prefix", "p", "--keep", "1", "--endpoint", "http://127.0.0.1:1"}, 2, "shorter than 10s"},
 		{[]string{"-h"}, 0, "terraform-provider-etcd server --config-file F"},
 	}
 	for _, tt := range tests {

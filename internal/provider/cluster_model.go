@@ -38,6 +38,7 @@ type clusterModel struct {
 	Timeouts          types.Object `tfsdk:"timeouts"`
 	Restore           types.Object `tfsdk:"restore"`
 	Recovery          types.Object `tfsdk:"recovery"`
+	Backup            types.Object `tfsdk:"backup"`
 
 	Endpoints     types.List   `tfsdk:"endpoints"`
 	ClusterID     types.String `tfsdk:"cluster_id"`
@@ -46,6 +47,7 @@ type clusterModel struct {
 	ClientCertPEM types.String `tfsdk:"client_cert_pem"`
 	ClientKeyPEM  types.String `tfsdk:"client_key_pem"`
 	BinarySHA256  types.String `tfsdk:"binary_sha256"`
+	Backups       types.List   `tfsdk:"backups"`
 }
 
 type clusterNodeModel struct {

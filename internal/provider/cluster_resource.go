@@ -142,6 +142,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"the data stays, and re-creating the same cluster on the same nodes resumes it."},
 			"restore":  clusterRestoreAttribute(),
 			"recovery": clusterRecoveryAttribute(),
+			"backup":   clusterBackupAttribute(),
+			"backups":  clusterBackupsAttribute(),
 			"timeouts": clusterTimeouts.attribute("Create waits until every member is healthy and a leader is elected; " +
 				"update includes adding members one at a time and rolling restarts."),
 			"endpoints": schema.ListAttribute{Computed: true, ElementType: types.StringType,
@@ -182,6 +184,7 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 		}
 	}
 	validateRecovery(ctx, m, &resp.Diagnostics)
+	m.validateBackup(ctx, &resp.Diagnostics)
 	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
 		return
 	}
@@ -268,6 +271,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		}
 		warnClusterAlarms(ctx, state, &resp.Diagnostics)
 		planRestore(ctx, plan, &state, req.Config, &resp.Diagnostics)
+		warnStaleBackups(ctx, plan, state, &resp.Diagnostics)
 		// The same nodes: the same members.
 		if plan.Nodes.Equal(state.Nodes) && plan.Members.IsUnknown() {
 			plan.Members = state.Members
@@ -322,6 +326,10 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	backups := plan.prepareBackups(ctx, s, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 
@@ -364,6 +372,8 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
+	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 }
 
@@ -428,6 +438,9 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 				"back: the next apply joins each as a new member, moving its old data dir aside.", s.Name, strings.Join(st.Missing, ", ")))
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
+	if !importing {
+		state.readBackups(ctx, s, &resp.Diagnostics)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
 
@@ -469,6 +482,14 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	backups := plan.prepareBackups(ctx, s, &resp.Diagnostics)
+	hadBackup := !state.Backup.IsNull()
+	if hadBackup && len(remove) > 0 && !resp.Diagnostics.HasError() {
+		removeBackups(ctx, s, remove, true, &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 	from, diags := recoverFromConfig(ctx, req.Config)
@@ -489,6 +510,8 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
+	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
 	}
@@ -516,6 +539,12 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if !state.Backup.IsNull() {
+		removeBackups(ctx, s, s.Nodes, false, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	c := cluster.New(s, progressLogger(ctx))
 	defer c.Close()
 	if err := c.Destroy(ctx, state.WipeDataOnDestroy.ValueBool()); err != nil {

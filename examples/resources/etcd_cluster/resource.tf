@@ -34,6 +34,15 @@ resource "etcd_cluster" "main" {
     "auto-compaction-mode"      = "periodic"
     "auto-compaction-retention" = "1h"
   }
+
+  # A snapshot every hour on the leader's node, the newest 48 kept, each
+  # copied off the node.
+  backup = {
+    dir          = "/var/backups/etcd"
+    interval     = "1h"
+    keep         = 48
+    copy_command = "rclone copy \"$1\" offsite:etcd-backups/ && rclone copy \"$ETCD_BACKUP_SHA256_FILE\" offsite:etcd-backups/"
+  }
 }
 
 # The only configured etcd provider: it reaches the cluster above. The
