@@ -238,7 +238,7 @@ func TestAccClusterPlainScale(t *testing.T) {
 		eps = append(eps, "http://"+h.Addr+":2379")
 	}
 	ignore := []string{"ssh", "binary_path", "binary_sha256", "remote_binary", "service_manager", "install_dir", "data_dir",
-		"wipe_data_on_destroy", "timeouts", "settings", "tls",
+		"wipe_data_on_destroy", "timeouts", "settings", "tls", "auto_compaction_mode", "auto_compaction_retention",
 		"nodes.0.install_dir", "nodes.1.install_dir", "nodes.2.install_dir", "nodes.0.data_dir", "nodes.1.data_dir", "nodes.2.data_dir"}
 	if hosts[0].Port != 22 {
 		// Loopback mode: the configured hosts carry the SSH port, which
