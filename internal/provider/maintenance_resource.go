@@ -259,7 +259,8 @@ func (r *maintenanceResource) Update(ctx context.Context, req resource.UpdateReq
 }
 
 // Delete forgets the resource; nothing in etcd changes.
-func (r *maintenanceResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}
+func (r *maintenanceResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
 
 // percentValidator accepts a percentage above 0% and below 100%.
 type percentValidator struct{}
