@@ -492,10 +492,12 @@ func TestAccClusterRollingSettings(t *testing.T) {
 				Check:  resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), startWriter),
 			},
 			{
-				Config: clusterHCL("rolling", hosts, 3, bin+`  settings = { "snapshot-count" = "2000", "auto-compaction-retention" = "1h" }`+"\n"),
+				Config: clusterHCL("rolling", hosts, 3, bin+`  settings = { "snapshot-count" = "2000" }`+"\n"+`  auto_compaction_retention = "2h"`+"\n"),
 				Check: resource.ComposeTestCheckFunc(verify, func(*terraform.State) error {
 					out, err := hosts[0].Run(context.Background(), "cat "+path.Join(hosts[0].BaseDir, "rolling", "opt", "etc", "etcd.yaml"))
-					if err != nil || !strings.Contains(out, "snapshot-count: 2000") {
+					if err != nil || !strings.Contains(out, "snapshot-count: 2000") ||
+						!regexp.MustCompile(`(?m)^auto-compaction-retention: "?2h"?$`).MatchString(out) ||
+						!regexp.MustCompile(`(?m)^auto-compaction-mode: "?periodic"?$`).MatchString(out) {
 						return fmt.Errorf("config of n1 after the rolling restart: %v\n%s", err, out)
 					}
 					return nil

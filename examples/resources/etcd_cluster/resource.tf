@@ -29,11 +29,13 @@ resource "etcd_cluster" "main" {
   tls = { auto = true }
 
   settings = {
-    "snapshot-count"            = "10000"
-    "quota-backend-bytes"       = "8589934592"
-    "auto-compaction-mode"      = "periodic"
-    "auto-compaction-retention" = "1h"
+    "snapshot-count"      = "10000"
+    "quota-backend-bytes" = "8589934592"
   }
+
+  # Keep one hour of history (the defaults, shown here).
+  auto_compaction_mode      = "periodic"
+  auto_compaction_retention = "1h"
 }
 
 # The only configured etcd provider: it reaches the cluster above. The
