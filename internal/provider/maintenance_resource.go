@@ -98,8 +98,8 @@ func (r *maintenanceResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"rewrites its database) would leave fewer healthy voting members than a quorum.\n\n" +
 			"Creating the resource measures the cluster and defragments nothing: the first plan that shows a " +
 			"defragmentation is the next one. Destroying it changes nothing in etcd. A NOSPACE alarm also needs the " +
-			"space freed first: compact old revisions (`etcdctl compact`, or the cluster's `auto-compaction-*` " +
-			"settings) and delete what is not needed.",
+			"space freed first: compact old revisions (`etcdctl compact`, or etcd_cluster's `auto_compaction_*` " +
+			"attributes) and delete what is not needed.",
 		Attributes: attrs,
 	}
 }
