@@ -51,6 +51,8 @@ type Cluster struct {
 	keepAlives map[*ctxStream]struct{}
 	revoked    []revokedLease
 
+	defrags defragLog
+
 	mu        sync.Mutex
 	members   []*member
 	client    *clientv3.Client

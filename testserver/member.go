@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -124,7 +125,7 @@ func (m *member) config(streamCtx context.Context, server *atomic.Pointer[etcdse
 	// that the server's graceful gRPC stop does not wait for open watches
 	// or lease keep-alives (etcd would wait up to 5s).
 	cfg.GRPCAdditionalServerOptions = []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 			// etcd 3.7.3 keeps serving gRPC after its server stopped on
 			// its own (a member removed from the cluster does), and a
 			// Status request then reads the closed backend and panics the
@@ -139,6 +140,12 @@ func (m *member) config(streamCtx context.Context, server *atomic.Pointer[etcdse
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			defer context.AfterFunc(streamCtx, cancel)()
+			if info.FullMethod == pb.Maintenance_Defragment_FullMethodName {
+				start := time.Now()
+				resp, err := handler(ctx, req)
+				m.c.defrags.add(Defragmentation{Member: m.name, Start: start, End: time.Now(), Err: err})
+				return resp, err
+			}
 			return handler(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -40,6 +40,10 @@ type clusterModel struct {
 	Recovery          types.Object `tfsdk:"recovery"`
 	Backup            types.Object `tfsdk:"backup"`
 
+	// Compaction settings of their own: see cluster_compaction.go.
+	AutoCompactionMode      types.String `tfsdk:"auto_compaction_mode"`
+	AutoCompactionRetention types.String `tfsdk:"auto_compaction_retention"`
+
 	Endpoints     types.List   `tfsdk:"endpoints"`
 	ClusterID     types.String `tfsdk:"cluster_id"`
 	Members       types.List   `tfsdk:"members"`
@@ -133,6 +137,7 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 	if !m.Settings.IsNull() && !m.Settings.IsUnknown() {
 		diags.Append(m.Settings.ElementsAs(ctx, &s.Settings, false)...)
 	}
+	s.Settings = m.compactionSettings(s.Settings)
 	nodes, d := m.nodes(ctx)
 	diags.Append(d...)
 	for _, n := range nodes {

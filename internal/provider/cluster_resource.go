@@ -101,9 +101,9 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"peer_port": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(cluster.DefaultPeerPort),
 				MarkdownDescription: "Peer port of every member. Defaults to 2380. Changing it replaces the cluster.",
 				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()}},
-			"settings": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: []validator.Map{settingsValidator{}},
+			"settings": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: []validator.Map{settingsValidator{}, compactionSettingsValidator{}},
 				MarkdownDescription: "Extra keys of etcd's config file, e.g. `{ \"snapshot-count\" = \"10000\", \"quota-backend-bytes\" = \"8589934592\", " +
-					"\"auto-compaction-retention\" = \"1h\" }`. Values are strings; durations such as `\"5s\"` are converted for etcd. " +
+					"\"max-request-bytes\" = \"2097152\" }`; the compaction keys are `auto_compaction_mode` and `auto_compaction_retention`. Values are strings; durations such as `\"5s\"` are converted for etcd. " +
 					"Unknown keys (with a suggestion) and keys the resource manages (name, URLs, initial cluster, TLS files) are " +
 					"rejected at plan time. A change restarts the members one at a time."},
 			"tls": schema.SingleNestedAttribute{Optional: true,
@@ -169,6 +169,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"upgraded or `binary_path` points at a new build; the apply then restarts the members one at a time on the new binary."},
 		},
 	}
+	addCompactionAttributes(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {

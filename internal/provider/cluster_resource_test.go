@@ -238,7 +238,7 @@ func TestAccClusterPlainScale(t *testing.T) {
 		eps = append(eps, "http://"+h.Addr+":2379")
 	}
 	ignore := []string{"ssh", "binary_path", "binary_sha256", "remote_binary", "service_manager", "install_dir", "data_dir",
-		"wipe_data_on_destroy", "timeouts", "settings", "tls",
+		"wipe_data_on_destroy", "timeouts", "settings", "tls", "auto_compaction_mode", "auto_compaction_retention",
 		"nodes.0.install_dir", "nodes.1.install_dir", "nodes.2.install_dir", "nodes.0.data_dir", "nodes.1.data_dir", "nodes.2.data_dir"}
 	if hosts[0].Port != 22 {
 		// Loopback mode: the configured hosts carry the SSH port, which
@@ -492,10 +492,12 @@ func TestAccClusterRollingSettings(t *testing.T) {
 				Check:  resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), startWriter),
 			},
 			{
-				Config: clusterHCL("rolling", hosts, 3, bin+`  settings = { "snapshot-count" = "2000", "auto-compaction-retention" = "1h" }`+"\n"),
+				Config: clusterHCL("rolling", hosts, 3, bin+`  settings = { "snapshot-count" = "2000" }`+"\n"+`  auto_compaction_retention = "2h"`+"\n"),
 				Check: resource.ComposeTestCheckFunc(verify, func(*terraform.State) error {
 					out, err := hosts[0].Run(context.Background(), "cat "+path.Join(hosts[0].BaseDir, "rolling", "opt", "etc", "etcd.yaml"))
-					if err != nil || !strings.Contains(out, "snapshot-count: 2000") {
+					if err != nil || !strings.Contains(out, "snapshot-count: 2000") ||
+						!regexp.MustCompile(`(?m)^auto-compaction-retention: "?2h"?$`).MatchString(out) ||
+						!regexp.MustCompile(`(?m)^auto-compaction-mode: "?periodic"?$`).MatchString(out) {
 						return fmt.Errorf("config of n1 after the rolling restart: %v\n%s", err, out)
 					}
 					return nil

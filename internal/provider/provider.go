@@ -274,6 +274,7 @@ func (p *etcdProvider) Resources(context.Context) []func() resource.Resource {
 		newMemberResource,
 		newClusterResource,
 		newSnapshotResource,
+		newMaintenanceResource,
 	}
 }
 

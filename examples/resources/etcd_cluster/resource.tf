@@ -29,10 +29,8 @@ resource "etcd_cluster" "main" {
   tls = { auto = true }
 
   settings = {
-    "snapshot-count"            = "10000"
-    "quota-backend-bytes"       = "8589934592"
-    "auto-compaction-mode"      = "periodic"
-    "auto-compaction-retention" = "1h"
+    "snapshot-count"      = "10000"
+    "quota-backend-bytes" = "8589934592"
   }
 
   # A snapshot every hour on the leader's node, the newest 48 kept, each
@@ -43,6 +41,10 @@ resource "etcd_cluster" "main" {
     keep         = 48
     copy_command = "rclone copy \"$1\" offsite:etcd-backups/ && rclone copy \"$ETCD_BACKUP_SHA256_FILE\" offsite:etcd-backups/"
   }
+
+  # Keep one hour of history (the defaults, shown here).
+  auto_compaction_mode      = "periodic"
+  auto_compaction_retention = "1h"
 }
 
 # The only configured etcd provider: it reaches the cluster above. The
