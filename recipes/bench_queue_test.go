@@ -49,7 +49,7 @@ var benchQueueImpls = []benchQueueImpl{
 		items: "/items/",
 		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
 			q := recipes.NewQueue(cli, prefix)
-			return func(v string) error { return q.Enqueue(context.Background(), v) }
+			return func(v string) error { _, err := q.Enqueue(context.Background(), v); return err }
 		},
 		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
 			return recipes.NewQueue(cli, prefix).Dequeue
@@ -60,7 +60,7 @@ var benchQueueImpls = []benchQueueImpl{
 		items: "/items/",
 		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
 			q := recipes.NewQueue(cli, prefix)
-			return func(v string) error { return q.Enqueue(context.Background(), v) }
+			return func(v string) error { _, err := q.Enqueue(context.Background(), v); return err }
 		},
 		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
 			c := recipes.NewConsumer(sessionOn(b, cli, 10), prefix)

@@ -24,7 +24,11 @@ import (
 // If a claim transaction fails in a way that hides its outcome, the claim
 // may exist without the caller knowing; the next head scan of the same
 // Consumer finds it (bound to its lease and carrying its id) and hands it
-// out, so the item is not stuck until the session ends.
+// out, so the item is not stuck until the session ends. The same holds
+// after an Ack or Nack whose outcome was unknown: the claim, if it
+// survived, is handed out again with the same Key and Token (the dedupe
+// rule of the package documentation: it is the claim already held; Ack it
+// again).
 type Consumer struct {
 	s    *concurrency.Session
 	core *queueCore

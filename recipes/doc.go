@@ -192,9 +192,13 @@
 // before another started, on any client, is handed out first. Producers
 // and Dequeue need only a client; an Enqueue is one write, and a Dequeue
 // or a Claim usually one write too (it reads the head back in the same
-// transaction, for the next call on the same Queue or Consumer value). If
-// Enqueue fails with an etcd error, the item may or may not have been
-// added, and trying again may add it twice.
+// transaction, for the next call on the same Queue or Consumer value).
+// Enqueue returns the [Item]'s key and create revision. If it fails with
+// an etcd error, the item may or may not have been added, and trying again
+// may add it twice; an Enqueue made [WithID] is a put-if-absent on a
+// caller-chosen id, so a producer can send it again until it gets an
+// answer without adding the item twice (within the queue's dedupe window,
+// default 5 minutes).
 //
 // [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
 // is deleted by the transaction that hands it out, so no item is ever
@@ -211,7 +215,16 @@
 // like a lock: [Claim.Token] grows with every claim of an item, and
 // [Claim.Guard] holds only while the claim does, so writes that record the
 // item's processing should carry it. An item may be processed more than
-// once; of all its claims at most one Ack succeeds.
+// once; of all its claims at most one Ack succeeds. A Claim has Done, Err
+// and Context like a Lock.
+//
+// The dedupe rule: a claim is identified by its Key and Token. When an Ack
+// or Nack fails with an unknown outcome (an error wrapping ErrEtcd, not
+// ErrClaimLost), the claim may still exist; the consumer's next Claim then
+// finds it and hands it out again, with the same Key and Token. Treat
+// such a Claim as the one already held (its processing may be done): Ack
+// it again. A claim with the same Key and a larger Token is a new claim of
+// the item, made after the old one was lost.
 //
 // When a consumer's session ends (crash, or a pause longer than the TTL),
 // its claim keys go with the lease and the items are handed out again from

@@ -24,7 +24,7 @@ func ExampleQueue() {
 
 	q := recipes.NewQueue(cli, "/queues/emails")
 	for _, to := range []string{"ana@example.com", "bo@example.com", "cy@example.com"} {
-		if err := q.Enqueue(ctx, to); err != nil {
+		if _, err := q.Enqueue(ctx, to); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -52,7 +52,7 @@ func ExampleConsumer() {
 
 	q := recipes.NewQueue(cli, "/queues/thumbnails")
 	for _, img := range []string{"a.png", "b.png"} {
-		if err := q.Enqueue(ctx, img); err != nil {
+		if _, err := q.Enqueue(ctx, img); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func ExamplePriorityQueue() {
 		msg string
 		pr  uint16
 	}{{"disk 80%", 5}, {"node down", 0}, {"disk 90%", 5}, {"new login", 9}} {
-		if err := q.Enqueue(ctx, it.msg, it.pr); err != nil {
+		if _, err := q.Enqueue(ctx, it.msg, it.pr); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -243,4 +243,33 @@ func ExampleDoubleBarrier() {
 	// Output:
 	// all started before any finished: true
 	// finished a, finished b, finished c, started a, started b, started c
+}
+
+// A producer that cannot tell whether its Enqueue went through sends it
+// again with the same ID: the item is added once, and every attempt
+// returns its key and revision.
+func ExampleWithID() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/orders")
+	first, err := q.Enqueue(ctx, "order 1017", recipes.WithID("order-1017"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Say the answer to the first attempt was lost: send it again.
+	retry, err := q.Enqueue(ctx, "order 1017", recipes.WithID("order-1017"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("duplicate:", retry.Duplicate, "same item:", retry.Key == first.Key && retry.Revision == first.Revision)
+	n, err := q.Len(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("items:", n)
+	// Output:
+	// duplicate: true same item: true
+	// items: 1
 }

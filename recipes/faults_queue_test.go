@@ -16,6 +16,9 @@ package recipes_test
 //     overlapping, no claim of a deleted item, and nothing left.
 //     Consumers crash mid-item (their session is orphaned: no Nack, no
 //     revoke), nack, or lose their claim to lease faults.
+//   - Producers enqueue WithID and send an Enqueue whose outcome was
+//     unknown again until it is answered: etcd's history must show every
+//     value put as exactly one item (retries counted and logged).
 //   - Queue, at most once (Dequeue): no item is delivered twice
 //     (porcupine, same model) and etcd's history shows every item put once
 //     and deleted at most once; items lost to unknown outcomes are counted.
@@ -366,10 +369,22 @@ func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix stri
 			time.Sleep(5 * time.Millisecond)
 		}
 		v := fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq)
-		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		call := env.Now()
-		err := q.Enqueue(octx, v)
-		cancel()
+		// WithID: an Enqueue whose outcome is unknown is sent again with
+		// the same id until it gets an answer; the server check below
+		// finds any value put as two items.
+		var err error
+		for try := 0; try == 0 || err != nil && ctx.Err() == nil && !errors.Is(err, recipes.ErrInvalidArgument); try++ {
+			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			var it recipes.Item
+			it, err = q.Enqueue(octx, v, recipes.WithID(v))
+			cancel()
+			if err != nil {
+				retriedEnqueues.Add(1)
+			} else if it.Duplicate {
+				duplicateEnqueues.Add(1)
+			}
+		}
 		out := fqOK
 		if err != nil {
 			out = fqUnknown // it may or may not have been added
@@ -379,6 +394,11 @@ func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix stri
 		fqRecord(env, w.ID, fqOp{Kind: fqEnqueue, Item: v, Out: out}, call)
 	}
 }
+
+// retriedEnqueues counts Enqueue attempts that failed and were sent again
+// WithID; duplicateEnqueues the retries that found their item added by an
+// earlier attempt.
+var retriedEnqueues, duplicateEnqueues atomic.Int64
 
 // fqStats counts what happened to claims.
 type fqStats struct {
@@ -501,7 +521,7 @@ func fqCheckEmpty(env *chaos.Env, prefix string) {
 		env.T.Fatal(err)
 	}
 	for _, kv := range resp.Kvs {
-		if k := string(kv.Key); k != prefix+"/zz-end" && k != prefix+"/floor" {
+		if k := string(kv.Key); k != prefix+"/zz-end" && k != prefix+"/floor" && !strings.HasPrefix(k, prefix+"/ids/") {
 			env.Violation("key %s left after the drain", kv.Key)
 		}
 	}
@@ -587,6 +607,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 		}
 	}
 	fqCheckEmpty(env, prefix)
+	t.Logf("enqueues WithID: %d attempts retried, %d retries found their item already added", retriedEnqueues.Load(), duplicateEnqueues.Load())
 	t.Logf("queue at-least-once: %d items enqueued (%d named), %d claims, %d acked (%d by the final drain), %d guarded writes, "+
 		"%d consumer crashes mid-item, %d nacks, %d acks refused (claim lost to a fault), %d acks with unknown outcome; %d etcd events checked",
 		st.enqueued.Load(), len(all), st.claims.Load(), st.acked.Load(), st.drained.Load(), st.uses.Load(),

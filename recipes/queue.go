@@ -69,13 +69,15 @@ func NewQueue(client *clientv3.Client, prefix string, opts ...QueueOption) *Queu
 	return q
 }
 
-// Enqueue appends value to the queue.
+// Enqueue appends value to the queue and returns the item's key and
+// create revision.
 //
 // If Enqueue fails with an etcd error the item may or may not have been
-// added; trying again may add it twice.
-func (q *Queue) Enqueue(ctx context.Context, value string) error {
-	_, err := q.core.put(ctx, "", value)
-	return err
+// added; trying again may add it twice, unless the Enqueue is made
+// [WithID]: then trying again with the same id adds it at most once, and
+// returns the item of whichever attempt added it.
+func (q *Queue) Enqueue(ctx context.Context, value string, opts ...EnqueueOption) (Item, error) {
+	return q.core.put(ctx, "", value, buildEnqueueOptions(opts))
 }
 
 // Dequeue removes and returns the oldest item, blocking until there is one,
@@ -108,6 +110,8 @@ type queueCore struct {
 	prefix string      // normalized: one trailing "/"
 	items  string      // prefix + "items/"
 	claims string      // prefix + "claims/"
+	ids    string      // prefix + "ids/": the ids of WithID
+	idl    idLease     // the lease those ids are bound to
 	err    error       // invalid prefix
 	opts   queueOptions
 	width  atomic.Int32 // candidates to try next: see takeWidth
@@ -136,7 +140,7 @@ type queueCore struct {
 const defaultScanLimit = 64
 
 func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *queueCore {
-	o := queueOptions{candidates: 16}
+	o := queueOptions{candidates: 16, dedupe: defaultDedupeWindow}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -148,6 +152,7 @@ func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *q
 		prefix: p,
 		items:  p + "items/",
 		claims: p + "claims/",
+		ids:    p + "ids/",
 		err:    err,
 		opts:   o,
 	}
@@ -201,11 +206,14 @@ func (q *queueCore) itemKey(claim string) string {
 // takes the revision of the answer as a fresh hint and tries again. A
 // priority queue has no floor (its keys are ordered by priority first):
 // its puts require that there is none.
-func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) {
+func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOptions) (Item, error) {
 	if q.err != nil {
-		return "", q.err
+		return Item{}, q.err
 	}
 	op := "enqueue to " + q.prefix
+	if err := eo.check(op); err != nil {
+		return Item{}, err
+	}
 	hint := q.seen.Load()
 	for b := newBackoff(); hint == 0; {
 		resp, err := getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.floorKey, clientv3.WithCountOnly()))
@@ -215,13 +223,20 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 			break
 		}
 		if context.Cause(ctx) != nil || !retryable(err) {
-			return "", attemptErr(ctx, op, err)
+			return Item{}, attemptErr(ctx, op, err)
 		}
 		if err := pause(ctx, nil, b.next()); err != nil {
-			return "", fmt.Errorf("recipes: %s: %w", op, err)
+			return Item{}, fmt.Errorf("recipes: %s: %w", op, err)
 		}
 	}
 	for {
+		var lease clientv3.LeaseID
+		if eo.hasID {
+			var err error
+			if lease, err = q.idl.get(ctx, q.client, q.opts.dedupe); err != nil {
+				return Item{}, attemptErr(ctx, op, err)
+			}
+		}
 		key := []byte(fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text()))
 		floor := []byte(q.floorKey)
 		floorCmp := &pb.Compare{Key: floor, Target: pb.Compare_MOD, Result: pb.Compare_LESS, TargetUnion: &pb.Compare_ModRevision{ModRevision: hint + 1}}
@@ -233,18 +248,36 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 			Success: []*pb.RequestOp{putOp(&pb.PutRequest{Key: key, Value: []byte(value)})},
 			Failure: []*pb.RequestOp{getOp(&pb.RangeRequest{Key: floor, KeysOnly: true})},
 		}
+		if eo.hasID {
+			// Put-if-absent on the id, in the same transaction: the id's
+			// key carries the item's key, and its create revision is the
+			// item's.
+			idKey := []byte(q.ids + eo.id)
+			req.Compare = append(req.Compare, createdAt(idKey, nil, 0))
+			req.Success = append(req.Success, putOp(&pb.PutRequest{Key: idKey, Value: key, Lease: int64(lease)}))
+			req.Failure = append(req.Failure, getOp(&pb.RangeRequest{Key: idKey}))
+		}
 		resp, err := waitAnswer(ctx, q.client, q.floorKey, func(ctx context.Context) (*clientv3.TxnResponse, error) {
 			return commitTxn(ctx, q.client, q.raw, req, true)
 		})
+		if err != nil && eo.hasID && isLeaseNotFound(err) {
+			q.idl.drop(lease) // nothing was written: bind to a new lease
+			continue
+		}
 		if err != nil {
-			return "", attemptErr(ctx, op, err)
+			return Item{}, attemptErr(ctx, op, err)
 		}
 		q.see(resp.Header.Revision)
 		if resp.Succeeded {
-			return string(key), nil
+			return Item{Key: string(key), Revision: resp.Header.Revision}, nil
+		}
+		if eo.hasID {
+			if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
+				return Item{Key: string(kvs[0].Value), Revision: kvs[0].CreateRevision, Duplicate: true}, nil
+			}
 		}
 		if !q.fifo && len(resp.Responses[0].GetResponseRange().GetKvs()) > 0 {
-			return "", fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
+			return Item{}, fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
 		}
 		// The floor moved since the hint (or 128 random bits collided):
 		// the revision of this answer is a fresh hint.
