@@ -200,6 +200,15 @@
 // answer without adding the item twice (within the queue's dedupe window,
 // default 5 minutes).
 //
+// An Enqueue made [WithDelay] or [WithNotBefore] puts an item that no
+// consumer hands out before that time (in the consumer's clock: keep the
+// clocks in sync). It waits in its place in the queue and blocks nothing:
+// ready items are handed out in the queue's order meanwhile, and once due
+// it goes out in its place, not behind the items that were ready before
+// it. A consumer blocked on a queue whose items all wait sets a timer for
+// the earliest and wakes then (or on a new item), without polling. A
+// delay below 0 or above MaxDelay is ErrInvalidDelay.
+//
 // [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
 // is deleted by the transaction that hands it out, so no item is ever
 // returned twice, but an item is lost if its consumer crashes before

@@ -123,6 +123,14 @@ var (
 	ErrNilFunc = fmt.Errorf("%w: nil function", ErrInvalidArgument)
 )
 
+// The sentinels of the queues' delays, visibility timeouts and batches.
+// They wrap ErrInvalidArgument as well.
+var (
+	// ErrInvalidDelay is returned by an Enqueue WithDelay below 0 or above
+	// MaxDelay, or WithNotBefore more than MaxDelay ahead.
+	ErrInvalidDelay = fmt.Errorf("%w: delay below 0 or above MaxDelay", ErrInvalidArgument)
+)
+
 // etcdErr classifies an error coming back from clientv3. Context errors and
 // this package's sentinels pass through; a missing lease becomes
 // ErrSessionExpired; anything else is wrapped in ErrEtcd.
@@ -152,6 +160,8 @@ var sentinels = []error{
 	ErrSamePrefix, ErrMixedSessions, ErrNilFunc,
 	// Cache, Group, Counter:
 	ErrClosed, ErrNotNumber, ErrMemberExists,
+	// Queues:
+	ErrInvalidDelay,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

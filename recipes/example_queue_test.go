@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -272,4 +273,34 @@ func ExampleWithID() {
 	// Output:
 	// duplicate: true same item: true
 	// items: 1
+}
+
+// A delayed item waits in its place in the queue until its time: ready
+// items behind it go out first, and a Dequeue blocked on it wakes when it
+// comes due.
+func ExampleWithDelay() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/reminders")
+	if _, err := q.Enqueue(ctx, "remind in a moment", recipes.WithDelay(300*time.Millisecond)); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, "send now"); err != nil {
+		log.Fatal(err)
+	}
+	for range 2 {
+		v, err := q.Dequeue(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(v)
+	}
+	_, err := q.Enqueue(ctx, "x", recipes.WithDelay(-time.Second))
+	fmt.Println("negative delay refused:", errors.Is(err, recipes.ErrInvalidDelay))
+	// Output:
+	// send now
+	// remind in a moment
+	// negative delay refused: true
 }

@@ -19,6 +19,10 @@ package recipes_test
 //   - Producers enqueue WithID and send an Enqueue whose outcome was
 //     unknown again until it is answered: etcd's history must show every
 //     value put as exactly one item (retries counted and logged).
+//   - Delayed items (TestFaultsQueueDelay, the at-least-once workload
+//     with half the items enqueued WithNotBefore up to 1 s ahead): on top
+//     of the above, no claim of an item returns before its time (one
+//     clock: the test process's), and none is lost.
 //   - Queue, at most once (Dequeue): no item is delivered twice
 //     (porcupine, same model) and etcd's history shows every item put once
 //     and deleted at most once; items lost to unknown outcomes are counted.
@@ -363,6 +367,47 @@ const fqLongItems = 10_000
 // enough items were enqueued in a long run (target > 0, see
 // chaos.Env.Reached), keeping at most 64 in flight.
 func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
+	fqProduceWith(ctx, env, w, prefix, enqueued, inFlight, target, nil)
+}
+
+// fqDue records the not-before time of every delayed item, by value.
+type fqDue struct {
+	mu      sync.Mutex
+	due     map[string]time.Time
+	checked atomic.Int64 // deliveries of delayed items checked
+}
+
+func (d *fqDue) set(v string, t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.due == nil {
+		d.due = map[string]time.Time{}
+	}
+	if old, ok := d.due[v]; !ok || t.Before(old) {
+		d.due[v] = t
+	}
+}
+
+// check reports a violation if item v was handed out (the call returned
+// at now, so it was handed out no later) before its time.
+func (d *fqDue) check(env *chaos.Env, v string, now time.Time) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	at, ok := d.due[v]
+	d.mu.Unlock()
+	if ok && now.Before(at) {
+		env.Violation("item %s handed out %v before its time", v, at.Sub(now))
+	}
+	if ok {
+		d.checked.Add(1)
+	}
+}
+
+// fqProduceWith is fqProduce whose items get a random delay of up to 1 s
+// (half of them none), recorded in due, when due is not nil.
+func fqProduceWith(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64, due *fqDue) {
 	q := recipes.NewQueue(w.Client, prefix)
 	for seq := 0; ctx.Err() == nil && !env.Reached(enqueued.Load(), target); seq++ {
 		for inFlight() > 64 && ctx.Err() == nil {
@@ -373,11 +418,18 @@ func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix stri
 		// WithID: an Enqueue whose outcome is unknown is sent again with
 		// the same id until it gets an answer; the server check below
 		// finds any value put as two items.
+		opts := []recipes.EnqueueOption{recipes.WithID(v)}
+		if due != nil && env.Intn(2) == 0 {
+			at := time.Now().Add(time.Duration(1+env.Intn(1000)) * time.Millisecond)
+			// Recorded before the Enqueue: the earliest it may go out.
+			due.set(v, at)
+			opts = append(opts, recipes.WithNotBefore(at))
+		}
 		var err error
 		for try := 0; try == 0 || err != nil && ctx.Err() == nil && !errors.Is(err, recipes.ErrInvalidArgument); try++ {
 			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			var it recipes.Item
-			it, err = q.Enqueue(octx, v, recipes.WithID(v))
+			it, err = q.Enqueue(octx, v, opts...)
 			cancel()
 			if err != nil {
 				retriedEnqueues.Add(1)
@@ -528,13 +580,26 @@ func fqCheckEmpty(env *chaos.Env, prefix string) {
 }
 
 func TestFaultsQueueAtLeastOnce(t *testing.T) {
-	env := chaos.Start(t, "queue-at-least-once", chaos.AllFaults...)
+	fqAtLeastOnce(t, "queue-at-least-once", "chaos-q1", fqConfig{})
+}
+
+// fqConfig varies the at-least-once workload.
+type fqConfig struct {
+	delays bool // half the items are delayed; none may go out early
+}
+
+// fqAtLeastOnce runs the at-least-once workload (see the top of the file).
+func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
+	env := chaos.Start(t, name, chaos.AllFaults...)
 	var target int64
 	if chaos.Long() {
 		target = fqLongItems
 		env.SetDuration(20 * time.Minute)
 	}
-	const prefix = "chaos-q1"
+	var due *fqDue
+	if cfg.delays {
+		due = &fqDue{}
+	}
 	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
 	ctx := env.Context()
 	var st fqStats
@@ -549,7 +614,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(ctx, env, w, prefix, &st.enqueued, inFlight, target)
+			fqProduceWith(ctx, env, w, prefix, &st.enqueued, inFlight, target, due)
 		}()
 	}
 	for i := 2; i < 6; i++ {
@@ -578,6 +643,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 					continue
 				}
 				st.claims.Add(1)
+				due.check(env, cl.Value(), time.Now())
 				fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
 				fqProcess(env, w, prefix, cl, &st, func() {
 					// The process dies with its claim: no Nack, no revoke;
@@ -615,7 +681,14 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 	if target > 0 && int64(len(deleted)) < target {
 		t.Errorf("only %d items went through, want %d", len(deleted), target)
 	}
+	if due != nil {
+		t.Logf("delays: %d deliveries of delayed items checked against their time", due.checked.Load())
+	}
 	env.CheckLinearizable(fqModel(), env.History)
+}
+
+func TestFaultsQueueDelay(t *testing.T) {
+	fqAtLeastOnce(t, "queue-delay", "chaos-qd", fqConfig{delays: true})
 }
 
 func TestFaultsQueueAtMostOnce(t *testing.T) {

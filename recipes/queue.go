@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -134,6 +135,11 @@ type queueCore struct {
 	floorKey   string // prefix + "floor"
 	floor      atomic.Pointer[string]
 	untilFloor atomic.Int64 // counts takes down to the next floor move
+
+	// nextReady is the earliest not-before (Unix ns) of the delayed items
+	// the last empty-handed head read stepped over; 0: none. A waiting
+	// consumer's timer fires then.
+	nextReady atomic.Int64
 }
 
 // defaultScanLimit is how many item keys one head scan reads at first.
@@ -211,8 +217,13 @@ func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOption
 		return Item{}, q.err
 	}
 	op := "enqueue to " + q.prefix
-	if err := eo.check(op); err != nil {
+	notBefore, err := eo.check(op, time.Now())
+	if err != nil {
 		return Item{}, err
+	}
+	ready := "" // the readyMark part of the key
+	if !notBefore.IsZero() {
+		ready = fmt.Sprintf("%c%016x-", readyMark, notBefore.UnixNano())
 	}
 	hint := q.seen.Load()
 	for b := newBackoff(); hint == 0; {
@@ -237,7 +248,7 @@ func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOption
 				return Item{}, attemptErr(ctx, op, err)
 			}
 		}
-		key := []byte(fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text()))
+		key := []byte(fmt.Sprintf("%s%s%016x-%s%s", q.items, sub, hint, ready, rand.Text()))
 		floor := []byte(q.floorKey)
 		floorCmp := &pb.Compare{Key: floor, Target: pb.Compare_MOD, Result: pb.Compare_LESS, TargetUnion: &pb.Compare_ModRevision{ModRevision: hint + 1}}
 		if !q.fifo {
@@ -269,11 +280,15 @@ func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOption
 		}
 		q.see(resp.Header.Revision)
 		if resp.Succeeded {
-			return Item{Key: string(key), Revision: resp.Header.Revision}, nil
+			return Item{Key: string(key), Revision: resp.Header.Revision, NotBefore: notBefore}, nil
 		}
 		if eo.hasID {
 			if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
-				return Item{Key: string(kvs[0].Value), Revision: kvs[0].CreateRevision, Duplicate: true}, nil
+				it := Item{Key: string(kvs[0].Value), Revision: kvs[0].CreateRevision, Duplicate: true}
+				if nb := notBeforeOf([]byte(strings.TrimPrefix(it.Key, q.items+sub))); nb > 0 {
+					it.NotBefore = time.Unix(0, nb)
+				}
+				return it, nil
 			}
 		}
 		if !q.fifo && len(resp.Responses[0].GetResponseRange().GetKvs()) > 0 {
@@ -383,6 +398,9 @@ type queueSnap struct {
 	order   []*mvccpb.KeyValue // candidates in order, claimed ones included
 	nfree   int                // how many of them are free
 	noReuse bool               // claimed ones left out: not for fromView
+	// nextReady is the earliest not-before (Unix ns) of a delayed item
+	// left out of order because it was not ready yet; 0: none.
+	nextReady int64
 
 	reused bool // read by an earlier call (fromView)
 }
@@ -459,6 +477,10 @@ func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queu
 // revision is not above that is older than all of them. Only such items
 // are candidates from the snapshot's last group while s.more.
 func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
+	if s.known && s.nextReady != 0 && time.Now().UnixNano() >= s.nextReady {
+		// A delayed item came due since the order was worked out.
+		s.known, s.order, s.nfree, s.noReuse, s.nextReady = false, nil, 0, false, 0
+	}
 	if !s.known {
 		q.order(s)
 	}
@@ -506,7 +528,25 @@ func (q *queueCore) order(s *queueSnap) {
 			_, bound := q.splitItem(s.items[j-1].Key)
 			run = slices.DeleteFunc(run, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision > bound })
 		}
-		slices.SortFunc(run, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+		// Delayed items that are not ready yet are not candidates: they
+		// block nothing, and come back when they are due (nextReady).
+		now := time.Now().UnixNano()
+		run = slices.DeleteFunc(run, func(kv *mvccpb.KeyValue) bool {
+			_, nb := q.splitReady(kv.Key)
+			if nb > now {
+				if s.nextReady == 0 || nb < s.nextReady {
+					s.nextReady = nb
+				}
+				return true
+			}
+			return false
+		})
+		slices.SortFunc(run, func(a, b *mvccpb.KeyValue) int {
+			if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.Key, b.Key) // one batch: its order
+		})
 		out = append(out, run...)
 		for _, kv := range run {
 			if q.claimed(s, kv) {
@@ -550,6 +590,16 @@ func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
 		}
 	}
 	return group, max(hint, 0)
+}
+
+// splitReady returns the group of an item key and its not-before time
+// (Unix ns; 0: ready at once).
+func (q *queueCore) splitReady(key []byte) (group string, notBefore int64) {
+	k := key[min(len(q.items), len(key)):]
+	if i := bytes.LastIndexByte(k, '/'); i >= 0 {
+		group, k = string(k[:i+1]), k[i+1:]
+	}
+	return group, notBeforeOf(k)
 }
 
 // take runs one nested transaction over cands: level i runs then(cands[i])
@@ -668,6 +718,7 @@ func (q *queueCore) attempt(ctx context.Context, minRev int64, try tryFunc) (int
 		}
 		if len(q.free(s, 1)) == 0 {
 			if !s.more {
+				q.nextReady.Store(s.nextReady)
 				return s.rev, false, nil
 			}
 			// Every item read is claimed, or may be newer than one not
@@ -698,7 +749,9 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 	if q.err != nil {
 		return q.err
 	}
-	return stepUntil(ctx, q.client, q.prefix, op,
+	// nextReady is per call: attempt stores the earliest delayed item of
+	// its last empty-handed read, the wait's timer fires then.
+	return stepUntilTimed(ctx, q.client, q.prefix, op,
 		func(ctx context.Context, minRev int64) (int64, bool, error) {
 			return q.attempt(ctx, minRev, try)
 		},
@@ -706,6 +759,12 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 			key := string(ev.Kv.Key)
 			return (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
 				(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims))
+		},
+		func() time.Time {
+			if nb := q.nextReady.Load(); nb > 0 {
+				return time.Unix(0, nb)
+			}
+			return time.Time{}
 		})
 }
 

@@ -18,6 +18,9 @@ type Item struct {
 	// FIFO order. A Get of Key at that revision shows the item (unless it
 	// was compacted away).
 	Revision int64
+	// NotBefore is when the item becomes ready, for an Enqueue made
+	// WithDelay or WithNotBefore (in this process's clock); zero otherwise.
+	NotBefore time.Time
 	// Duplicate is set by an Enqueue WithID that found an item enqueued
 	// earlier with the same ID (within the dedupe window): nothing was
 	// added, and Key and Revision are the earlier item's.
@@ -30,6 +33,10 @@ type EnqueueOption func(*enqueueOptions)
 type enqueueOptions struct {
 	id    string
 	hasID bool
+	// WithDelay, WithNotBefore (the last one given counts)
+	delay     time.Duration
+	notBefore time.Time
+	timed     int // 0: none, 1: delay, 2: not-before
 }
 
 // WithID makes an Enqueue idempotent: it adds the item only if no item was
@@ -57,12 +64,81 @@ func buildEnqueueOptions(opts []EnqueueOption) enqueueOptions {
 	return o
 }
 
-// check validates the options of an Enqueue.
-func (o enqueueOptions) check(op string) error {
+// MaxDelay is the longest delay an Enqueue accepts (WithDelay, or
+// WithNotBefore that far ahead).
+const MaxDelay = 24 * time.Hour
+
+// WithDelay makes an Enqueue's item ready only d from now: no Dequeue or
+// Claim hands it out before that, in the clock of the process that takes
+// it (keep the clocks of producers and consumers in sync). Among ready
+// items the queue's order holds: an item is handed out in its place by
+// Enqueue order, not by when it became ready. A delay below 0 or above
+// MaxDelay is ErrInvalidDelay; 0 is no delay.
+//
+// A delayed item is a key like any other, in its place in the queue (the
+// time it becomes ready is part of its key): it counts in Len, and while
+// it waits, head reads step over it. Consumers blocked on a queue whose
+// items are all waiting wake when the earliest becomes ready, by a timer,
+// without polling etcd.
+func WithDelay(d time.Duration) EnqueueOption {
+	return func(o *enqueueOptions) { o.delay, o.timed = d, 1 }
+}
+
+// WithNotBefore makes an Enqueue's item ready only at t (see WithDelay). A
+// t in the past is no delay; one more than MaxDelay ahead is
+// ErrInvalidDelay.
+func WithNotBefore(t time.Time) EnqueueOption {
+	return func(o *enqueueOptions) { o.notBefore, o.timed = t, 2 }
+}
+
+// check validates the options of an Enqueue, and returns the time its item
+// becomes ready (zero: at once).
+func (o enqueueOptions) check(op string, now time.Time) (time.Time, error) {
 	if o.hasID && o.id == "" {
-		return fmt.Errorf("%w: %s: WithID with an empty id", ErrInvalidArgument, op)
+		return time.Time{}, fmt.Errorf("%w: %s: WithID with an empty id", ErrInvalidArgument, op)
 	}
-	return nil
+	var at time.Time
+	switch o.timed {
+	case 1:
+		if o.delay < 0 || o.delay > MaxDelay {
+			return time.Time{}, fmt.Errorf("%w: %s: WithDelay(%v)", ErrInvalidDelay, op, o.delay)
+		}
+		if o.delay > 0 {
+			at = now.Add(o.delay)
+		}
+	case 2:
+		if d := o.notBefore.Sub(now); d > MaxDelay {
+			return time.Time{}, fmt.Errorf("%w: %s: WithNotBefore %v ahead", ErrInvalidDelay, op, d.Round(time.Second))
+		} else if d > 0 {
+			at = o.notBefore
+		}
+	}
+	return at, nil
+}
+
+// readyMark is the mark of a delayed item's key: "<hint>-t<16 hex digits:
+// not-before in Unix nanoseconds>-<random>". A plain item's random part
+// (base32, upper case) never starts with it.
+const readyMark = 't'
+
+// notBeforeOf returns the not-before time (Unix nanoseconds) in item key k
+// (after the items prefix and a priority sub-prefix), or 0.
+func notBeforeOf(k []byte) int64 {
+	if len(k) < 17+1+16 || k[16] != '-' || k[17] != readyMark {
+		return 0
+	}
+	var nb int64
+	for _, c := range k[18 : 18+16] {
+		switch {
+		case c >= '0' && c <= '9':
+			nb = nb<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			nb = nb<<4 | int64(c-'a'+10)
+		default:
+			return 0
+		}
+	}
+	return max(nb, 0)
 }
 
 // defaultDedupeWindow is how long the ids of WithID are kept by default.
