@@ -235,6 +235,12 @@
 // it again. A claim with the same Key and a larger Token is a new claim of
 // the item, made after the old one was lost.
 //
+// A Consumer made [WithVisibilityTimeout] gives each claim a lease of its
+// own: the claim expires after that time even if its consumer is alive but
+// stuck, and [Claim.Extend] renews it. Expiry is a loss like any other:
+// Guard, Ack and Nack of the expired claim fail, Done closes, and Context
+// ends at the claim's local deadline already (see "Stopping in time").
+//
 // When a consumer's session ends (crash, or a pause longer than the TTL),
 // its claim keys go with the lease and the items are handed out again from
 // their original place in the queue; a Claim still waiting fails with

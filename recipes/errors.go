@@ -129,6 +129,10 @@ var (
 	// ErrInvalidDelay is returned by an Enqueue WithDelay below 0 or above
 	// MaxDelay, or WithNotBefore more than MaxDelay ahead.
 	ErrInvalidDelay = fmt.Errorf("%w: delay below 0 or above MaxDelay", ErrInvalidArgument)
+
+	// ErrVisibilityTimeout is returned by the Claims of a Consumer made
+	// WithVisibilityTimeout below 1 s.
+	ErrVisibilityTimeout = fmt.Errorf("%w: visibility timeout below 1s", ErrInvalidArgument)
 )
 
 // etcdErr classifies an error coming back from clientv3. Context errors and
@@ -161,7 +165,7 @@ var sentinels = []error{
 	// Cache, Group, Counter:
 	ErrClosed, ErrNotNumber, ErrMemberExists,
 	// Queues:
-	ErrInvalidDelay,
+	ErrInvalidDelay, ErrVisibilityTimeout,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

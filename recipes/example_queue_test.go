@@ -304,3 +304,40 @@ func ExampleWithDelay() {
 	// remind in a moment
 	// negative delay refused: true
 }
+
+// With a visibility timeout, a claim expires after that time even if its
+// consumer is alive but stuck, and the item goes to another consumer. A
+// consumer that needs longer extends its claim.
+func ExampleWithVisibilityTimeout() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/reports")
+	if _, err := q.Enqueue(ctx, "monthly report"); err != nil {
+		log.Fatal(err)
+	}
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(30))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	consumer := recipes.NewConsumer(session, "/queues/reports", recipes.WithVisibilityTimeout(5*time.Second))
+	cl, err := consumer.Claim(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Long work: extend the claim before its Context's deadline.
+	if err := cl.Extend(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("working on", cl.Value(), "- still held:", cl.Context().Err() == nil)
+	if err := cl.Ack(ctx); err != nil {
+		log.Fatal(err)
+	}
+	_, err = recipes.NewConsumer(session, "/queues/reports", recipes.WithVisibilityTimeout(time.Millisecond)).Claim(ctx)
+	fmt.Println("timeout below 1s refused:", errors.Is(err, recipes.ErrVisibilityTimeout))
+	// Output:
+	// working on monthly report - still held: true
+	// timeout below 1s refused: true
+}

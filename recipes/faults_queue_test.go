@@ -23,6 +23,11 @@ package recipes_test
 //     with half the items enqueued WithNotBefore up to 1 s ahead): on top
 //     of the above, no claim of an item returns before its time (one
 //     clock: the test process's), and none is lost.
+//   - Visibility timeout (TestFaultsQueueVisibilityTimeout): consumers
+//     with a 2 s visibility timeout, some stuck past it while alive, some
+//     extending first. The same checks: no two claims of one item exist at
+//     once in etcd's history, and a stale claim's guarded writes and acks
+//     never succeed.
 //   - Queue, at most once (Dequeue): no item is delivered twice
 //     (porcupine, same model) and etcd's history shows every item put once
 //     and deleted at most once; items lost to unknown outcomes are counted.
@@ -455,17 +460,41 @@ var retriedEnqueues, duplicateEnqueues atomic.Int64
 // fqStats counts what happened to claims.
 type fqStats struct {
 	enqueued, claims, acked, drained, crashes, nacks, lostClaims, unknownAcks, uses atomic.Int64
+	stalls, extends, lostExtends                                                    atomic.Int64 // visibility timeout
 }
 
 // fqProcess handles one claimed item like a worker process would: crash
 // with it (crash is called), nack it, or write its result under the
 // claim's Guard and ack it.
 func fqProcess(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func()) {
+	fqProcessWith(env, w, prefix, cl, st, crash, fqConfig{})
+}
+
+// fqProcessWith is fqProcess; with a visibility timeout some consumers
+// also get stuck with the item past the timeout (alive, session kept
+// alive), and some extend their claim first.
+func fqProcessWith(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func(), cfg fqConfig) {
 	r := env.Intn(100)
 	if r < 4 {
 		st.crashes.Add(1)
 		crash()
 		return
+	}
+	if cfg.vis > 0 {
+		switch v := env.Intn(100); {
+		case v < 8:
+			st.stalls.Add(1)
+			time.Sleep(cfg.vis + time.Duration(env.Intn(1500))*time.Millisecond)
+		case v < 30:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			switch err := cl.Extend(ctx); {
+			case err == nil:
+				st.extends.Add(1)
+			case errors.Is(err, recipes.ErrClaimLost):
+				st.lostExtends.Add(1) // expired under a fault: go on, the ack must fail
+			}
+			cancel()
+		}
 	}
 	if r < 10 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -585,7 +614,8 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 
 // fqConfig varies the at-least-once workload.
 type fqConfig struct {
-	delays bool // half the items are delayed; none may go out early
+	delays bool          // half the items are delayed; none may go out early
+	vis    time.Duration // consumers' visibility timeout (0: none)
 }
 
 // fqAtLeastOnce runs the at-least-once workload (see the top of the file).
@@ -630,7 +660,11 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 					if s = ns; s == nil {
 						return
 					}
-					con = recipes.NewConsumer(s, prefix)
+					var opts []recipes.QueueOption
+					if cfg.vis > 0 {
+						opts = append(opts, recipes.WithVisibilityTimeout(cfg.vis))
+					}
+					con = recipes.NewConsumer(s, prefix, opts...)
 				}
 				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				call := env.Now()
@@ -645,12 +679,12 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 				st.claims.Add(1)
 				due.check(env, cl.Value(), time.Now())
 				fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
-				fqProcess(env, w, prefix, cl, &st, func() {
+				fqProcessWith(env, w, prefix, cl, &st, func() {
 					// The process dies with its claim: no Nack, no revoke;
 					// its lease expires and a new process takes its place.
 					s.Orphan()
 					con = nil
-				})
+				}, cfg)
 			}
 		}()
 	}
@@ -681,10 +715,17 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 	if target > 0 && int64(len(deleted)) < target {
 		t.Errorf("only %d items went through, want %d", len(deleted), target)
 	}
+	if cfg.vis > 0 {
+		t.Logf("visibility timeout %v: %d consumers stuck past it, %d claims extended, %d found expired by Extend", cfg.vis, st.stalls.Load(), st.extends.Load(), st.lostExtends.Load())
+	}
 	if due != nil {
 		t.Logf("delays: %d deliveries of delayed items checked against their time", due.checked.Load())
 	}
 	env.CheckLinearizable(fqModel(), env.History)
+}
+
+func TestFaultsQueueVisibilityTimeout(t *testing.T) {
+	fqAtLeastOnce(t, "queue-visibility-timeout", "chaos-qv", fqConfig{vis: 2 * time.Second})
 }
 
 func TestFaultsQueueDelay(t *testing.T) {

@@ -34,6 +34,9 @@ type QueueOption func(*queueOptions)
 type queueOptions struct {
 	candidates int
 	dedupe     time.Duration // WithDedupeWindow
+	// WithVisibilityTimeout
+	visibility    time.Duration
+	hasVisibility bool
 }
 
 // WithCandidates sets the most of the oldest free items one dequeue or
