@@ -241,6 +241,18 @@
 // Guard, Ack and Nack of the expired claim fail, Done closes, and Context
 // ends at the claim's local deadline already (see "Stopping in time").
 //
+// Batches carry up to [Queue.MaxBatch] items (etcd's max-txn-ops less
+// 6: 122 by default) in one transaction, one etcd write for all of them.
+// [Queue.EnqueueAll] adds all its items or none, at one revision and next
+// to each other in the queue, in slice order. [Queue.DequeueN] and
+// [Consumer.ClaimN] take up to n of the oldest free items their read of
+// the head saw, each on its own (items other consumers took first are
+// left out, so a batch may be short), and return them in queue order. Per
+// item nothing changes: a DequeueN item is delivered at most once, a
+// ClaimN claim is acked, nacked, fenced and lost on its own (with a
+// visibility timeout the claims of one batch share a lease). A batch size
+// outside 1..MaxBatch is ErrBatchSize.
+//
 // When a consumer's session ends (crash, or a pause longer than the TTL),
 // its claim keys go with the lease and the items are handed out again from
 // their original place in the queue; a Claim still waiting fails with

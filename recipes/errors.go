@@ -133,6 +133,11 @@ var (
 	// ErrVisibilityTimeout is returned by the Claims of a Consumer made
 	// WithVisibilityTimeout below 1 s.
 	ErrVisibilityTimeout = fmt.Errorf("%w: visibility timeout below 1s", ErrInvalidArgument)
+
+	// ErrBatchSize is returned by EnqueueAll, DequeueN and ClaimN for a
+	// batch of fewer than 1 item or more than fits in a transaction
+	// within etcd's max-txn-ops (see [Queue.MaxBatch]).
+	ErrBatchSize = fmt.Errorf("%w: batch size below 1 or above what max-txn-ops allows", ErrInvalidArgument)
 )
 
 // etcdErr classifies an error coming back from clientv3. Context errors and
@@ -165,7 +170,7 @@ var sentinels = []error{
 	// Cache, Group, Counter:
 	ErrClosed, ErrNotNumber, ErrMemberExists,
 	// Queues:
-	ErrInvalidDelay, ErrVisibilityTimeout,
+	ErrInvalidDelay, ErrVisibilityTimeout, ErrBatchSize,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

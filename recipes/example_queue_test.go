@@ -341,3 +341,51 @@ func ExampleWithVisibilityTimeout() {
 	// working on monthly report - still held: true
 	// timeout below 1s refused: true
 }
+
+// Batches: EnqueueAll adds its items in one transaction, next to each
+// other in the queue; DequeueN and ClaimN take up to n items in one
+// transaction, in queue order. Every item keeps the guarantee of its
+// kind of consumer.
+func ExampleQueue_EnqueueAll() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/pages")
+	items, err := q.EnqueueAll(ctx, []string{"p1", "p2", "p3", "p4", "p5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("enqueued", len(items), "items at one revision:", items[0].Revision == items[4].Revision)
+
+	first, err := q.DequeueN(ctx, 2) // at most once
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("dequeued", first)
+
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	claims, err := recipes.NewConsumer(session, "/queues/pages").ClaimN(ctx, 16) // at least once
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, cl := range claims {
+		fmt.Println("claimed", cl.Value())
+		if err := cl.Ack(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	_, err = q.DequeueN(ctx, 0)
+	fmt.Println("empty batch refused:", errors.Is(err, recipes.ErrBatchSize))
+	// Output:
+	// enqueued 5 items at one revision: true
+	// dequeued [p1 p2]
+	// claimed p3
+	// claimed p4
+	// claimed p5
+	// empty batch refused: true
+}

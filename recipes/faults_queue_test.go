@@ -28,6 +28,9 @@ package recipes_test
 //     extending first. The same checks: no two claims of one item exist at
 //     once in etcd's history, and a stale claim's guarded writes and acks
 //     never succeed.
+//   - Batches (TestFaultsQueueBatch*): the same two workloads with
+//     producers using EnqueueAll and consumers ClaimN or DequeueN, of up
+//     to 16 items: the same per-item checks.
 //   - Queue, at most once (Dequeue): no item is delivered twice
 //     (porcupine, same model) and etcd's history shows every item put once
 //     and deleted at most once; items lost to unknown outcomes are counted.
@@ -372,7 +375,7 @@ const fqLongItems = 10_000
 // enough items were enqueued in a long run (target > 0, see
 // chaos.Env.Reached), keeping at most 64 in flight.
 func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
-	fqProduceWith(ctx, env, w, prefix, enqueued, inFlight, target, nil)
+	fqProduceWith(ctx, env, w, prefix, enqueued, inFlight, target, nil, 0)
 }
 
 // fqDue records the not-before time of every delayed item, by value.
@@ -412,11 +415,34 @@ func (d *fqDue) check(env *chaos.Env, v string, now time.Time) {
 
 // fqProduceWith is fqProduce whose items get a random delay of up to 1 s
 // (half of them none), recorded in due, when due is not nil.
-func fqProduceWith(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64, due *fqDue) {
+func fqProduceWith(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64, due *fqDue, batch int) {
 	q := recipes.NewQueue(w.Client, prefix)
 	for seq := 0; ctx.Err() == nil && !env.Reached(enqueued.Load(), target); seq++ {
 		for inFlight() > 64 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
+		}
+		if batch > 0 {
+			// EnqueueAll of 1 to batch items, sent once: an unknown
+			// outcome leaves every item of it unknown.
+			var vs []string
+			for range 1 + env.Intn(batch) {
+				vs = append(vs, fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq))
+				seq++
+			}
+			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			call := env.Now()
+			_, err := q.EnqueueAll(octx, vs)
+			cancel()
+			out := fqOK
+			if err != nil {
+				out = fqUnknown
+			} else {
+				enqueued.Add(int64(len(vs)))
+			}
+			for _, v := range vs {
+				fqRecord(env, w.ID, fqOp{Kind: fqEnqueue, Item: v, Out: out}, call)
+			}
+			continue
 		}
 		v := fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq)
 		call := env.Now()
@@ -616,6 +642,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 type fqConfig struct {
 	delays bool          // half the items are delayed; none may go out early
 	vis    time.Duration // consumers' visibility timeout (0: none)
+	batch  int           // producers use EnqueueAll, consumers ClaimN or DequeueN, of up to batch items
 }
 
 // fqAtLeastOnce runs the at-least-once workload (see the top of the file).
@@ -644,7 +671,7 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduceWith(ctx, env, w, prefix, &st.enqueued, inFlight, target, due)
+			fqProduceWith(ctx, env, w, prefix, &st.enqueued, inFlight, target, due, cfg.batch)
 		}()
 	}
 	for i := 2; i < 6; i++ {
@@ -668,7 +695,15 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 				}
 				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				call := env.Now()
-				cl, err := con.Claim(cctx)
+				var cls []*recipes.Claim
+				var err error
+				if cfg.batch > 0 {
+					cls, err = con.ClaimN(cctx, cfg.batch)
+				} else {
+					var cl *recipes.Claim
+					cl, err = con.Claim(cctx)
+					cls = []*recipes.Claim{cl}
+				}
 				cancel()
 				if err != nil {
 					if !producing.Load() && errors.Is(err, context.DeadlineExceeded) {
@@ -676,15 +711,26 @@ func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
 					}
 					continue
 				}
-				st.claims.Add(1)
-				due.check(env, cl.Value(), time.Now())
-				fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
-				fqProcessWith(env, w, prefix, cl, &st, func() {
-					// The process dies with its claim: no Nack, no revoke;
-					// its lease expires and a new process takes its place.
-					s.Orphan()
-					con = nil
-				}, cfg)
+				now := time.Now()
+				for _, cl := range cls {
+					st.claims.Add(1)
+					due.check(env, cl.Value(), now)
+					fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
+				}
+				crashed := false
+				for _, cl := range cls {
+					if crashed {
+						break // the rest of the batch dies with the process
+					}
+					fqProcessWith(env, w, prefix, cl, &st, func() {
+						// The process dies with its claim: no Nack, no
+						// revoke; its lease expires and a new process takes
+						// its place.
+						s.Orphan()
+						con = nil
+						crashed = true
+					}, cfg)
+				}
 			}
 		}()
 	}
@@ -728,18 +774,31 @@ func TestFaultsQueueVisibilityTimeout(t *testing.T) {
 	fqAtLeastOnce(t, "queue-visibility-timeout", "chaos-qv", fqConfig{vis: 2 * time.Second})
 }
 
+func TestFaultsQueueBatchAtLeastOnce(t *testing.T) {
+	fqAtLeastOnce(t, "queue-batch-at-least-once", "chaos-qb1", fqConfig{batch: 16})
+}
+
 func TestFaultsQueueDelay(t *testing.T) {
 	fqAtLeastOnce(t, "queue-delay", "chaos-qd", fqConfig{delays: true})
 }
 
 func TestFaultsQueueAtMostOnce(t *testing.T) {
-	env := chaos.Start(t, "queue-at-most-once", chaos.AllFaults...)
+	fqAtMostOnce(t, "queue-at-most-once", "chaos-q0", 0)
+}
+
+func TestFaultsQueueBatchAtMostOnce(t *testing.T) {
+	fqAtMostOnce(t, "queue-batch-at-most-once", "chaos-qb0", 16)
+}
+
+// fqAtMostOnce runs the at-most-once workload, with EnqueueAll and
+// DequeueN of up to batch items if batch > 0.
+func fqAtMostOnce(t *testing.T, name, prefix string, batch int) {
+	env := chaos.Start(t, name, chaos.AllFaults...)
 	var target int64
 	if chaos.Long() {
 		target = fqLongItems
 		env.SetDuration(20 * time.Minute)
 	}
-	const prefix = "chaos-q0"
 	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
 	ctx := env.Context()
 	var enqueued, dequeued, failed atomic.Int64
@@ -754,19 +813,29 @@ func TestFaultsQueueAtMostOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(ctx, env, w, prefix, &enqueued, inFlight, target)
+			fqProduceWith(ctx, env, w, prefix, &enqueued, inFlight, target, nil, batch)
 		}()
 	}
 	dequeue := func(ctx context.Context, w *chaos.Worker, q *recipes.Queue) error {
 		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		call := env.Now()
-		v, err := q.Dequeue(dctx)
+		var vs []string
+		var err error
+		if batch > 0 {
+			vs, err = q.DequeueN(dctx, batch)
+		} else {
+			var v string
+			v, err = q.Dequeue(dctx)
+			vs = []string{v}
+		}
 		cancel()
 		if err != nil {
 			return err
 		}
-		dequeued.Add(1)
-		fqRecord(env, w.ID, fqOp{Kind: fqDequeue, Item: v}, call)
+		for _, v := range vs {
+			dequeued.Add(1)
+			fqRecord(env, w.ID, fqOp{Kind: fqDequeue, Item: v}, call)
+		}
 		return nil
 	}
 	for i := 2; i < 6; i++ {

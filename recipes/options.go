@@ -37,6 +37,7 @@ type queueOptions struct {
 	// WithVisibilityTimeout
 	visibility    time.Duration
 	hasVisibility bool
+	maxTxnOps     int // WithMaxTxnOps
 }
 
 // WithCandidates sets the most of the oldest free items one dequeue or

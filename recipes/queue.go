@@ -146,7 +146,7 @@ type queueCore struct {
 const defaultScanLimit = 64
 
 func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *queueCore {
-	o := queueOptions{candidates: 16, dedupe: defaultDedupeWindow}
+	o := queueOptions{candidates: 16, dedupe: defaultDedupeWindow, maxTxnOps: defaultMaxTxnOps}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -225,20 +225,9 @@ func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOption
 	if !notBefore.IsZero() {
 		ready = fmt.Sprintf("%c%016x-", readyMark, notBefore.UnixNano())
 	}
-	hint := q.seen.Load()
-	for b := newBackoff(); hint == 0; {
-		resp, err := getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.floorKey, clientv3.WithCountOnly()))
-		if err == nil {
-			hint = resp.Header.Revision
-			q.see(hint)
-			break
-		}
-		if context.Cause(ctx) != nil || !retryable(err) {
-			return Item{}, attemptErr(ctx, op, err)
-		}
-		if err := pause(ctx, nil, b.next()); err != nil {
-			return Item{}, fmt.Errorf("recipes: %s: %w", op, err)
-		}
+	hint, err := q.firstHint(ctx, op)
+	if err != nil {
+		return Item{}, err
 	}
 	for {
 		var lease clientv3.LeaseID
