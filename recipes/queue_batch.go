@@ -152,8 +152,10 @@ func (q *queueCore) firstHint(ctx context.Context, op string) (int64, error) {
 // DequeueN removes and returns up to n of the oldest items in one
 // transaction, blocking until there is at least one. The items come in
 // queue order; they are the n oldest free items the consumer's read of
-// the head saw, less those other consumers took first (so a batch may
-// hold fewer than n items although more are queued). Each item is
+// the head saw, where each item another consumer took first is replaced
+// by the n-th next one, up to 3 times (so consumers racing for the head
+// take consecutive runs instead of failing, and a batch may still hold
+// fewer than n items although more are queued). Each item is
 // delivered at most once, as by Dequeue; if the transaction fails in a way
 // that hides its outcome, all of its items may be lost. n must be between
 // 1 and MaxBatch (ErrBatchSize).
@@ -168,8 +170,8 @@ func (q *Queue) DequeueN(ctx context.Context, n int) ([]string, error) {
 	}
 	var got []string
 	err := c.acquire(ctx, op, func(ctx context.Context, s *queueSnap) (bool, *queueSnap, error) {
-		cands := c.freeOnly(s, n)
-		taken, resps, _, view, err := c.takeBatch(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+		cands := c.batchCands(s, n)
+		taken, resps, _, view, err := c.takeBatch(ctx, cands, n, func(item *mvccpb.KeyValue) []*pb.RequestOp {
 			return []*pb.RequestOp{getOp(&pb.RangeRequest{Key: item.Key}), deleteOp(item.Key)}
 		})
 		if err != nil || len(taken) == 0 {
@@ -199,27 +201,57 @@ func (q *queueCore) freeOnly(s *queueSnap, n int) []*mvccpb.KeyValue {
 	return out
 }
 
-// takeBatch runs one transaction that takes each of cands on its own: a
-// sub-transaction per item runs then(item) if the item is unchanged and
-// unclaimed, so items others took first are skipped and the rest taken.
-// The head is read back in the same transaction (see take). It returns
-// the indexes of the items taken, in order, the responses of their
-// then-ops, the revision and the head read back.
-func (q *queueCore) takeBatch(ctx context.Context, cands []*mvccpb.KeyValue, then func(item *mvccpb.KeyValue) []*pb.RequestOp) ([]int, [][]*pb.ResponseOp, int64, *queueSnap, error) {
+// batchWidth is how many candidates each of a batch's n slots tries, in
+// turn: consumers that read the same head then take the next items instead
+// of failing on the ones another consumer just took.
+const batchWidth = 4
+
+// batchCands returns the candidates of a batch of n from snapshot s: the
+// first free items, up to n times the width that fits in the transaction.
+func (q *queueCore) batchCands(s *queueSnap, n int) []*mvccpb.KeyValue {
+	return q.freeOnly(s, n*q.slotWidth(n))
+}
+
+// slotWidth is the length of each slot's chain in a batch of n: etcd lets
+// each nested level use what the enclosing ones left of max-txn-ops.
+func (q *queueCore) slotWidth(n int) int {
+	return max(1, min(batchWidth, (q.opts.maxTxnOps-batchOverhead-n)/2+1))
+}
+
+// takeBatch runs one transaction that takes up to n of cands (in queue
+// order), each in a slot of its own: slot j tries cands[j], then
+// cands[j+n], cands[j+2n]..., each if unchanged and unclaimed, and takes
+// the first it can. Items others took first are thus skipped, and no item
+// is in two slots. The head is read back in the same transaction (see
+// take). It returns the indexes of the items taken, in queue order, the
+// responses of their then-ops, the revision and the head read back.
+func (q *queueCore) takeBatch(ctx context.Context, cands []*mvccpb.KeyValue, n int, then func(item *mvccpb.KeyValue) []*pb.RequestOp) ([]int, [][]*pb.ResponseOp, int64, *queueSnap, error) {
 	if len(cands) == 0 {
 		return nil, nil, 0, nil, nil
 	}
-	subs := make([]*pb.RequestOp, len(cands))
-	for i, kv := range cands {
-		subs[i] = txnOp(&pb.TxnRequest{
-			Compare: []*pb.Compare{
-				modifiedAt(kv.Key, kv.ModRevision),
-				createdAt([]byte(q.claimKey(string(kv.Key))), nil, 0),
-			},
-			Success: then(kv),
-		})
+	slots := min(n, len(cands))
+	subs := make([]*pb.RequestOp, slots)
+	for j := range slots {
+		var level []*pb.RequestOp // the next candidate of the slot
+		last := j
+		for last+slots < len(cands) {
+			last += slots
+		}
+		for i := last; i >= j; i -= slots {
+			kv := cands[i]
+			level = []*pb.RequestOp{txnOp(&pb.TxnRequest{
+				Compare: []*pb.Compare{
+					modifiedAt(kv.Key, kv.ModRevision),
+					createdAt([]byte(q.claimKey(string(kv.Key))), nil, 0),
+				},
+				Success: then(kv),
+				Failure: level,
+			})}
+		}
+		subs[j] = level[0]
 	}
-	limit := q.viewLimit()
+	// Read back enough for the next batch's candidates.
+	limit := max(q.viewLimit(), int64(min(n*q.slotWidth(n), 4*defaultScanLimit)))
 	req := &pb.TxnRequest{Success: append([]*pb.RequestOp{txnOp(&pb.TxnRequest{Success: subs})}, q.headReads(limit)...)}
 	resp, err := waitAnswer(ctx, q.client, q.floorKey, func(ctx context.Context) (*clientv3.TxnResponse, error) {
 		return commitTxn(ctx, q.client, q.raw, req, true)
@@ -231,12 +263,25 @@ func (q *queueCore) takeBatch(ctx context.Context, cands []*mvccpb.KeyValue, the
 	rev := resp.Header.Revision
 	q.see(rev)
 	view := q.snapOf(rev, resp.Responses[1:], limit)
+	byIndex := map[int][]*pb.ResponseOp{}
+	for j, r := range resp.Responses[0].GetResponseTxn().GetResponses() {
+		for i, t := j, r.GetResponseTxn(); t != nil && i < len(cands); i += slots {
+			if t.Succeeded {
+				byIndex[i] = t.Responses
+				break
+			}
+			if len(t.Responses) == 0 {
+				break
+			}
+			t = t.Responses[0].GetResponseTxn()
+		}
+	}
 	var taken []int
 	var resps [][]*pb.ResponseOp
-	for i, r := range resp.Responses[0].GetResponseTxn().GetResponses() {
-		if t := r.GetResponseTxn(); t != nil && t.Succeeded {
+	for i := range cands { // queue order
+		if r, ok := byIndex[i]; ok {
 			taken = append(taken, i)
-			resps = append(resps, t.Responses)
+			resps = append(resps, r)
 		}
 	}
 	return taken, resps, rev, view, nil
@@ -279,8 +324,8 @@ func (c *Consumer) ClaimN(ctx context.Context, n int) ([]*Claim, error) {
 		if err != nil {
 			return false, nil, err
 		}
-		cands := c.core.freeOnly(s, n)
-		taken, resps, rev, view, err := c.core.takeBatch(ctx, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
+		cands := c.core.batchCands(s, n)
+		taken, resps, rev, view, err := c.core.takeBatch(ctx, cands, n, func(item *mvccpb.KeyValue) []*pb.RequestOp {
 			return []*pb.RequestOp{
 				putOp(&pb.PutRequest{Key: []byte(c.core.claimKey(string(item.Key))), Value: []byte(c.id), Lease: lease}),
 				getOp(&pb.RangeRequest{Key: item.Key}),
