@@ -371,13 +371,6 @@ func fqServerCheck(env *chaos.Env, prefix string, evs []*clientv3.Event) (delete
 // fqLongItems is how many items a long run gets through.
 const fqLongItems = 10_000
 
-// fqProduce enqueues values "<prefix>-<worker>-<seq>" until ctx ends or
-// enough items were enqueued in a long run (target > 0, see
-// chaos.Env.Reached), keeping at most 64 in flight.
-func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
-	fqProduceWith(ctx, env, w, prefix, enqueued, inFlight, target, nil, 0)
-}
-
 // fqDue records the not-before time of every delayed item, by value.
 type fqDue struct {
 	mu      sync.Mutex
@@ -413,8 +406,11 @@ func (d *fqDue) check(env *chaos.Env, v string, now time.Time) {
 	}
 }
 
-// fqProduceWith is fqProduce whose items get a random delay of up to 1 s
-// (half of them none), recorded in due, when due is not nil.
+// fqProduceWith enqueues values "<prefix>-<worker>-<seq>" until ctx ends
+// or enough items were enqueued in a long run (target > 0, see
+// chaos.Env.Reached), keeping at most 64 in flight. When due is not nil,
+// half the items get a random delay of up to 1 s, recorded in due; with
+// batch > 0 it enqueues batches of up to batch items with EnqueueAll.
 func fqProduceWith(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64, due *fqDue, batch int) {
 	q := recipes.NewQueue(w.Client, prefix)
 	for seq := 0; ctx.Err() == nil && !env.Reached(enqueued.Load(), target); seq++ {
@@ -489,16 +485,11 @@ type fqStats struct {
 	stalls, extends, lostExtends                                                    atomic.Int64 // visibility timeout
 }
 
-// fqProcess handles one claimed item like a worker process would: crash
-// with it (crash is called), nack it, or write its result under the
-// claim's Guard and ack it.
-func fqProcess(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func()) {
-	fqProcessWith(env, w, prefix, cl, st, crash, fqConfig{})
-}
-
-// fqProcessWith is fqProcess; with a visibility timeout some consumers
-// also get stuck with the item past the timeout (alive, session kept
-// alive), and some extend their claim first.
+// fqProcessWith handles one claimed item like a worker process would:
+// crash with it (crash is called), nack it, or write its result under the
+// claim's Guard and ack it. With a visibility timeout some consumers also
+// get stuck with the item past the timeout (alive, session kept alive),
+// and some extend their claim first.
 func fqProcessWith(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func(), cfg fqConfig) {
 	r := env.Intn(100)
 	if r < 4 {
