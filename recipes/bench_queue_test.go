@@ -3,6 +3,7 @@ package recipes_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,54 +23,126 @@ const (
 )
 
 // benchQueueImpl is one queue implementation under benchmark: producer
-// returns an enqueue function for one producer, consumer a function that
-// takes (and for at-least-once, acks) one item and returns its value.
+// returns an enqueue function for one producer (given batch values at a
+// time), consumer a function that takes (and for at-least-once, acks) up
+// to batch items and returns their values.
 type benchQueueImpl struct {
 	name     string
 	items    string // where the items are, under the prefix
-	producer func(b *testing.B, cli *clientv3.Client, prefix string) func(v string) error
-	consumer func(b *testing.B, cli *clientv3.Client, prefix string) func(ctx context.Context) (string, error)
+	batch    int    // items per enqueue and per take (0: 1)
+	producer func(b *testing.B, cli *clientv3.Client, prefix string) func(vs []string) error
+	consumer func(b *testing.B, cli *clientv3.Client, prefix string) func(ctx context.Context) ([]string, error)
+}
+
+// one makes a batch function of a function of one item.
+func one(f func(string) error) func([]string) error {
+	return func(vs []string) error {
+		for _, v := range vs {
+			if err := f(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func oneTake(f func(context.Context) (string, error)) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		v, err := f(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []string{v}, nil
+	}
+}
+
+var benchEtcdRecipe = benchQueueImpl{
+	name:  "etcd-recipe",
+	items: "/",
+	producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func([]string) error {
+		return one(recipe.NewQueue(cli, prefix).Enqueue)
+	},
+	consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) ([]string, error) {
+		q := recipe.NewQueue(cli, prefix)
+		return oneTake(func(context.Context) (string, error) { return q.Dequeue() })
+	},
+}
+
+func ourProducer(_ *testing.B, cli *clientv3.Client, prefix string) func([]string) error {
+	q := recipes.NewQueue(cli, prefix)
+	return one(func(v string) error { _, err := q.Enqueue(context.Background(), v); return err })
 }
 
 var benchQueueImpls = []benchQueueImpl{
+	benchEtcdRecipe,
 	{
-		name:  "etcd-recipe",
-		items: "/",
-		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
-			q := recipe.NewQueue(cli, prefix)
-			return q.Enqueue
-		},
-		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
-			q := recipe.NewQueue(cli, prefix)
-			return func(context.Context) (string, error) { return q.Dequeue() }
+		name:     "recipes-at-most-once",
+		items:    "/items/",
+		producer: ourProducer,
+		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) ([]string, error) {
+			return oneTake(recipes.NewQueue(cli, prefix).Dequeue)
 		},
 	},
 	{
-		name:  "recipes-at-most-once",
-		items: "/items/",
-		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
-			q := recipes.NewQueue(cli, prefix)
-			return func(v string) error { return q.Enqueue(context.Background(), v) }
-		},
-		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
-			return recipes.NewQueue(cli, prefix).Dequeue
-		},
-	},
-	{
-		name:  "recipes-claim-ack",
-		items: "/items/",
-		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(string) error {
-			q := recipes.NewQueue(cli, prefix)
-			return func(v string) error { return q.Enqueue(context.Background(), v) }
-		},
-		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) (string, error) {
+		name:     "recipes-claim-ack",
+		items:    "/items/",
+		producer: ourProducer,
+		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) ([]string, error) {
 			c := recipes.NewConsumer(sessionOn(b, cli, 10), prefix)
-			return func(ctx context.Context) (string, error) {
+			return oneTake(func(ctx context.Context) (string, error) {
 				cl, err := c.Claim(ctx)
 				if err != nil {
 					return "", err
 				}
 				return cl.Value(), cl.Ack(ctx)
+			})
+		},
+	},
+}
+
+// benchBatch is the batch size of BenchmarkQueueBatch.
+const benchBatch = 16
+
+// benchBatchImpls are the batched forms of this package's two consumers.
+var benchBatchImpls = []benchQueueImpl{
+	{
+		name:  "recipes-batch-at-most-once",
+		items: "/items/",
+		batch: benchBatch,
+		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func([]string) error {
+			q := recipes.NewQueue(cli, prefix)
+			return func(vs []string) error { _, err := q.EnqueueAll(context.Background(), vs); return err }
+		},
+		consumer: func(_ *testing.B, cli *clientv3.Client, prefix string) func(context.Context) ([]string, error) {
+			q := recipes.NewQueue(cli, prefix)
+			return func(ctx context.Context) ([]string, error) { return q.DequeueN(ctx, benchBatch) }
+		},
+	},
+	{
+		name:  "recipes-batch-claim-ack",
+		items: "/items/",
+		batch: benchBatch,
+		producer: func(_ *testing.B, cli *clientv3.Client, prefix string) func([]string) error {
+			q := recipes.NewQueue(cli, prefix)
+			return func(vs []string) error { _, err := q.EnqueueAll(context.Background(), vs); return err }
+		},
+		consumer: func(b *testing.B, cli *clientv3.Client, prefix string) func(context.Context) ([]string, error) {
+			c := recipes.NewConsumer(sessionOn(b, cli, 10), prefix)
+			return func(ctx context.Context) ([]string, error) {
+				cls, err := c.ClaimN(ctx, benchBatch)
+				if err != nil {
+					return nil, err
+				}
+				// Each item acked on its own, as at-least-once processing
+				// does (one write per item).
+				vs := make([]string, 0, len(cls))
+				for _, cl := range cls {
+					if err := cl.Ack(ctx); err != nil {
+						return vs, err
+					}
+					vs = append(vs, cl.Value())
+				}
+				return vs, nil
 			}
 		},
 	},
@@ -100,8 +173,16 @@ var benchQueueImpls = []benchQueueImpl{
 // shallow backlog, where the gap is smaller.
 func BenchmarkQueue(b *testing.B) {
 	c := testserver.Start(b, testserver.WithMembers(3))
+	benchQueues(b, c, benchQueueImpls, 0)
+}
+
+// benchQueues runs impls one after the other on cluster c, the first
+// being etcd's recipe: the reference of the ratios.
+// With writes > 0 (the plain write throughput of the same run) it also
+// reports each queue's items/s as a fraction of it.
+func benchQueues(b *testing.B, c *testserver.Cluster, impls []benchQueueImpl, writes float64) {
 	var baseRate, baseCPU float64
-	for _, impl := range benchQueueImpls {
+	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
 			cpu0 := benchCPUTime()
 			rate, backlog := benchQueueRun(b, c, impl)
@@ -109,6 +190,9 @@ func BenchmarkQueue(b *testing.B) {
 			b.ReportMetric(rate, "items/s")
 			b.ReportMetric(cpu, "cpu-µs/item")
 			b.ReportMetric(backlog, "mean-backlog")
+			if writes > 0 {
+				b.ReportMetric(rate/writes, "of-plain-writes")
+			}
 			if impl.name == "etcd-recipe" {
 				baseRate, baseCPU = rate, cpu
 			} else if baseRate > 0 {
@@ -117,6 +201,63 @@ func BenchmarkQueue(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkQueueBatch is the shallow-backlog comparison of issue #15: 4
+// producers and 4 consumers move b.N items (500 in make bench-recipes:
+// the backlog stays at most 500 deep) through etcd's recipe.Queue, this
+// package's single-item queues, and its batches of 16 (EnqueueAll with
+// DequeueN, and EnqueueAll with ClaimN and one Ack per item), one after
+// the other on one 3-member cluster. Before them it measures the
+// cluster's plain write throughput, 8 clients each putting its own keys
+// one at a time (plain-writes/s), and reports each queue's items/s as a
+// fraction of it (of-plain-writes): an at-most-once item costs at least
+// one write to put and one to take, unless batched.
+//
+//	go test ./recipes -run '^$' -bench 'BenchmarkQueueBatch$' -benchtime 500x
+func BenchmarkQueueBatch(b *testing.B) {
+	c := testserver.Start(b, testserver.WithMembers(3))
+	var writes float64
+	b.Run("plain-writes", func(b *testing.B) {
+		writes = benchPlainWrites(b, c)
+		b.ReportMetric(writes, "plain-writes/s")
+	})
+	benchQueues(b, c, append(slices.Clone(benchQueueImpls), benchBatchImpls...), writes)
+}
+
+// benchPlainWrites returns the cluster's throughput of single puts, from
+// 8 clients at once, b.N puts in all.
+func benchPlainWrites(b *testing.B, c *testserver.Cluster) float64 {
+	const clients = benchProducers + benchConsumers
+	clis := make([]*clientv3.Client, clients)
+	for i := range clis {
+		cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cli.Close() })
+		clis[i] = cli
+	}
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for i, cli := range clis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := i; j < b.N; j += clients {
+				for {
+					if _, err := cli.Put(context.Background(), fmt.Sprintf("bench-plain/%d", j), "x"); err == nil {
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	return float64(b.N) / el.Seconds()
 }
 
 var benchQueueSeq atomic.Int64
@@ -145,16 +286,19 @@ func benchQueueRun(b *testing.B, c *testserver.Cluster, impl benchQueueImpl) (ra
 		b.Cleanup(func() { _ = cli.Close() })
 		return cli
 	}
-	enqueues := make([]func(string) error, benchProducers)
+	enqueues := make([]func([]string) error, benchProducers)
 	for i := range enqueues {
 		enqueues[i] = impl.producer(b, newClient(), prefix)
 	}
-	takes := make([]func(context.Context) (string, error), benchConsumers)
+	takes := make([]func(context.Context) ([]string, error), benchConsumers)
 	for i := range takes {
 		takes[i] = impl.consumer(b, newClient(), prefix)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	cctx, stopConsumers := context.WithCancel(ctx)
+	defer stopConsumers()
+	batch := max(1, impl.batch)
 
 	// An overloaded server fails requests ("request timed out"); every
 	// implementation retries and the errors are reported. A failed
@@ -169,11 +313,22 @@ func benchQueueRun(b *testing.B, c *testserver.Cluster, impl benchQueueImpl) (ra
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := p; i < n; i += benchProducers {
-				for enqueues[p](fmt.Sprint(i)) != nil && ctx.Err() == nil {
+			// Producer p enqueues items p, p+4, ... in batches.
+			var vs []string
+			flush := func() {
+				for enqueues[p](vs) != nil && ctx.Err() == nil {
 					failures.Add(1)
 				}
-				produced.Add(1)
+				produced.Add(int64(len(vs)))
+				vs = vs[:0]
+			}
+			for i := p; i < n; i += benchProducers {
+				if vs = append(vs, fmt.Sprint(i)); len(vs) == batch {
+					flush()
+				}
+			}
+			if len(vs) > 0 {
+				flush()
 			}
 		}()
 	}
@@ -182,18 +337,19 @@ func benchQueueRun(b *testing.B, c *testserver.Cluster, impl benchQueueImpl) (ra
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			for ctx.Err() == nil {
-				v, err := takes[ci](ctx)
-				if err != nil {
+			for cctx.Err() == nil {
+				vs, err := takes[ci](cctx)
+				for _, v := range vs {
+					if v == "stop" {
+						return
+					}
+					last.Store(time.Now().UnixNano())
+					if consumed.Add(1) == int64(n) {
+						close(allDone)
+					}
+				}
+				if err != nil && cctx.Err() == nil {
 					failures.Add(1)
-					continue
-				}
-				if v == "stop" {
-					return
-				}
-				last.Store(time.Now().UnixNano())
-				if consumed.Add(1) == int64(n) {
-					close(allDone)
 				}
 			}
 		}()
@@ -247,11 +403,15 @@ wait:
 	if f := failures.Load(); f > 0 {
 		b.Logf("%d requests failed and were retried; %d of %d items consumed", f, consumed.Load(), n)
 	}
-	// etcd's Dequeue takes no ctx: release every consumer with a stop item.
-	for range benchConsumers {
-		for enqueues[0]("stop") != nil && ctx.Err() == nil {
+	// etcd's Dequeue takes no ctx: release every consumer with a stop
+	// item; this package's consumers end with their ctx.
+	if impl.name == benchEtcdRecipe.name {
+		for range benchConsumers {
+			for enqueues[0]([]string{"stop"}) != nil && ctx.Err() == nil {
+			}
 		}
 	}
+	stopConsumers()
 	cwg.Wait()
 	return float64(consumed.Load()) / end.Sub(start).Seconds(), backlog
 }

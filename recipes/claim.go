@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -24,25 +25,37 @@ import (
 // If a claim transaction fails in a way that hides its outcome, the claim
 // may exist without the caller knowing; the next head scan of the same
 // Consumer finds it (bound to its lease and carrying its id) and hands it
-// out, so the item is not stuck until the session ends.
+// out, so the item is not stuck until the session ends. The same holds
+// after an Ack or Nack whose outcome was unknown: the claim, if it
+// survived, is handed out again with the same Key and Token (the dedupe
+// rule of the package documentation: it is the claim already held; Ack it
+// again).
 type Consumer struct {
 	s    *concurrency.Session
 	core *queueCore
 	id   string // value of this consumer's claim keys
 
-	mu   sync.Mutex
-	held map[string]struct{} // claim keys handed out and not yet acked or nacked
+	vis    time.Duration // WithVisibilityTimeout, as a lease TTL; 0: none
+	visErr error         // an invalid visibility timeout
+
+	mu     sync.Mutex
+	held   map[string]struct{} // claim keys handed out and not yet acked or nacked
+	leases map[clientv3.LeaseID]*claimLease
+	cur    *claimLease // granted for the next claim (visibility timeout)
 }
 
 // NewConsumer returns a consumer of the queue stored under prefix whose
 // claims live as long as session s.
 func NewConsumer(s *concurrency.Session, prefix string, opts ...QueueOption) *Consumer {
-	return &Consumer{
-		s:    s,
-		core: newQueueCore(s.Client(), prefix, opts),
-		id:   sessionKey("", s),
-		held: map[string]struct{}{},
+	c := &Consumer{
+		s:      s,
+		core:   newQueueCore(s.Client(), prefix, opts),
+		id:     sessionKey("", s),
+		held:   map[string]struct{}{},
+		leases: map[clientv3.LeaseID]*claimLease{},
 	}
+	c.vis, c.visErr = c.core.opts.visibilityTTL()
+	return c
 }
 
 // Claim is an item held by one consumer until it is acked, nacked, or the
@@ -53,13 +66,17 @@ type Claim struct {
 	key   string
 	value string
 	rev   int64
-	st    claimState // Done, Err and Context (claim_hold.go)
+	lease *claimLease // WithVisibilityTimeout; nil: the session's
+	st    claimState  // Done, Err and Context (claim_hold.go)
 }
 
 // Claim blocks until it holds the oldest free item, ctx is done, or the
 // consumer's session ends (an error wrapping ErrSessionExpired).
 func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 	op := "claim from " + c.core.prefix
+	if c.visErr != nil {
+		return nil, fmt.Errorf("recipes: %s: %w", op, c.visErr)
+	}
 	if sessionDone(c.s) {
 		return nil, fmt.Errorf("%w: %s: lease %x is no longer kept alive", ErrSessionExpired, op, int64(c.s.Lease()))
 	}
@@ -71,13 +88,21 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 			got = cl
 			return cl != nil, nil, err
 		}
+		lease, cl, err := c.leaseFor(ctx)
+		if err != nil {
+			return false, nil, err
+		}
 		cands := c.core.free(s, c.core.takeWidth())
 		i, resps, rev, view, err := c.core.take(ctx, s, cands, func(item *mvccpb.KeyValue) []*pb.RequestOp {
 			return []*pb.RequestOp{
-				putOp(&pb.PutRequest{Key: []byte(c.core.claimKey(string(item.Key))), Value: []byte(c.id), Lease: int64(c.s.Lease())}),
+				putOp(&pb.PutRequest{Key: []byte(c.core.claimKey(string(item.Key))), Value: []byte(c.id), Lease: lease}),
 				getOp(&pb.RangeRequest{Key: item.Key}),
 			}
 		})
+		if err != nil && cl != nil && isLeaseNotFound(err) {
+			c.dropLease(cl) // expired before it was used: nothing written
+			return false, nil, nil
+		}
 		if err != nil || i < 0 {
 			return false, view, err
 		}
@@ -85,7 +110,7 @@ func (c *Consumer) Claim(ctx context.Context) (*Claim, error) {
 		if len(kvs) != 1 {
 			return false, nil, fmt.Errorf("%w: claim of %q read %d items", ErrEtcd, cands[i].Key, len(kvs))
 		}
-		got = c.hand(string(cands[i].Key), string(kvs[0].Value), rev)
+		got = c.hand(string(cands[i].Key), string(kvs[0].Value), rev, cl)
 		c.core.advanceFloor(ctx, s)
 		return true, view, nil
 	})
@@ -105,8 +130,14 @@ func (c *Consumer) adopt(ctx context.Context, s *queueSnap) (*Claim, error) {
 		return nil, nil
 	}
 	for key, kv := range s.claims {
-		if kv.Lease != int64(c.s.Lease()) || string(kv.Value) != c.id || c.isHeld(key) {
+		if string(kv.Value) != c.id || c.isHeld(key) {
 			continue
+		}
+		var cl *claimLease
+		if kv.Lease != int64(c.s.Lease()) {
+			if cl = c.ownLease(kv.Lease); cl == nil {
+				continue
+			}
 		}
 		item := c.core.itemKey(key)
 		resp, err := getAtLeast(ctx, c.core.client, s.rev, clientv3.OpGet(item))
@@ -117,7 +148,10 @@ func (c *Consumer) adopt(ctx context.Context, s *queueSnap) (*Claim, error) {
 			if !c.reserve(key) {
 				continue // a concurrent Claim of this Consumer took it
 			}
-			return &Claim{c: c, item: item, key: key, value: string(it[0].Value), rev: kv.CreateRevision}, nil
+			if cl != nil {
+				c.useLease(cl, 1)
+			}
+			return &Claim{c: c, item: item, key: key, value: string(it[0].Value), rev: kv.CreateRevision, lease: cl}, nil
 		}
 		// The item was removed behind the queue's back; drop the claim.
 		if _, err := deleteOwned(ctx, c.core.client, key, kv.CreateRevision); err != nil {
@@ -145,12 +179,28 @@ func (c *Consumer) reserve(key string) bool {
 	return true
 }
 
-func (c *Consumer) hand(item, value string, rev int64) *Claim {
+func (c *Consumer) hand(item, value string, rev int64, l *claimLease) *Claim {
 	key := c.core.claimKey(item)
 	c.mu.Lock()
 	c.held[key] = struct{}{}
 	c.mu.Unlock()
-	return &Claim{c: c, item: item, key: key, value: value, rev: rev}
+	if l != nil {
+		c.useLease(l, 1)
+	}
+	return &Claim{c: c, item: item, key: key, value: value, rev: rev, lease: l}
+}
+
+// leaseFor returns the lease the next claim key is bound to: the session's
+// (cl nil), or with a visibility timeout, a claim lease of its own.
+func (c *Consumer) leaseFor(ctx context.Context) (int64, *claimLease, error) {
+	if c.vis == 0 {
+		return int64(c.s.Lease()), nil, nil
+	}
+	cl, err := c.nextLease(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return int64(cl.id), cl, nil
 }
 
 func (c *Consumer) drop(key string) {
@@ -206,6 +256,9 @@ func (cl *Claim) finish(ctx context.Context, verb string, ops ...*pb.RequestOp) 
 	})
 	if err != nil {
 		return attemptErr(ctx, op, err)
+	}
+	if cl.lease != nil {
+		cl.c.releaseLease(cl.lease) // settled: the claim key is gone
 	}
 	if !resp.Succeeded {
 		return lossError(cl.key, cl.rev, resp.Header.Revision, fmt.Errorf("%w: %s: claim at revision %d is gone", ErrClaimLost, op, cl.rev))

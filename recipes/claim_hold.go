@@ -11,7 +11,8 @@ import (
 type claimState struct {
 	mu  sync.Mutex
 	h   *hold
-	end error // how the claim ended by Ack or Nack, for a hold made later
+	end error           // how the claim ended by Ack or Nack, for a hold made later
+	ctx context.Context // Context of a claim with a lease of its own
 }
 
 func (cl *Claim) hold() *hold {
@@ -91,4 +92,26 @@ func (cl *Claim) Err() error { return cl.hold().status() }
 // Context is Lock.Context for a claim: it ends when the claim is lost, acked
 // or nacked, or at the local deadline of a consumer made with a
 // [Session]'s Concurrency().
-func (cl *Claim) Context() context.Context { return cl.hold().context() }
+//
+// For a claim made WithVisibilityTimeout it also ends at the claim's own
+// local deadline (cause ErrLeaseDeadline), which Extend moves.
+func (cl *Claim) Context() context.Context {
+	ctx := cl.hold().context()
+	if cl.lease == nil {
+		return ctx
+	}
+	st := &cl.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ctx == nil {
+		c, cancel := context.WithCancelCause(ctx)
+		lctx := cl.lease.ctx
+		context.AfterFunc(lctx, func() {
+			if cause := context.Cause(lctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				cancel(cause)
+			}
+		})
+		st.ctx = c
+	}
+	return st.ctx
+}

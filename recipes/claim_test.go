@@ -17,7 +17,7 @@ import (
 func qbEnqueue(t *testing.T, ctx context.Context, q *recipes.Queue, values ...string) {
 	t.Helper()
 	for _, v := range values {
-		if err := q.Enqueue(ctx, v); err != nil {
+		if _, err := q.Enqueue(ctx, v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -192,9 +192,22 @@
 // before another started, on any client, is handed out first. Producers
 // and Dequeue need only a client; an Enqueue is one write, and a Dequeue
 // or a Claim usually one write too (it reads the head back in the same
-// transaction, for the next call on the same Queue or Consumer value). If
-// Enqueue fails with an etcd error, the item may or may not have been
-// added, and trying again may add it twice.
+// transaction, for the next call on the same Queue or Consumer value).
+// Enqueue returns the [Item]'s key and create revision. If it fails with
+// an etcd error, the item may or may not have been added, and trying again
+// may add it twice; an Enqueue made [WithID] is a put-if-absent on a
+// caller-chosen id, so a producer can send it again until it gets an
+// answer without adding the item twice (within the queue's dedupe window,
+// default 5 minutes).
+//
+// An Enqueue made [WithDelay] or [WithNotBefore] puts an item that no
+// consumer hands out before that time (in the consumer's clock: keep the
+// clocks in sync). It waits in its place in the queue and blocks nothing:
+// ready items are handed out in the queue's order meanwhile, and once due
+// it goes out in its place, not behind the items that were ready before
+// it. A consumer blocked on a queue whose items all wait sets a timer for
+// the earliest and wakes then (or on a new item), without polling. A
+// delay below 0 or above MaxDelay is ErrInvalidDelay.
 //
 // [Queue.Dequeue] (and [PriorityQueue.Dequeue]) is at most once: the item
 // is deleted by the transaction that hands it out, so no item is ever
@@ -211,7 +224,34 @@
 // like a lock: [Claim.Token] grows with every claim of an item, and
 // [Claim.Guard] holds only while the claim does, so writes that record the
 // item's processing should carry it. An item may be processed more than
-// once; of all its claims at most one Ack succeeds.
+// once; of all its claims at most one Ack succeeds. A Claim has Done, Err
+// and Context like a Lock.
+//
+// The dedupe rule: a claim is identified by its Key and Token. When an Ack
+// or Nack fails with an unknown outcome (an error wrapping ErrEtcd, not
+// ErrClaimLost), the claim may still exist; the consumer's next Claim then
+// finds it and hands it out again, with the same Key and Token. Treat
+// such a Claim as the one already held (its processing may be done): Ack
+// it again. A claim with the same Key and a larger Token is a new claim of
+// the item, made after the old one was lost.
+//
+// A Consumer made [WithVisibilityTimeout] gives each claim a lease of its
+// own: the claim expires after that time even if its consumer is alive but
+// stuck, and [Claim.Extend] renews it. Expiry is a loss like any other:
+// Guard, Ack and Nack of the expired claim fail, Done closes, and Context
+// ends at the claim's local deadline already (see "Stopping in time").
+//
+// Batches carry up to [Queue.MaxBatch] items (etcd's max-txn-ops less
+// 6: 122 by default) in one transaction, one etcd write for all of them.
+// [Queue.EnqueueAll] adds all its items or none, at one revision and next
+// to each other in the queue, in slice order. [Queue.DequeueN] and
+// [Consumer.ClaimN] take up to n of the oldest free items their read of
+// the head saw, each on its own (items other consumers took first are
+// left out, so a batch may be short), and return them in queue order. Per
+// item nothing changes: a DequeueN item is delivered at most once, a
+// ClaimN claim is acked, nacked, fenced and lost on its own (with a
+// visibility timeout the claims of one batch share a lease). A batch size
+// outside 1..MaxBatch is ErrBatchSize.
 //
 // When a consumer's session ends (crash, or a pause longer than the TTL),
 // its claim keys go with the lease and the items are handed out again from

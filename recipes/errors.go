@@ -123,6 +123,23 @@ var (
 	ErrNilFunc = fmt.Errorf("%w: nil function", ErrInvalidArgument)
 )
 
+// The sentinels of the queues' delays, visibility timeouts and batches.
+// They wrap ErrInvalidArgument as well.
+var (
+	// ErrInvalidDelay is returned by an Enqueue WithDelay below 0 or above
+	// MaxDelay, or WithNotBefore more than MaxDelay ahead.
+	ErrInvalidDelay = fmt.Errorf("%w: delay below 0 or above MaxDelay", ErrInvalidArgument)
+
+	// ErrVisibilityTimeout is returned by the Claims of a Consumer made
+	// WithVisibilityTimeout below 1 s.
+	ErrVisibilityTimeout = fmt.Errorf("%w: visibility timeout below 1s", ErrInvalidArgument)
+
+	// ErrBatchSize is returned by EnqueueAll, DequeueN and ClaimN for a
+	// batch of fewer than 1 item or more than fits in a transaction
+	// within etcd's max-txn-ops (see [Queue.MaxBatch]).
+	ErrBatchSize = fmt.Errorf("%w: batch size below 1 or above what max-txn-ops allows", ErrInvalidArgument)
+)
+
 // etcdErr classifies an error coming back from clientv3. Context errors and
 // this package's sentinels pass through; a missing lease becomes
 // ErrSessionExpired; anything else is wrapped in ErrEtcd.
@@ -152,6 +169,8 @@ var sentinels = []error{
 	ErrSamePrefix, ErrMixedSessions, ErrNilFunc,
 	// Cache, Group, Counter:
 	ErrClosed, ErrNotNumber, ErrMemberExists,
+	// Queues:
+	ErrInvalidDelay, ErrVisibilityTimeout, ErrBatchSize,
 }
 
 // isOwnSentinel reports whether err is, or wraps, one of this package's

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -24,7 +25,7 @@ func ExampleQueue() {
 
 	q := recipes.NewQueue(cli, "/queues/emails")
 	for _, to := range []string{"ana@example.com", "bo@example.com", "cy@example.com"} {
-		if err := q.Enqueue(ctx, to); err != nil {
+		if _, err := q.Enqueue(ctx, to); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -52,7 +53,7 @@ func ExampleConsumer() {
 
 	q := recipes.NewQueue(cli, "/queues/thumbnails")
 	for _, img := range []string{"a.png", "b.png"} {
-		if err := q.Enqueue(ctx, img); err != nil {
+		if _, err := q.Enqueue(ctx, img); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -124,7 +125,7 @@ func ExamplePriorityQueue() {
 		msg string
 		pr  uint16
 	}{{"disk 80%", 5}, {"node down", 0}, {"disk 90%", 5}, {"new login", 9}} {
-		if err := q.Enqueue(ctx, it.msg, it.pr); err != nil {
+		if _, err := q.Enqueue(ctx, it.msg, it.pr); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -243,4 +244,148 @@ func ExampleDoubleBarrier() {
 	// Output:
 	// all started before any finished: true
 	// finished a, finished b, finished c, started a, started b, started c
+}
+
+// A producer that cannot tell whether its Enqueue went through sends it
+// again with the same ID: the item is added once, and every attempt
+// returns its key and revision.
+func ExampleWithID() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/orders")
+	first, err := q.Enqueue(ctx, "order 1017", recipes.WithID("order-1017"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Say the answer to the first attempt was lost: send it again.
+	retry, err := q.Enqueue(ctx, "order 1017", recipes.WithID("order-1017"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("duplicate:", retry.Duplicate, "same item:", retry.Key == first.Key && retry.Revision == first.Revision)
+	n, err := q.Len(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("items:", n)
+	// Output:
+	// duplicate: true same item: true
+	// items: 1
+}
+
+// A delayed item waits in its place in the queue until its time: ready
+// items behind it go out first, and a Dequeue blocked on it wakes when it
+// comes due.
+func ExampleWithDelay() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/reminders")
+	if _, err := q.Enqueue(ctx, "remind in a moment", recipes.WithDelay(300*time.Millisecond)); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, "send now"); err != nil {
+		log.Fatal(err)
+	}
+	for range 2 {
+		v, err := q.Dequeue(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(v)
+	}
+	_, err := q.Enqueue(ctx, "x", recipes.WithDelay(-time.Second))
+	fmt.Println("negative delay refused:", errors.Is(err, recipes.ErrInvalidDelay))
+	// Output:
+	// send now
+	// remind in a moment
+	// negative delay refused: true
+}
+
+// With a visibility timeout, a claim expires after that time even if its
+// consumer is alive but stuck, and the item goes to another consumer. A
+// consumer that needs longer extends its claim.
+func ExampleWithVisibilityTimeout() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/reports")
+	if _, err := q.Enqueue(ctx, "monthly report"); err != nil {
+		log.Fatal(err)
+	}
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(30))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	consumer := recipes.NewConsumer(session, "/queues/reports", recipes.WithVisibilityTimeout(5*time.Second))
+	cl, err := consumer.Claim(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Long work: extend the claim before its Context's deadline.
+	if err := cl.Extend(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("working on", cl.Value(), "- still held:", cl.Context().Err() == nil)
+	if err := cl.Ack(ctx); err != nil {
+		log.Fatal(err)
+	}
+	_, err = recipes.NewConsumer(session, "/queues/reports", recipes.WithVisibilityTimeout(time.Millisecond)).Claim(ctx)
+	fmt.Println("timeout below 1s refused:", errors.Is(err, recipes.ErrVisibilityTimeout))
+	// Output:
+	// working on monthly report - still held: true
+	// timeout below 1s refused: true
+}
+
+// Batches: EnqueueAll adds its items in one transaction, next to each
+// other in the queue; DequeueN and ClaimN take up to n items in one
+// transaction, in queue order. Every item keeps the guarantee of its
+// kind of consumer.
+func ExampleQueue_EnqueueAll() {
+	cluster, cli := startExampleCluster()
+	defer cluster.Close()
+	ctx := context.Background()
+
+	q := recipes.NewQueue(cli, "/queues/pages")
+	items, err := q.EnqueueAll(ctx, []string{"p1", "p2", "p3", "p4", "p5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("enqueued", len(items), "items at one revision:", items[0].Revision == items[4].Revision)
+
+	first, err := q.DequeueN(ctx, 2) // at most once
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("dequeued", first)
+
+	session, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	claims, err := recipes.NewConsumer(session, "/queues/pages").ClaimN(ctx, 16) // at least once
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, cl := range claims {
+		fmt.Println("claimed", cl.Value())
+		if err := cl.Ack(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	_, err = q.DequeueN(ctx, 0)
+	fmt.Println("empty batch refused:", errors.Is(err, recipes.ErrBatchSize))
+	// Output:
+	// enqueued 5 items at one revision: true
+	// dequeued [p1 p2]
+	// claimed p3
+	// claimed p4
+	// claimed p5
+	// empty batch refused: true
 }

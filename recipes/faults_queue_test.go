@@ -16,6 +16,21 @@ package recipes_test
 //     overlapping, no claim of a deleted item, and nothing left.
 //     Consumers crash mid-item (their session is orphaned: no Nack, no
 //     revoke), nack, or lose their claim to lease faults.
+//   - Producers enqueue WithID and send an Enqueue whose outcome was
+//     unknown again until it is answered: etcd's history must show every
+//     value put as exactly one item (retries counted and logged).
+//   - Delayed items (TestFaultsQueueDelay, the at-least-once workload
+//     with half the items enqueued WithNotBefore up to 1 s ahead): on top
+//     of the above, no claim of an item returns before its time (one
+//     clock: the test process's), and none is lost.
+//   - Visibility timeout (TestFaultsQueueVisibilityTimeout): consumers
+//     with a 2 s visibility timeout, some stuck past it while alive, some
+//     extending first. The same checks: no two claims of one item exist at
+//     once in etcd's history, and a stale claim's guarded writes and acks
+//     never succeed.
+//   - Batches (TestFaultsQueueBatch*): the same two workloads with
+//     producers using EnqueueAll and consumers ClaimN or DequeueN, of up
+//     to 16 items: the same per-item checks.
 //   - Queue, at most once (Dequeue): no item is delivered twice
 //     (porcupine, same model) and etcd's history shows every item put once
 //     and deleted at most once; items lost to unknown outcomes are counted.
@@ -356,20 +371,99 @@ func fqServerCheck(env *chaos.Env, prefix string, evs []*clientv3.Event) (delete
 // fqLongItems is how many items a long run gets through.
 const fqLongItems = 10_000
 
-// fqProduce enqueues values "<prefix>-<worker>-<seq>" until ctx ends or
-// enough items were enqueued in a long run (target > 0, see
-// chaos.Env.Reached), keeping at most 64 in flight.
-func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64) {
+// fqDue records the not-before time of every delayed item, by value.
+type fqDue struct {
+	mu      sync.Mutex
+	due     map[string]time.Time
+	checked atomic.Int64 // deliveries of delayed items checked
+}
+
+func (d *fqDue) set(v string, t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.due == nil {
+		d.due = map[string]time.Time{}
+	}
+	if old, ok := d.due[v]; !ok || t.Before(old) {
+		d.due[v] = t
+	}
+}
+
+// check reports a violation if item v was handed out (the call returned
+// at now, so it was handed out no later) before its time.
+func (d *fqDue) check(env *chaos.Env, v string, now time.Time) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	at, ok := d.due[v]
+	d.mu.Unlock()
+	if ok && now.Before(at) {
+		env.Violation("item %s handed out %v before its time", v, at.Sub(now))
+	}
+	if ok {
+		d.checked.Add(1)
+	}
+}
+
+// fqProduceWith enqueues values "<prefix>-<worker>-<seq>" until ctx ends
+// or enough items were enqueued in a long run (target > 0, see
+// chaos.Env.Reached), keeping at most 64 in flight. When due is not nil,
+// half the items get a random delay of up to 1 s, recorded in due; with
+// batch > 0 it enqueues batches of up to batch items with EnqueueAll.
+func fqProduceWith(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix string, enqueued *atomic.Int64, inFlight func() int64, target int64, due *fqDue, batch int) {
 	q := recipes.NewQueue(w.Client, prefix)
 	for seq := 0; ctx.Err() == nil && !env.Reached(enqueued.Load(), target); seq++ {
 		for inFlight() > 64 && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
+		if batch > 0 {
+			// EnqueueAll of 1 to batch items, sent once: an unknown
+			// outcome leaves every item of it unknown.
+			var vs []string
+			for range 1 + env.Intn(batch) {
+				vs = append(vs, fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq))
+				seq++
+			}
+			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			call := env.Now()
+			_, err := q.EnqueueAll(octx, vs)
+			cancel()
+			out := fqOK
+			if err != nil {
+				out = fqUnknown
+			} else {
+				enqueued.Add(int64(len(vs)))
+			}
+			for _, v := range vs {
+				fqRecord(env, w.ID, fqOp{Kind: fqEnqueue, Item: v, Out: out}, call)
+			}
+			continue
+		}
 		v := fmt.Sprintf("%s-%d-%d", prefix, w.ID, seq)
-		octx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		call := env.Now()
-		err := q.Enqueue(octx, v)
-		cancel()
+		// WithID: an Enqueue whose outcome is unknown is sent again with
+		// the same id until it gets an answer; the server check below
+		// finds any value put as two items.
+		opts := []recipes.EnqueueOption{recipes.WithID(v)}
+		if due != nil && env.Intn(2) == 0 {
+			at := time.Now().Add(time.Duration(1+env.Intn(1000)) * time.Millisecond)
+			// Recorded before the Enqueue: the earliest it may go out.
+			due.set(v, at)
+			opts = append(opts, recipes.WithNotBefore(at))
+		}
+		var err error
+		for try := 0; try == 0 || err != nil && ctx.Err() == nil && !errors.Is(err, recipes.ErrInvalidArgument); try++ {
+			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			var it recipes.Item
+			it, err = q.Enqueue(octx, v, opts...)
+			cancel()
+			if err != nil {
+				retriedEnqueues.Add(1)
+			} else if it.Duplicate {
+				duplicateEnqueues.Add(1)
+			}
+		}
 		out := fqOK
 		if err != nil {
 			out = fqUnknown // it may or may not have been added
@@ -380,20 +474,44 @@ func fqProduce(ctx context.Context, env *chaos.Env, w *chaos.Worker, prefix stri
 	}
 }
 
+// retriedEnqueues counts Enqueue attempts that failed and were sent again
+// WithID; duplicateEnqueues the retries that found their item added by an
+// earlier attempt.
+var retriedEnqueues, duplicateEnqueues atomic.Int64
+
 // fqStats counts what happened to claims.
 type fqStats struct {
 	enqueued, claims, acked, drained, crashes, nacks, lostClaims, unknownAcks, uses atomic.Int64
+	stalls, extends, lostExtends                                                    atomic.Int64 // visibility timeout
 }
 
-// fqProcess handles one claimed item like a worker process would: crash
-// with it (crash is called), nack it, or write its result under the
-// claim's Guard and ack it.
-func fqProcess(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func()) {
+// fqProcessWith handles one claimed item like a worker process would:
+// crash with it (crash is called), nack it, or write its result under the
+// claim's Guard and ack it. With a visibility timeout some consumers also
+// get stuck with the item past the timeout (alive, session kept alive),
+// and some extend their claim first.
+func fqProcessWith(env *chaos.Env, w *chaos.Worker, prefix string, cl *recipes.Claim, st *fqStats, crash func(), cfg fqConfig) {
 	r := env.Intn(100)
 	if r < 4 {
 		st.crashes.Add(1)
 		crash()
 		return
+	}
+	if cfg.vis > 0 {
+		switch v := env.Intn(100); {
+		case v < 8:
+			st.stalls.Add(1)
+			time.Sleep(cfg.vis + time.Duration(env.Intn(1500))*time.Millisecond)
+		case v < 30:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			switch err := cl.Extend(ctx); {
+			case err == nil:
+				st.extends.Add(1)
+			case errors.Is(err, recipes.ErrClaimLost):
+				st.lostExtends.Add(1) // expired under a fault: go on, the ack must fail
+			}
+			cancel()
+		}
 	}
 	if r < 10 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -501,20 +619,35 @@ func fqCheckEmpty(env *chaos.Env, prefix string) {
 		env.T.Fatal(err)
 	}
 	for _, kv := range resp.Kvs {
-		if k := string(kv.Key); k != prefix+"/zz-end" && k != prefix+"/floor" {
+		if k := string(kv.Key); k != prefix+"/zz-end" && k != prefix+"/floor" && !strings.HasPrefix(k, prefix+"/ids/") {
 			env.Violation("key %s left after the drain", kv.Key)
 		}
 	}
 }
 
 func TestFaultsQueueAtLeastOnce(t *testing.T) {
-	env := chaos.Start(t, "queue-at-least-once", chaos.AllFaults...)
+	fqAtLeastOnce(t, "queue-at-least-once", "chaos-q1", fqConfig{})
+}
+
+// fqConfig varies the at-least-once workload.
+type fqConfig struct {
+	delays bool          // half the items are delayed; none may go out early
+	vis    time.Duration // consumers' visibility timeout (0: none)
+	batch  int           // producers use EnqueueAll, consumers ClaimN or DequeueN, of up to batch items
+}
+
+// fqAtLeastOnce runs the at-least-once workload (see the top of the file).
+func fqAtLeastOnce(t *testing.T, name, prefix string, cfg fqConfig) {
+	env := chaos.Start(t, name, chaos.AllFaults...)
 	var target int64
 	if chaos.Long() {
 		target = fqLongItems
 		env.SetDuration(20 * time.Minute)
 	}
-	const prefix = "chaos-q1"
+	var due *fqDue
+	if cfg.delays {
+		due = &fqDue{}
+	}
 	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
 	ctx := env.Context()
 	var st fqStats
@@ -529,7 +662,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(ctx, env, w, prefix, &st.enqueued, inFlight, target)
+			fqProduceWith(ctx, env, w, prefix, &st.enqueued, inFlight, target, due, cfg.batch)
 		}()
 	}
 	for i := 2; i < 6; i++ {
@@ -545,11 +678,23 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 					if s = ns; s == nil {
 						return
 					}
-					con = recipes.NewConsumer(s, prefix)
+					var opts []recipes.QueueOption
+					if cfg.vis > 0 {
+						opts = append(opts, recipes.WithVisibilityTimeout(cfg.vis))
+					}
+					con = recipes.NewConsumer(s, prefix, opts...)
 				}
 				cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				call := env.Now()
-				cl, err := con.Claim(cctx)
+				var cls []*recipes.Claim
+				var err error
+				if cfg.batch > 0 {
+					cls, err = con.ClaimN(cctx, cfg.batch)
+				} else {
+					var cl *recipes.Claim
+					cl, err = con.Claim(cctx)
+					cls = []*recipes.Claim{cl}
+				}
 				cancel()
 				if err != nil {
 					if !producing.Load() && errors.Is(err, context.DeadlineExceeded) {
@@ -557,14 +702,26 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 					}
 					continue
 				}
-				st.claims.Add(1)
-				fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
-				fqProcess(env, w, prefix, cl, &st, func() {
-					// The process dies with its claim: no Nack, no revoke;
-					// its lease expires and a new process takes its place.
-					s.Orphan()
-					con = nil
-				})
+				now := time.Now()
+				for _, cl := range cls {
+					st.claims.Add(1)
+					due.check(env, cl.Value(), now)
+					fqRecord(env, w.ID, fqOp{Kind: fqClaim, Item: cl.Value(), Token: cl.Token()}, call)
+				}
+				crashed := false
+				for _, cl := range cls {
+					if crashed {
+						break // the rest of the batch dies with the process
+					}
+					fqProcessWith(env, w, prefix, cl, &st, func() {
+						// The process dies with its claim: no Nack, no
+						// revoke; its lease expires and a new process takes
+						// its place.
+						s.Orphan()
+						con = nil
+						crashed = true
+					}, cfg)
+				}
 			}
 		}()
 	}
@@ -587,6 +744,7 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 		}
 	}
 	fqCheckEmpty(env, prefix)
+	t.Logf("enqueues WithID: %d attempts retried, %d retries found their item already added", retriedEnqueues.Load(), duplicateEnqueues.Load())
 	t.Logf("queue at-least-once: %d items enqueued (%d named), %d claims, %d acked (%d by the final drain), %d guarded writes, "+
 		"%d consumer crashes mid-item, %d nacks, %d acks refused (claim lost to a fault), %d acks with unknown outcome; %d etcd events checked",
 		st.enqueued.Load(), len(all), st.claims.Load(), st.acked.Load(), st.drained.Load(), st.uses.Load(),
@@ -594,17 +752,44 @@ func TestFaultsQueueAtLeastOnce(t *testing.T) {
 	if target > 0 && int64(len(deleted)) < target {
 		t.Errorf("only %d items went through, want %d", len(deleted), target)
 	}
+	if cfg.vis > 0 {
+		t.Logf("visibility timeout %v: %d consumers stuck past it, %d claims extended, %d found expired by Extend", cfg.vis, st.stalls.Load(), st.extends.Load(), st.lostExtends.Load())
+	}
+	if due != nil {
+		t.Logf("delays: %d deliveries of delayed items checked against their time", due.checked.Load())
+	}
 	env.CheckLinearizable(fqModel(), env.History)
 }
 
+func TestFaultsQueueVisibilityTimeout(t *testing.T) {
+	fqAtLeastOnce(t, "queue-visibility-timeout", "chaos-qv", fqConfig{vis: 2 * time.Second})
+}
+
+func TestFaultsQueueBatchAtLeastOnce(t *testing.T) {
+	fqAtLeastOnce(t, "queue-batch-at-least-once", "chaos-qb1", fqConfig{batch: 16})
+}
+
+func TestFaultsQueueDelay(t *testing.T) {
+	fqAtLeastOnce(t, "queue-delay", "chaos-qd", fqConfig{delays: true})
+}
+
 func TestFaultsQueueAtMostOnce(t *testing.T) {
-	env := chaos.Start(t, "queue-at-most-once", chaos.AllFaults...)
+	fqAtMostOnce(t, "queue-at-most-once", "chaos-q0", 0)
+}
+
+func TestFaultsQueueBatchAtMostOnce(t *testing.T) {
+	fqAtMostOnce(t, "queue-batch-at-most-once", "chaos-qb0", 16)
+}
+
+// fqAtMostOnce runs the at-most-once workload, with EnqueueAll and
+// DequeueN of up to batch items if batch > 0.
+func fqAtMostOnce(t *testing.T, name, prefix string, batch int) {
+	env := chaos.Start(t, name, chaos.AllFaults...)
 	var target int64
 	if chaos.Long() {
 		target = fqLongItems
 		env.SetDuration(20 * time.Minute)
 	}
-	const prefix = "chaos-q0"
 	log := fqWatchServer(t, env.Cluster.Client(), prefix+"/")
 	ctx := env.Context()
 	var enqueued, dequeued, failed atomic.Int64
@@ -619,19 +804,29 @@ func TestFaultsQueueAtMostOnce(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			fqProduce(ctx, env, w, prefix, &enqueued, inFlight, target)
+			fqProduceWith(ctx, env, w, prefix, &enqueued, inFlight, target, nil, batch)
 		}()
 	}
 	dequeue := func(ctx context.Context, w *chaos.Worker, q *recipes.Queue) error {
 		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		call := env.Now()
-		v, err := q.Dequeue(dctx)
+		var vs []string
+		var err error
+		if batch > 0 {
+			vs, err = q.DequeueN(dctx, batch)
+		} else {
+			var v string
+			v, err = q.Dequeue(dctx)
+			vs = []string{v}
+		}
 		cancel()
 		if err != nil {
 			return err
 		}
-		dequeued.Add(1)
-		fqRecord(env, w.ID, fqOp{Kind: fqDequeue, Item: v}, call)
+		for _, v := range vs {
+			dequeued.Add(1)
+			fqRecord(env, w.ID, fqOp{Kind: fqDequeue, Item: v}, call)
+		}
 		return nil
 	}
 	for i := 2; i < 6; i++ {

@@ -355,7 +355,7 @@ func TestAcquireThroughNamespacedClient(t *testing.T) {
 	_ = slot.Unlock(ctx)
 
 	q := recipes.NewQueue(cli, "jobs")
-	if err := q.Enqueue(ctx, "x"); err != nil {
+	if _, err := q.Enqueue(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := q.Dequeue(ctx); err != nil || v != "x" {

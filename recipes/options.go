@@ -1,5 +1,7 @@
 package recipes
 
+import "time"
+
 // The functional options of the package: Option for the locks (Mutex,
 // RWMutex, Semaphore), QueueOption for the queues (Queue, PriorityQueue,
 // Consumer).
@@ -31,6 +33,11 @@ type QueueOption func(*queueOptions)
 
 type queueOptions struct {
 	candidates int
+	dedupe     time.Duration // WithDedupeWindow
+	// WithVisibilityTimeout
+	visibility    time.Duration
+	hasVisibility bool
+	maxTxnOps     int // WithMaxTxnOps
 }
 
 // WithCandidates sets the most of the oldest free items one dequeue or

@@ -40,11 +40,11 @@ func NewPriorityQueue(client *clientv3.Client, prefix string, opts ...QueueOptio
 // Enqueue adds value with priority pr. Items with a lower pr are dequeued
 // first.
 //
-// If Enqueue fails with an etcd error the item may or may not have been
-// added; trying again may add it twice.
-func (q *PriorityQueue) Enqueue(ctx context.Context, value string, pr uint16) error {
-	_, err := q.core.put(ctx, fmt.Sprintf("%04x/", pr), value)
-	return err
+// It returns the item's key and create revision. If Enqueue fails with an
+// etcd error the item may or may not have been added; trying again may add
+// it twice, unless it is made [WithID] (see [Queue.Enqueue]).
+func (q *PriorityQueue) Enqueue(ctx context.Context, value string, pr uint16, opts ...EnqueueOption) (Item, error) {
+	return q.core.put(ctx, fmt.Sprintf("%04x/", pr), value, buildEnqueueOptions(opts))
 }
 
 // Dequeue removes and returns the item with the lowest priority value that

@@ -23,7 +23,7 @@ func TestPriorityQueueOrder(t *testing.T) {
 		pr uint16
 	}{{"low-1", 9}, {"high-1", 1}, {"mid-1", 5}, {"high-2", 1}, {"low-2", 9}, {"top", 0}, {"max", 65535}, {"mid-2", 5}}
 	for _, it := range in {
-		if err := q.Enqueue(ctx, it.v, it.pr); err != nil {
+		if _, err := q.Enqueue(ctx, it.v, it.pr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,10 +38,10 @@ func TestPriorityQueueOrder(t *testing.T) {
 		}
 	}
 	// Consumers see the same order.
-	if err := q.Enqueue(ctx, "later", 7); err != nil {
+	if _, err := q.Enqueue(ctx, "later", 7); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Enqueue(ctx, "sooner", 3); err != nil {
+	if _, err := q.Enqueue(ctx, "sooner", 3); err != nil {
 		t.Fatal(err)
 	}
 	con := recipes.NewConsumer(newSession(t, c, 10), "pq")
@@ -70,7 +70,7 @@ func TestPriorityQueueLen(t *testing.T) {
 		v  string
 		pr uint16
 	}{{"a", 1}, {"b", 5}, {"c", 5}, {"d", 9}} {
-		if err := q.Enqueue(ctx, it.v, it.pr); err != nil {
+		if _, err := q.Enqueue(ctx, it.v, it.pr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,7 +145,8 @@ func TestPriorityQueueNoHotKey(t *testing.T) {
 		ours[p] = recipes.NewPriorityQueue(newClient(t, c), "hot")
 	}
 	writes := writesDuring(t, c.Client(), run(func(p, i int) error {
-		return ours[p].Enqueue(ctx, fmt.Sprintf("%d/%d", p, i), uint16(i%3))
+		_, err := ours[p].Enqueue(ctx, fmt.Sprintf("%d/%d", p, i), uint16(i%3))
+		return err
 	}))
 	if len(writes) != producers*per {
 		t.Errorf("%d enqueues wrote %d distinct keys, want one each", producers*per, len(writes))

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -69,13 +70,15 @@ func NewQueue(client *clientv3.Client, prefix string, opts ...QueueOption) *Queu
 	return q
 }
 
-// Enqueue appends value to the queue.
+// Enqueue appends value to the queue and returns the item's key and
+// create revision.
 //
 // If Enqueue fails with an etcd error the item may or may not have been
-// added; trying again may add it twice.
-func (q *Queue) Enqueue(ctx context.Context, value string) error {
-	_, err := q.core.put(ctx, "", value)
-	return err
+// added; trying again may add it twice, unless the Enqueue is made
+// [WithID]: then trying again with the same id adds it at most once, and
+// returns the item of whichever attempt added it.
+func (q *Queue) Enqueue(ctx context.Context, value string, opts ...EnqueueOption) (Item, error) {
+	return q.core.put(ctx, "", value, buildEnqueueOptions(opts))
 }
 
 // Dequeue removes and returns the oldest item, blocking until there is one,
@@ -108,6 +111,8 @@ type queueCore struct {
 	prefix string      // normalized: one trailing "/"
 	items  string      // prefix + "items/"
 	claims string      // prefix + "claims/"
+	ids    string      // prefix + "ids/": the ids of WithID
+	idl    idLease     // the lease those ids are bound to
 	err    error       // invalid prefix
 	opts   queueOptions
 	width  atomic.Int32 // candidates to try next: see takeWidth
@@ -130,13 +135,18 @@ type queueCore struct {
 	floorKey   string // prefix + "floor"
 	floor      atomic.Pointer[string]
 	untilFloor atomic.Int64 // counts takes down to the next floor move
+
+	// nextReady is the earliest not-before (Unix ns) of the delayed items
+	// the last empty-handed head read stepped over; 0: none. A waiting
+	// consumer's timer fires then.
+	nextReady atomic.Int64
 }
 
 // defaultScanLimit is how many item keys one head scan reads at first.
 const defaultScanLimit = 64
 
 func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *queueCore {
-	o := queueOptions{candidates: 16}
+	o := queueOptions{candidates: 16, dedupe: defaultDedupeWindow, maxTxnOps: defaultMaxTxnOps}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -148,6 +158,7 @@ func newQueueCore(client *clientv3.Client, prefix string, opts []QueueOption) *q
 		prefix: p,
 		items:  p + "items/",
 		claims: p + "claims/",
+		ids:    p + "ids/",
 		err:    err,
 		opts:   o,
 	}
@@ -201,28 +212,32 @@ func (q *queueCore) itemKey(claim string) string {
 // takes the revision of the answer as a fresh hint and tries again. A
 // priority queue has no floor (its keys are ordered by priority first):
 // its puts require that there is none.
-func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) {
+func (q *queueCore) put(ctx context.Context, sub, value string, eo enqueueOptions) (Item, error) {
 	if q.err != nil {
-		return "", q.err
+		return Item{}, q.err
 	}
 	op := "enqueue to " + q.prefix
-	hint := q.seen.Load()
-	for b := newBackoff(); hint == 0; {
-		resp, err := getAtLeast(ctx, q.client, 0, clientv3.OpGet(q.floorKey, clientv3.WithCountOnly()))
-		if err == nil {
-			hint = resp.Header.Revision
-			q.see(hint)
-			break
-		}
-		if context.Cause(ctx) != nil || !retryable(err) {
-			return "", attemptErr(ctx, op, err)
-		}
-		if err := pause(ctx, nil, b.next()); err != nil {
-			return "", fmt.Errorf("recipes: %s: %w", op, err)
-		}
+	notBefore, err := eo.check(op, time.Now())
+	if err != nil {
+		return Item{}, err
+	}
+	ready := "" // the readyMark part of the key
+	if !notBefore.IsZero() {
+		ready = fmt.Sprintf("%c%016x-", readyMark, notBefore.UnixNano())
+	}
+	hint, err := q.firstHint(ctx, op)
+	if err != nil {
+		return Item{}, err
 	}
 	for {
-		key := []byte(fmt.Sprintf("%s%s%016x-%s", q.items, sub, hint, rand.Text()))
+		var lease clientv3.LeaseID
+		if eo.hasID {
+			var err error
+			if lease, err = q.idl.get(ctx, q.client, q.opts.dedupe); err != nil {
+				return Item{}, attemptErr(ctx, op, err)
+			}
+		}
+		key := []byte(fmt.Sprintf("%s%s%016x-%s%s", q.items, sub, hint, ready, rand.Text()))
 		floor := []byte(q.floorKey)
 		floorCmp := &pb.Compare{Key: floor, Target: pb.Compare_MOD, Result: pb.Compare_LESS, TargetUnion: &pb.Compare_ModRevision{ModRevision: hint + 1}}
 		if !q.fifo {
@@ -233,18 +248,40 @@ func (q *queueCore) put(ctx context.Context, sub, value string) (string, error) 
 			Success: []*pb.RequestOp{putOp(&pb.PutRequest{Key: key, Value: []byte(value)})},
 			Failure: []*pb.RequestOp{getOp(&pb.RangeRequest{Key: floor, KeysOnly: true})},
 		}
+		if eo.hasID {
+			// Put-if-absent on the id, in the same transaction: the id's
+			// key carries the item's key, and its create revision is the
+			// item's.
+			idKey := []byte(q.ids + eo.id)
+			req.Compare = append(req.Compare, createdAt(idKey, nil, 0))
+			req.Success = append(req.Success, putOp(&pb.PutRequest{Key: idKey, Value: key, Lease: int64(lease)}))
+			req.Failure = append(req.Failure, getOp(&pb.RangeRequest{Key: idKey}))
+		}
 		resp, err := waitAnswer(ctx, q.client, q.floorKey, func(ctx context.Context) (*clientv3.TxnResponse, error) {
 			return commitTxn(ctx, q.client, q.raw, req, true)
 		})
+		if err != nil && eo.hasID && isLeaseNotFound(err) {
+			q.idl.drop(lease) // nothing was written: bind to a new lease
+			continue
+		}
 		if err != nil {
-			return "", attemptErr(ctx, op, err)
+			return Item{}, attemptErr(ctx, op, err)
 		}
 		q.see(resp.Header.Revision)
 		if resp.Succeeded {
-			return string(key), nil
+			return Item{Key: string(key), Revision: resp.Header.Revision, NotBefore: notBefore}, nil
+		}
+		if eo.hasID {
+			if kvs := resp.Responses[1].GetResponseRange().GetKvs(); len(kvs) > 0 {
+				it := Item{Key: string(kvs[0].Value), Revision: kvs[0].CreateRevision, Duplicate: true}
+				if nb := notBeforeOf([]byte(strings.TrimPrefix(it.Key, q.items+sub))); nb > 0 {
+					it.NotBefore = time.Unix(0, nb)
+				}
+				return it, nil
+			}
 		}
 		if !q.fifo && len(resp.Responses[0].GetResponseRange().GetKvs()) > 0 {
-			return "", fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
+			return Item{}, fmt.Errorf("%w: %s: the prefix holds a FIFO queue", ErrInvalidArgument, op)
 		}
 		// The floor moved since the hint (or 128 random bits collided):
 		// the revision of this answer is a fresh hint.
@@ -350,6 +387,9 @@ type queueSnap struct {
 	order   []*mvccpb.KeyValue // candidates in order, claimed ones included
 	nfree   int                // how many of them are free
 	noReuse bool               // claimed ones left out: not for fromView
+	// nextReady is the earliest not-before (Unix ns) of a delayed item
+	// left out of order because it was not ready yet; 0: none.
+	nextReady int64
 
 	reused bool // read by an earlier call (fromView)
 }
@@ -426,6 +466,10 @@ func (q *queueCore) snapOf(rev int64, resps []*pb.ResponseOp, limit int64) *queu
 // revision is not above that is older than all of them. Only such items
 // are candidates from the snapshot's last group while s.more.
 func (q *queueCore) free(s *queueSnap, n int) []*mvccpb.KeyValue {
+	if s.known && s.nextReady != 0 && time.Now().UnixNano() >= s.nextReady {
+		// A delayed item came due since the order was worked out.
+		s.known, s.order, s.nfree, s.noReuse, s.nextReady = false, nil, 0, false, 0
+	}
 	if !s.known {
 		q.order(s)
 	}
@@ -473,7 +517,25 @@ func (q *queueCore) order(s *queueSnap) {
 			_, bound := q.splitItem(s.items[j-1].Key)
 			run = slices.DeleteFunc(run, func(kv *mvccpb.KeyValue) bool { return kv.CreateRevision > bound })
 		}
-		slices.SortFunc(run, func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) })
+		// Delayed items that are not ready yet are not candidates: they
+		// block nothing, and come back when they are due (nextReady).
+		now := time.Now().UnixNano()
+		run = slices.DeleteFunc(run, func(kv *mvccpb.KeyValue) bool {
+			_, nb := q.splitReady(kv.Key)
+			if nb > now {
+				if s.nextReady == 0 || nb < s.nextReady {
+					s.nextReady = nb
+				}
+				return true
+			}
+			return false
+		})
+		slices.SortFunc(run, func(a, b *mvccpb.KeyValue) int {
+			if c := cmp.Compare(a.CreateRevision, b.CreateRevision); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.Key, b.Key) // one batch: its order
+		})
 		out = append(out, run...)
 		for _, kv := range run {
 			if q.claimed(s, kv) {
@@ -517,6 +579,16 @@ func (q *queueCore) splitItem(key []byte) (group string, hint int64) {
 		}
 	}
 	return group, max(hint, 0)
+}
+
+// splitReady returns the group of an item key and its not-before time
+// (Unix ns; 0: ready at once).
+func (q *queueCore) splitReady(key []byte) (group string, notBefore int64) {
+	k := key[min(len(q.items), len(key)):]
+	if i := bytes.LastIndexByte(k, '/'); i >= 0 {
+		group, k = string(k[:i+1]), k[i+1:]
+	}
+	return group, notBeforeOf(k)
 }
 
 // take runs one nested transaction over cands: level i runs then(cands[i])
@@ -635,6 +707,7 @@ func (q *queueCore) attempt(ctx context.Context, minRev int64, try tryFunc) (int
 		}
 		if len(q.free(s, 1)) == 0 {
 			if !s.more {
+				q.nextReady.Store(s.nextReady)
 				return s.rev, false, nil
 			}
 			// Every item read is claimed, or may be newer than one not
@@ -665,7 +738,9 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 	if q.err != nil {
 		return q.err
 	}
-	return stepUntil(ctx, q.client, q.prefix, op,
+	// nextReady is per call: attempt stores the earliest delayed item of
+	// its last empty-handed read, the wait's timer fires then.
+	return stepUntilTimed(ctx, q.client, q.prefix, op,
 		func(ctx context.Context, minRev int64) (int64, bool, error) {
 			return q.attempt(ctx, minRev, try)
 		},
@@ -673,6 +748,12 @@ func (q *queueCore) acquire(ctx context.Context, op string, try tryFunc) error {
 			key := string(ev.Kv.Key)
 			return (ev.Type == mvccpb.PUT && strings.HasPrefix(key, q.items)) ||
 				(ev.Type == mvccpb.DELETE && strings.HasPrefix(key, q.claims))
+		},
+		func() time.Time {
+			if nb := q.nextReady.Load(); nb > 0 {
+				return time.Unix(0, nb)
+			}
+			return time.Time{}
 		})
 }
 

@@ -44,7 +44,7 @@ func TestQueueFIFO(t *testing.T) {
 		if i%2 == 1 {
 			q = q2
 		}
-		if err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
+		if _, err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestQueueFIFO(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Version < 2 {
 		t.Fatalf("floor after %d dequeues: %v, %v", n, resp, err)
 	}
-	if err := q1.Enqueue(ctx, "after"); err != nil {
+	if _, err := q1.Enqueue(ctx, "after"); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := consumer.Dequeue(ctx); err != nil || v != "after" {
@@ -78,7 +78,7 @@ func TestQueueFIFO(t *testing.T) {
 	}
 	// Priority keys could land below the floor: a priority queue refuses
 	// the prefix of a FIFO queue.
-	if err := recipes.NewPriorityQueue(p2, "fifo").Enqueue(ctx, "x", 1); !errors.Is(err, recipes.ErrInvalidArgument) {
+	if _, err := recipes.NewPriorityQueue(p2, "fifo").Enqueue(ctx, "x", 1); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("priority Enqueue into a FIFO queue = %v, want ErrInvalidArgument", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 	const others = 150 // more than one head read holds
 	for _, prio := range []bool{false, true} {
 		pfx := "stale"
-		enqueue := func(q *recipes.Queue, v string) error { return q.Enqueue(ctx, v) }
+		enqueue := func(q *recipes.Queue, v string) error { _, err := q.Enqueue(ctx, v); return err }
 		var pq1, pq2 *recipes.PriorityQueue
 		if prio {
 			pfx = "stale-pq"
@@ -107,9 +107,9 @@ func TestQueueOrderWithStaleProducer(t *testing.T) {
 			var err error
 			switch {
 			case prio && first:
-				err = pq1.Enqueue(ctx, v, 1)
+				_, err = pq1.Enqueue(ctx, v, 1)
 			case prio:
-				err = pq2.Enqueue(ctx, v, 1)
+				_, err = pq2.Enqueue(ctx, v, 1)
 			case first:
 				err = enqueue(q1, v)
 			default:
@@ -202,7 +202,7 @@ func TestQueueDequeueWaitsForEnqueue(t *testing.T) {
 	default:
 	}
 	start := time.Now()
-	if err := recipes.NewQueue(newClient(t, c), "wait").Enqueue(ctx, "x"); err != nil {
+	if _, err := recipes.NewQueue(newClient(t, c), "wait").Enqueue(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
 	r := <-got
@@ -288,7 +288,7 @@ func TestQueueEmptyPrefix(t *testing.T) {
 	c := qbCluster(t)
 	ctx := testCtx(t, 10*time.Second)
 	q := recipes.NewQueue(c.Client(), "/")
-	if err := q.Enqueue(ctx, "x"); !errors.Is(err, recipes.ErrInvalidArgument) {
+	if _, err := q.Enqueue(ctx, "x"); !errors.Is(err, recipes.ErrInvalidArgument) {
 		t.Fatalf("Enqueue = %v, want ErrInvalidArgument", err)
 	}
 	if _, err := q.Dequeue(ctx); !errors.Is(err, recipes.ErrInvalidArgument) {
@@ -310,7 +310,7 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perProducer {
-				if err := q.Enqueue(ctx, fmt.Sprintf("%d/%d", p, i)); err != nil {
+				if _, err := q.Enqueue(ctx, fmt.Sprintf("%d/%d", p, i)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -426,7 +426,7 @@ func TestQueueEnqueueNotResentAfterServerCancel(t *testing.T) {
 		t.Logf("clientv3 sent the same write %d times", n)
 	}
 
-	err = recipes.NewQueue(cli, "once").Enqueue(ctx, "x")
+	_, err = recipes.NewQueue(cli, "once").Enqueue(ctx, "x")
 	if !errors.Is(err, recipes.ErrEtcd) || errors.Is(err, context.Canceled) {
 		t.Fatalf("Enqueue = %v, want ErrEtcd (outcome unknown), not context.Canceled", err)
 	}
@@ -491,7 +491,7 @@ func TestQueueWithCandidatesBoundsTakes(t *testing.T) {
 	} {
 		q := recipes.NewQueue(cli, tc.prefix, tc.opts...)
 		for i := range items {
-			if err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
+			if _, err := q.Enqueue(ctx, fmt.Sprint(i)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -369,6 +369,13 @@ type stepFunc func(ctx context.Context, minRev int64) (rev int64, done bool, err
 // package's sentinels are returned as they are, other errors that are not
 // transient wrapped with op (see etcdErr).
 func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step stepFunc, wake func(*clientv3.Event) bool) error {
+	return stepUntilTimed(ctx, c, dir, op, step, wake, nil)
+}
+
+// stepUntilTimed is stepUntil whose wait for an event also ends at the time
+// wakeAt returns after each step (the zero time: no timer), for a step
+// whose answer changes with the clock (a delayed queue item comes due).
+func stepUntilTimed(ctx context.Context, c *clientv3.Client, dir, op string, step stepFunc, wake func(*clientv3.Event) bool, wakeAt func() time.Time) error {
 	var w *syncedWatch
 	defer func() {
 		if w != nil {
@@ -394,7 +401,11 @@ func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step ste
 				continue
 			}
 		} else if err == nil {
-			err = waitEvent(ctx, w, rev, wake)
+			var at time.Time
+			if wakeAt != nil {
+				at = wakeAt()
+			}
+			err = waitEventUntil(ctx, w, rev, wake, at)
 			if err == nil {
 				continue
 			}
@@ -427,10 +438,19 @@ func stepUntil(ctx context.Context, c *clientv3.Client, dir, op string, step ste
 // ending (lost leader, compaction during a reconnect, member shutdown).
 var errWatchBroken = errors.New("watch ended")
 
-// waitEvent blocks until w delivers an event with a revision above rev that
-// wake accepts (nil: any event).
-func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*clientv3.Event) bool) error {
-	run := applyWatch(ctx, w.ch, rev, func(_ int64, evs []*clientv3.Event) (bool, error) {
+// errWakeTime ends the wait of waitEventUntil at its wake-up time.
+var errWakeTime = errors.New("wake-up time")
+
+// waitEventUntil blocks until w delivers an event with a revision above rev
+// that wake accepts (nil: any event), or until the time at (if not zero).
+func waitEventUntil(ctx context.Context, w *syncedWatch, rev int64, wake func(*clientv3.Event) bool, at time.Time) error {
+	wctx := ctx
+	if !at.IsZero() {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadlineCause(ctx, at, errWakeTime)
+		defer cancel()
+	}
+	run := applyWatch(wctx, w.ch, rev, func(_ int64, evs []*clientv3.Event) (bool, error) {
 		for _, ev := range evs {
 			if wake == nil || wake(ev) {
 				return true, nil
@@ -443,6 +463,9 @@ func waitEvent(ctx context.Context, w *syncedWatch, rev int64, wake func(*client
 	}
 	if cause := context.Cause(ctx); cause != nil {
 		return cause
+	}
+	if errors.Is(context.Cause(wctx), errWakeTime) {
+		return nil // time to step again; the watch goes on
 	}
 	return errWatchBroken
 }
