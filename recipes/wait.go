@@ -583,6 +583,11 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 	watch := func(key string, create int64) (*lineWatch, int64, error) {
 		sw, err := openSyncedWatch(tctx, c, key, clientv3.WithFilterPut())
 		if err != nil {
+			if context.Cause(ctx) == nil && c.Ctx().Err() == nil {
+				// Not created in time (creates queue up on a client's one
+				// watch stream when many waiters share it): try again.
+				return nil, 0, fmt.Errorf("%w: %w", errWatchBroken, err)
+			}
 			return nil, 0, err
 		}
 		lw := &lineWatch{key: key, create: create, cancel: sw.cancel}
