@@ -2,8 +2,9 @@ package recipes_test
 
 // BenchmarkCounterAdd: 8 clients add 1 to one counter, b.N Adds in all:
 // "naive-get-cas", a Get then a CAS transaction on the mod revision,
-// retried from the Get; then "recipes", Counter.Add. x-naive is the
-// throughput ratio recipes/naive.
+// retried from the Get; then "recipes", Counter.Add; then "sharded-8",
+// ShardedCounter.Add over 8 shards. x-naive is the throughput ratio
+// against naive.
 //
 //	go test ./recipes -run '^$' -bench 'BenchmarkCounterAdd' -benchtime 400x
 
@@ -109,6 +110,25 @@ func BenchmarkCounterAdd(b *testing.B) {
 			return err
 		})
 		check(b, key)
+		if naive > 0 {
+			b.ReportMetric(rate/naive, "x-naive")
+		}
+	})
+	b.Run("sharded-8", func(b *testing.B) {
+		pfx := benchPrefix("counter", "sharded")
+		var counters []*recipes.ShardedCounter
+		for _, cli := range clis {
+			sc, err := recipes.NewShardedCounter(cli, pfx, 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			counters = append(counters, sc)
+		}
+		b.ResetTimer()
+		rate := run(b, func(i int) error { return counters[i].Add(context.Background(), 1) })
+		if v, _, err := counters[0].Get(context.Background()); err != nil || v != int64(b.N) {
+			b.Fatalf("sharded counter = %d, %v; want %d", v, err, b.N)
+		}
 		if naive > 0 {
 			b.ReportMetric(rate/naive, "x-naive")
 		}

@@ -266,6 +266,12 @@ func BenchmarkMutexWaiters(b *testing.B) {
 						for ctx.Err() == nil {
 							unlock, err := lock(ctx)
 							if err != nil {
+								if ctx.Err() == nil {
+									// Fail loudly: the wait for n keys below
+									// would otherwise never end.
+									b.Error(err)
+									cancel()
+								}
 								return
 							}
 							mu.Lock()
@@ -281,9 +287,13 @@ func BenchmarkMutexWaiters(b *testing.B) {
 				}
 				// Measure once every session waits (n keys under the prefix).
 				for {
+					if ctx.Err() != nil { // a Lock failed
+						wg.Wait()
+						b.FailNow()
+					}
 					resp, err := c.Client().Get(ctx, pfx+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 					if err != nil {
-						b.Fatal(err)
+						continue // ctx ended, or retry
 					}
 					if resp.Count >= int64(n) {
 						break
@@ -294,7 +304,12 @@ func BenchmarkMutexWaiters(b *testing.B) {
 				mu.Lock()
 				from, first = grants, time.Now()
 				mu.Unlock()
-				<-done
+				select {
+				case <-done:
+				case <-ctx.Done(): // a Lock failed
+					wg.Wait()
+					b.FailNow()
+				}
 				b.StopTimer()
 				cancel()
 				wg.Wait()

@@ -293,7 +293,10 @@
 // A [Counter] is an int64 in one key. Add and CompareAndSwap are
 // compare-and-swap transactions whose failure branch reads the key, so
 // they lose no update under contention and retry in one round trip. A key
-// that holds something other than a number is ErrNotNumber.
+// that holds something other than a number is ErrNotNumber. A
+// [ShardedCounter] spreads a counter that many clients add to over n keys:
+// each Add changes one shard picked at random, and Get sums all shards in
+// one read, at one revision.
 //
 // # Writes that are sent once on a slow cluster
 //

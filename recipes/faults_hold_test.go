@@ -112,6 +112,9 @@ func distribution(ds []time.Duration) string {
 func TestFaultsHoldContext(t *testing.T) {
 	env := chaos.Start(t, "hold-context", chaos.HoldFaults...)
 	target := grantsTarget(0, 3_000)
+	if chaos.Long() {
+		env.SetDuration(15 * time.Minute) // until the target, not 3 minutes
+	}
 	ctx := env.Context()
 	var mu sync.Mutex
 	var spans []span
@@ -170,6 +173,11 @@ func TestFaultsHoldContext(t *testing.T) {
 func TestFaultsLead(t *testing.T) {
 	env := chaos.Start(t, "lead", chaos.HoldFaults...)
 	target := grantsTarget(0, 1_000)
+	if chaos.Long() {
+		// Until the target, not 3 minutes: about 1 leader run per second
+		// under the hold faults on a loaded 2-core machine.
+		env.SetDuration(30 * time.Minute)
+	}
 	ctx := env.Context()
 	var mu sync.Mutex
 	var spans []span

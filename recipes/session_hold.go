@@ -169,13 +169,25 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 
 var errOwnKeyGone = errors.New("own key gone")
 
+// maxChased is the largest limit for which waitTurn watches only the keys
+// just ahead of the waiter (chase): limit+1 watches per waiter. Above it,
+// one watch of the whole prefix is cheaper per waiter.
+const maxChased = 8
+
 // waitTurn waits until fewer than q.limit blocking keys with a create
-// revision below rev remain, on one ordered watch of the whole prefix
-// (deletions only). It returns the revision at which the turn came. If our
-// own key is deleted first (lease expired or revoked, key removed), it
-// fails with errOwnKeyGone: a waiter is only ever granted at a revision at
-// which its key still exists.
+// revision below rev remain. It returns the revision at which the turn
+// came. If our own key is deleted first (lease expired or revoked, key
+// removed), it fails with errOwnKeyGone: a waiter is only ever granted at
+// a revision at which its key still exists.
+//
+// Up to maxChased slots (every Mutex, RWMutex and Election, small
+// Semaphores) it watches only the limit keys just ahead and its own
+// (chase), so that a release wakes the next waiters, not the whole line;
+// above, one ordered watch of the whole prefix (deletions only).
 func waitTurn(ctx context.Context, c *clientv3.Client, q queueSpec, rev int64) (int64, error) {
+	if q.limit <= maxChased {
+		return chase(ctx, c, lineSpec{dir: q.blockDir, limit: q.limit, key: q.key, token: rev})
+	}
 	ahead := map[string]struct{}{}
 	load := func(ctx context.Context, minRev int64) (int64, bool, error) {
 		resp, err := getAtLeast(ctx, c, minRev,

@@ -529,3 +529,186 @@ func track(ctx context.Context, c *clientv3.Client, key string, wopts []clientv3
 		}
 	}
 }
+
+// lineSpec is what chase needs to know about a waiter in a line of keys
+// ordered by create revision (see waitTurn).
+type lineSpec struct {
+	dir   string // the keys that may block the waiter are under dir
+	limit int    // the turn comes when fewer than limit of them precede it
+	key   string // the waiter's own key
+	token int64  // its create revision
+}
+
+// chase waits for the turn of a waiter in a line (see lineSpec) while
+// watching only O(limit) keys: the limit keys created last before the
+// waiter's, and the waiter's own key. While all of those still exist, at
+// least limit keys precede the waiter, so it can only be its turn after
+// one of them is deleted; then it reads the line again and watches the new
+// last keys. A deletion thus wakes at most the limit waiters behind the
+// key, not the whole line, and each wake costs one read of at most limit
+// keys: a mutex or election hands over in O(1) however long its line.
+//
+// It returns the revision of a read at which the waiter's key existed
+// with its token and fewer than limit keys preceded it, or errOwnKeyGone
+// once the waiter's key was deleted. Broken watches and transient etcd
+// errors start over behind new watches after a backoff pause (reset by a
+// try that lasted more than a second), like follow; the end of ctx is
+// reported as context.Cause(ctx).
+func chase(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, error) {
+	b := newBackoff()
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return 0, err
+		}
+		started := time.Now()
+		rev, err := chaseOnce(ctx, c, l)
+		if err == nil || errors.Is(err, errOwnKeyGone) {
+			return rev, err
+		}
+		if cause := context.Cause(ctx); cause != nil {
+			return 0, cause
+		}
+		if !errors.Is(err, errWatchBroken) && !retryable(err) {
+			return 0, err
+		}
+		if time.Since(started) > time.Second {
+			b = newBackoff()
+		}
+		if err := pause(ctx, c, b.next()); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return 0, cause
+			}
+			return 0, etcdErr("watch "+l.key, err)
+		}
+	}
+}
+
+// lineWatch is one watched key of chase.
+type lineWatch struct {
+	key    string
+	create int64 // the create revision the key had when it was read
+	cancel context.CancelFunc
+}
+
+// lineWake is what a watched key of chase reports: its deletion at rev,
+// or (broken) the end of its watch.
+type lineWake struct {
+	w      *lineWatch
+	rev    int64
+	broken bool
+}
+
+// chaseOnce is one try of chase, behind one set of watches.
+func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, error) {
+	tctx, stop := context.WithCancel(ctx)
+	defer stop() // ends every watch of this try and its forwarder
+	wakes := make(chan lineWake, 2*l.limit+2)
+	watch := func(key string, create int64) (*lineWatch, int64, error) {
+		sw, err := openSyncedWatch(tctx, c, key, clientv3.WithFilterPut())
+		if err != nil {
+			if context.Cause(ctx) == nil && c.Ctx().Err() == nil {
+				// Not created in time (creates queue up on a client's one
+				// watch stream when many waiters share it): try again.
+				return nil, 0, fmt.Errorf("%w: %w", errWatchBroken, err)
+			}
+			return nil, 0, err
+		}
+		lw := &lineWatch{key: key, create: create, cancel: sw.cancel}
+		go func() {
+			for resp := range sw.ch {
+				if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
+					break
+				}
+				for _, ev := range resp.Events {
+					select {
+					case wakes <- lineWake{w: lw, rev: ev.Kv.ModRevision}:
+					case <-tctx.Done():
+						return
+					}
+				}
+			}
+			sw.cancel()
+			select {
+			case wakes <- lineWake{w: lw, broken: true}:
+			case <-tctx.Done():
+			}
+		}()
+		return lw, sw.rev, nil
+	}
+	own, minRev, err := watch(l.key, l.token)
+	if err != nil {
+		return 0, err
+	}
+	ahead := map[string]*lineWatch{} // the keys watched ahead of ours
+	for {
+		resp, err := getAtLeast(tctx, c, minRev,
+			clientv3.OpGet(l.dir, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithMaxCreateRev(l.token-1),
+				clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend), clientv3.WithLimit(int64(l.limit))),
+			clientv3.OpGet(l.key, clientv3.WithKeysOnly()))
+		if err != nil {
+			return 0, err
+		}
+		read := resp.Header.Revision
+		mine := resp.Responses[1].GetResponseRange().Kvs
+		if len(mine) == 0 || mine[0].CreateRevision != l.token {
+			return 0, errOwnKeyGone
+		}
+		last := resp.Responses[0].GetResponseRange().Kvs
+		if len(last) < l.limit {
+			return resp.Header.Revision, nil
+		}
+		// Watch the keys read (a new watch needs a read behind it), drop
+		// the watches of the keys that left the last limit.
+		keep := make(map[string]*lineWatch, len(last))
+		fresh := false
+		for _, kv := range last {
+			k := string(kv.Key)
+			if w, ok := ahead[k]; ok && w.create == kv.CreateRevision {
+				keep[k] = w
+				delete(ahead, k)
+				continue
+			}
+			w, wrev, err := watch(k, kv.CreateRevision)
+			if err != nil {
+				return 0, err
+			}
+			keep[k] = w
+			minRev = max(minRev, wrev)
+			fresh = true
+		}
+		for _, w := range ahead {
+			w.cancel()
+		}
+		ahead = keep
+		if fresh {
+			continue // read again behind the new watches
+		}
+		// Every key read is watched since before this read: wait for one
+		// of them, or ours, to go.
+		for waiting := true; waiting; {
+			select {
+			case <-tctx.Done():
+				return 0, context.Cause(ctx)
+			case wk := <-wakes:
+				switch {
+				case !wk.broken && wk.rev <= read:
+					// Known to the last read: the deletion of an earlier
+					// key of the same name. A watch may have been opened
+					// on a member that had not applied that read's
+					// revision yet.
+				case wk.w == own && wk.broken:
+					return 0, errWatchBroken
+				case wk.w == own:
+					return 0, errOwnKeyGone
+				case ahead[wk.w.key] != wk.w:
+					// a watch dropped since: stale
+				case wk.broken:
+					return 0, errWatchBroken
+				default:
+					minRev = max(minRev, wk.rev)
+					waiting = false
+				}
+			}
+		}
+	}
+}
