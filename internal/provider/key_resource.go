@@ -441,8 +441,8 @@ func (r *keyResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 }
 
-// readKey refreshes state from etcd, for Read and for the protocol-level
-// refresh in fast_read.go; found is false when the key no longer exists.
+// readKey refreshes state from etcd, for Read; found is false when the key
+// no longer exists.
 // rec is the record of a write-only value (nil for a plain one): when etcd
 // holds another value, value_wo_version is dropped from the state, so that
 // the plan writes the configured value again.

@@ -44,6 +44,16 @@ func (t *rpcTimer) record(rpc, typeName string, start time.Time) {
 	_, _ = t.f.WriteString(line)
 }
 
+// protocolServer is everything the framework's protocol server implements;
+// timedServer embeds it so that the plugin server still finds every
+// optional RPC interface on the wrapper.
+type protocolServer interface {
+	tfprotov6.ProviderServer
+	tfprotov6.ListResourceServer
+	tfprotov6.ActionServer
+	tfprotov6.StateStoreServer
+}
+
 // timedServer times the RPCs that a plan, apply or destroy sends, and
 // passes everything to the server it wraps.
 type timedServer struct {

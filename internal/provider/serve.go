@@ -38,21 +38,7 @@ func Serve(version string, debug bool) error {
 
 // NewProtocol6Server returns the factory of the provider's protocol server,
 // for tf6server.Serve and for tests: the framework's server for the
-// provider that New builds, with etcd_key's refresh served by
-// keyReadServer (fast_read.go).
+// provider that New builds.
 func NewProtocol6Server(version string) func() (tfprotov6.ProviderServer, error) {
-	return func() (tfprotov6.ProviderServer, error) {
-		p := New(version)()
-		fw, err := providerserver.NewProtocol6WithError(p)()
-		if err != nil {
-			return nil, err
-		}
-		full, ok := fw.(protocolServer)
-		if !ok {
-			return fw, nil
-		}
-		// keyReadServer reads the client that Configure handed out from
-		// the provider itself.
-		return &keyReadServer{protocolServer: full, provider: p.(*etcdProvider)}, nil
-	}
+	return providerserver.NewProtocol6WithError(New(version)())
 }
