@@ -15,6 +15,15 @@
 //     from etcd's own gRPC metrics (grpc_server_handled_total, all members:
 //     they run in this process and share one registry), as the difference
 //     between the two plans;
+//   - the provider's own time per RPC type (GetProviderSchema,
+//     ValidateResourceConfig, UpgradeResourceState, ReadResource,
+//     PlanResourceChange, ApplyResourceChange, ...) in each command: the
+//     provider appends one line per RPC to a file named by
+//     provider.EnvRPCTimings; and the number of provider processes the CLI
+//     started for the command;
+//   - the start cost of a provider process: `provider version` run a few
+//     times with GODEBUG=inittrace=1, its wall time and the time its
+//     package initialisers take (the same in a plugin process);
 //   - the peak RSS of the provider process: the CLI starts the provider
 //     through this binary acting as a wrapper, which runs the real provider
 //     as its child and records the child's maximum resident set size
@@ -41,6 +50,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -232,13 +242,19 @@ func run() error {
 		cli:      o.cli,
 		cluster:  cluster,
 		rssFile:  filepath.Join(work, "rss.txt"),
+		rpcFile:  filepath.Join(work, "rpc.txt"),
 		provider: o.provider,
 		env: append(os.Environ(),
 			"TF_CLI_CONFIG_FILE="+cliConfig,
 			"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0",
 			envWrapReal+"="+o.provider,
 			envWrapStats+"="+filepath.Join(work, "rss.txt"),
+			provider.EnvRPCTimings+"="+filepath.Join(work, "rpc.txt"),
 		),
+	}
+	start, err := measureStart(o.provider)
+	if err != nil {
+		return err
 	}
 	if o.profileDir != "" {
 		b.env = append(b.env, envProfile+"="+o.profileDir)
@@ -260,7 +276,7 @@ func run() error {
 		results = append(results, r)
 	}
 
-	report := renderReport(version, o, results)
+	report := renderReport(version, o, results) + renderRPCs(results) + renderStart(start)
 	fmt.Print(report)
 	if o.jsonOut != "" {
 		if err := writeJSON(o.jsonOut, version, o, results); err != nil {
@@ -328,6 +344,7 @@ type bench struct {
 	cli      string
 	provider string
 	rssFile  string
+	rpcFile  string
 	env      []string
 	cluster  *testserver.Cluster
 }
@@ -338,6 +355,8 @@ type measurement struct {
 	requests map[string]float64 // etcd gRPC requests by method
 	rssKiB   int64              // peak RSS of the provider processes it started
 	cpu      time.Duration      // CPU time (user+system) of those processes
+	procs    int                // provider processes the CLI started
+	rpcs     map[string]rpcStat // the provider's time per RPC type
 }
 
 type result struct {
@@ -403,6 +422,7 @@ func (b *bench) scenario(name string, n int, config string) (result, error) {
 func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, error) {
 	var m measurement
 	_ = os.Remove(b.rssFile)
+	_ = os.Remove(b.rpcFile)
 	before, err := grpcRequests()
 	if err != nil {
 		return m, err
@@ -444,8 +464,12 @@ func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, 
 			if _, err := fmt.Sscan(line, &rss, &cpu); err == nil {
 				m.rssKiB = max(m.rssKiB, rss)
 				m.cpu += time.Duration(cpu) * time.Microsecond
+				m.procs++
 			}
 		}
+	}
+	if m.rpcs, err = readRPCs(b.rpcFile); err != nil {
+		return m, err
 	}
 	return m, nil
 }

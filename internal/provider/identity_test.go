@@ -242,3 +242,39 @@ func TestResourceIdentityProtocol(t *testing.T) {
 		})
 	}
 }
+
+// configuredServer configures srv for endpoints (extra: other attributes of
+// the provider block) and returns the etcd_key state type.
+func configuredServer(t *testing.T, srv tfprotov6.ProviderServer, endpoints []string, extra map[string]tftypes.Value) tftypes.Object {
+	t.Helper()
+	ctx := context.Background()
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	providerType := schemas.Provider.ValueType().(tftypes.Object)
+	attrs := map[string]tftypes.Value{}
+	for name, typ := range providerType.AttributeTypes {
+		attrs[name] = tftypes.NewValue(typ, nil)
+	}
+	eps := make([]tftypes.Value, len(endpoints))
+	for i, e := range endpoints {
+		eps[i] = tftypes.NewValue(tftypes.String, e)
+	}
+	attrs["endpoints"] = tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, eps)
+	for name, v := range extra {
+		attrs[name] = v
+	}
+	cfg, err := tfprotov6.NewDynamicValue(providerType, tftypes.NewValue(providerType, attrs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Fatalf("configure: %s: %s", d.Summary, d.Detail)
+	}
+	return schemas.ResourceSchemas["etcd_key"].ValueType().(tftypes.Object)
+}

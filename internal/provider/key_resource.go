@@ -181,7 +181,7 @@ func (r *keyResource) Configure(_ context.Context, req resource.ConfigureRequest
 
 func (r *keyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m keyResourceModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	resp.Diagnostics.Append(getConfig(ctx, req.Config, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -357,7 +357,7 @@ func recordWrite(m keyResourceModel, w write, prior *woRecord) (*woRecord, diag.
 
 func (r *keyResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan keyResourceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
 	resp.Diagnostics.Append(plan.withWriteOnly(ctx, req.Config)...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -405,7 +405,7 @@ func (r *keyResource) Create(ctx context.Context, req resource.CreateRequest, re
 	}
 	plan.fromKV(kv, rec != nil)
 	tflog.Debug(ctx, "created etcd key", map[string]any{"key": key, "mod_revision": kv.ModRevision})
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, plan)...)
 	resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "key", key)...)
 }
@@ -441,8 +441,8 @@ func (r *keyResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 }
 
-// readKey refreshes state from etcd, for Read and for the protocol-level
-// refresh in fast_read.go; found is false when the key no longer exists.
+// readKey refreshes state from etcd, for Read; found is false when the key
+// no longer exists.
 // rec is the record of a write-only value (nil for a plain one): when etcd
 // holds another value, value_wo_version is dropped from the state, so that
 // the plan writes the configured value again.
@@ -483,8 +483,8 @@ func (m keyResourceModel) valueChanged(state keyResourceModel) bool {
 
 func (r *keyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state keyResourceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getPlan(ctx, req.Plan, &plan)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	resp.Diagnostics.Append(plan.withWriteOnly(ctx, req.Config)...)
 	prior, diags := getWORecord(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
@@ -521,14 +521,14 @@ func (r *keyResource) Update(ctx context.Context, req resource.UpdateRequest, re
 		return
 	}
 	plan.fromKV(kv, rec != nil)
-	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setState(ctx, &resp.State, plan)...)
 	resp.Diagnostics.Append(setWORecord(ctx, resp.Private, rec)...)
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "key", key)...)
 }
 
 func (r *keyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state keyResourceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}

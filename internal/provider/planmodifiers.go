@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
 // stateUnlessChanged plans a computed attribute as its prior state value
@@ -43,6 +44,12 @@ func (m stateUnlessChangedModifier) PlanModifyInt64(ctx context.Context, req pla
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() || !req.PlanValue.IsUnknown() || req.StateValue.IsNull() {
 		return
 	}
+	if changed, ok := m.rootsChanged(req.Plan.Raw, req.State.Raw); ok {
+		if !changed {
+			resp.PlanValue = req.StateValue
+		}
+		return
+	}
 	for _, p := range m.attrs {
 		var planned, prior attr.Value
 		resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, p, &planned)...)
@@ -55,4 +62,41 @@ func (m stateUnlessChangedModifier) PlanModifyInt64(ctx context.Context, req pla
 		}
 	}
 	resp.PlanValue = req.StateValue
+}
+
+// rootsChanged is the loop of PlanModifyInt64 on the raw objects, without
+// walking the schema for every attribute (the framework does that on each
+// GetAttribute, and this modifier runs on every planned resource): a
+// planned value that is unknown or differs from the prior one is a change.
+// ok is false when an attribute is not a top-level one of both objects; the
+// framework path then decides.
+func (m stateUnlessChangedModifier) rootsChanged(plan, state tftypes.Value) (changed, ok bool) {
+	var planned, prior map[string]tftypes.Value
+	if plan.As(&planned) != nil || state.As(&prior) != nil {
+		return false, false
+	}
+	names := make([]string, len(m.attrs))
+	for i, p := range m.attrs {
+		steps := p.Steps()
+		if len(steps) != 1 {
+			return false, false
+		}
+		name, isAttr := steps[0].(path.PathStepAttributeName)
+		if !isAttr {
+			return false, false
+		}
+		names[i] = string(name)
+		if _, ok := planned[names[i]]; !ok {
+			return false, false
+		}
+		if _, ok := prior[names[i]]; !ok {
+			return false, false
+		}
+	}
+	for _, name := range names {
+		if !planned[name].IsFullyKnown() || !planned[name].Equal(prior[name]) {
+			return true, true
+		}
+	}
+	return false, true
 }

@@ -81,3 +81,20 @@ func TestStateUnlessChanged(t *testing.T) {
 		})
 	}
 }
+
+func TestStateUnlessChangedRootsOnly(t *testing.T) {
+	typ := tftypes.Object{AttributeTypes: map[string]tftypes.Type{"value": tftypes.String}}
+	v := tftypes.NewValue(typ, map[string]tftypes.Value{"value": tftypes.NewValue(tftypes.String, "a")})
+	m := stateUnlessChangedModifier{attrs: []path.Path{path.Root("value").AtName("nested")}}
+	if _, ok := m.rootsChanged(v, v); ok {
+		t.Fatal("a nested path must be left to the framework")
+	}
+	m = stateUnlessChangedModifier{attrs: []path.Path{path.Root("missing")}}
+	if _, ok := m.rootsChanged(v, v); ok {
+		t.Fatal("an attribute missing from the objects must be left to the framework")
+	}
+	m = stateUnlessChangedModifier{attrs: []path.Path{path.Root("value")}}
+	if changed, ok := m.rootsChanged(v, v); !ok || changed {
+		t.Fatalf("equal values: changed %v, ok %v", changed, ok)
+	}
+}

@@ -7,9 +7,8 @@
 // internal/cluster and internal/membership set up and change members over
 // SSH, recipes holds the lock behind etcd_lock.
 //
-// It also serves the plugin (serve.go): the framework's protocol server with
-// etcd_key's refresh answered at the protocol level (fast_read.go), the SDK's
-// logs quiet unless someone reads them (logging.go) and the garbage
+// It also serves the plugin (serve.go): the framework's protocol server, the
+// SDK's logs quiet unless someone reads them (logging.go) and the garbage
 // collector tuned for serving (gc.go).
 package provider
 
@@ -19,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
@@ -52,9 +50,6 @@ type etcdProvider struct {
 	version string
 	// lookupEnv reads ETCDCTL_* fallbacks; os.LookupEnv outside tests.
 	lookupEnv func(string) (string, bool)
-	// configured is what Configure last handed to resources, for the
-	// protocol-level etcd_key refresh (fast_read.go).
-	configured atomic.Pointer[providerData]
 }
 
 // New returns a constructor for the provider, as providerserver expects.
@@ -156,11 +151,6 @@ func (p *etcdProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 }
 
 func (p *etcdProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
-	defer func() {
-		if data, ok := resp.ResourceData.(*providerData); ok && !resp.Diagnostics.HasError() {
-			p.configured.Store(data)
-		}
-	}()
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

@@ -189,7 +189,7 @@ func errorText(phrase string) *regexp.Regexp {
 }
 
 // etcdCtx bounds a test's direct calls to etcd. Some tests share one for
-// all their setup and checks (TestKeyFastReadMatchesFramework, dozens of
+// all their setup and checks (TestResourceIdentityProtocol, dozens of
 // reads), so the bound is generous: on a machine busy with other work a
 // call that takes milliseconds on a quiet one can take seconds.
 func etcdCtx(t *testing.T) context.Context {

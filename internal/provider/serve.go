@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"os"
+
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
@@ -8,7 +10,8 @@ import (
 
 // Serve serves the provider plugin under Address until the CLI is done
 // with it: the SDK's logs quiet unless someone reads them, the collector
-// tuned for serving, and the protocol server of NewProtocol6Server. With
+// tuned for serving, and the protocol server of NewProtocol6Server (timed
+// per RPC when EnvRPCTimings names a file). With
 // debug, it runs in managed debug mode (TF_REATTACH_PROVIDERS).
 func Serve(version string, debug bool) error {
 	QuietSDKLogsUnlessDebugging()
@@ -16,6 +19,15 @@ func Serve(version string, debug bool) error {
 	srv, err := NewProtocol6Server(version)()
 	if err != nil {
 		return err
+	}
+	if file := os.Getenv(EnvRPCTimings); file != "" {
+		t, err := openRPCTimer(file)
+		if err != nil {
+			return err
+		}
+		if full, ok := srv.(protocolServer); ok {
+			srv = &timedServer{protocolServer: full, t: t}
+		}
 	}
 	var opts []tf6server.ServeOpt
 	if debug {
@@ -26,21 +38,7 @@ func Serve(version string, debug bool) error {
 
 // NewProtocol6Server returns the factory of the provider's protocol server,
 // for tf6server.Serve and for tests: the framework's server for the
-// provider that New builds, with etcd_key's refresh served by
-// keyReadServer (fast_read.go).
+// provider that New builds.
 func NewProtocol6Server(version string) func() (tfprotov6.ProviderServer, error) {
-	return func() (tfprotov6.ProviderServer, error) {
-		p := New(version)()
-		fw, err := providerserver.NewProtocol6WithError(p)()
-		if err != nil {
-			return nil, err
-		}
-		full, ok := fw.(protocolServer)
-		if !ok {
-			return fw, nil
-		}
-		// keyReadServer reads the client that Configure handed out from
-		// the provider itself.
-		return &keyReadServer{protocolServer: full, provider: p.(*etcdProvider)}, nil
-	}
+	return providerserver.NewProtocol6WithError(New(version)())
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
-// getState and setState are tfsdk.State's Get and Set for the models of
-// resources read once per resource on every refresh (etcd_key, etcd_lease),
+// getState and setState are tfsdk.State's Get and Set (getPlan and
+// getConfig: tfsdk.Plan's and tfsdk.Config's Get) for the models of
+// resources handled once per resource in every plan and refresh (etcd_key,
+// etcd_lease),
 // without the framework's per-call struct reflection: framework v1.19
 // parses the struct tags, compiling a regular expression per field, on
 // every Get and Set, which costs about as much CPU as the rest of a Read.
@@ -79,20 +81,46 @@ func codecFields(t reflect.Type) []codecField {
 
 // getState is s.Get(ctx, target) for a pointer to a model struct.
 func getState(ctx context.Context, s tfsdk.State, target any) diag.Diagnostics {
+	if decodeModel(ctx, s.Raw, target) {
+		return nil
+	}
+	return s.Get(ctx, target)
+}
+
+// getPlan is p.Get(ctx, target), as getState.
+func getPlan(ctx context.Context, p tfsdk.Plan, target any) diag.Diagnostics {
+	if decodeModel(ctx, p.Raw, target) {
+		return nil
+	}
+	return p.Get(ctx, target)
+}
+
+// getConfig is c.Get(ctx, target), as getState.
+func getConfig(ctx context.Context, c tfsdk.Config, target any) diag.Diagnostics {
+	if decodeModel(ctx, c.Raw, target) {
+		return nil
+	}
+	return c.Get(ctx, target)
+}
+
+// decodeModel fills the model struct target points to from raw, and
+// reports whether it could; when it could not, target may be partly
+// filled and the framework must do the work.
+func decodeModel(ctx context.Context, raw tftypes.Value, target any) bool {
 	v := reflect.ValueOf(target)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return s.Get(ctx, target)
+		return false
 	}
 	v = v.Elem()
 	fields := codecFields(v.Type())
 	var attrs map[string]tftypes.Value
-	if fields == nil || !s.Raw.IsKnown() || s.Raw.IsNull() || s.Raw.As(&attrs) != nil || len(attrs) != len(fields) {
-		return s.Get(ctx, target)
+	if fields == nil || !raw.IsKnown() || raw.IsNull() || raw.As(&attrs) != nil || len(attrs) != len(fields) {
+		return false
 	}
 	for _, f := range fields {
 		raw, ok := attrs[f.name]
 		if !ok {
-			return s.Get(ctx, target)
+			return false
 		}
 		var (
 			val attr.Value
@@ -107,11 +135,11 @@ func getState(ctx context.Context, s tfsdk.State, target any) diag.Diagnostics {
 			val, err = types.BoolType.ValueFromTerraform(ctx, raw)
 		}
 		if err != nil {
-			return s.Get(ctx, target)
+			return false
 		}
 		v.Field(f.index).Set(reflect.ValueOf(val))
 	}
-	return nil
+	return true
 }
 
 // setState is s.Set(ctx, value) for a model struct. s.Raw must already hold
