@@ -45,6 +45,7 @@ func TestEverySentinelIsKnown(t *testing.T) {
 		"ErrMarginTooLarge": ErrMarginTooLarge, "ErrTokenMismatch": ErrTokenMismatch,
 		"ErrSamePrefix": ErrSamePrefix, "ErrMixedSessions": ErrMixedSessions, "ErrNilFunc": ErrNilFunc,
 		"ErrClosed": ErrClosed, "ErrNotNumber": ErrNotNumber, "ErrMemberExists": ErrMemberExists,
+		"ErrInvalidDelay": ErrInvalidDelay, "ErrVisibilityTimeout": ErrVisibilityTimeout, "ErrBatchSize": ErrBatchSize,
 	}
 	n := 0
 	for _, f := range files {
