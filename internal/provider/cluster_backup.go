@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/backup"
@@ -583,4 +584,24 @@ func (m *clusterModel) prepareBackups(ctx context.Context, s cluster.Spec, diags
 	scheds := backupSchedules(s, b)
 	checkBackupDirs(ctx, s, scheds, diags)
 	return scheds
+}
+
+// keepBackupsIfUnchanged keeps the state's backups in a plan that changes
+// nothing else. The framework marks every computed attribute unknown when
+// the configuration differs from the state in any way, including a block
+// whose plan modifier then keeps the state's value (restore or recovery
+// removed after use): without this, that plan would show backups as
+// "known after apply" and never be empty.
+func keepBackupsIfUnchanged(ctx context.Context, plan *clusterModel, state clusterModel, prior tfsdk.State) bool {
+	if !plan.Backups.IsUnknown() {
+		return false
+	}
+	candidate := *plan
+	candidate.Backups = state.Backups
+	same := tfsdk.State{Schema: prior.Schema, Raw: prior.Raw.Copy()}
+	if diags := same.Set(ctx, candidate); diags.HasError() || !same.Raw.Equal(prior.Raw) {
+		return false
+	}
+	plan.Backups = state.Backups
+	return true
 }

@@ -293,6 +293,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			}
 		}
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
+		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
