@@ -325,11 +325,11 @@ func TestRunOnlyPlanned(t *testing.T) {
 
 func TestPlanOrder(t *testing.T) {
 	s := Survey{Members: []Member{
-		{ID: 1, Name: "a", IsLeader: true, DBSize: 100, DBSizeInUse: 10},
-		{ID: 2, Name: "b", DBSize: 100, DBSizeInUse: 10},
-		{ID: 3, Name: "c", DBSize: 100, DBSizeInUse: 90},
-		{ID: 4, Name: "d", IsLearner: true, DBSize: 100, DBSizeInUse: 10},
-		{ID: 5, Name: "e", DBSize: 100, DBSizeInUse: 50},
+		{ID: 1, Name: "a", IsLeader: true, DBSize: 100 << 20, DBSizeInUse: 10 << 20},
+		{ID: 2, Name: "b", DBSize: 100 << 20, DBSizeInUse: 10 << 20},
+		{ID: 3, Name: "c", DBSize: 100 << 20, DBSizeInUse: 90 << 20},
+		{ID: 4, Name: "d", IsLearner: true, DBSize: 100 << 20, DBSizeInUse: 10 << 20},
+		{ID: 5, Name: "e", DBSize: 100 << 20, DBSizeInUse: 50 << 20},
 	}}
 	todo, skipped := Policy{FreeRatio: 0.3}.Plan(s)
 	var got []string
@@ -339,13 +339,18 @@ func TestPlanOrder(t *testing.T) {
 	if want := []string{"d", "b", "e", "a"}; !slices.Equal(got, want) || len(skipped) != 0 {
 		t.Errorf("order %v (skipped %v), want %v", got, skipped, want)
 	}
-	if todo[1].Why != "90% free: 90 B of 100 B" {
+	if todo[1].Why != "90% free: 90.0 MiB of 100.0 MiB" {
 		t.Errorf("why %q", todo[1].Why)
 	}
-	// The byte threshold alone: c's 10 free bytes are not over 10.
-	todo, _ = Policy{FreeBytes: 10}.Plan(s)
+	// The byte threshold alone: c's 10 MiB free are not over 10 MiB.
+	todo, _ = Policy{FreeBytes: 10 << 20}.Plan(s)
 	if len(todo) != 4 {
 		t.Errorf("bytes threshold: %v", todo)
+	}
+	// A percentage alone leaves a member with under MinFreeForRatio free.
+	tiny := Survey{Members: []Member{{ID: 6, Name: "f", DBSize: 36 << 10, DBSizeInUse: 16 << 10}}}
+	if todo, _ := (Policy{FreeRatio: 0.3}).Plan(tiny); len(todo) != 0 {
+		t.Errorf("a 36 KiB database, 55%% free, was planned: %v", todo)
 	}
 	if todo, _ := (Policy{}).Plan(s); len(todo) != 0 {
 		t.Errorf("no threshold: %v", todo)

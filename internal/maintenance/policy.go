@@ -98,6 +98,12 @@ func FormatBytes(n int64) string {
 func (p Policy) exceeded(m Member) (bool, string) {
 	free := m.Free()
 	ratio := m.FreeRatio()
-	over := p.FreeRatio > 0 && ratio > p.FreeRatio || p.FreeBytes > 0 && free > p.FreeBytes
+	over := p.FreeRatio > 0 && ratio > p.FreeRatio && free >= MinFreeForRatio || p.FreeBytes > 0 && free > p.FreeBytes
 	return over, fmt.Sprintf("%.0f%% free: %s of %s", math.Floor(ratio*100), FormatBytes(free), FormatBytes(m.DBSize))
 }
+
+// MinFreeForRatio is the least free space for which the FreeRatio rule
+// defragments. A new or nearly empty member's database is a few dozen KiB,
+// of which half or more may be free: a percentage alone would defragment it
+// on every plan for nothing to gain, and the plan would never settle.
+const MinFreeForRatio = 256 << 10

@@ -64,7 +64,8 @@ func maintenanceAttributes() map[string]schema.Attribute {
 		"defragment_when_free_over": schema.StringAttribute{Optional: true,
 			MarkdownDescription: "Defragment a member when this share of its database file is free " +
 				"(`(db_size - db_size_in_use) / db_size`, as `etcd_endpoint_status` reports it), e.g. `\"30%\"`. " +
-				"Above 0% and below 100%.",
+				"Above 0% and below 100%. A member with less than 256 KiB free is left alone by this rule: a new or nearly " +
+				"empty database is often half free, with nothing worth a defragmentation to gain.",
 			Validators: []validator.String{percentValidator{}}},
 		"defragment_when_free_bytes_over": schema.StringAttribute{Optional: true,
 			MarkdownDescription: "Defragment a member when more than this many bytes of its database file are free, " +
