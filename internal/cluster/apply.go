@@ -53,22 +53,7 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 	}
 	begin := time.Now()
 	c.progress("connecting to the nodes", "nodes", len(c.spec.Nodes))
-	if err := c.Connect(ctx); err != nil {
-		return nil, &unchangedError{err}
-	}
-	states := make([]*nodeState, len(c.spec.Nodes))
-	err := parallel(c.spec.Nodes, func(n Node) error {
-		st, err := c.probe(ctx, n)
-		if err != nil {
-			return err
-		}
-		for i := range c.spec.Nodes {
-			if c.spec.Nodes[i].Name == n.Name {
-				states[i] = st
-			}
-		}
-		return nil
-	})
+	states, err := c.inspect(ctx)
 	if err != nil {
 		return nil, &unchangedError{err}
 	}
