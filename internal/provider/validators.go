@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -335,5 +336,57 @@ func (snapshotPathValidator) ValidateString(_ context.Context, req validator.Str
 	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 		resp.Diagnostics.AddAttributeError(req.Path, "Snapshot path is a directory",
 			fmt.Sprintf("path %q is a directory: name a file in it, e.g. %q.", p, filepath.Join(p, "etcd.db")))
+	}
+}
+
+// compactionRetentionValidator checks auto_compaction_retention against
+// the configured (or default) auto_compaction_mode.
+type compactionRetentionValidator struct{}
+
+func (compactionRetentionValidator) Description(context.Context) string {
+	return "a duration (periodic) or a number of revisions (revision)"
+}
+func (v compactionRetentionValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (compactionRetentionValidator) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	var mode types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, req.Path.ParentPath().AtName("auto_compaction_mode"), &mode)...)
+	if mode.IsUnknown() {
+		return
+	}
+	m := defaultCompactionMode
+	if !mode.IsNull() {
+		m = mode.ValueString()
+	}
+	if err := checkCompactionRetention(m, req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid compaction retention", fmt.Sprintf("%s: %v.", req.Path, err))
+	}
+}
+
+// compactionSettingsValidator rejects the compaction keys in settings:
+// they have attributes of their own.
+type compactionSettingsValidator struct{}
+
+func (compactionSettingsValidator) Description(context.Context) string {
+	return "no auto-compaction keys: they have attributes of their own"
+}
+func (v compactionSettingsValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (compactionSettingsValidator) ValidateMap(_ context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	for attr, key := range compactionKeys {
+		if _, ok := req.ConfigValue.Elements()[key]; ok {
+			resp.Diagnostics.Append(diag.NewAttributeErrorDiagnostic(req.Path.AtMapKey(key), "Setting has an attribute of its own",
+				fmt.Sprintf("settings[%q]: set %s = ... instead (the compaction settings are attributes of etcd_cluster, with defaults).", key, attr)))
+		}
 	}
 }
