@@ -49,6 +49,7 @@ func newClusterResource() resource.Resource { return &clusterResource{} }
 
 func (r *clusterResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_cluster"
+	resp.ResourceBehavior.MutableIdentity = true // the endpoints follow the nodes (cluster_identity.go)
 }
 
 func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
@@ -370,6 +371,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 		plan.ClusterID = types.StringValue("")
 		plan.Members = types.ListValueMust(types.ObjectType{AttrTypes: clusterMemberAttrTypes}, nil)
 		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+		resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, plan)...)
 		return
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
@@ -377,11 +379,13 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, plan)...)
 }
 
 func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state clusterModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(checkClusterIdentity(ctx, req.Identity, state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -444,6 +448,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 		state.readBackups(ctx, s, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
+	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, state)...)
 }
 
 func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -518,6 +523,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, plan)...)
 }
 
 func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -559,10 +565,15 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 // SSH settings, directories and settings come from the configuration on the
 // next apply, which then converges the nodes on them.
 func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	name, eps, ok := strings.Cut(req.ID, "@")
+	importID, diags := clusterImportID(ctx, req)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name, eps, ok := strings.Cut(importID, "@")
 	if !ok || name == "" || eps == "" {
 		resp.Diagnostics.AddError("Invalid import ID",
-			fmt.Sprintf("Expected \"<name>@<client URL>[,<client URL>...]\", e.g. \"prod@http://10.0.0.1:2379,http://10.0.0.2:2379\"; got %q.", req.ID))
+			fmt.Sprintf("Expected \"<name>@<client URL>[,<client URL>...]\", e.g. \"prod@http://10.0.0.1:2379,http://10.0.0.2:2379\"; got %q.", importID))
 		return
 	}
 	for _, e := range strings.Split(eps, ",") {

@@ -193,6 +193,38 @@ func checkClusterMembers(names ...string) resource.TestCheckFunc {
 	}
 }
 
+// clusterIdentity checks etcd_cluster.c's resource identity.
+func clusterIdentity(name string, endpoints []string) statecheck.StateCheck {
+	var eps []knownvalue.Check
+	for _, e := range endpoints {
+		eps = append(eps, knownvalue.StringExact(e))
+	}
+	return statecheck.ExpectIdentity("etcd_cluster.c", map[string]knownvalue.Check{
+		"name": knownvalue.StringExact(name), "endpoints": knownvalue.ListExact(eps),
+	})
+}
+
+// accCLIBelow is a step's SkipFunc for a feature of CLI major.minor and
+// later: it skips on the acceptance tests' CLI (TF_ACC_TERRAFORM_PATH, or
+// terraform on PATH) when that is older, and says so.
+func accCLIBelow(t *testing.T, major, minor int) func() (bool, error) {
+	return func() (bool, error) {
+		cli := os.Getenv("TF_ACC_TERRAFORM_PATH")
+		if cli == "" {
+			cli = "terraform"
+		}
+		out, err := exec.Command(cli, "version").Output()
+		if err != nil {
+			return false, fmt.Errorf("%s version: %w", cli, err)
+		}
+		if cliAtLeast(string(out), major, minor) {
+			return false, nil
+		}
+		t.Logf("step skipped: it needs a CLI %d.%d or later, this is %s", major, minor, strings.SplitN(string(out), "\n", 2)[0])
+		return true, nil
+	}
+}
+
 func sortedStrings(s []string) []string {
 	out := append([]string(nil), s...)
 	for i := range out {
@@ -267,9 +299,30 @@ func TestAccClusterPlainScale(t *testing.T) {
 				ImportStateVerifyIgnore: ignore,
 			},
 			{
+				// Resource identity (CLIs 1.12+): the name and client URLs,
+				// and an import block by identity finds the same cluster.
+				SkipFunc:          accCLIBelow(t, 1, 12),
+				Config:            clusterHCL("plain", hosts, 3, bin),
+				ConfigStateChecks: []statecheck.StateCheck{clusterIdentity("plain", eps)},
+			},
+			{
+				SkipFunc:           accCLIBelow(t, 1, 12),
+				Config:             clusterHCL("plain", hosts, 3, bin),
+				ResourceName:       "etcd_cluster.c",
+				ImportState:        true,
+				ImportStateKind:    resource.ImportBlockWithResourceIdentity,
+				ExpectNonEmptyPlan: true, // the SSH settings and directories come from the configuration
+			},
+			{
 				Config:            clusterHCL("plain", hosts, 4, bin),
 				Check:             checkClusterMembers("n1", "n2", "n3", "n4"),
 				ConfigStateChecks: []statecheck.StateCheck{memberNames("n1", "n2", "n3", "n4")},
+			},
+			{
+				// The identity follows the nodes.
+				SkipFunc:          accCLIBelow(t, 1, 12),
+				Config:            clusterHCL("plain", hosts, 4, bin),
+				ConfigStateChecks: []statecheck.StateCheck{clusterIdentity("plain", append(eps, "http://"+hosts[3].Addr+":2379"))},
 			},
 			{
 				Config:            clusterHCL("plain", hosts, 3, bin),
