@@ -15,13 +15,28 @@ import (
 // The helpers every test of the package shares. The fault suite brings
 // its own clients and sessions (recipes/internal/chaos).
 
-// testCtx returns a context that ends with the test or after d.
+// testCtx returns a context that ends with the test. It guards against a
+// hang, never against slowness: on a busy machine a test may take many
+// times d (what it takes on a quiet one), so the context lasts at least d
+// and otherwise until shortly before the test binary's own deadline
+// (go test -timeout), where a hang still fails the test with a message
+// rather than the timeout's panic.
 func testCtx(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	end := time.Now().Add(d)
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := dt.Deadline(); ok && deadline.Add(-hangMargin).After(end) {
+			end = deadline.Add(-hangMargin)
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), end)
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// hangMargin is how long before the binary's deadline testCtx's context
+// ends: time for the test to fail and clean up.
+const hangMargin = 30 * time.Second
 
 // newClient returns a new client of c, closed when the test ends.
 func newClient(t testing.TB, c *testserver.Cluster) *clientv3.Client {
