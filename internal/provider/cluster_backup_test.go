@@ -310,8 +310,9 @@ provider "etcdwired" {
 
 resource "etcd_user" "root" {
   provider = etcdwired
-  name     = "root"
-  roles    = ["root"]
+  name        = "root"
+  roles       = ["root"]
+  no_password = true
 }
 
 resource "etcd_auth" "on" {

@@ -421,3 +421,35 @@ func TestAccClusterSystemdRecovery(t *testing.T) {
 		},
 	})
 }
+
+// With remote_binary nothing is uploaded, so the operations that run the
+// bundled binary on the nodes are refused at plan, each naming its
+// attribute and saying what to do instead; no node is touched.
+func TestAccClusterRemoteBinaryRefusals(t *testing.T) {
+	hosts := clusterHosts(t, 1)
+	src := testserver.Start(t, testserver.WithMembers(1))
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	sum := saveSnapshot(t, src, snap)
+	remote := "  remote_binary = \"/usr/bin/etcd\"\n"
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:      clusterHCL("rb", hosts, 1, remote+restoreLine(snap, sum)),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Cannot\s+restore\s+with\s+remote_binary[\s\S]*bundled\s+server`),
+			},
+			{
+				Config:      clusterHCL("rb", hosts, 1, remote+backupHCL("/var/backups/etcd-rb", "")),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Backups\s+need\s+the\s+bundled\s+binary[\s\S]*remote_binary`),
+			},
+			{
+				Config:      clusterHCL("rb", hosts, 1, remote+recoverySnapshotLine(snap, sum)),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Cannot\s+recover\s+from\s+a\s+snapshot\s+with\s+remote_binary[\s\S]*from_node`),
+			},
+		},
+	})
+	checkHostsEmpty(t, hosts)
+}
