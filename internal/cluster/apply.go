@@ -78,8 +78,9 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 
 	var list *membership.List
 	for _, st := range states {
-		if st.running || st.data.HasMember {
-			// Something ran here before: ask the cluster.
+		// Something ran here before, or the cluster did (its members may
+		// all be on nodes being removed): ask the cluster.
+		if st.running || st.data.HasMember || opts.Existing {
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			l, err := membership.MemberList(lctx, cli)
 			cancel()
