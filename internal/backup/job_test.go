@@ -145,3 +145,49 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("loop command %s", loop)
 	}
 }
+
+// Under etcd authentication a snapshot needs a user with the role root.
+// The member's own certificate names the member ("n1"), not a user, so a
+// job that used it would fail on every run; a client certificate of root
+// (what etcd_cluster gives the job) works.
+func TestJobRunUnderAuth(t *testing.T) {
+	c := testserver.Start(t, testserver.WithMembers(1), testserver.WithTLS(), testserver.WithAuth())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, certs := t.TempDir(), t.TempDir()
+	info := c.TLS()
+	files := func(cn string) (string, string) {
+		certPEM, keyPEM, err := c.IssueClientCert(cn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, key := filepath.Join(certs, cn+".crt"), filepath.Join(certs, cn+".key")
+		if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return cert, key
+	}
+	j := Job{Dir: dir, Prefix: "auth-n1", Keep: 2, Endpoint: c.Endpoints()[0], CACert: info.CAFile}
+
+	j.Cert, j.Key = files("n1")
+	// etcd says "user name not found" (no user n1), or "permission denied"
+	// when such a user exists without the role root.
+	if res, err := j.Run(ctx); err == nil || !strings.Contains(err.Error(), "user name not found") && !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("a job with the member's certificate (CN n1) under auth: %+v, %v; want it refused", res, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a refused snapshot left files: %v", entries)
+	}
+
+	j.Cert, j.Key = files("root")
+	res, err := j.Run(ctx)
+	if err != nil || res.Backup.Name == "" {
+		t.Fatalf("a job with root's client certificate under auth: %+v, %v", res, err)
+	}
+	if _, err := snapshot.ReadStatus(filepath.Join(dir, res.Backup.Name)); err != nil {
+		t.Fatal(err)
+	}
+}

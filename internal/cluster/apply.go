@@ -29,6 +29,14 @@ type ApplyOptions struct {
 	// ignored while the cluster answers. Without it, a lost quorum is a
 	// *QuorumLostError and nothing changes.
 	RecoverFrom string
+	// RecoverSnapshot, instead of RecoverFrom, rebuilds a cluster whose
+	// quorum is lost from a snapshot file (see recoverSnapshot).
+	RecoverSnapshot *RestoreSource
+	// Existing says that the cluster ran before (an update): when no
+	// member answers and no node holds member data, every member is lost
+	// (a *QuorumLostError, or a recovery from RecoverSnapshot) instead of a
+	// new cluster being bootstrapped.
+	Existing bool
 }
 
 // Apply makes the nodes run the cluster the spec describes, and is safe to
@@ -51,6 +59,9 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 	if err := c.spec.Validate(); err != nil {
 		return nil, &unchangedError{err}
 	}
+	if err := (Recovery{FromNode: opts.RecoverFrom, Snapshot: opts.RecoverSnapshot}).check(c.spec); err != nil {
+		return nil, &unchangedError{err}
+	}
 	begin := time.Now()
 	c.progress("connecting to the nodes", "nodes", len(c.spec.Nodes))
 	states, err := c.inspect(ctx)
@@ -67,8 +78,9 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 
 	var list *membership.List
 	for _, st := range states {
-		if st.running || st.data.HasMember {
-			// Something ran here before: ask the cluster.
+		// Something ran here before, or the cluster did (its members may
+		// all be on nodes being removed): ask the cluster.
+		if st.running || st.data.HasMember || opts.Existing {
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			l, err := membership.MemberList(lctx, cli)
 			cancel()
@@ -78,7 +90,9 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 			break
 		}
 	}
-	switch loss := lostQuorum(states); {
+	switch loss := lostQuorum(states, opts.Existing); {
+	case list == nil && loss != nil && opts.RecoverSnapshot != nil:
+		err = c.recoverSnapshot(ctx, cli, states, *opts.RecoverSnapshot)
 	case list == nil && loss != nil && opts.RecoverFrom == "":
 		return nil, &unchangedError{loss}
 	case list == nil && loss != nil:

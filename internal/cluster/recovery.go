@@ -11,6 +11,7 @@ import (
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
 
 // ErrQuorumLost is wrapped by *QuorumLostError.
@@ -31,6 +32,10 @@ type QuorumLostError struct {
 }
 
 func (e *QuorumLostError) Error() string {
+	if len(e.Survivors) == 0 {
+		return fmt.Sprintf("%v: no member answers, and none of the %d nodes holds member data (the data dirs of %s hold none); "+
+			"no member is left to rebuild the cluster from, only a snapshot", ErrQuorumLost, len(e.Dead), strings.Join(e.Dead, ", "))
+	}
 	return fmt.Sprintf("%v: no member answers, and only %d of %d nodes hold member data (%s); the members of %s are gone "+
 		"(their data dirs hold no member data), so the cluster cannot elect a leader again",
 		ErrQuorumLost, len(e.Survivors), len(e.Survivors)+len(e.Dead), strings.Join(e.Survivors, ", "), strings.Join(e.Dead, ", "))
@@ -40,9 +45,11 @@ func (e *QuorumLostError) Unwrap() error { return ErrQuorumLost }
 
 // lostQuorum tells from the inspected nodes whether the cluster's quorum is
 // lost for good: some nodes hold member data, but fewer than a majority.
-// With no data anywhere it is a new cluster; with a majority, starting the
-// members brings it back.
-func lostQuorum(states []*nodeState) *QuorumLostError {
+// With a majority, starting the members brings it back. With no data
+// anywhere it is a new cluster, unless existing says that the cluster ran
+// before: then every member is lost (starting the nodes would bootstrap an
+// empty cluster under the old one's name).
+func lostQuorum(states []*nodeState, existing bool) *QuorumLostError {
 	e := &QuorumLostError{}
 	for _, st := range states {
 		if st.data.HasMember {
@@ -51,25 +58,48 @@ func lostQuorum(states []*nodeState) *QuorumLostError {
 			e.Dead = append(e.Dead, st.n.Name)
 		}
 	}
-	if len(e.Survivors) == 0 || len(e.Survivors) >= len(states)/2+1 {
+	if len(e.Survivors) == 0 && !existing || len(e.Survivors) >= len(states)/2+1 {
 		return nil
 	}
 	return e
 }
 
-// CheckQuorum is the plan-time check of a running cluster. It returns a
-// *QuorumLostError when the member list cannot be read and the nodes' data
-// dirs (inspected over SSH, nothing changed) show that the quorum is lost
-// for good, nil when the cluster answers or nothing can be told (err says
-// why). A recovery source recoverFrom, when set, must be a node, and, when
-// the quorum is lost, one whose data dir holds member data: otherwise err
-// is a *FieldError on recovery.from_node.
-func (c *Cluster) CheckQuorum(ctx context.Context, recoverFrom string) (*QuorumLostError, error) {
-	if recoverFrom != "" {
-		if _, ok := c.spec.Node(recoverFrom); !ok {
-			return nil, fromNodeError(recoverFrom, "is not one of the nodes")
+// Recovery says how to rebuild a cluster that lost its quorum for good:
+// from the data of a surviving member (FromNode) or from a snapshot file
+// (Snapshot). At most one is set; neither means no recovery.
+type Recovery struct {
+	FromNode string
+	Snapshot *RestoreSource
+}
+
+// check refuses both sources at once and a FromNode that is not a node.
+func (r Recovery) check(s Spec) error {
+	if r.FromNode != "" && r.Snapshot != nil {
+		return &FieldError{Attr: "recovery", Index: -1, Err: errors.New(
+			"set either from_node (rebuild from a surviving member's data) or snapshot and sha256 (rebuild from a snapshot file), not both")}
+	}
+	if r.FromNode != "" {
+		if _, ok := s.Node(r.FromNode); !ok {
+			return fromNodeError(r.FromNode, "is not one of the nodes")
 		}
 	}
+	return nil
+}
+
+// CheckQuorum is the plan-time check of a cluster. It returns a
+// *QuorumLostError when the member list cannot be read and the nodes' data
+// dirs (inspected over SSH, nothing changed) show that the quorum is lost
+// for good (fewer than a majority hold member data; none, when ranBefore
+// says that the cluster has run), nil when the cluster answers or nothing can be told (err says
+// why). A recovery r is checked against it: FromNode must be a node, and,
+// when the quorum is lost, one whose data dir holds member data; a
+// Snapshot must check out (CheckRecoverySnapshot) when the quorum is lost.
+// Otherwise err is a *FieldError on recovery.
+func (c *Cluster) CheckQuorum(ctx context.Context, r Recovery, ranBefore bool) (*QuorumLostError, error) {
+	if err := r.check(c.spec); err != nil {
+		return nil, err
+	}
+	recoverFrom := r.FromNode
 	cli, err := c.client()
 	if err != nil {
 		return nil, err
@@ -85,17 +115,83 @@ func (c *Cluster) CheckQuorum(ctx context.Context, recoverFrom string) (*QuorumL
 	if err != nil {
 		return nil, err
 	}
-	loss := lostQuorum(states)
+	loss := lostQuorum(states, ranBefore)
+	if loss != nil && r.Snapshot != nil {
+		if c.spec.Binary.RemotePath != "" {
+			return loss, errRecoveryRemoteBinary
+		}
+		_, err := CheckRecoverySnapshot(*r.Snapshot)
+		return loss, err
+	}
 	if loss == nil || recoverFrom == "" {
 		return loss, nil
 	}
 	for _, st := range states {
 		if st.n.Name == recoverFrom && !st.data.HasMember {
+			if len(loss.Survivors) == 0 {
+				return loss, fromNodeError(recoverFrom, fmt.Sprintf("has an empty data dir (%s holds no member data), and so has every "+
+					"other node: recover from a snapshot instead (recovery = { snapshot = ..., sha256 = ... })", c.spec.layout(st.n).DataDir))
+			}
 			return loss, fromNodeError(recoverFrom, fmt.Sprintf("has an empty data dir (%s holds no member data): recover from a node that "+
 				"still has its data (%s)", c.spec.layout(st.n).DataDir, strings.Join(loss.Survivors, ", ")))
 		}
 	}
 	return loss, nil
+}
+
+// errRecoveryRemoteBinary refuses a recovery from a snapshot with
+// remote_binary, as Restore refuses a restore.
+var errRecoveryRemoteBinary = &FieldError{Attr: "recovery", Index: -1, Field: "snapshot", Err: errors.New(
+	"a recovery from a snapshot runs etcd's restore through the bundled binary on every node, and remote_binary uploads none: " +
+		"recover from a surviving member instead (recovery = { from_node = ... }), or run the cluster on the bundled server " +
+		"(leave out remote_binary, or set binary_path)")}
+
+// recoverSnapshot rebuilds a cluster that lost its quorum from a snapshot
+// file, the way etcd documents a restore: nothing changes until the file
+// checks out (CheckRecoverySnapshot); then every member is stopped, every
+// data dir that holds anything is moved aside (never deleted: a survivor's
+// newer data stays on the node), and every member's data dir is restored
+// from the snapshot with a new initial-cluster token (a new cluster ID),
+// as Restore does at create. The cluster then serves the snapshot's keys
+// at their revisions; writes after the snapshot are gone.
+func (c *Cluster) recoverSnapshot(ctx context.Context, cli *clientv3.Client, states []*nodeState, src RestoreSource) error {
+	if c.spec.Binary.RemotePath != "" {
+		return &unchangedError{errRecoveryRemoteBinary}
+	}
+	begin := time.Now()
+	if _, err := CheckRecoverySnapshot(src); err != nil {
+		return &unchangedError{err}
+	}
+	c.progress("disaster recovery from a snapshot: stopping every member", "snapshot", src.Path)
+	if err := parallelStates(states, func(st *nodeState) error { return st.svc.Stop(ctx) }); err != nil {
+		return err
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	err := parallelStates(states, func(st *nodeState) error {
+		l := c.spec.layout(st.n)
+		out, err := st.cl.Run(ctx, restoreDirScript(l.DataDir))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) == "busy" {
+			aside := fmt.Sprintf("%s.before-recovery-%s", l.DataDir, stamp)
+			if _, err := st.cl.Run(ctx, fmt.Sprintf("mv %s %s", node.Quote(l.DataDir), node.Quote(aside))); err != nil {
+				return err
+			}
+			c.progress("moved the data dir aside before the restore", "node", st.n.Name, "path", aside)
+		}
+		st.data = node.DataDirState{}
+		st.running = false
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.restoreAll(ctx, cli, states, src); err != nil {
+		return err
+	}
+	c.progress("disaster recovery from a snapshot done", "took", time.Since(begin).Round(time.Millisecond).String())
+	return nil
 }
 
 func fromNodeError(name, why string) error {

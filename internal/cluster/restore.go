@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshot"
@@ -30,8 +32,18 @@ type RestoreSource struct {
 // returns the snapshot's status. Errors are *FieldError on "restore" with
 // Field "snapshot" or "sha256".
 func CheckSnapshot(src RestoreSource) (snapshot.Status, error) {
+	return checkSnapshot("restore", src)
+}
+
+// CheckRecoverySnapshot is CheckSnapshot for the snapshot of a disaster
+// recovery: its errors are *FieldError on "recovery".
+func CheckRecoverySnapshot(src RestoreSource) (snapshot.Status, error) {
+	return checkSnapshot("recovery", src)
+}
+
+func checkSnapshot(attr string, src RestoreSource) (snapshot.Status, error) {
 	bad := func(field string, err error) (snapshot.Status, error) {
-		return snapshot.Status{}, &FieldError{Attr: "restore", Index: -1, Field: field, Err: err}
+		return snapshot.Status{}, &FieldError{Attr: attr, Index: -1, Field: field, Err: err}
 	}
 	fi, err := os.Stat(src.Path)
 	if err != nil {
@@ -135,11 +147,33 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 		return nil, &unchangedError{errors.Join(errs...)}
 	}
 
+	cli, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	if err := c.restoreAll(ctx, cli, states, src); err != nil {
+		return nil, err
+	}
+	st, err := c.status(ctx, cli)
+	if err != nil {
+		return nil, err
+	}
+	c.progress("restored cluster ready", "took", time.Since(begin).Round(time.Millisecond).String(), "cluster_id", st.ClusterID)
+	return st, nil
+}
+
+// restoreAll restores the snapshot into every node's data dir (each must be
+// missing or empty) with etcd's own restore and a new initial-cluster token,
+// then starts every member and waits until each is a healthy voting member.
+// Every node gets its files (binary, config, certificates, service) and the
+// snapshot in parallel; the snapshot is deleted from the node afterwards.
+func (c *Cluster) restoreAll(ctx context.Context, cli *clientv3.Client, states []*nodeState, src RestoreSource) error {
 	token := fmt.Sprintf("%s-restored-%d", c.spec.Name, time.Now().UTC().Unix())
 	initial := c.spec.bootstrapCluster()
 	c.progress("restoring on every node", "nodes", len(states), "token", token)
 	upload := time.Now()
-	err = parallelStates(states, func(st *nodeState) error {
+	err := parallelStates(states, func(st *nodeState) error {
 		f, err := c.memberFiles(st, initial, etcdconf.StateNew)
 		if err != nil {
 			return err
@@ -176,25 +210,13 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 		return cerr
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.progress("restored every data dir", "took", time.Since(upload).Round(time.Millisecond).String())
-	cli, err := c.client()
-	if err != nil {
-		return nil, err
-	}
-	defer cli.Close()
 	if err := parallelStates(states, func(st *nodeState) error { return st.svc.Start(ctx) }); err != nil {
-		return nil, err
+		return err
 	}
 	c.progress("started every restored member; waiting for the cluster to become healthy")
-	if _, err := c.waitHealthy(ctx, cli, states, false); err != nil {
-		return nil, err
-	}
-	st, err := c.status(ctx, cli)
-	if err != nil {
-		return nil, err
-	}
-	c.progress("restored cluster ready", "took", time.Since(begin).Round(time.Millisecond).String(), "cluster_id", st.ClusterID)
-	return st, nil
+	_, err = c.waitHealthy(ctx, cli, states, false)
+	return err
 }

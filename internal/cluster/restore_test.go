@@ -206,15 +206,15 @@ func TestClusterDisasterRecovery(t *testing.T) {
 	stopAndWipe(t, c, s.Nodes[1])
 	stopAndWipe(t, c, s.Nodes[2])
 
-	loss, err := c.CheckQuorum(ctx, "")
+	loss, err := c.CheckQuorum(ctx, Recovery{}, true)
 	if err != nil || loss == nil || fmt.Sprint(loss.Dead) != "[n2 n3]" || fmt.Sprint(loss.Survivors) != "[n1]" {
 		t.Fatalf("check quorum: %v %v", loss, err)
 	}
 	var fe *FieldError
-	if _, err := c.CheckQuorum(ctx, "n3"); !errors.As(err, &fe) || fe.Field != "from_node" {
+	if _, err := c.CheckQuorum(ctx, Recovery{FromNode: "n3"}, true); !errors.As(err, &fe) || fe.Field != "from_node" {
 		t.Fatalf("check quorum from a wiped node: %v", err)
 	}
-	if _, err := c.CheckQuorum(ctx, "nx"); !errors.As(err, &fe) || fe.Field != "from_node" {
+	if _, err := c.CheckQuorum(ctx, Recovery{FromNode: "nx"}, true); !errors.As(err, &fe) || fe.Field != "from_node" {
 		t.Fatalf("check quorum from no node: %v", err)
 	}
 	var qe *QuorumLostError
@@ -236,7 +236,7 @@ func TestClusterDisasterRecovery(t *testing.T) {
 		t.Fatalf("after recovery: %v %v", got, err)
 	}
 	// Converged: applying again changes nothing, and the quorum is fine.
-	if loss, err := c.CheckQuorum(ctx, ""); loss != nil || err != nil {
+	if loss, err := c.CheckQuorum(ctx, Recovery{}, true); loss != nil || err != nil {
 		t.Fatalf("check quorum after recovery: %v %v", loss, err)
 	}
 	applyOK(t, s, ApplyOptions{RecoverFrom: "n1"})

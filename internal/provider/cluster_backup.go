@@ -63,6 +63,9 @@ func clusterBackupAttribute() schema.Attribute {
 			"Files are `<dir>/<name>-<node>-<YYYYMMDDTHHMMSSZ>-r<revision>.db`, each with a `.sha256` sidecar in `sha256sum` " +
 			"format; after each backup all but the newest `keep` are deleted. The backup dir is checked on every selected node " +
 			"(writable, or creatable) before anything changes. Needs the bundled binary: conflicts with `remote_binary`. " +
+			"With `tls` the job connects with the cluster's client certificate (common name `root`, written to the member's PKI " +
+			"dir with mode 0600), so it keeps working under etcd authentication (`etcd_auth`); without `tls` it has no credentials, " +
+			"and a cluster with authentication on needs `tls` for backups. " +
 			"Removing the block stops and removes the jobs; the backups stay.",
 		Attributes: map[string]schema.Attribute{
 			"dir": schema.StringAttribute{Required: true,
@@ -209,9 +212,13 @@ func backupSchedules(s cluster.Spec, b *clusterBackupModel) []nodeSchedule {
 			Endpoint: s.ClientURL(n), LeaderOnly: sel == backupNodeLeader, CopyCommand: b.CopyCommand.ValueString(),
 		}
 		if s.TLS != nil {
+			// The cluster's client certificate (common name root), not the
+			// member's own: under etcd authentication the common name is the
+			// user, and a snapshot needs the role root (the member's
+			// certificate names the member, which is no user).
 			j.CACert = path.Join(l.PKIDir, memberhost.CAFile)
-			j.Cert = path.Join(l.PKIDir, memberhost.ServerCertFile)
-			j.Key = path.Join(l.PKIDir, memberhost.ServerKeyFile)
+			j.Cert = path.Join(l.PKIDir, backupClientCert)
+			j.Key = path.Join(l.PKIDir, backupClientKey)
 		}
 		out = append(out, nodeSchedule{node: n, sched: backup.Schedule{
 			Unit: backupUnit(s), Description: fmt.Sprintf("etcd backups of member %s of cluster %s", n.Name, s.Name),
@@ -219,6 +226,28 @@ func backupSchedules(s cluster.Spec, b *clusterBackupModel) []nodeSchedule {
 		}})
 	}
 	return out
+}
+
+// The backup job's client certificate and key in the member's PKI dir
+// (mode 0600, in a directory only the owner reads; removed with it).
+const (
+	backupClientCert = "backup-client.crt"
+	backupClientKey  = "backup-client.key"
+)
+
+// installBackupClientCert writes the cluster's client certificate (common
+// name root) for the backup job of n: streamed over SSH, never on a command
+// line or in a log.
+func installBackupClientCert(ctx context.Context, s cluster.Spec, n cluster.Node, r node.Runner) error {
+	if s.TLS == nil || s.TLS.Client == nil {
+		return nil
+	}
+	l := s.Layout(n)
+	if _, err := r.Upload(ctx, path.Join(l.PKIDir, backupClientCert), s.TLS.Client.CertPEM, 0o600); err != nil {
+		return err
+	}
+	_, err := r.Upload(ctx, path.Join(l.PKIDir, backupClientKey), s.TLS.Client.KeyPEM, 0o600)
+	return err
 }
 
 // backupNodes runs f on every node of nodes in parallel, over SSH
@@ -339,6 +368,9 @@ func syncBackups(ctx context.Context, s cluster.Spec, scheds []nodeSchedule, cle
 		ns := byName[n.Name]
 		old, _, err := backup.Newest(ctx, r, ns.sched.Job.Dir, ns.sched.Job.Prefix)
 		if err != nil {
+			return err
+		}
+		if err := installBackupClientCert(ctx, s, n, r); err != nil {
 			return err
 		}
 		c, err := backup.Install(ctx, r, ns.sched)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -276,6 +278,108 @@ func TestAccClusterBackupSystemd(t *testing.T) {
 					}
 					if out, err := h.Run(ctx, fmt.Sprintf("cd %s && sha256sum -c %s.sha256", dir, files[2])); err != nil {
 						return fmt.Errorf("sidecar does not verify: %v %s", err, out)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+// Scheduled backups under etcd authentication, on a TLS cluster: the jobs
+// are installed, then authentication is turned on (user root, etcd_auth,
+// through a provider wired to the cluster's root client certificate). The
+// jobs keep taking backups: each talks to its member with that certificate,
+// not with the member's own (whose common name is no user). Neither the
+// key nor anything from it is in the job's arguments or log.
+func TestAccClusterBackupUnderAuth(t *testing.T) {
+	hosts := clusterHosts(t, 2)
+	const name = "bkauth"
+	dir := path.Join(hosts[0].BaseDir, "backups")
+	cluster := clusterHCL(name, hosts, 2, binaryLine(t)+"  tls = { auto = true }\n"+backupHCL(dir, `    interval = "10s"
+    keep = 3
+    node = "all"
+`))
+	wired := `
+provider "etcdwired" {
+  endpoints = etcd_cluster.c.endpoints
+  ca_cert   = etcd_cluster.c.ca_cert_pem
+  cert      = etcd_cluster.c.client_cert_pem
+  key       = etcd_cluster.c.client_key_pem
+}
+
+resource "etcd_user" "root" {
+  provider = etcdwired
+  name        = "root"
+  roles       = ["root"]
+  no_password = true
+}
+
+resource "etcd_auth" "on" {
+  provider   = etcdwired
+  depends_on = [etcd_user.root]
+}
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	unit := "etcd-" + name + "-backup"
+	var authOn time.Time
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"etcd":      NewProtocol6Server("test"),
+			"etcdwired": NewProtocol6Server("test"),
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cluster + wired,
+				Check: func(s *terraform.State) error {
+					authOn = time.Now().UTC().Truncate(time.Second)
+					cli, err := clusterClient(s)
+					if err != nil {
+						return err
+					}
+					defer cli.Close()
+					if st, err := cli.AuthStatus(ctx); err != nil || !st.Enabled {
+						return fmt.Errorf("authentication is not on: %+v %v", st, err)
+					}
+					// Two backups of every node taken after auth was on.
+					for i, n := range []string{"n1", "n2"} {
+						prefix := name + "-" + n
+						err := waitFor("two backups of "+n+" under auth", 4*time.Minute, func() (bool, string) {
+							names, err := backupFiles(ctx, hosts[0], dir, prefix)
+							if err != nil {
+								return false, err.Error()
+							}
+							after := 0
+							for _, b := range backup.List(prefix, names) {
+								if b.TakenAt.After(authOn) {
+									after++
+								}
+							}
+							return after >= 2, fmt.Sprintf("backups %v, %d after %s", names, after, authOn.Format(time.RFC3339))
+						})
+						logf := path.Join(hosts[i].BaseDir, name, "opt", "run", unit+".log")
+						log, _ := os.ReadFile(logf)
+						if err != nil {
+							return fmt.Errorf("%w\n%s's backup log:\n%s", err, n, log)
+						}
+						if strings.Contains(string(log), "error") {
+							return fmt.Errorf("%s's backup log has errors:\n%s", n, log)
+						}
+						key, err := os.ReadFile(path.Join(hosts[i].BaseDir, name, "opt", "pki", backupClientKey))
+						if err != nil {
+							return err
+						}
+						fi, err := os.Stat(path.Join(hosts[i].BaseDir, name, "opt", "pki", backupClientKey))
+						if err != nil || fi.Mode().Perm() != 0o600 {
+							return fmt.Errorf("%s: the job's key file mode %v, %v; want 0600", n, fi.Mode(), err)
+						}
+						script, _ := os.ReadFile(path.Join(hosts[i].BaseDir, name, "opt", "run", unit+".supervise.sh"))
+						for _, text := range [][]byte{log, script} {
+							if bytes.Contains(text, bytes.TrimSpace(key)) || bytes.Contains(text, []byte("PRIVATE KEY")) {
+								return fmt.Errorf("%s: the job's script or log carries the key", n)
+							}
+						}
 					}
 					return nil
 				},

@@ -359,7 +359,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	if src != nil {
 		st, err = c.Restore(ctx, *src)
 	} else {
-		st, err = c.Apply(ctx, cluster.ApplyOptions{RecoverFrom: from})
+		st, err = c.Apply(ctx, cluster.ApplyOptions{RecoverFrom: from.FromNode, RecoverSnapshot: from.Snapshot})
 	}
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot create the etcd cluster", err, "create", timeout)
@@ -504,7 +504,8 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool(), RecoverFrom: from})
+	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool(),
+		RecoverFrom: from.FromNode, RecoverSnapshot: from.Snapshot, Existing: ranBefore(state)})
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, "update", timeout)
 		return
