@@ -53,8 +53,8 @@ func TestCheckTargetMixedCluster(t *testing.T) {
 func TestParseVersionOutput(t *testing.T) {
 	for out, want := range map[string]string{
 		"etcd Version: 3.4.23\nGit SHA: Not provided (use ./build instead of go build)\nGo Version: go1.19.8\n": "3.4.23",
-		"etcd Version: 3.6.17\nGit SHA: GitNotFound\n":                                                        "3.6.17",
-		"terraform-provider-etcd dev (etcd server 3.7.3, go1.25.1 linux/amd64)\n":                              "3.7.3",
+		"etcd Version: 3.6.17\nGit SHA: GitNotFound\n":                                                          "3.6.17",
+		"terraform-provider-etcd dev (etcd server 3.7.3, go1.25.1 linux/amd64)\n":                               "3.7.3",
 	} {
 		got, err := ParseVersionOutput(out)
 		if err != nil || got != want {
