@@ -383,7 +383,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
-	plan.setServerVersions(s, st)
+	plan.setServerVersions(s, st, false)
 	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
@@ -450,7 +450,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 				"back: the next apply joins each as a new member, moving its old data dir aside.", s.Name, strings.Join(st.Missing, ", ")))
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
-	state.setServerVersions(s, st)
+	state.setServerVersions(s, st, importing)
 	if !importing {
 		state.readBackups(ctx, s, &resp.Diagnostics)
 	}
@@ -527,7 +527,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
-	plan.setServerVersions(s, st)
+	plan.setServerVersions(s, st, false)
 	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {

@@ -61,16 +61,18 @@ func (m clusterModel) binaryAttr() (path.Path, string) {
 	return path.Root("binary_path"), "the provider's bundled etcd server (binary_path and remote_binary unset)"
 }
 
-// serverVersionsOf maps node names to the versions their members report.
-func serverVersionsOf(s cluster.Spec, st *cluster.Status) map[string]string {
-	out := map[string]string{}
+// serverVersionsOf maps node names to the versions their members report
+// (a member's name is its node's name); every named member's with all
+// (an import, whose nodes come from the member list).
+func serverVersionsOf(s cluster.Spec, st *cluster.Status, all bool) map[string]string {
+	names := map[string]bool{}
 	for _, n := range s.Nodes {
-		for _, m := range st.Members {
-			for _, u := range m.PeerURLs {
-				if u == s.PeerURL(n) && m.Version != "" {
-					out[n.Name] = m.Version
-				}
-			}
+		names[n.Name] = true
+	}
+	out := map[string]string{}
+	for _, m := range st.Members {
+		if m.Name != "" && m.Version != "" && (all || names[m.Name]) {
+			out[m.Name] = m.Version
 		}
 	}
 	return out
@@ -99,9 +101,9 @@ func (m clusterModel) serverVersions() map[string]string {
 
 // setServerVersions records the versions the members report; a node whose
 // member did not answer keeps the version planned for it (after an apply)
-// or recorded before (Read).
-func (m *clusterModel) setServerVersions(s cluster.Spec, st *cluster.Status) {
-	got := serverVersionsOf(s, st)
+// or recorded before (Read). all: see serverVersionsOf.
+func (m *clusterModel) setServerVersions(s cluster.Spec, st *cluster.Status, all bool) {
+	got := serverVersionsOf(s, st, all)
 	prev := m.serverVersions()
 	for _, n := range s.Nodes {
 		if _, ok := got[n.Name]; !ok {

@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,6 +241,81 @@ func TestAccClusterUpgradePath(t *testing.T) {
 				return s
 			}(),
 			{Config: bundled(`  server_version = "` + cluster.BundledVersion + `"` + "\n"), ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(cluster.BundledVersion, nodes...)}},
+		},
+	})
+}
+
+// TestAccClusterDowngradeProcedure: a 3.6 cluster goes back to 3.5 only
+// through etcd's downgrade procedure. The plan refuses the older binary
+// until `etcdctl downgrade enable 3.5` has run against the cluster; then
+// one apply rolls the members onto 3.5, and the data written at 3.6 is
+// still there.
+func TestAccClusterDowngradeProcedure(t *testing.T) {
+	accCluster(t)
+	v35 := stocketcd.Require(t, stocketcd.V35)
+	v36 := stocketcd.Require(t, stocketcd.V36)
+	if v36.Etcdctl == "" {
+		t.Skipf("skipping: etcdctl %s is not built", v36.Version)
+	}
+	hosts := clusterHosts(t, 3)
+	remote := func(b stocketcd.Binaries) string {
+		return clusterHCL("downgrade", hosts, 3, "  remote_binary = "+hclString(b.Etcd)+"\n")
+	}
+	nodes := []string{"n1", "n2", "n3"}
+	var endpoints string
+	etcdctl := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, v36.Etcdctl, append([]string{"--endpoints", endpoints}, args...)...).CombinedOutput()
+		t.Logf("etcdctl %v: %s", args, out)
+		if err != nil {
+			return fmt.Errorf("etcdctl %v: %w: %s", args, err, out)
+		}
+		return nil
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:            remote(v36),
+				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v36.Version, nodes...)},
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), func(s *terraform.State) error {
+					a := s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes
+					var eps []string
+					for i := range 3 {
+						eps = append(eps, a[fmt.Sprintf("endpoints.%d", i)])
+					}
+					endpoints = strings.Join(eps, ",")
+					return etcdctl("put", "/downgrade/at-3.6", "yes")
+				}),
+			},
+			{Config: remote(v35), ExpectError: errorText("3.6.17 -> 3.5.36 is a downgrade outside etcd's downgrade procedure")},
+			{
+				PreConfig: func() {
+					for _, args := range [][]string{{"downgrade", "validate", "3.5"}, {"downgrade", "enable", "3.5"}} {
+						if err := etcdctl(args...); err != nil {
+							t.Fatal(err)
+						}
+					}
+				},
+				Config:            remote(v35),
+				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate)}},
+				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v35.Version, nodes...)},
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), func(s *terraform.State) error {
+					cli, err := clusterClient(s)
+					if err != nil {
+						return err
+					}
+					defer cli.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					r, err := cli.Get(ctx, "/downgrade/at-3.6")
+					if err != nil || len(r.Kvs) != 1 {
+						return fmt.Errorf("the key written at 3.6 after the downgrade: %v %v", r, err)
+					}
+					return nil
+				}),
+			},
 		},
 	})
 }
