@@ -405,11 +405,15 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	// Healthy again and caught up with where the leader was.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	var seen membership.MemberHealth
 	for {
 		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
 		h, err := membership.Probe(pctx, cli)
 		pcancel()
 		if err == nil {
+			if m, ok := h.ByID(self.ID); ok {
+				seen = m
+			}
 			if m, ok := h.ByID(self.ID); ok && m.Healthy && m.SeenLeader != 0 && m.RaftAppliedIndex >= leaderIndex && c.restartedOnto(st, m) {
 				c.progress("member back after restart", "node", st.n.Name)
 				return nil
@@ -417,7 +421,7 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("the member did not come back healthy after its restart%s", logTail(ctx, st, 20))
+			return fmt.Errorf("the member did not come back healthy after its restart%s%s", c.versionMismatch(st, seen), logTail(ctx, st, 20))
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

@@ -320,3 +320,13 @@ func (c *Cluster) restartedOnto(st *nodeState, m membership.MemberHealth) bool {
 	want := c.versions[st.n.Name]
 	return want == "" || m.Version == want
 }
+
+// versionMismatch explains a restarted member that runs another version
+// than its binary ("" when there is nothing to explain).
+func (c *Cluster) versionMismatch(st *nodeState, m membership.MemberHealth) string {
+	want := c.versions[st.n.Name]
+	if want == "" || m.Version == "" || m.Version == want {
+		return ""
+	}
+	return fmt.Sprintf(" (it reports etcd %s, but its binary is etcd %s)", m.Version, want)
+}
