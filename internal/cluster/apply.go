@@ -37,6 +37,13 @@ type ApplyOptions struct {
 	// (a *QuorumLostError, or a recovery from RecoverSnapshot) instead of a
 	// new cluster being bootstrapped.
 	Existing bool
+	// Versions maps node names to the etcd version their binary runs
+	// (Cluster.BinaryVersions). With it, Apply refuses version changes
+	// etcd does not support (CheckStep) before anything changes, restarts
+	// members whose running version differs even when no file changed, and
+	// gates each such restart on a healthy cluster without learners, then
+	// waits until the member reports the new version (see upgrade.go).
+	Versions map[string]string
 }
 
 // Apply makes the nodes run the cluster the spec describes, and is safe to
@@ -75,6 +82,8 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 		return nil, err
 	}
 	defer cli.Close()
+	c.versions = opts.Versions
+	defer func() { c.versions = nil }()
 
 	var list *membership.List
 	for _, st := range states {
@@ -100,6 +109,16 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 	case list == nil:
 		err = c.startAll(ctx, cli, states)
 	default:
+		if len(c.versions) > 0 {
+			pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			h, perr := membership.Probe(pctx, cli)
+			cancel()
+			if perr == nil {
+				if err := c.checkUpgrade(ctx, h); err != nil {
+					return nil, &unchangedError{err}
+				}
+			}
+		}
 		err = c.converge(ctx, cli, states, *list, opts.Remove)
 	}
 	if err != nil {
@@ -240,7 +259,14 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 		}
 	}
 
-	// 2. Restart running members whose files changed, one at a time.
+	// 2. Restart running members whose files changed, or (upgrades) whose
+	// running version is not their binary's, one at a time.
+	var health membership.Health
+	if len(c.versions) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		health, _ = membership.Probe(pctx, cli)
+		cancel()
+	}
 	var restart []*nodeState
 	err := parallelStates(running, func(st *nodeState) error {
 		m, _ := list.ByPeerURL(c.spec.PeerURL(st.n))
@@ -252,7 +278,7 @@ func (c *Cluster) converge(ctx context.Context, cli *clientv3.Client, states []*
 		if err != nil {
 			return err
 		}
-		if changed {
+		if changed || c.versionRestart(health, st) {
 			c.mu.Lock()
 			restart = append(restart, st)
 			c.mu.Unlock()
@@ -359,6 +385,9 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	if !found {
 		return errors.New("its member is not in the member list any more")
 	}
+	if err := c.upgradeGate(h, st, self); err != nil {
+		return err
+	}
 	if h.Voters() > 1 {
 		left := h.HealthyVoters()
 		if self.Healthy && !self.IsLearner {
@@ -390,19 +419,23 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	// Healthy again and caught up with where the leader was.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	var seen membership.MemberHealth
 	for {
 		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
 		h, err := membership.Probe(pctx, cli)
 		pcancel()
 		if err == nil {
-			if m, ok := h.ByID(self.ID); ok && m.Healthy && m.SeenLeader != 0 && m.RaftAppliedIndex >= leaderIndex {
+			if m, ok := h.ByID(self.ID); ok {
+				seen = m
+			}
+			if m, ok := h.ByID(self.ID); ok && m.Healthy && m.SeenLeader != 0 && m.RaftAppliedIndex >= leaderIndex && c.restartedOnto(st, m) {
 				c.progress("member back after restart", "node", st.n.Name)
 				return nil
 			}
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("the member did not come back healthy after its restart%s", logTail(ctx, st, 20))
+			return fmt.Errorf("the member did not come back healthy after its restart%s%s", c.versionMismatch(st, seen), logTail(ctx, st, 20))
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

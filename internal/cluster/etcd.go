@@ -57,6 +57,9 @@ type Member struct {
 	IsLearner  bool
 	IsLeader   bool
 	Healthy    bool
+	// Version is the etcd server version the member reports, "" when it
+	// does not answer.
+	Version string
 }
 
 // Status is what the cluster reports.
@@ -65,6 +68,9 @@ type Status struct {
 	Leader    string
 	// Members in member-list order (sorted by ID).
 	Members []Member
+	// DowngradeTarget is the version of a downgrade enabled through etcd's
+	// downgrade procedure (etcd 3.6+), "" when none is in progress.
+	DowngradeTarget string
 	// Missing names the spec's nodes that have no member in the cluster
 	// (removed out of band, or never joined).
 	Missing []string
@@ -111,8 +117,11 @@ func (c *Cluster) status(ctx context.Context, cli *clientv3.Client) (*Status, er
 	for _, m := range h.Members {
 		st.Members = append(st.Members, Member{
 			ID: membership.FormatID(m.ID), Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs,
-			IsLearner: m.IsLearner, IsLeader: m.ID == h.Leader, Healthy: m.Healthy,
+			IsLearner: m.IsLearner, IsLeader: m.ID == h.Leader, Healthy: m.Healthy, Version: m.Version,
 		})
+		if m.DowngradeTarget != "" {
+			st.DowngradeTarget = m.DowngradeTarget
+		}
 		if !m.Healthy {
 			cause := "not healthy"
 			if m.Err != nil {

@@ -54,6 +54,9 @@ type Cluster struct {
 	hashOnce sync.Once
 	binHash  string
 	hashErr  error
+
+	// versions is ApplyOptions.Versions during an Apply (see upgrade.go).
+	versions map[string]string
 }
 
 // Option configures New.

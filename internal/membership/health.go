@@ -24,6 +24,12 @@ type MemberHealth struct {
 	// RaftIndex and RaftAppliedIndex are the member's raft progress.
 	RaftIndex, RaftAppliedIndex uint64
 	RaftTerm                    uint64
+	// Version is the etcd server version the member reports ("3.5.36").
+	Version string
+	// DowngradeTarget is the version of a downgrade enabled with etcd's
+	// downgrade procedure (`etcdctl downgrade enable`, etcd 3.6+), as this
+	// member reports it; "" when none is in progress.
+	DowngradeTarget string
 }
 
 // Health is the state of every member, like `etcdctl endpoint health
@@ -139,6 +145,10 @@ func probeMember(ctx context.Context, cli *clientv3.Client, m Member) MemberHeal
 		mh.RaftIndex = st.RaftIndex
 		mh.RaftAppliedIndex = st.RaftAppliedIndex
 		mh.RaftTerm = st.RaftTerm
+		mh.Version = st.Version
+		if di := st.DowngradeInfo; di != nil && di.GetEnabled() {
+			mh.DowngradeTarget = di.GetTargetVersion()
+		}
 		switch {
 		case st.Header != nil && st.Header.MemberId != 0 && st.Header.MemberId != m.ID:
 			// Another member answers on this URL: the node runs a member

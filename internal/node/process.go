@@ -105,6 +105,13 @@ ours() {
 }
 `
 
+// marker is what identifies the member's process in its
+// /proc/<pid>/cmdline: the command's last argument (for a member, its
+// config file), which stays the same when the binary changes (an upgrade
+// to another remote_binary path), so that the process of the old binary is
+// still recognized, stopped and restarted.
+func (p *processService) marker() string { return p.spec.Command[len(p.spec.Command)-1] }
+
 func (p *processService) Install(ctx context.Context) (bool, error) {
 	return p.r.Upload(ctx, p.script(), []byte(p.supervisorScript()), 0o755)
 }
@@ -129,7 +136,7 @@ i=0; while ! ours "$pidfile" "$bin" >/dev/null; do
   sleep 0.1
 done
 echo started
-`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.spec.Command[0]), Quote(dirOf(p.logFile())))
+`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.marker()), Quote(dirOf(p.logFile())))
 	_, err := p.r.Run(ctx, cmd)
 	return err
 }
@@ -160,7 +167,7 @@ while alive "$s" || alive "$c"; do
 done
 rm -f "$sup" "$pidfile"
 echo stopped
-`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.spec.Command[0]), tenths)
+`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.marker()), tenths)
 	_, err := p.r.Run(ctx, cmd)
 	return err
 }
@@ -177,7 +184,7 @@ func (p *processService) Status(ctx context.Context) (ServiceStatus, error) {
 s=$(ours %[1]s %[2]s) && echo "supervisor $s"
 c=$(ours %[3]s %[4]s) && echo "member $c"
 true
-`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.spec.Command[0]))
+`, Quote(p.supPidFile()), Quote(p.script()), Quote(p.pidFile()), Quote(p.marker()))
 	out, err := p.r.Run(ctx, cmd)
 	if err != nil {
 		return ServiceStatus{}, err

@@ -44,6 +44,10 @@ type clusterModel struct {
 	AutoCompactionMode      types.String `tfsdk:"auto_compaction_mode"`
 	AutoCompactionRetention types.String `tfsdk:"auto_compaction_retention"`
 
+	// Server versions: see cluster_upgrade.go.
+	ServerVersion  types.String `tfsdk:"server_version"`
+	ServerVersions types.Map    `tfsdk:"server_versions"`
+
 	Endpoints     types.List   `tfsdk:"endpoints"`
 	ClusterID     types.String `tfsdk:"cluster_id"`
 	Members       types.List   `tfsdk:"members"`

@@ -171,6 +171,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		},
 	}
 	addCompactionAttributes(resp.Schema.Attributes)
+	addUpgradeAttributes(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -294,10 +295,12 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			}
 		}
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
+		changed = planServerVersions(ctx, &plan, &state, &resp.Diagnostics) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
+		changed = planServerVersions(ctx, &plan, nil, &resp.Diagnostics) || changed
 	}
 	if changed {
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
@@ -355,6 +358,12 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if !plan.ServerVersion.IsNull() {
+		applyVersions(ctx, plan, c, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	var st *cluster.Status
 	if src != nil {
 		st, err = c.Restore(ctx, *src)
@@ -376,6 +385,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	plan.setServerVersions(s, st, false)
 	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
@@ -444,6 +454,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 				"back: the next apply joins each as a new member, moving its old data dir aside.", s.Name, strings.Join(st.Missing, ", ")))
 	}
 	resp.Diagnostics.Append(state.setStatus(st)...)
+	state.setServerVersions(s, st, importing)
 	if !importing {
 		state.readBackups(ctx, s, &resp.Diagnostics)
 	}
@@ -504,8 +515,12 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	versions := applyVersions(ctx, plan, c, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	st, err := c.Apply(ctx, cluster.ApplyOptions{Remove: remove, WipeRemoved: plan.WipeDataOnDestroy.ValueBool(),
-		RecoverFrom: from.FromNode, RecoverSnapshot: from.Snapshot, Existing: ranBefore(state)})
+		RecoverFrom: from.FromNode, RecoverSnapshot: from.Snapshot, Existing: ranBefore(state), Versions: versions})
 	if err != nil {
 		addClusterError(&resp.Diagnostics, "Cannot update the etcd cluster", err, "update", timeout)
 		return
@@ -518,6 +533,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	plan.setServerVersions(s, st, false)
 	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {

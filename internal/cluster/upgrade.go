@@ -1,0 +1,332 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/version"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
+)
+
+// MinUpgradeFrom35 is the oldest etcd 3.5 release that etcd's upgrade guide
+// allows to be upgraded to 3.6: "Upgrade etcd from v3.5 to v3.6", section
+// "Upgrade checklists" / "Update 3.5"
+// (https://etcd.io/docs/v3.6/upgrades/upgrade_3_6/#update-35). The guide
+// raised it over time (3.5.20, then 3.5.24/3.5.26, now 3.5.32: 3.5.32
+// adds --v2-deprecation=write-only-skip-check and makes `etcdutl check
+// v2store` inspect the WAL too).
+const MinUpgradeFrom35 = "3.5.32"
+
+// BundledVersion is the etcd server version bundled in this provider.
+var BundledVersion = version.Version
+
+// The refusals of CheckStep. Each *StepError wraps one.
+var (
+	// ErrSkipsMinor: etcd supports upgrading one minor version at a time.
+	ErrSkipsMinor = errors.New("skips a minor version")
+	// ErrBelowUpgradeMinimum: a 3.5 member below MinUpgradeFrom35 cannot
+	// be upgraded to 3.6.
+	ErrBelowUpgradeMinimum = errors.New("starts below the minimum 3.5 patch release etcd's upgrade guide requires")
+	// ErrDowngrade: a minor downgrade not done through etcd's downgrade
+	// procedure.
+	ErrDowngrade = errors.New("is a downgrade outside etcd's downgrade procedure")
+	// ErrMajorVersion: another major version.
+	ErrMajorVersion = errors.New("changes the major version")
+)
+
+// Version is an etcd release, major.minor.patch; a pre-release suffix is
+// ignored.
+type Version struct{ Major, Minor, Patch int }
+
+var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)`)
+
+// ParseVersion parses "3.5.36" (or "v3.5.36", "3.6.0-rc.1").
+func ParseVersion(s string) (Version, error) {
+	m := versionRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return Version{}, fmt.Errorf("%q is not an etcd version (major.minor.patch)", s)
+	}
+	var v Version
+	v.Major, _ = strconv.Atoi(m[1])
+	v.Minor, _ = strconv.Atoi(m[2])
+	v.Patch, _ = strconv.Atoi(m[3])
+	return v, nil
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// MinorString is "major.minor".
+func (v Version) MinorString() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// Compare returns -1, 0 or 1.
+func (v Version) Compare(o Version) int {
+	for _, d := range [][2]int{{v.Major, o.Major}, {v.Minor, o.Minor}, {v.Patch, o.Patch}} {
+		switch {
+		case d[0] < d[1]:
+			return -1
+		case d[0] > d[1]:
+			return 1
+		}
+	}
+	return 0
+}
+
+// StepError is a version change etcd does not support.
+type StepError struct {
+	From, To Version
+	Err      error
+	// Hint says what to do instead.
+	Hint string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("etcd %s -> %s %v: %s", e.From, e.To, e.Err, e.Hint)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// CheckStep tells whether a member running from may be replaced by one
+// running to, in a rolling restart of the cluster, as etcd's upgrade policy
+// allows: patch releases in either direction within a minor version; one
+// minor version up (from 3.5 only from MinUpgradeFrom35 on); one minor
+// version down only while the cluster has a downgrade to that minor version
+// enabled through etcd's downgrade procedure (downgradeTarget, as members
+// of etcd 3.6+ report it; "" when none).
+func CheckStep(from, to Version, downgradeTarget string) error {
+	switch {
+	case from.Major != to.Major:
+		return &StepError{from, to, ErrMajorVersion, "etcd supports no upgrade across major versions"}
+	case to.Minor > from.Minor+1:
+		return &StepError{from, to, ErrSkipsMinor, fmt.Sprintf("etcd upgrades one minor version at a time; first upgrade every member to the newest %d.%d release (one apply), then to %s", from.Major, from.Minor+1, to.MinorString())}
+	case to.Minor == from.Minor+1 && from.Major == 3 && from.Minor == 5:
+		min, _ := ParseVersion(MinUpgradeFrom35)
+		if from.Compare(min) < 0 {
+			return &StepError{from, to, ErrBelowUpgradeMinimum, fmt.Sprintf("etcd's 3.5 -> 3.6 upgrade guide requires every member on %s or later first: upgrade to the newest 3.5 release (one apply), then to %s", MinUpgradeFrom35, to.MinorString())}
+		}
+	case to.Minor < from.Minor:
+		if dt, err := ParseVersion(downgradeTarget); err == nil && dt.Major == to.Major && dt.Minor == to.Minor && from.Minor == to.Minor+1 {
+			return nil
+		}
+		return &StepError{from, to, ErrDowngrade, fmt.Sprintf("a member's data of etcd %s cannot be served by %s. Downgrade one minor version with etcd's downgrade procedure "+
+			"(etcd 3.6+): `etcdctl downgrade validate %s` and `etcdctl downgrade enable %[3]s` against the cluster, then apply with the older binary (the provider rolls the members "+
+			"one at a time); `etcdctl downgrade cancel` undoes the enable if you change your mind", from.MinorString(), to.MinorString(), to.MinorString())}
+	}
+	return nil
+}
+
+// CheckTarget checks moving every running member (current lists each
+// member's version; "" for one that does not answer) to target, as CheckStep
+// does for each. The errors of distinct versions are joined.
+func CheckTarget(current []string, target string, downgradeTarget string) error {
+	to, err := ParseVersion(target)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, c := range current {
+		from, err := ParseVersion(c)
+		if err != nil || seen[from.String()] {
+			continue
+		}
+		seen[from.String()] = true
+		if err := CheckStep(from, to, downgradeTarget); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	stockVersionRE   = regexp.MustCompile(`(?m)^etcd Version: (\S+)`)
+	bundledVersionRE = regexp.MustCompile(`etcd server (\S+?)[,)\s]`)
+)
+
+// ParseVersionOutput finds the etcd version in the output of
+// `etcd --version` or `terraform-provider-etcd server --version`.
+func ParseVersionOutput(out string) (string, error) {
+	for _, re := range []*regexp.Regexp{stockVersionRE, bundledVersionRE} {
+		if m := re.FindStringSubmatch(out); m != nil {
+			if _, err := ParseVersion(m[1]); err == nil {
+				return m[1], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no etcd version in %q", strings.TrimSpace(out))
+}
+
+// localVersions caches the etcd version of local binaries by path, size
+// and modification time: a plan asks for it every time.
+var localVersions sync.Map
+
+// LocalBinaryVersion is the etcd version of a local terraform-provider-etcd
+// binary (`<bin> server --version`); the bundled version for this very
+// provider. It fails for a binary this machine cannot run (another OS or
+// architecture).
+func LocalBinaryVersion(ctx context.Context, bin string) (string, error) {
+	if self, err := memberhost.DefaultBinary(); err == nil && self == bin {
+		return BundledVersion, nil
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", bin, fi.Size(), fi.ModTime().UnixNano())
+	if v, ok := localVersions.Load(key); ok {
+		return v.(string), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, bin, "server", "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s server --version: %w: %s", bin, err, strings.TrimSpace(string(out)))
+	}
+	v, err := ParseVersionOutput(string(out))
+	if err != nil {
+		return "", fmt.Errorf("%s server --version: %w", bin, err)
+	}
+	localVersions.Store(key, v)
+	return v, nil
+}
+
+// BinaryVersions returns, per node name, the etcd version of the binary the
+// spec runs there: `<remote_binary> --version` over SSH on every node (in
+// parallel), or the uploaded binary's, the same for every node. Nothing is
+// changed.
+func (c *Cluster) BinaryVersions(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	if c.spec.Binary.RemotePath == "" {
+		v, err := LocalBinaryVersion(ctx, c.spec.Binary.LocalPath)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range c.spec.Nodes {
+			out[n.Name] = v
+		}
+		return out, nil
+	}
+	var mu sync.Mutex
+	err := parallel(c.spec.Nodes, func(n Node) error {
+		cl, err := c.conn(ctx, n)
+		if err != nil {
+			return err
+		}
+		res, err := cl.Run(ctx, node.Quote(c.spec.Binary.RemotePath)+" --version")
+		if err != nil {
+			return fmt.Errorf("remote_binary %s --version: %w", c.spec.Binary.RemotePath, err)
+		}
+		v, err := ParseVersionOutput(res)
+		if err != nil {
+			return fmt.Errorf("remote_binary %s --version: %w", c.spec.Binary.RemotePath, err)
+		}
+		mu.Lock()
+		out[n.Name] = v
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkUpgrade refuses, before anything changes, to move the running
+// members to versions CheckStep does not allow (ApplyOptions.Versions).
+func (c *Cluster) checkUpgrade(ctx context.Context, h membership.Health) error {
+	if len(c.versions) == 0 {
+		return nil
+	}
+	var current []string
+	downgrade := ""
+	for _, m := range h.Members {
+		if m.Version != "" {
+			current = append(current, m.Version)
+		}
+		if m.DowngradeTarget != "" {
+			downgrade = m.DowngradeTarget
+		}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, n := range c.spec.Nodes {
+		t := c.versions[n.Name]
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		if err := CheckTarget(current, t, downgrade); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// versionRestart tells whether the member of st runs another version than
+// its binary (ApplyOptions.Versions): e.g. a distribution's package
+// replaced remote_binary in place, which changes no file the provider
+// writes.
+func (c *Cluster) versionRestart(h membership.Health, st *nodeState) bool {
+	want := c.versions[st.n.Name]
+	if want == "" {
+		return false
+	}
+	for _, m := range h.Members {
+		for _, u := range m.PeerURLs {
+			if u == c.spec.PeerURL(st.n) {
+				return m.Version != "" && m.Version != want
+			}
+		}
+	}
+	return false
+}
+
+// upgradeGate is what a member's restart onto another etcd version needs
+// besides a quorum without it: every member healthy and no learner
+// pending (a learner's catch-up and promotion would overlap the
+// restart, and etcd 3.5 before 3.5.20 and 3.6 disagree on learners).
+func (c *Cluster) upgradeGate(h membership.Health, st *nodeState, self membership.MemberHealth) error {
+	want := c.versions[st.n.Name]
+	if want == "" || self.Version == want {
+		return nil
+	}
+	if bad := h.Unhealthy(); len(bad) > 0 {
+		return fmt.Errorf("the cluster is not healthy before upgrading this member from etcd %s to %s: %s; fix the members first, then apply again",
+			self.Version, want, strings.Join(bad, "; "))
+	}
+	for _, m := range h.Members {
+		if m.IsLearner {
+			return fmt.Errorf("learner %s (%s) is pending: promote it (etcdctl member promote) or remove it before the members are upgraded",
+				m.DisplayName(), membership.FormatID(m.ID))
+		}
+	}
+	c.progress("upgrading member", "node", st.n.Name, "from", self.Version, "to", want)
+	return nil
+}
+
+// restartedOnto tells whether a restarted member runs the version its
+// binary should (always true without ApplyOptions.Versions).
+func (c *Cluster) restartedOnto(st *nodeState, m membership.MemberHealth) bool {
+	want := c.versions[st.n.Name]
+	return want == "" || m.Version == want
+}
+
+// versionMismatch explains a restarted member that runs another version
+// than its binary ("" when there is nothing to explain).
+func (c *Cluster) versionMismatch(st *nodeState, m membership.MemberHealth) string {
+	want := c.versions[st.n.Name]
+	if want == "" || m.Version == "" || m.Version == want {
+		return ""
+	}
+	return fmt.Sprintf(" (it reports etcd %s, but its binary is etcd %s)", m.Version, want)
+}

@@ -1,0 +1,321 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
+)
+
+// ackWriter writes keys through a retrying client and remembers every
+// write etcd acknowledged, and the longest time between two acknowledged
+// writes (a write stall as a client that retries sees it).
+type ackWriter struct {
+	prefix string
+	stop   chan struct{}
+	done   chan struct{}
+
+	mu       sync.Mutex
+	acked    []string
+	failed   int
+	last     time.Time
+	stalls   []time.Duration // longest stall of each window (see window)
+	longest  time.Duration
+	writeErr error
+}
+
+func startAckWriter(s *terraform.State, prefix string) (*ackWriter, error) {
+	cli, err := clusterClient(s)
+	if err != nil {
+		return nil, err
+	}
+	w := &ackWriter{prefix: prefix, stop: make(chan struct{}), done: make(chan struct{}), last: time.Now()}
+	go func() {
+		defer close(w.done)
+		defer cli.Close()
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("%s%07d", prefix, i)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, err := cli.Put(ctx, key, "v")
+			cancel()
+			now := time.Now()
+			w.mu.Lock()
+			if err != nil {
+				w.failed++
+				w.writeErr = err
+			} else {
+				w.acked = append(w.acked, key)
+				if d := now.Sub(w.last); d > w.longest {
+					w.longest = d
+				}
+				w.last = now
+			}
+			w.mu.Unlock()
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+			} else {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	return w, nil
+}
+
+// window ends a measuring window (one apply): it records and resets the
+// longest stall.
+func (w *ackWriter) window(name string, t *testing.T) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t.Logf("%s: %d writes acknowledged so far, %d failed (retried), longest stall %s", name, len(w.acked), w.failed, w.longest.Round(time.Millisecond))
+	w.stalls = append(w.stalls, w.longest)
+	w.longest = 0
+}
+
+// verify stops the writer and reads every acknowledged key back.
+func (w *ackWriter) verify(ctx context.Context, cli *clientv3.Client, t *testing.T) error {
+	close(w.stop)
+	<-w.done
+	r, err := cli.Get(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, kv := range r.Kvs {
+		have[string(kv.Key)] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var lost []string
+	for _, k := range w.acked {
+		if !have[k] {
+			lost = append(lost, k)
+		}
+	}
+	t.Logf("background writer: %d writes acknowledged, %d failed and retried, %d lost", len(w.acked), w.failed, len(lost))
+	if len(lost) > 0 {
+		return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
+	}
+	if len(w.acked) == 0 {
+		return fmt.Errorf("the background writer never got a write through (last error: %v)", w.writeErr)
+	}
+	return nil
+}
+
+// serverVersionsAre checks that every node's member runs version.
+func serverVersionsAre(version string, nodes ...string) statecheck.StateCheck {
+	m := map[string]knownvalue.Check{}
+	for _, n := range nodes {
+		m[n] = knownvalue.StringExact(version)
+	}
+	return statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("server_versions"), knownvalue.MapExact(m))
+}
+
+// TestAccClusterUpgradePath upgrades a 3-member cluster on the sshd hosts
+// along etcd 3.4 (Debian) → 3.5.23 → 3.5.36 → 3.6 → the bundled server,
+// one apply per step, while a background writer writes through a retrying
+// client: every write etcd acknowledged is readable at the end, and so is a
+// key written at each step. Between the steps, the plan refuses (naming the
+// attribute) a skipped minor version, 3.5 → 3.6 from below the guide's
+// minimum patch release, a minor downgrade outside etcd's downgrade
+// procedure, and a binary that is not the pinned server_version.
+func TestAccClusterUpgradePath(t *testing.T) {
+	accCluster(t)
+	v34 := stocketcd.Require(t, stocketcd.V34Debian)
+	v35old := stocketcd.Require(t, stocketcd.V35BelowUpgradeMinimum)
+	v35 := stocketcd.Require(t, stocketcd.V35)
+	v36 := stocketcd.Require(t, stocketcd.V36)
+	if stocketcd.UpgradeMinimum35 != cluster.MinUpgradeFrom35 {
+		t.Fatalf("stocketcd.UpgradeMinimum35 %s and cluster.MinUpgradeFrom35 %s differ", stocketcd.UpgradeMinimum35, cluster.MinUpgradeFrom35)
+	}
+	hosts := clusterHosts(t, 3)
+	bin := clusterBinary(t)
+	remote := func(b stocketcd.Binaries) string {
+		return clusterHCL("upgrade", hosts, 3, "  remote_binary = "+hclString(b.Etcd)+"\n")
+	}
+	bundled := func(extra string) string {
+		return clusterHCL("upgrade", hosts, 3, "  binary_path = "+hclString(bin)+"\n"+extra)
+	}
+	nodes := []string{"n1", "n2", "n3"}
+	var writer *ackWriter
+	var steps []string
+	// atStep writes a key naming the version the cluster runs.
+	atStep := func(version string) resource.TestCheckFunc {
+		return func(s *terraform.State) error {
+			cli, err := clusterClient(s)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := cli.Put(ctx, "/upgrade/step/"+version, version); err != nil {
+				return fmt.Errorf("write at %s: %w", version, err)
+			}
+			steps = append(steps, version)
+			if writer == nil {
+				writer, err = startAckWriter(s, "/upgrade/bg/")
+				return err
+			}
+			writer.window("upgraded to "+version, t)
+			return nil
+		}
+	}
+	final := func(s *terraform.State) error {
+		cli, err := clusterClient(s)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := writer.verify(ctx, cli, t); err != nil {
+			return err
+		}
+		for _, v := range steps {
+			r, err := cli.Get(ctx, "/upgrade/step/"+v)
+			if err != nil {
+				return err
+			}
+			if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
+				return fmt.Errorf("the key written at %s is gone after the upgrades: %v", v, r.Kvs)
+			}
+		}
+		stalls := append([]time.Duration(nil), writer.stalls...)
+		sort.Slice(stalls, func(i, j int) bool { return stalls[i] < stalls[j] })
+		t.Logf("steps %v; longest write stall per upgrade apply (sorted): %v", steps, stalls)
+		return nil
+	}
+	plannedVersions := func(version string) plancheck.PlanCheck {
+		m := map[string]knownvalue.Check{}
+		for _, n := range nodes {
+			m[n] = knownvalue.StringExact(version)
+		}
+		return plancheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("server_versions"), knownvalue.MapExact(m))
+	}
+	upgrade := func(config, version string) resource.TestStep {
+		return resource.TestStep{
+			Config:            config,
+			ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate), plannedVersions(version)}},
+			ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(version, nodes...)},
+			Check:             resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), atStep(version)),
+		}
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:            remote(v34),
+				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v34.Version, nodes...)},
+				Check:             resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), atStep(v34.Version)),
+			},
+			{Config: remote(v36), ExpectError: errorText("remote_binary " + v36.Etcd + " would move node(s) n1, n2, n3 from the running version: etcd 3.4.23 -> 3.6.17 skips a minor version")},
+			upgrade(remote(v35old), v35old.Version),
+			{Config: remote(v36), ExpectError: errorText("3.5.23 -> 3.6.17 starts below the minimum 3.5 patch release etcd's upgrade guide requires: etcd's 3.5 -> 3.6 upgrade guide requires every member on " + cluster.MinUpgradeFrom35)},
+			upgrade(remote(v35), v35.Version),
+			upgrade(remote(v36), v36.Version),
+			{Config: remote(v35), ExpectError: errorText("3.6.17 -> 3.5.36 is a downgrade outside etcd's downgrade procedure")},
+			{Config: bundled(`  server_version = "3.6"` + "\n"), ExpectError: errorText("server_version pins etcd 3.6, but binary_path " + bin + " runs etcd " + cluster.BundledVersion)},
+			func() resource.TestStep {
+				s := upgrade(bundled(""), cluster.BundledVersion)
+				s.Check = resource.ComposeTestCheckFunc(s.Check, final)
+				return s
+			}(),
+			{Config: bundled(`  server_version = "` + cluster.BundledVersion + `"` + "\n"), ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(cluster.BundledVersion, nodes...)}},
+		},
+	})
+}
+
+// TestAccClusterDowngradeProcedure: a 3.6 cluster goes back to 3.5 only
+// through etcd's downgrade procedure. The plan refuses the older binary
+// until `etcdctl downgrade enable 3.5` has run against the cluster; then
+// one apply rolls the members onto 3.5, and the data written at 3.6 is
+// still there.
+func TestAccClusterDowngradeProcedure(t *testing.T) {
+	accCluster(t)
+	v35 := stocketcd.Require(t, stocketcd.V35)
+	v36 := stocketcd.Require(t, stocketcd.V36)
+	if v36.Etcdctl == "" {
+		t.Skipf("skipping: etcdctl %s is not built", v36.Version)
+	}
+	hosts := clusterHosts(t, 3)
+	remote := func(b stocketcd.Binaries) string {
+		return clusterHCL("downgrade", hosts, 3, "  remote_binary = "+hclString(b.Etcd)+"\n")
+	}
+	nodes := []string{"n1", "n2", "n3"}
+	var endpoints string
+	etcdctl := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, v36.Etcdctl, append([]string{"--endpoints", endpoints}, args...)...).CombinedOutput()
+		t.Logf("etcdctl %v: %s", args, out)
+		if err != nil {
+			return fmt.Errorf("etcdctl %v: %w: %s", args, err, out)
+		}
+		return nil
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			{
+				Config:            remote(v36),
+				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v36.Version, nodes...)},
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), func(s *terraform.State) error {
+					a := s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes
+					var eps []string
+					for i := range 3 {
+						eps = append(eps, a[fmt.Sprintf("endpoints.%d", i)])
+					}
+					endpoints = strings.Join(eps, ",")
+					return etcdctl("put", "/downgrade/at-3.6", "yes")
+				}),
+			},
+			{Config: remote(v35), ExpectError: errorText("3.6.17 -> 3.5.36 is a downgrade outside etcd's downgrade procedure")},
+			{
+				PreConfig: func() {
+					for _, args := range [][]string{{"downgrade", "validate", "3.5"}, {"downgrade", "enable", "3.5"}} {
+						if err := etcdctl(args...); err != nil {
+							t.Fatal(err)
+						}
+					}
+				},
+				Config:            remote(v35),
+				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate)}},
+				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v35.Version, nodes...)},
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), func(s *terraform.State) error {
+					cli, err := clusterClient(s)
+					if err != nil {
+						return err
+					}
+					defer cli.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					r, err := cli.Get(ctx, "/downgrade/at-3.6")
+					if err != nil || len(r.Kvs) != 1 {
+						return fmt.Errorf("the key written at 3.6 after the downgrade: %v %v", r, err)
+					}
+					return nil
+				}),
+			},
+		},
+	})
+}
