@@ -21,7 +21,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -112,12 +111,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"`{ ca_cert_pem = ..., ca_key_pem = ... }`. Either way the provider issues each member a server and a peer " +
 					"certificate (SANs: the node's addresses and loopback) and one client certificate (common name `root`), " +
 					"exported as `client_cert_pem` and `client_key_pem`. Changing `tls` replaces the cluster.",
-				Attributes: map[string]schema.Attribute{
-					"auto":        schema.BoolAttribute{Optional: true, MarkdownDescription: "Generate the certificate authority."},
-					"ca_cert_pem": schema.StringAttribute{Optional: true, MarkdownDescription: "Your CA certificate (PEM), instead of `auto`."},
-					"ca_key_pem":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "The key of `ca_cert_pem` (PEM)."},
-				},
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+				Attributes:    clusterTLSAttributes(),
+				PlanModifiers: []planmodifier.Object{tlsRequiresReplace{}},
 				Validators:    []validator.Object{clusterTLSValidator{}},
 			},
 			"binary_path": schema.StringAttribute{Optional: true,
@@ -170,6 +165,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		},
 	}
 	addCompactionAttributes(resp.Schema.Attributes)
+	addTLSRotationAttributes(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -186,6 +182,7 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 	}
 	validateRecovery(ctx, m, &resp.Diagnostics)
 	m.validateBackup(ctx, &resp.Diagnostics)
+	validateTLSRotation(ctx, m, &resp.Diagnostics)
 	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
 		return
 	}
@@ -294,6 +291,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		}
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
+		changed = planCertRenewal(ctx, &plan, state, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
@@ -315,7 +313,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "create")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.tlsMaterial(ctx, nil, nil)
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, nil, nil)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -374,6 +372,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	plan.certExpiry(ctx, s, &resp.Diagnostics)
 	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
@@ -406,6 +405,9 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 			return
 		}
 	}
+	if !importing {
+		state.certExpiry(ctx, s, &resp.Diagnostics)
+	}
 	c := cluster.New(s)
 	defer c.Close()
 	st, err := c.Status(ctx)
@@ -415,7 +417,8 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 			return
 		}
 		resp.Diagnostics.AddWarning("etcd cluster unreachable",
-			fmt.Sprintf("Cluster %q: %v. Its state is kept as it was; the next apply reaches the nodes over SSH and starts what is not running.", s.Name, err))
+			fmt.Sprintf("Cluster %q: %v. Its state is kept as it was, but for the certificates' expiry; the next apply reaches the nodes over SSH and starts what is not running.", s.Name, err))
+		resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 		return
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
@@ -455,7 +458,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "update")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.tlsMaterial(ctx, &state, req.Private)
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, &state, req.Private)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -512,6 +515,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.setTLSOutputs(material)
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
+	plan.certExpiry(ctx, s, &resp.Diagnostics)
 	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {
