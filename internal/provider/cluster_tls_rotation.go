@@ -231,7 +231,9 @@ func (tlsRequiresReplace) Description(context.Context) string {
 	return "Turning TLS on or off, or changing the certificate authority (auto, ca_cert_pem), replaces the cluster."
 }
 
-func (m tlsRequiresReplace) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+func (m tlsRequiresReplace) MarkdownDescription(ctx context.Context) string {
+	return m.Description(ctx)
+}
 
 func (tlsRequiresReplace) PlanModifyObject(_ context.Context, req planmodifier.ObjectRequest, resp *planmodifier.ObjectResponse) {
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() || req.PlanValue.IsUnknown() {
