@@ -108,9 +108,10 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"tls": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "Secure client and peer traffic with TLS and client-certificate authentication. Either " +
 					"`{ auto = true }`, which generates a CA (its key is kept in the resource's private state), or your own CA as " +
-					"`{ ca_cert_pem = ..., ca_key_pem = ... }`. Either way the provider issues each member a server and a peer " +
+					"`{ ca_cert_pem = ..., ca_key_pem = ... }` (or `ca_key_pem_wo`, which keeps the key out of the state). Either way the provider issues each member a server and a peer " +
 					"certificate (SANs: the node's addresses and loopback) and one client certificate (common name `root`), " +
-					"exported as `client_cert_pem` and `client_key_pem`. Changing `tls` replaces the cluster.",
+					"exported as `client_cert_pem` and `client_key_pem`, and renews them before they expire (`validity`, `renew_before`). " +
+					"Adding or removing `tls`, or changing `auto` or `ca_cert_pem`, replaces the cluster; the other settings change in place.",
 				Attributes:    clusterTLSAttributes(),
 				PlanModifiers: []planmodifier.Object{tlsRequiresReplace{}},
 				Validators:    []validator.Object{clusterTLSValidator{}},

@@ -158,51 +158,56 @@ func (w *writer) finish(t *testing.T, s *terraform.State, prefix string, ackedBe
 	return nil
 }
 
-// Certificates inside the renewal window are replaced one member at a time
-// while a client keeps writing: no acknowledged write is lost, the plan
-// said which certificates, and every member ends up with new ones.
+// Certificates that are due are replaced one member at a time while a
+// client keeps writing: no acknowledged write is lost and every member ends
+// up with new ones. Here they are due because tls.validity was shortened
+// below what they last (the renewal window is TestAccClusterCertExpired's).
 func TestAccClusterCertRotation(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	bin := binaryLine(t)
 	const name = "rotate"
-	cfg := func(renew string) string {
-		return clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "1h", renew_before = "`+renew+`"`))
+	cfg := func(validity string) string {
+		return clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "`+validity+`", renew_before = "30m"`))
 	}
 	var (
 		w           *writer
 		ackedBefore int
 		before      = map[string]time.Time{}
-		dueAt       time.Time
 	)
+	certs := func(s *terraform.State, check func(k string, na time.Time) error) error {
+		for i, h := range hosts {
+			for _, f := range []string{memberhost.ServerCertFile, memberhost.PeerCertFile} {
+				na, err := nodeCertNotAfter(h, name, f)
+				if err != nil {
+					return err
+				}
+				if err := check(fmt.Sprintf("n%d/%s", i+1, f), na); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
-				Config: cfg("30m"),
+				Config: cfg("2h"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls_not_after"), knownvalue.NotNull()),
 					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls_certificates_not_after"), knownvalue.MapSizeExact(7)),
 				},
 				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(s *terraform.State) error {
-					for i, h := range hosts {
-						for _, f := range []string{memberhost.ServerCertFile, memberhost.PeerCertFile} {
-							na, err := nodeCertNotAfter(h, name, f)
-							if err != nil {
-								return err
-							}
-							if d := time.Until(na); d > time.Hour || d < 50*time.Minute {
-								return fmt.Errorf("n%d %s expires in %s, want about tls.validity (1h)", i+1, f, d)
-							}
-							before[fmt.Sprintf("n%d/%s", i+1, f)] = na
+					err := certs(s, func(k string, na time.Time) error {
+						if d := time.Until(na); d > 2*time.Hour || d < 90*time.Minute {
+							return fmt.Errorf("%s expires in %s, want about tls.validity (2h)", k, d)
 						}
-					}
-					earliest, err := stateNotAfter(s)
+						before[k] = na
+						return nil
+					})
 					if err != nil {
 						return err
 					}
-					// With renew_before = 58m the certificates are due
-					// two minutes after they were issued.
-					dueAt = earliest.Add(-58 * time.Minute)
 					w, err = startWriter(s, "/rotate/")
 					if err != nil {
 						return err
@@ -214,14 +219,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 				}),
 			},
 			{
-				// Wait for the certificates to enter the window (a clock
-				// condition); the plan renews them.
-				PreConfig: func() {
-					for time.Now().Before(dueAt.Add(time.Second)) {
-						time.Sleep(200 * time.Millisecond)
-					}
-				},
-				Config: cfg("58m"),
+				Config: cfg("1h"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate),
 					plancheck.ExpectUnknownValue("etcd_cluster.c", tfjsonpath.New("client_cert_pem")),
@@ -230,29 +228,19 @@ func TestAccClusterCertRotation(t *testing.T) {
 					if err := w.finish(t, s, "/rotate/", ackedBefore); err != nil {
 						return err
 					}
-					for i, h := range hosts {
-						for _, f := range []string{memberhost.ServerCertFile, memberhost.PeerCertFile} {
-							na, err := nodeCertNotAfter(h, name, f)
-							if err != nil {
-								return err
-							}
-							k := fmt.Sprintf("n%d/%s", i+1, f)
-							if !na.After(before[k]) {
-								return fmt.Errorf("%s not renewed: expires %s, as before", k, na)
-							}
-							// Nothing staged is left behind.
-							if _, err := os.Stat(path.Join(h.BaseDir, name, "opt", "pki", f+".next")); err == nil {
-								return fmt.Errorf("%s: staged %s.next left behind", k, f)
-							}
+					return certs(s, func(k string, na time.Time) error {
+						if !na.Before(before[k]) || time.Until(na) > time.Hour {
+							return fmt.Errorf("%s not renewed: expires %s (before: %s)", k, na, before[k])
 						}
-					}
-					return nil
+						// Nothing staged is left behind.
+						h := hosts[k[1]-'1']
+						f := strings.TrimPrefix(k[2:], "/")
+						if _, err := os.Stat(path.Join(h.BaseDir, name, "opt", "pki", f+".next")); err == nil {
+							return fmt.Errorf("%s: staged %s.next left behind", k, f)
+						}
+						return nil
+					})
 				}, checkClusterMembers("n1", "n2", "n3")),
-			},
-			{
-				// Back to a normal window: nothing is due, nothing restarts.
-				Config: cfg("30m"),
-				Check:  checkClusterMembers("n1", "n2", "n3"),
 			},
 		},
 	})
@@ -267,39 +255,33 @@ func TestAccClusterCertExpired(t *testing.T) {
 	const name = "expired"
 	short := clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "1m", renew_before = "1s"`))
 	long := clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true`))
-	var expiry time.Time
-	var oldState *terraform.State
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
 				Config: short,
+				// The check waits until the certificates have expired, so
+				// the plans after the apply renew them.
+				ExpectNonEmptyPlan: true,
 				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(s *terraform.State) error {
-					var err error
-					expiry, err = stateNotAfter(s)
-					if d := time.Until(expiry); err == nil && d > time.Minute {
-						err = fmt.Errorf("tls_not_after %s is more than a minute away", expiry)
+					expiry, err := stateNotAfter(s)
+					if err != nil {
+						return err
 					}
-					oldState = s
-					return err
-				}),
-			},
-			{
-				PreConfig: func() {
+					if d := time.Until(expiry); d > time.Minute {
+						return fmt.Errorf("tls_not_after %s is more than a minute away", expiry)
+					}
 					for !time.Now().After(expiry.Add(time.Second)) {
 						time.Sleep(200 * time.Millisecond)
 					}
-					// The cluster is down for clients: the certificates
-					// have expired.
-					if err := checkClusterMembers("n1", "n2", "n3")(oldState); err == nil {
-						t.Fatal("the cluster still answers with expired certificates")
-					} else if !strings.Contains(err.Error(), "expired") && !strings.Contains(err.Error(), "deadline") {
-						t.Logf("client error after expiry: %v", err)
+					// The cluster is down for clients.
+					err = checkClusterMembers("n1", "n2", "n3")(s)
+					if err == nil {
+						return fmt.Errorf("the cluster still answers with expired certificates")
 					}
-				},
-				Config:             short,
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
+					t.Logf("a client after expiry: %v", err)
+					return nil
+				}),
 			},
 			{
 				Config: long,
@@ -487,4 +469,61 @@ func TestUnitCertDurations(t *testing.T) {
 	if strings.Join(keys, ",") != "auto,ca_cert_pem,ca_key_pem,ca_key_pem_wo,ca_key_pem_wo_version,renew_before,validity" {
 		t.Errorf("tls attributes: %v", keys)
 	}
+}
+
+// A cluster made with tls.ca_key_pem moves to tls.ca_key_pem_wo in place;
+// once the state before the move is no longer the backup, no state file
+// holds the key, and renewals still work.
+func TestAccClusterCAKeyToWriteOnly(t *testing.T) {
+	hosts := clusterHosts(t, 1)
+	bin := binaryLine(t)
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: "to-wo-ca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "towo"
+	var keyLines []string
+	for _, l := range strings.Split(string(ca.KeyPEM), "\n") {
+		if len(l) > 20 && !strings.HasPrefix(l, "-----") {
+			keyLines = append(keyLines, l)
+		}
+	}
+	cfg := func(key, validity string) string {
+		return clusterHCL(name, hosts, 1, bin+tlsLine(fmt.Sprintf(`ca_cert_pem = %s, %s, validity = %q`, hclString(string(ca.CertPEM)), key, validity)))
+	}
+	plain := "ca_key_pem = " + hclString(string(ca.KeyPEM))
+	wo := "ca_key_pem_wo = " + hclString(string(ca.KeyPEM)) + ", ca_key_pem_wo_version = 1"
+	workDir := t.TempDir()
+	resource.ParallelTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: testAccProviders,
+		WorkingDir:               workDir,
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(plain, "365d"),
+				Check:  checkClusterMembers("n1"),
+			},
+			{
+				Config: cfg(wo, "365d"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls").AtMapKey("ca_key_pem"), knownvalue.Null()),
+				},
+				Check: checkClusterMembers("n1"),
+			},
+			{
+				Config: cfg(wo, "90d"),
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1"), checkStateFilesFree(workDir, name, keyLines...),
+					func(*terraform.State) error {
+						na, err := nodeCertNotAfter(hosts[0], name, memberhost.ServerCertFile)
+						if err == nil && time.Until(na) > 91*24*time.Hour {
+							err = fmt.Errorf("n1's server certificate expires %s, want within 90 days", na)
+						}
+						return err
+					}),
+			},
+		},
+	})
 }
