@@ -131,15 +131,13 @@ func (w *writer) finish(t *testing.T, s *terraform.State, prefix string, ackedBe
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	r, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return err
+	}
 	have := map[string]bool{}
-	for _, k := range w.keys {
-		r, err := cli.Get(ctx, k, clientv3.WithKeysOnly())
-		if err != nil {
-			return err
-		}
-		if len(r.Kvs) == 1 {
-			have[k] = true
-		}
+	for _, kv := range r.Kvs {
+		have[string(kv.Key)] = true
 	}
 	var lost []string
 	for _, k := range w.keys {
