@@ -368,6 +368,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 		// so that it is not forgotten and destroy can clean up.
 		plan.ClusterID = types.StringValue("")
 		plan.Members = types.ListValueMust(types.ObjectType{AttrTypes: clusterMemberAttrTypes}, nil)
+		plan.TLSNotAfter, plan.TLSCertsNotAfter = types.StringNull(), types.MapNull(types.StringType)
 		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 		return
 	}
