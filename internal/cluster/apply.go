@@ -173,13 +173,14 @@ func (c *Cluster) startAll(ctx context.Context, cli *clientv3.Client, states []*
 			return err
 		}
 		_, err = c.install(ctx, st, f, false)
+		st.renewed = pkiStaged(f)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	c.progress("uploaded", "took", time.Since(begin).Round(time.Millisecond).String())
-	if err := parallelStates(states, func(st *nodeState) error { return st.svc.Start(ctx) }); err != nil {
+	if err := parallelStates(states, func(st *nodeState) error { return c.startOrRenew(ctx, st) }); err != nil {
 		return err
 	}
 	c.progress("started every member; waiting for the cluster to become healthy")

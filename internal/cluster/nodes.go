@@ -217,6 +217,8 @@ type nodeState struct {
 	certsValid bool
 	// files holds the config file ("config") and certificates on the node.
 	files map[string][]byte
+	// renewed: startAll gave the member new certificates (rotate.go).
+	renewed bool
 }
 
 // probe inspects n without changing anything, in two SSH round trips (one
@@ -305,18 +307,6 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 	return st, nil
 }
 
-// remoteCertsValid checks the certificates on the node: same CA, and server
-// and peer certificates from it that cover the member's hosts and stay
-// valid for memberhost.RenewBefore.
-func (c *Cluster) remoteCertsValid(st *nodeState) bool {
-	ca := c.spec.TLS.CA
-	if string(st.files[memberhost.CAFile]) != string(ca.CertPEM) {
-		return false
-	}
-	hosts := []string{st.n.peerAddress(), st.n.clientAddress()}
-	return memberhost.CertsOnMachineValid(ca, st.files, hosts, hosts, time.Now())
-}
-
 // files is what a member needs on its node besides the binary.
 type files struct {
 	config []byte
@@ -341,7 +331,7 @@ func (c *Cluster) memberFiles(st *nodeState, initial []etcdconf.Member, state st
 	}
 	f.config = conf
 	if c.spec.TLS != nil && !st.certsValid {
-		certs, err := c.spec.TLS.CA.IssueMember(pki.MemberRequest{Name: st.n.Name, Hosts: c.spec.certHosts(st.n)})
+		certs, err := c.spec.TLS.CA.IssueMember(pki.MemberRequest{Name: st.n.Name, Hosts: c.spec.certHosts(st.n), Window: c.spec.TLS.window(time.Now())})
 		if err != nil {
 			return f, err
 		}
@@ -397,10 +387,14 @@ func (c *Cluster) installFiles(ctx context.Context, st *nodeState, f files, stag
 		}
 	}
 	if len(f.pki) > 0 {
-		// Certificates from the same CA are interchangeable: etcd reads
-		// them per connection, so they are written in place, all in one
-		// round trip.
-		if err := writeFiles(ctx, st.cl, l.PKIDir, f.pki); err != nil {
+		// All in one round trip; staged next to the live ones for a
+		// running member, so that each member switches at its own
+		// restart (rotate.go).
+		pkiFiles := f.pki
+		if stage {
+			pkiFiles = stageNames(pkiFiles)
+		}
+		if err := writeFiles(ctx, st.cl, l.PKIDir, pkiFiles); err != nil {
 			return false, err
 		}
 		changed = true
@@ -457,6 +451,9 @@ func (c *Cluster) activateStaged(ctx context.Context, st *nodeState) error {
 	var cmds []string
 	for _, p := range []string{l.Binary, l.Config} {
 		cmds = append(cmds, fmt.Sprintf("if [ -f %[1]s ]; then mv -f %[1]s %[2]s; fi", node.Quote(p+stagedSuffix), node.Quote(p)))
+	}
+	if c.spec.TLS != nil {
+		cmds = append(cmds, stagedPKIMoves(l.PKIDir))
 	}
 	_, err := st.cl.Run(ctx, strings.Join(cmds, "\n"))
 	return err

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
@@ -79,6 +80,11 @@ type Node struct {
 type TLS struct {
 	CA     *pki.CA
 	Client *pki.KeyPair
+	// Validity is how long issued member certificates last (pki's default
+	// when zero); RenewBefore how long before their expiry they are
+	// issued again (memberhost.RenewBefore when zero). See rotate.go.
+	Validity    time.Duration
+	RenewBefore time.Duration
 }
 
 // Binary is what runs a member: the bundled server (a local provider binary

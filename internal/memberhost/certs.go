@@ -103,6 +103,12 @@ func CheckCerts(ca *pki.CA, certs *pki.MemberCerts, serverHosts, peerHosts []str
 // (files: the PKI dir's content by name) can stay: matching keys, and
 // CheckCerts holds now and RenewBefore from now.
 func CertsOnMachineValid(ca *pki.CA, files map[string][]byte, serverHosts, peerHosts []string, now time.Time) bool {
+	return CertsOnMachineValidFor(ca, files, serverHosts, peerHosts, now, RenewBefore)
+}
+
+// CertsOnMachineValidFor is CertsOnMachineValid with a renewal window of
+// renewBefore instead of RenewBefore.
+func CertsOnMachineValidFor(ca *pki.CA, files map[string][]byte, serverHosts, peerHosts []string, now time.Time, renewBefore time.Duration) bool {
 	server, err := loadKeyPair("server", files[ServerCertFile], files[ServerKeyFile])
 	if err != nil {
 		return false
@@ -112,5 +118,5 @@ func CertsOnMachineValid(ca *pki.CA, files map[string][]byte, serverHosts, peerH
 		return false
 	}
 	certs := &pki.MemberCerts{Server: server, Peer: peer}
-	return CheckCerts(ca, certs, serverHosts, peerHosts, now, now.Add(RenewBefore)) == nil
+	return CheckCerts(ca, certs, serverHosts, peerHosts, now, now.Add(renewBefore)) == nil
 }

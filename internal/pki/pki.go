@@ -373,3 +373,14 @@ func sign(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, key, signer *ecd
 	}
 	return &KeyPair{Cert: cert, Key: key, CertPEM: EncodeCertificatePEM(cert), KeyPEM: keyPEM}, nil
 }
+
+// LeafWindow is the window of a leaf certificate issued at now that must
+// last validity: it ends validity after now and starts up to an hour
+// earlier (never more than validity earlier), so that a node whose clock
+// is a little behind accepts it. Unlike WindowAt, the end is exact, which a
+// caller that renews certificates before they expire needs.
+func LeafWindow(now time.Time, validity time.Duration) Window {
+	now = now.UTC().Truncate(time.Second)
+	back := min(time.Hour, validity)
+	return Window{NotBefore: now.Add(-back), NotAfter: now.Add(validity)}
+}

@@ -56,6 +56,10 @@ type clusterModel struct {
 	ClientKeyPEM  types.String `tfsdk:"client_key_pem"`
 	BinarySHA256  types.String `tfsdk:"binary_sha256"`
 	Backups       types.List   `tfsdk:"backups"`
+
+	// Certificate expiry: see cluster_tls_rotation.go.
+	TLSNotAfter      types.String `tfsdk:"tls_not_after"`
+	TLSCertsNotAfter types.Map    `tfsdk:"tls_certificates_not_after"`
 }
 
 type clusterNodeModel struct {
@@ -68,9 +72,13 @@ type clusterNodeModel struct {
 }
 
 type clusterTLSModel struct {
-	Auto      types.Bool   `tfsdk:"auto"`
-	CACertPEM types.String `tfsdk:"ca_cert_pem"`
-	CAKeyPEM  types.String `tfsdk:"ca_key_pem"`
+	Auto              types.Bool   `tfsdk:"auto"`
+	CACertPEM         types.String `tfsdk:"ca_cert_pem"`
+	CAKeyPEM          types.String `tfsdk:"ca_key_pem"`
+	CAKeyPEMWO        types.String `tfsdk:"ca_key_pem_wo"`
+	CAKeyPEMWOVersion types.Int64  `tfsdk:"ca_key_pem_wo_version"`
+	Validity          types.String `tfsdk:"validity"`
+	RenewBefore       types.String `tfsdk:"renew_before"`
 }
 
 var clusterNodeAttrTypes = map[string]attr.Type{
@@ -209,7 +217,10 @@ func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, priv
 		caKeyForPrivate, _ = json.Marshal(privateCA{KeyPEM: string(ca.KeyPEM)})
 	}
 	material := &cluster.TLS{CA: ca}
-	if state != nil && !state.ClientCertPEM.IsNull() && !state.ClientKeyPEM.IsNull() && state.CACertPEM.ValueString() == string(ca.CertPEM) {
+	m.withLifetimes(ctx, material)
+	// The state's client certificate, unless the plan renews it
+	// (planCertRenewal marks it unknown).
+	if state != nil && !m.ClientCertPEM.IsUnknown() && !state.ClientCertPEM.IsNull() && !state.ClientKeyPEM.IsNull() && state.CACertPEM.ValueString() == string(ca.CertPEM) {
 		cert, err1 := pki.ParseCertificatePEM([]byte(state.ClientCertPEM.ValueString()))
 		key, err2 := pki.ParsePrivateKeyPEM([]byte(state.ClientKeyPEM.ValueString()))
 		if err1 == nil && err2 == nil {
@@ -217,7 +228,7 @@ func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, priv
 		}
 	}
 	if material.Client == nil {
-		if material.Client, err = ca.IssueClient("root", pki.Window{}); err != nil {
+		if material.Client, err = ca.IssueClient("root", pki.LeafWindow(time.Now(), material.Validity)); err != nil {
 			diags.AddError("Cannot issue the client certificate", err.Error())
 			return nil, nil, diags
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -110,15 +109,12 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"tls": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "Secure client and peer traffic with TLS and client-certificate authentication. Either " +
 					"`{ auto = true }`, which generates a CA (its key is kept in the resource's private state), or your own CA as " +
-					"`{ ca_cert_pem = ..., ca_key_pem = ... }`. Either way the provider issues each member a server and a peer " +
+					"`{ ca_cert_pem = ..., ca_key_pem = ... }` (or `ca_key_pem_wo`, which keeps the key out of the state). Either way the provider issues each member a server and a peer " +
 					"certificate (SANs: the node's addresses and loopback) and one client certificate (common name `root`), " +
-					"exported as `client_cert_pem` and `client_key_pem`. Changing `tls` replaces the cluster.",
-				Attributes: map[string]schema.Attribute{
-					"auto":        schema.BoolAttribute{Optional: true, MarkdownDescription: "Generate the certificate authority."},
-					"ca_cert_pem": schema.StringAttribute{Optional: true, MarkdownDescription: "Your CA certificate (PEM), instead of `auto`."},
-					"ca_key_pem":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "The key of `ca_cert_pem` (PEM)."},
-				},
-				PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+					"exported as `client_cert_pem` and `client_key_pem`, and renews them before they expire (`validity`, `renew_before`). " +
+					"Adding or removing `tls`, or changing `auto` or `ca_cert_pem`, replaces the cluster; the other settings change in place.",
+				Attributes:    clusterTLSAttributes(),
+				PlanModifiers: []planmodifier.Object{tlsRequiresReplace{}},
 				Validators:    []validator.Object{clusterTLSValidator{}},
 			},
 			"binary_path": schema.StringAttribute{Optional: true,
@@ -172,6 +168,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 	}
 	addCompactionAttributes(resp.Schema.Attributes)
 	addUpgradeAttributes(resp.Schema.Attributes)
+	addTLSRotationAttributes(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -188,6 +185,7 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 	}
 	validateRecovery(ctx, m, &resp.Diagnostics)
 	m.validateBackup(ctx, &resp.Diagnostics)
+	validateTLSRotation(ctx, m, &resp.Diagnostics)
 	if !req.Config.Raw.IsFullyKnown() || resp.Diagnostics.HasError() {
 		return
 	}
@@ -297,6 +295,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 		changed = planServerVersions(ctx, &plan, &state, &resp.Diagnostics) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
+		changed = planCertRenewal(ctx, &plan, state, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
@@ -319,7 +318,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "create")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.tlsMaterial(ctx, nil, nil)
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, nil, nil)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -379,6 +378,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 		// so that it is not forgotten and destroy can clean up.
 		plan.ClusterID = types.StringValue("")
 		plan.Members = types.ListValueMust(types.ObjectType{AttrTypes: clusterMemberAttrTypes}, nil)
+		plan.TLSNotAfter, plan.TLSCertsNotAfter = types.StringNull(), types.MapNull(types.StringType)
 		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 		resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, plan)...)
 		return
@@ -386,6 +386,7 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	addWarnings(&resp.Diagnostics, st.Warnings)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
 	plan.setServerVersions(s, st, false)
+	plan.certExpiry(ctx, s, &resp.Diagnostics)
 	syncBackups(ctx, s, backups, false, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
@@ -420,6 +421,9 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 			return
 		}
 	}
+	if !importing {
+		state.certExpiry(ctx, s, &resp.Diagnostics)
+	}
 	c := cluster.New(s)
 	defer c.Close()
 	st, err := c.Status(ctx)
@@ -429,7 +433,8 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 			return
 		}
 		resp.Diagnostics.AddWarning("etcd cluster unreachable",
-			fmt.Sprintf("Cluster %q: %v. Its state is kept as it was; the next apply reaches the nodes over SSH and starts what is not running.", s.Name, err))
+			fmt.Sprintf("Cluster %q: %v. Its state is kept as it was, but for the certificates' expiry; the next apply reaches the nodes over SSH and starts what is not running.", s.Name, err))
+		resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 		return
 	}
 	addWarnings(&resp.Diagnostics, st.Warnings)
@@ -471,7 +476,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "update")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.tlsMaterial(ctx, &state, req.Private)
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, &state, req.Private)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -534,6 +539,7 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	resp.Diagnostics.Append(plan.setEndpoints(s)...)
 	resp.Diagnostics.Append(plan.setStatus(st)...)
 	plan.setServerVersions(s, st, false)
+	plan.certExpiry(ctx, s, &resp.Diagnostics)
 	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
 	if caKey != nil {

@@ -234,7 +234,9 @@ func (clusterTLSValidator) ValidateObject(ctx context.Context, req validator.Obj
 	auto, u1 := isSet("auto")
 	cert, u2 := isSet("ca_cert_pem")
 	key, u3 := isSet("ca_key_pem")
-	if u1 || u2 || u3 {
+	keyWO, u4 := isSet("ca_key_pem_wo")
+	key = key || keyWO
+	if u1 || u2 || u3 || u4 {
 		return
 	}
 	switch {
