@@ -368,15 +368,19 @@ func (c *Cluster) installFiles(ctx context.Context, st *nodeState, f files, stag
 		if stage {
 			// The live binary decides; the staged copy is only written
 			// when it differs.
-			same, err := c.remoteHasFile(ctx, st.cl, c.spec.Binary.LocalPath, l.Binary)
+			same, err := c.remoteHasFile(ctx, st.cl, l.Binary)
 			if err != nil {
 				return false, err
 			}
 			upload = !same
 		}
 		if upload {
+			sum, err := c.binarySHA256()
+			if err != nil {
+				return false, err
+			}
 			begin := time.Now()
-			up, err := st.cl.UploadFile(ctx, c.spec.Binary.LocalPath, l.Binary+suffix, 0o755)
+			up, err := st.cl.UploadFileSum(ctx, c.spec.Binary.LocalPath, sum, l.Binary+suffix, 0o755)
 			if err != nil {
 				return false, err
 			}
@@ -431,12 +435,21 @@ func writeFiles(ctx context.Context, cl *node.Client, dir string, files map[stri
 	return err
 }
 
-// remoteHasFile tells whether remote holds exactly the local file.
-func (c *Cluster) remoteHasFile(ctx context.Context, cl *node.Client, local, remote string) (bool, error) {
-	c.hashOnce.Do(func() { c.binHash, c.hashErr = node.FileSHA256(local) })
-	want, err := c.binHash, c.hashErr
+// binarySHA256 is the sha256 of the local binary, hashed once for every
+// node.
+func (c *Cluster) binarySHA256() (string, error) {
+	c.hashOnce.Do(func() { c.binHash, c.hashErr = node.FileSHA256(c.spec.Binary.LocalPath) })
+	if c.hashErr != nil {
+		return "", fmt.Errorf("binary_path: %w", c.hashErr)
+	}
+	return c.binHash, nil
+}
+
+// remoteHasFile tells whether remote holds exactly the local binary.
+func (c *Cluster) remoteHasFile(ctx context.Context, cl *node.Client, remote string) (bool, error) {
+	want, err := c.binarySHA256()
 	if err != nil {
-		return false, fmt.Errorf("binary_path: %w", err)
+		return false, err
 	}
 	got, err := node.RemoteSHA256(ctx, cl, remote)
 	if err != nil {

@@ -53,19 +53,32 @@ func checkSnapshot(attr string, src RestoreSource) (snapshot.Status, error) {
 		return bad("snapshot", fmt.Errorf("%s is not a regular file", src.Path))
 	}
 	want := strings.ToLower(strings.TrimSpace(src.SHA256))
-	got, err := snapshot.FileSHA256(src.Path)
-	if err != nil {
+	// One pass over the file for its sha256, its trailer and etcd's
+	// status: a gigabyte costs seconds per pass.
+	st, got, err := snapshot.Inspect(src.Path)
+	if got == "" {
 		return bad("snapshot", err)
 	}
 	if got != want {
 		return bad("sha256", fmt.Errorf("the sha256 of %s is %s, not %s: this is not the snapshot you expected (a different "+
 			"or changed file); check the path, or set sha256 to filesha256(...) of the file you mean", src.Path, got, src.SHA256))
 	}
-	st, err := snapshot.ReadStatus(src.Path)
 	if err != nil {
 		return bad("snapshot", fmt.Errorf("etcd's snapshot status refuses the file: %v", err))
 	}
 	return st, nil
+}
+
+// joinChecked is the snapshot check's error and that of inspecting the
+// nodes, either alone when the other is nil.
+func joinChecked(check, nodes error) error {
+	switch {
+	case check == nil:
+		return nodes
+	case nodes == nil:
+		return check
+	}
+	return errors.Join(check, nodes)
 }
 
 // restoreDirScript prints "busy" when the data dir exists and holds
@@ -101,12 +114,18 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 				"create the cluster from the snapshot without remote_binary (the bundled server, or binary_path)")}}
 	}
 	begin := time.Now()
-	if _, err := CheckSnapshot(src); err != nil {
-		return nil, &unchangedError{err}
-	}
-	c.progress("checked the snapshot", "path", src.Path, "took", time.Since(begin).Round(time.Millisecond).String())
+	// The snapshot is checked while the nodes are reached and inspected,
+	// which changes nothing either.
+	checked := make(chan error, 1)
+	go func() {
+		_, err := CheckSnapshot(src)
+		if err == nil {
+			c.progress("checked the snapshot", "path", src.Path, "took", time.Since(begin).Round(time.Millisecond).String())
+		}
+		checked <- err
+	}()
 	if err := c.Connect(ctx); err != nil {
-		return nil, &unchangedError{err}
+		return nil, &unchangedError{joinChecked(<-checked, err)}
 	}
 	states := make([]*nodeState, len(c.spec.Nodes))
 	busy := make([]bool, len(c.spec.Nodes))
@@ -127,7 +146,7 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 		}
 		return nil
 	})
-	if err != nil {
+	if err := joinChecked(<-checked, err); err != nil {
 		return nil, &unchangedError{err}
 	}
 	var errs []error
@@ -181,11 +200,14 @@ func (c *Cluster) restoreAll(ctx context.Context, cli *clientv3.Client, states [
 		l := c.spec.layout(st.n)
 		remote := path.Join(l.InstallDir, "restore", "snapshot.db")
 		// The member's files and the snapshot go up at once, in two
-		// sessions of the node's connection.
+		// sessions of the node's connection. The snapshot is copied
+		// without a sha256 pass on either side: it carries its own (the
+		// trailer CheckSnapshot required), which the restore below
+		// verifies before it writes the data dir.
 		uploaded := make(chan error, 1)
 		go func() {
 			stop := c.watchdog(ctx, st.n)
-			_, err := st.cl.UploadFile(ctx, src.Path, remote, 0o600)
+			err := st.cl.CopyFile(ctx, src.Path, remote, 0o600)
 			if cause := stop(); cause != nil && err != nil {
 				err = fmt.Errorf("%w (%v)", cause, err)
 			}
@@ -202,12 +224,16 @@ func (c *Cluster) restoreAll(ctx context.Context, cli *clientv3.Client, states [
 		cmd := fmt.Sprintf("%s snapshot restore %s --data-dir %s --name %s --initial-cluster %s --initial-cluster-token %s --initial-advertise-peer-urls %s",
 			node.Quote(l.Binary), node.Quote(remote), node.Quote(l.DataDir), node.Quote(st.n.Name),
 			node.Quote(etcdconf.InitialClusterString(initial)), node.Quote(token), node.Quote(c.spec.PeerURL(st.n)))
-		_, rerr := st.cl.Run(ctx, cmd)
-		_, cerr := st.cl.Run(ctx, fmt.Sprintf("rm -f %s; rmdir %s 2>/dev/null; true", node.Quote(remote), node.Quote(path.Dir(remote))))
+		// The bundled binary's restore checks the snapshot's sha256
+		// trailer first (no --skip-hash-check): a copy that arrived damaged
+		// is refused before the data dir is written.
+		restoring := time.Now()
+		_, rerr := st.cl.Run(ctx, cmd+"; rc=$?; rm -f "+node.Quote(remote)+"; rmdir "+node.Quote(path.Dir(remote))+" 2>/dev/null; exit $rc")
 		if rerr != nil {
 			return fmt.Errorf("snapshot restore: %w", rerr)
 		}
-		return cerr
+		c.progress("restored the data dir", "node", st.n.Name, "took", time.Since(restoring).Round(time.Millisecond).String())
+		return nil
 	})
 	if err != nil {
 		return err

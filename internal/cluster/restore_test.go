@@ -276,7 +276,7 @@ func BenchmarkRestore(b *testing.B) {
 		b.StartTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		begin = time.Now()
-		c := New(s)
+		c := New(s, logProgress(b))
 		if _, err := c.Restore(ctx, src); err != nil {
 			cancel()
 			b.Fatal(err)

@@ -89,6 +89,32 @@ func TestUpload(t *testing.T) {
 	if sum, err := RemoteSHA256(ctx, c, remote+".missing"); err != nil || sum != "" {
 		t.Fatalf("missing file hash %q %v", sum, err)
 	}
+
+	// CopyFile: always copies, into a new directory, with the mode.
+	copied := filepath.Join(h.BaseDir, "restore", "snap.db")
+	if err := c.CopyFile(ctx, local, copied, 0o600); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if got, _ := os.ReadFile(copied); !bytes.Equal(got, big) {
+		t.Fatal("copy differs")
+	}
+	if fi, _ := os.Stat(copied); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("copy mode %v", fi.Mode())
+	}
+	if err := c.CopyFile(ctx, local, "relative/snap.db", 0o600); err == nil {
+		t.Fatal("copy to a relative remote path accepted")
+	}
+	// A copy that arrives short is refused, and neither it nor its
+	// temporary file is left behind.
+	short := filepath.Join(h.BaseDir, "restore", "short.db")
+	_, err = c.RunWithInput(ctx, copyScript(short, int64(len(big)), 0o600), bytes.NewReader(big[:len(big)/2]))
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.ExitStatus != 3 || !strings.Contains(ce.Stderr, "incomplete") {
+		t.Fatalf("short copy: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(short)); len(ents) != 1 || ents[0].Name() != "snap.db" {
+		t.Fatalf("after a short copy the directory holds %v", ents)
+	}
 }
 
 func TestQuote(t *testing.T) {
