@@ -170,6 +170,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 		},
 	}
 	addCompactionAttributes(resp.Schema.Attributes)
+	addMaintenanceAttribute(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -294,9 +295,11 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		}
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
+		changed = planMaintenance(ctx, &plan, &state, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
+		changed = planMaintenance(ctx, &plan, nil, &resp.Diagnostics) || changed
 	}
 	if changed {
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
@@ -442,6 +445,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	resp.Diagnostics.Append(state.setStatus(st)...)
 	if !importing {
 		state.readBackups(ctx, s, &resp.Diagnostics)
+		state.readMaintenance(ctx, resp.Private, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 }
@@ -489,6 +493,8 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	if hadBackup && len(remove) > 0 && !resp.Diagnostics.HasError() {
 		removeBackups(ctx, s, remove, true, &resp.Diagnostics)
 	}
+	// Defragment first: a cluster under NOSPACE is healthy again for the rest.
+	plan.applyMaintenance(ctx, state, req.Private, resp.Private, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
