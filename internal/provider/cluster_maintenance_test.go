@@ -36,7 +36,9 @@ import (
 // memPrivate is a private state in memory.
 type memPrivate map[string][]byte
 
-func (p memPrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) { return p[key], nil }
+func (p memPrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) {
+	return p[key], nil
+}
 func (p memPrivate) SetKey(_ context.Context, key string, value []byte) diag.Diagnostics {
 	p[key] = value
 	return nil
