@@ -223,6 +223,9 @@ func planMaintenance(ctx context.Context, plan *clusterModel, state *clusterMode
 // of the apply: etcd_cluster waits for a healthy cluster, and a member with
 // a NOSPACE alarm is not.
 func (m *clusterModel) applyMaintenance(ctx context.Context, state clusterModel, private privateGetter, next privateSetter, diags *diag.Diagnostics) {
+	if diags.HasError() {
+		return // the apply stops before anything changes
+	}
 	mm, ok := m.maintenanceSettings(ctx, diags)
 	if !ok {
 		return
