@@ -3,6 +3,7 @@ package maintenance
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -53,6 +54,13 @@ func Run(ctx context.Context, cl *client.Client, p Policy, only map[uint64]bool)
 	done := map[uint64]bool{}
 	skipped := map[uint64]bool{}
 	for {
+		// Every member a plan named is done or skipped: nothing is left
+		// to measure for.
+		if only != nil && !slices.ContainsFunc(slices.Collect(maps.Keys(only)), func(id uint64) bool {
+			return only[id] && !done[id] && !skipped[id]
+		}) {
+			return res, nil
+		}
 		s, err := Measure(ctx, cl)
 		if err != nil {
 			return res, err

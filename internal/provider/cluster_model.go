@@ -43,6 +43,8 @@ type clusterModel struct {
 	// Compaction settings of their own: see cluster_compaction.go.
 	AutoCompactionMode      types.String `tfsdk:"auto_compaction_mode"`
 	AutoCompactionRetention types.String `tfsdk:"auto_compaction_retention"`
+	// Defragmentation and NOSPACE: see cluster_maintenance.go.
+	Maintenance types.Object `tfsdk:"maintenance"`
 
 	// Server versions: see cluster_upgrade.go.
 	ServerVersion  types.String `tfsdk:"server_version"`

@@ -169,6 +169,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 	addCompactionAttributes(resp.Schema.Attributes)
 	addUpgradeAttributes(resp.Schema.Attributes)
 	addTLSRotationAttributes(resp.Schema.Attributes)
+	addMaintenanceAttribute(resp.Schema.Attributes)
 }
 
 func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -296,10 +297,12 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		changed = planServerVersions(ctx, &plan, &state, &resp.Diagnostics) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
 		changed = planCertRenewal(ctx, &plan, state, &resp.Diagnostics) || changed
+		changed = planMaintenance(ctx, &plan, &state, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
 		changed = planServerVersions(ctx, &plan, nil, &resp.Diagnostics) || changed
+		changed = planMaintenance(ctx, &plan, nil, &resp.Diagnostics) || changed
 	}
 	if changed {
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
@@ -462,6 +465,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	state.setServerVersions(s, st, importing)
 	if !importing {
 		state.readBackups(ctx, s, &resp.Diagnostics)
+		state.readMaintenance(ctx, resp.Private, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, state)...)
 	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, state)...)
@@ -510,6 +514,8 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	if hadBackup && len(remove) > 0 && !resp.Diagnostics.HasError() {
 		removeBackups(ctx, s, remove, true, &resp.Diagnostics)
 	}
+	// Defragment first: a cluster under NOSPACE is healthy again for the rest.
+	plan.applyMaintenance(ctx, state, req.Private, resp.Private, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
