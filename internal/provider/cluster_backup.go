@@ -625,15 +625,18 @@ func (m *clusterModel) prepareBackups(ctx context.Context, s cluster.Spec, diags
 // removed after use): without this, that plan would show backups as
 // "known after apply" and never be empty.
 func keepBackupsIfUnchanged(ctx context.Context, plan *clusterModel, state clusterModel, prior tfsdk.State) bool {
-	if !plan.Backups.IsUnknown() {
+	if !plan.Backups.IsUnknown() && !plan.TLSNotAfter.IsUnknown() && !plan.TLSCertsNotAfter.IsUnknown() {
 		return false
 	}
+	// The certificates' expiries are read like the backups: a plan that
+	// changes nothing keeps them too (planCertRenewal, after this, marks
+	// them unknown when a renewal is due).
 	candidate := *plan
-	candidate.Backups = state.Backups
+	candidate.Backups, candidate.TLSNotAfter, candidate.TLSCertsNotAfter = state.Backups, state.TLSNotAfter, state.TLSCertsNotAfter
 	same := tfsdk.State{Schema: prior.Schema, Raw: prior.Raw.Copy()}
 	if diags := same.Set(ctx, candidate); diags.HasError() || !same.Raw.Equal(prior.Raw) {
 		return false
 	}
-	plan.Backups = state.Backups
+	plan.Backups, plan.TLSNotAfter, plan.TLSCertsNotAfter = state.Backups, state.TLSNotAfter, state.TLSCertsNotAfter
 	return true
 }

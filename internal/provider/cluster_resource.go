@@ -295,6 +295,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		}
 		changed = planRecovery(ctx, &plan, state, req.Config, &resp.Diagnostics) || changed
 		changed = planServerVersions(ctx, &plan, &state, &resp.Diagnostics) || changed
+		changed = nullCertExpiriesWithoutTLS(&plan) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
 		changed = planCertRenewal(ctx, &plan, state, &resp.Diagnostics) || changed
 		changed = planMaintenance(ctx, &plan, &state, &resp.Diagnostics) || changed
@@ -302,6 +303,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if req.State.Raw.IsNull() {
 		planRestore(ctx, plan, nil, req.Config, &resp.Diagnostics)
 		changed = planServerVersions(ctx, &plan, nil, &resp.Diagnostics) || changed
+		changed = nullCertExpiriesWithoutTLS(&plan) || changed
 		changed = planMaintenance(ctx, &plan, nil, &resp.Diagnostics) || changed
 	}
 	if changed {
@@ -403,6 +405,10 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	// Every Read that returns without an error has an identity, also one
+	// that keeps the state as it was (an unreachable cluster); the end of
+	// Read sets it again from what it read.
+	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, state)...)
 	material, err := state.readOnlyTLS()
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid TLS material in the state", err.Error())

@@ -310,6 +310,16 @@ func (m *clusterModel) certExpiry(ctx context.Context, s cluster.Spec, diags *di
 // tls_certificates_not_after of a node that stays is due for renewal
 // (cluster.CertDue), and says so in a warning: which certificates, and
 // when they expire. It reports whether it changed the plan.
+// nullCertExpiriesWithoutTLS plans the certificates' expiries as null for
+// a cluster without TLS (the apply finds none), instead of unknown.
+func nullCertExpiriesWithoutTLS(plan *clusterModel) bool {
+	if !plan.TLS.IsNull() || (plan.TLSNotAfter.IsNull() && plan.TLSCertsNotAfter.IsNull()) {
+		return false
+	}
+	plan.TLSNotAfter, plan.TLSCertsNotAfter = types.StringNull(), types.MapNull(types.StringType)
+	return true
+}
+
 func planCertRenewal(ctx context.Context, plan *clusterModel, state clusterModel, diags *diag.Diagnostics) bool {
 	if plan.TLS.IsNull() || plan.TLS.IsUnknown() || state.TLS.IsNull() || state.TLSCertsNotAfter.IsNull() || state.TLSCertsNotAfter.IsUnknown() {
 		return false
