@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +131,22 @@ func binaryLine(t *testing.T) string {
 	return "  binary_path = " + hclString(clusterBinary(t)) + "\n"
 }
 
+// stateEndpoints are etcd_cluster.c's endpoints in the state.
+func stateEndpoints(s *terraform.State) ([]string, error) {
+	rs, ok := s.RootModule().Resources["etcd_cluster.c"]
+	if !ok {
+		return nil, errors.New("etcd_cluster.c not in state")
+	}
+	var eps []string
+	for i := 0; ; i++ {
+		ep, ok := rs.Primary.Attributes[fmt.Sprintf("endpoints.%d", i)]
+		if !ok {
+			return eps, nil
+		}
+		eps = append(eps, ep)
+	}
+}
+
 // clusterClient is a plain clientv3 client for the cluster in the state.
 func clusterClient(s *terraform.State) (*clientv3.Client, error) {
 	rs, ok := s.RootModule().Resources["etcd_cluster.c"]
@@ -139,13 +154,9 @@ func clusterClient(s *terraform.State) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("etcd_cluster.c not in state")
 	}
 	a := rs.Primary.Attributes
-	var eps []string
-	for i := 0; ; i++ {
-		ep, ok := a[fmt.Sprintf("endpoints.%d", i)]
-		if !ok {
-			break
-		}
-		eps = append(eps, ep)
+	eps, err := stateEndpoints(s)
+	if err != nil {
+		return nil, err
 	}
 	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if ca := a["ca_cert_pem"]; ca != "" {
@@ -451,92 +462,21 @@ func TestAccClusterRollingSettings(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	bin := binaryLine(t)
 	var (
-		stop  = make(chan struct{})
-		done  = make(chan struct{})
-		acked atomic.Int64
+		w *ackWriter
 		// ackedBefore is how many writes were acknowledged before the
 		// step that restarts the members.
-		ackedBefore int64
-		failed      atomic.Int64
-		ackedMu     sync.Mutex
-		keys        []string
+		ackedBefore int
 	)
 	startWriter := func(s *terraform.State) error {
-		cli, err := clusterClient(s)
-		if err != nil {
-			return err
-		}
-		go func() {
-			defer close(done)
-			defer cli.Close()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := fmt.Sprintf("/rolling/%06d", i)
-				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				_, err := cli.Put(ctx, key, "v")
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				acked.Add(1)
-				ackedMu.Lock()
-				keys = append(keys, key)
-				ackedMu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
+		var err error
 		// The rolling restart starts once writes are going through.
-		deadline := time.Now().Add(time.Minute)
-		for acked.Load() == 0 {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("no write acknowledged within a minute (%d failed)", failed.Load())
-			}
-			time.Sleep(10 * time.Millisecond)
+		w, err = startAckWriter(s, "/rolling/")
+		if err == nil {
+			ackedBefore = w.acks()
 		}
-		ackedBefore = acked.Load()
-		return nil
+		return err
 	}
-	verify := func(s *terraform.State) error {
-		close(stop)
-		<-done
-		cli, err := clusterClient(s)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		r, err := cli.Get(ctx, "/rolling/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
-		if err != nil {
-			return err
-		}
-		have := map[string]bool{}
-		for _, kv := range r.Kvs {
-			have[string(kv.Key)] = true
-		}
-		ackedMu.Lock()
-		defer ackedMu.Unlock()
-		var lost []string
-		for _, k := range keys {
-			if !have[k] {
-				lost = append(lost, k)
-			}
-		}
-		t.Logf("rolling restart: %d writes acknowledged, %d failed (retried), %d keys in etcd", acked.Load(), failed.Load(), len(r.Kvs))
-		if len(lost) > 0 {
-			return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
-		}
-		if acked.Load() <= ackedBefore {
-			return fmt.Errorf("the writer stopped: no write acknowledged during the settings change (%d before it, %d failed)", ackedBefore, failed.Load())
-		}
-		return nil
-	}
+	verify := func(s *terraform.State) error { return w.verifyState(s, t, ackedBefore) }
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{

@@ -66,22 +66,6 @@ func putKeys(t *testing.T, cli *clientv3.Client, prefix string, n int) map[strin
 	return out
 }
 
-// stateEndpoints are etcd_cluster.c's endpoints in the state.
-func stateEndpoints(s *terraform.State) ([]string, error) {
-	rs, ok := s.RootModule().Resources["etcd_cluster.c"]
-	if !ok {
-		return nil, errors.New("etcd_cluster.c not in state")
-	}
-	var eps []string
-	for i := 0; ; i++ {
-		ep, ok := rs.Primary.Attributes[fmt.Sprintf("endpoints.%d", i)]
-		if !ok {
-			return eps, nil
-		}
-		eps = append(eps, ep)
-	}
-}
-
 type etcdctlKV struct {
 	Key         []byte `json:"key"`
 	Value       []byte `json:"value"`

@@ -1,14 +1,12 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/hashicorp/terraform-plugin-testing/tfversion"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/pki"
@@ -52,110 +49,6 @@ func stateNotAfter(s *terraform.State) (time.Time, error) {
 	return time.Parse(time.RFC3339, v)
 }
 
-// writer keeps writing keys through a client of the cluster in the state,
-// counting acknowledged and failed writes and the longest time between two
-// acknowledged writes.
-type writer struct {
-	stop, done chan struct{}
-	mu         sync.Mutex
-	keys       []string
-	failed     int
-	lastAck    time.Time
-	stall      time.Duration
-}
-
-func startWriter(s *terraform.State, prefix string) (*writer, error) {
-	cli, err := clusterClient(s)
-	if err != nil {
-		return nil, err
-	}
-	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		defer cli.Close()
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			key := fmt.Sprintf("%s%06d", prefix, i)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_, err := cli.Put(ctx, key, "v")
-			cancel()
-			now := time.Now()
-			w.mu.Lock()
-			if err != nil {
-				w.failed++
-			} else {
-				if !w.lastAck.IsZero() && now.Sub(w.lastAck) > w.stall {
-					w.stall = now.Sub(w.lastAck)
-				}
-				w.lastAck = now
-				w.keys = append(w.keys, key)
-			}
-			w.mu.Unlock()
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-			} else {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		w.mu.Lock()
-		n := len(w.keys)
-		w.mu.Unlock()
-		if n > 0 {
-			return w, nil
-		}
-		if time.Now().After(deadline) {
-			close(w.stop)
-			<-w.done
-			return nil, fmt.Errorf("no write acknowledged within a minute")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// finish stops the writer and checks that every acknowledged write is in
-// the cluster of the state s, and that writes went through after since.
-func (w *writer) finish(t *testing.T, s *terraform.State, prefix string, ackedBefore int) error {
-	close(w.stop)
-	<-w.done
-	cli, err := clusterClient(s)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, kv := range r.Kvs {
-		have[string(kv.Key)] = true
-	}
-	var lost []string
-	for _, k := range w.keys {
-		if !have[k] {
-			lost = append(lost, k)
-		}
-	}
-	t.Logf("certificate rotation under load: %d writes acknowledged, %d failed (retried), longest gap between acknowledged writes %s",
-		len(w.keys), w.failed, w.stall.Round(time.Millisecond))
-	if len(lost) > 0 {
-		return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
-	}
-	if len(w.keys) <= ackedBefore {
-		return fmt.Errorf("the writer stopped: no write acknowledged during the rotation")
-	}
-	return nil
-}
-
 // Certificates that are due are replaced one member at a time while a
 // client keeps writing: no acknowledged write is lost and every member ends
 // up with new ones. Here they are due because tls.validity was shortened
@@ -168,7 +61,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 		return clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "`+validity+`", renew_before = "30m"`))
 	}
 	var (
-		w           *writer
+		w           *ackWriter
 		ackedBefore int
 		before      = map[string]time.Time{}
 	)
@@ -206,13 +99,11 @@ func TestAccClusterCertRotation(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					w, err = startWriter(s, "/rotate/")
+					w, err = startAckWriter(s, "/rotate/")
 					if err != nil {
 						return err
 					}
-					w.mu.Lock()
-					ackedBefore = len(w.keys)
-					w.mu.Unlock()
+					ackedBefore = w.acks()
 					return nil
 				}),
 			},
@@ -223,7 +114,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 					plancheck.ExpectUnknownValue("etcd_cluster.c", tfjsonpath.New("client_cert_pem")),
 				}},
 				Check: resource.ComposeTestCheckFunc(func(s *terraform.State) error {
-					if err := w.finish(t, s, "/rotate/", ackedBefore); err != nil {
+					if err := w.verifyState(s, t, ackedBefore); err != nil {
 						return err
 					}
 					return certs(s, func(k string, na time.Time) error {

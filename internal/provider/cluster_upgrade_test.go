@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,110 +15,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
 )
-
-// ackWriter writes keys through a retrying client and remembers every
-// write etcd acknowledged, and the longest time between two acknowledged
-// writes (a write stall as a client that retries sees it).
-type ackWriter struct {
-	prefix string
-	stop   chan struct{}
-	done   chan struct{}
-
-	mu       sync.Mutex
-	acked    []string
-	failed   int
-	last     time.Time
-	stalls   []time.Duration // longest stall of each window (see window)
-	longest  time.Duration
-	writeErr error
-}
-
-func startAckWriter(s *terraform.State, prefix string) (*ackWriter, error) {
-	cli, err := clusterClient(s)
-	if err != nil {
-		return nil, err
-	}
-	w := &ackWriter{prefix: prefix, stop: make(chan struct{}), done: make(chan struct{}), last: time.Now()}
-	go func() {
-		defer close(w.done)
-		defer cli.Close()
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			key := fmt.Sprintf("%s%07d", prefix, i)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_, err := cli.Put(ctx, key, "v")
-			cancel()
-			now := time.Now()
-			w.mu.Lock()
-			if err != nil {
-				w.failed++
-				w.writeErr = err
-			} else {
-				w.acked = append(w.acked, key)
-				if d := now.Sub(w.last); d > w.longest {
-					w.longest = d
-				}
-				w.last = now
-			}
-			w.mu.Unlock()
-			if err != nil {
-				time.Sleep(20 * time.Millisecond)
-			} else {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-	}()
-	return w, nil
-}
-
-// window ends a measuring window (one apply): it records and resets the
-// longest stall.
-func (w *ackWriter) window(name string, t *testing.T) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t.Logf("%s: %d writes acknowledged so far, %d failed (retried), longest stall %s", name, len(w.acked), w.failed, w.longest.Round(time.Millisecond))
-	w.stalls = append(w.stalls, w.longest)
-	w.longest = 0
-}
-
-// verify stops the writer and reads every acknowledged key back.
-func (w *ackWriter) verify(ctx context.Context, cli *clientv3.Client, t *testing.T) error {
-	close(w.stop)
-	<-w.done
-	r, err := cli.Get(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, kv := range r.Kvs {
-		have[string(kv.Key)] = true
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var lost []string
-	for _, k := range w.acked {
-		if !have[k] {
-			lost = append(lost, k)
-		}
-	}
-	t.Logf("background writer: %d writes acknowledged, %d failed and retried, %d lost", len(w.acked), w.failed, len(lost))
-	if len(lost) > 0 {
-		return fmt.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
-	}
-	if len(w.acked) == 0 {
-		return fmt.Errorf("the background writer never got a write through (last error: %v)", w.writeErr)
-	}
-	return nil
-}
 
 // serverVersionsAre checks that every node's member runs version.
 func serverVersionsAre(version string, nodes ...string) statecheck.StateCheck {
@@ -188,7 +87,7 @@ func TestAccClusterUpgradePath(t *testing.T) {
 		defer cli.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := writer.verify(ctx, cli, t); err != nil {
+		if err := writer.verify(ctx, cli, t, 0); err != nil {
 			return err
 		}
 		for _, v := range steps {
