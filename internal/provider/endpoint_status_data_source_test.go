@@ -1,17 +1,12 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -124,46 +119,20 @@ func TestAccEndpointStatusDataSourceExample(t *testing.T) {
 }
 
 // raiseNoSpace fills a cluster started with a small quota until etcd
-// refuses a write with "database space exceeded", then waits until the
-// NOSPACE alarm is in the cluster's alarm list.
+// raises the NOSPACE alarm (fillToNoSpace).
 func raiseNoSpace(t *testing.T, c *testserver.Cluster) {
 	t.Helper()
-	ctx := etcdCtx(t)
-	value := strings.Repeat("x", 64<<10)
-	full := false
-	for i := 0; i < 1000 && !full; i++ {
-		_, err := c.Client().Put(ctx, fmt.Sprintf("/fill/%d", i), value)
-		switch {
-		case errors.Is(err, rpctypes.ErrNoSpace):
-			full = true
-		case err != nil:
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
-	if !full {
-		t.Fatal("1,000 puts of 64 KiB did not exceed the quota")
-	}
-	for len(noSpaceMembers(t, c)) == 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatal("no NOSPACE alarm after the quota was exceeded")
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := fillToNoSpace(etcdCtx(t), c.Client()); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // noSpaceMembers returns the IDs of the members with a NOSPACE alarm.
 func noSpaceMembers(t *testing.T, c *testserver.Cluster) map[uint64]bool {
 	t.Helper()
-	resp, err := c.Client().AlarmList(etcdCtx(t))
+	ids, err := noSpaceAlarms(etcdCtx(t), c.Client())
 	if err != nil {
 		t.Fatal(err)
-	}
-	ids := map[uint64]bool{}
-	for _, a := range resp.Alarms {
-		if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
-			ids[a.MemberID] = true
-		}
 	}
 	return ids
 }
