@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -187,6 +188,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, cli *clientv3.Client, states 
 	}
 	begin := time.Now()
 	var last string
+	var alarmedSince time.Time // since when a raised alarm was seen in every probe
 	for i := 0; ; i++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		h, err := membership.Probe(pctx, cli)
@@ -198,6 +200,13 @@ func (c *Cluster) waitHealthy(ctx context.Context, cli *clientv3.Client, states 
 				return h, nil
 			}
 			last = why
+			if ae := alarmed(h); ae == nil {
+				alarmedSince = time.Time{}
+			} else if alarmedSince.IsZero() {
+				alarmedSince = time.Now()
+			} else if time.Since(alarmedSince) >= alarmGrace {
+				return h, ae
+			}
 		} else {
 			last = err.Error()
 		}
@@ -220,6 +229,63 @@ func (c *Cluster) waitHealthy(ctx context.Context, cli *clientv3.Client, states 
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// alarmGrace is how long waitHealthy lets an alarm stay raised before it
+// gives up. An alarm stays until it is disarmed; the grace covers a member
+// that has not yet applied a disarm the apply itself made (maintenance).
+const alarmGrace = 15 * time.Second
+
+// AlarmError reports alarms raised in the cluster (`etcdctl alarm list`),
+// which keep it from becoming healthy however long the apply waits.
+type AlarmError struct {
+	// Alarms maps each alarm type ("NOSPACE") to the members it was
+	// raised for, by name.
+	Alarms map[string][]string
+}
+
+func (e *AlarmError) Error() string {
+	types := slices.Sorted(maps.Keys(e.Alarms))
+	var b strings.Builder
+	for i, a := range types {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "etcd's %s alarm is raised for %s", a, strings.Join(e.Alarms[a], ", "))
+	}
+	b.WriteString(". An alarm stays raised until it is disarmed, so the cluster cannot become healthy by waiting. ")
+	if slices.Contains(types, "NOSPACE") {
+		b.WriteString("NOSPACE: the database reached its quota (quota-backend-bytes) and etcd refuses writes. Delete or compact " +
+			"data and add a maintenance block to etcd_cluster: the next apply defragments the members and disarms NOSPACE before " +
+			"anything else. Or compact, defragment and run `etcdctl alarm disarm` yourself; raise settings[\"quota-backend-bytes\"] " +
+			"if the data needs it. ")
+	}
+	if slices.Contains(types, "CORRUPT") {
+		b.WriteString("CORRUPT: a member's data differs from the others'; replace that member (remove its node, wipe its data dir, " +
+			"add it back), then run `etcdctl alarm disarm`. ")
+	}
+	b.WriteString("Then apply again.")
+	return b.String()
+}
+
+// alarmed returns an AlarmError when a member reports a raised alarm.
+func alarmed(h membership.Health) *AlarmError {
+	var e *AlarmError
+	for _, m := range h.Members {
+		for _, a := range m.Alarms {
+			if e == nil {
+				e = &AlarmError{Alarms: map[string][]string{}}
+			}
+			name := "member " + membership.FormatID(a.MemberID)
+			if am, ok := h.ByID(a.MemberID); ok {
+				name = am.DisplayName()
+			}
+			if !slices.Contains(e.Alarms[a.Type], name) {
+				e.Alarms[a.Type] = append(e.Alarms[a.Type], name)
+			}
+		}
+	}
+	return e
 }
 
 // checkServices fails, naming the node, when a node cannot be reached over

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,6 +32,18 @@ type MemberHealth struct {
 	// downgrade procedure (`etcdctl downgrade enable`, etcd 3.6+), as this
 	// member reports it; "" when none is in progress.
 	DowngradeTarget string
+	// Alarms are the alarms this member reports as raised in the cluster
+	// (every member reports all of them), in the order etcd lists them.
+	// An alarm stays raised until it is disarmed (`etcdctl alarm
+	// disarm`): waiting does not make such a member healthy.
+	Alarms []Alarm
+}
+
+// Alarm is one raised alarm: its type ("NOSPACE", "CORRUPT") and the
+// member it was raised for.
+type Alarm struct {
+	MemberID uint64
+	Type     string
 }
 
 // Health is the state of every member, like `etcdctl endpoint health
@@ -158,6 +172,7 @@ func probeMember(ctx context.Context, cli *clientv3.Client, m Member) MemberHeal
 			mh.Err = fmt.Errorf("%s: %w", ep, ErrNoLeader)
 		case len(st.Errors) > 0:
 			mh.Err = fmt.Errorf("%s reports %v", ep, st.Errors)
+			mh.Alarms = parseAlarms(st.Errors)
 		default:
 			mh.Healthy = true
 			mh.Err = nil
@@ -182,4 +197,21 @@ func CheckQuorum(ctx context.Context, cli *clientv3.Client) (Health, error) {
 		return h, ErrNoLeader
 	}
 	return h, nil
+}
+
+// alarmRE finds the member and the alarm type in an entry of a Status
+// response's Errors, which etcd writes as an alarm member's text form
+// ("memberID:123 alarm:NOSPACE ").
+var alarmRE = regexp.MustCompile(`\bmemberID:\s*(\d+)\s+alarm:\s*([A-Z_]+)`)
+
+// parseAlarms are the alarms named in a Status response's Errors.
+func parseAlarms(errs []string) []Alarm {
+	var out []Alarm
+	for _, e := range errs {
+		if m := alarmRE.FindStringSubmatch(e); m != nil {
+			id, _ := strconv.ParseUint(m[1], 10, 64)
+			out = append(out, Alarm{MemberID: id, Type: m[2]})
+		}
+	}
+	return out
 }

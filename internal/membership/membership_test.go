@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -130,6 +131,57 @@ func TestMemberListAndHealth(t *testing.T) {
 	}
 	if err := membership.Remove(ctx, cli, stopped.ID); !errors.Is(err, membership.ErrNotFound) {
 		t.Fatalf("second remove: %v", err)
+	}
+}
+
+// An alarm raised in the cluster (here NOSPACE, through etcd's alarm
+// API) makes every member unhealthy and is named in its Alarms until it is
+// disarmed.
+func TestProbeReportsAlarms(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := ctxT(t, 30*time.Second)
+	cli := c.Client()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := pb.NewMaintenanceClient(cli.ActiveConnection())
+	if _, err := mc.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: leader.ID, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	// probeUntil probes until every member satisfies ok: a member that has
+	// not applied the alarm's raft entry yet does not report it.
+	probeUntil := func(what string, ok func(membership.MemberHealth) bool) membership.Health {
+		for {
+			h, err := membership.Probe(ctx, cli)
+			all := err == nil && len(h.Members) == 3
+			for _, m := range h.Members {
+				all = all && ok(m)
+			}
+			if all {
+				return h
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: %+v, %v", what, h, err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	h := probeUntil("not every member reports the NOSPACE alarm", func(m membership.MemberHealth) bool { return len(m.Alarms) > 0 })
+	for _, m := range h.Members {
+		if m.Healthy || len(m.Alarms) != 1 || m.Alarms[0] != (membership.Alarm{MemberID: leader.ID, Type: "NOSPACE"}) || m.Err == nil {
+			t.Errorf("member %s with a NOSPACE alarm raised: healthy %v, alarms %+v, err %v", m.Name, m.Healthy, m.Alarms, m.Err)
+		}
+	}
+	if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: leader.ID, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	h = probeUntil("not healthy after the disarm", func(m membership.MemberHealth) bool { return m.Healthy })
+	for _, m := range h.Members {
+		if len(m.Alarms) != 0 {
+			t.Errorf("member %s after the disarm: alarms %+v", m.Name, m.Alarms)
+		}
 	}
 }
 

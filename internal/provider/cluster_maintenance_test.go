@@ -201,7 +201,8 @@ func memberDefrags(hosts []*sshhost.Host, name string) ([]defragSpan, error) {
 
 // Bad thresholds are refused at plan time, naming the attribute; nothing
 // is reached. Then: a 3-member cluster on sshd hosts with a 1 MiB quota is
-// filled until NOSPACE, its data deleted and compacted; the plan shows the
+// filled until NOSPACE, its data deleted and compacted; an apply without a
+// maintenance block fails, naming the alarm; then the plan shows the
 // three defragmentations as an in-place update, and one apply defragments
 // each member once, never two at once, and disarms the alarms: writes
 // succeed again, and the next plan is empty.
@@ -264,12 +265,9 @@ func TestAccClusterMaintenance(t *testing.T) {
 				},
 				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(s *terraform.State) error {
 					a := s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes
-					for i := 0; ; i++ {
-						ep, ok := a[fmt.Sprintf("endpoints.%d", i)]
-						if !ok {
-							break
-						}
-						endpoints = append(endpoints, ep)
+					var err error
+					if endpoints, err = stateEndpoints(s); err != nil {
+						return err
 					}
 					for i := 0; ; i++ {
 						id, ok := a[fmt.Sprintf("members.%d.id", i)]
@@ -286,6 +284,9 @@ func TestAccClusterMaintenance(t *testing.T) {
 				}),
 			},
 			{
+				// Without a maintenance block nothing disarms NOSPACE: the
+				// apply stops with an error naming the alarm and the way
+				// out, instead of waiting for health until its timeout.
 				PreConfig: func() {
 					cli, err := dial()
 					if err != nil {
@@ -300,6 +301,19 @@ func TestAccClusterMaintenance(t *testing.T) {
 					if err := freeAndFragment(ctx, cli, endpoints); err != nil {
 						t.Fatal(err)
 					}
+				},
+				Config:      clusterHCL(name, hosts, 3, bin+`  settings = { "quota-backend-bytes" = "1048576" }`+"\n"),
+				ExpectError: regexp.MustCompile(`(?s)etcd's\s+NOSPACE\s+alarm\s+is\s+raised\s+for\s+n[123].*add\s+a\s+maintenance\s+block`),
+			},
+			{
+				PreConfig: func() {
+					cli, err := dial()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer cli.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
 					if _, err := cli.Put(ctx, "/after", "x"); !errors.Is(err, rpctypes.ErrNoSpace) {
 						t.Fatalf("put before the apply: %v, want %v", err, rpctypes.ErrNoSpace)
 					}
