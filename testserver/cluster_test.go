@@ -202,3 +202,29 @@ func TestWithLogger(t *testing.T) {
 		t.Fatal("no server log reached the logger")
 	}
 }
+
+// Fill writes size bytes of distinct 1 KiB values under the prefix, keys
+// numbered from 000000000, and says how many.
+func TestFill(t *testing.T) {
+	c := testserver.Start(t, testserver.WithMembers(1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := c.Fill(ctx, "/fill/", 300<<10+100) // not a whole number of transactions
+	if err != nil || n != 300 {
+		t.Fatalf("Fill: %d keys, %v; want 300", n, err)
+	}
+	r, err := c.Client().Get(ctx, "/fill/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, kv := range r.Kvs {
+		if want := fmt.Sprintf("/fill/%09d", i); string(kv.Key) != want || len(kv.Value) != 1024 {
+			t.Fatalf("key %d: %s with %d bytes, want %s with 1024", i, kv.Key, len(kv.Value), want)
+		}
+		seen[string(kv.Value)] = true
+	}
+	if len(r.Kvs) != 300 || len(seen) != 300 {
+		t.Fatalf("%d keys with %d distinct values, want 300 of each", len(r.Kvs), len(seen))
+	}
+}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshot"
@@ -137,7 +135,10 @@ func BenchmarkCluster(b *testing.B) {
 	// quota is set above it, on the source and on the restored cluster.
 	quota := 2*size + 256<<20
 	src := testserver.Start(b, testserver.WithMembers(3), testserver.WithQuotaBackendBytes(quota))
-	keys := benchFill(b, src.Client(), size)
+	keys, err := src.Fill(context.Background(), "/bench/", size)
+	if err != nil {
+		b.Fatal(err)
+	}
 	ep := src.Endpoints()[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
@@ -351,41 +352,4 @@ func benchStopAndWipe(b *testing.B, c *Cluster, n Node) {
 	if err := node.RemoveDir(ctx, st.cl, c.spec.layout(n).DataDir); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// benchFill writes size bytes of random 1 KiB values under /bench/, 128 to
-// a transaction (etcd's limit), four transactions at a time, and returns
-// the number of keys.
-func benchFill(b *testing.B, cli *clientv3.Client, size int64) int {
-	b.Helper()
-	const valueSize, perTxn = 1024, 128
-	keys := int(size / valueSize)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for start := 0; start < keys; start += perTxn {
-		g.Go(func() error {
-			ops := make([]clientv3.Op, 0, perTxn)
-			for k := start; k < min(start+perTxn, keys); k++ {
-				v := make([]byte, valueSize)
-				_, _ = rand.Read(v)
-				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/bench/%09d", k), string(v)))
-			}
-			// A busy machine makes the cluster change leaders now and
-			// then; the puts are idempotent, so retry.
-			var err error
-			for range 20 {
-				if _, err = cli.Txn(ctx).Then(ops...).Commit(); err == nil || ctx.Err() != nil {
-					return err
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
-	return keys
 }

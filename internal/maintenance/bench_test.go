@@ -2,7 +2,6 @@ package maintenance
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
@@ -41,13 +39,17 @@ func BenchmarkDefragment(b *testing.B) {
 	deb := stocketcd.Require(b, stocketcd.V34Debian)
 	c := testserver.Start(b, testserver.WithMembers(3), testserver.WithQuotaBackendBytes(2*size+(256<<20)))
 	cli := c.Client()
-	benchFill(b, cli, "/bench/", size/2)
+	if _, err := c.Fill(context.Background(), "/bench/", size/2); err != nil {
+		b.Fatal(err)
+	}
 	cl := openClient(b, c)
 	target := c.Members()[0]
 	ep := target.ClientURLs[0]
 
 	fragment := func() {
-		benchFill(b, cli, "/churn/", size/2)
+		if _, err := c.Fill(context.Background(), "/churn/", size/2); err != nil {
+			b.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		// One delete of all would outlast etcd's request timeout.
@@ -128,39 +130,4 @@ func BenchmarkDefragment(b *testing.B) {
 	b.ReportMetric(oursT.Seconds()/theirsT.Seconds(), "x-etcdctl")
 	b.ReportMetric(float64(size)/(1<<20), "MiB-db")
 	b.ReportMetric(0, "ns/op")
-}
-
-// benchFill writes size bytes of random 1 KiB values under prefix, 128 to
-// a transaction (etcd's limit), four transactions at a time.
-func benchFill(b *testing.B, cli *clientv3.Client, prefix string, size int64) {
-	b.Helper()
-	const valueSize, perTxn = 1024, 128
-	keys := int(size / valueSize)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for start := 0; start < keys; start += perTxn {
-		g.Go(func() error {
-			ops := make([]clientv3.Op, 0, perTxn)
-			for k := start; k < min(start+perTxn, keys); k++ {
-				v := make([]byte, valueSize)
-				_, _ = rand.Read(v)
-				ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s%09d", prefix, k), string(v)))
-			}
-			// A busy machine makes the test cluster change leaders now and
-			// then; the puts are idempotent, so retry.
-			var err error
-			for range 20 {
-				if _, err = cli.Txn(ctx).Then(ops...).Commit(); err == nil || ctx.Err() != nil {
-					return err
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -2,17 +2,12 @@ package snapshotcmd
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
@@ -55,7 +50,9 @@ func BenchmarkSnapshotSave(b *testing.B) {
 	}
 	deb := stocketcd.Require(b, stocketcd.V34Debian)
 	c := testserver.Start(b, testserver.WithMembers(3), testserver.WithQuotaBackendBytes(2*size+(256<<20)))
-	fill(b, c.Client(), size)
+	if _, err := c.Fill(context.Background(), "/bench/", size); err != nil {
+		b.Fatal(err)
+	}
 	ep := c.Endpoints()[0]
 	self, err := os.Executable()
 	if err != nil {
@@ -114,39 +111,4 @@ func BenchmarkSnapshotSave(b *testing.B) {
 	b.ReportMetric(theirsT.Seconds()/oursT.Seconds(), "x-etcdctl")
 	b.ReportMetric(float64(bytes)/float64(b.N)/(1<<20), "MiB/snapshot")
 	b.ReportMetric(0, "ns/op")
-}
-
-// fill writes size bytes of random 1 KiB values, 128 to a transaction (etcd's limit),
-// four transactions at a time.
-func fill(b *testing.B, cli *clientv3.Client, size int64) {
-	b.Helper()
-	const valueSize, perTxn = 1024, 128
-	keys := int(size / valueSize)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for start := 0; start < keys; start += perTxn {
-		g.Go(func() error {
-			ops := make([]clientv3.Op, 0, perTxn)
-			for k := start; k < min(start+perTxn, keys); k++ {
-				v := make([]byte, valueSize)
-				_, _ = rand.Read(v)
-				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/bench/%09d", k), string(v)))
-			}
-			// A busy machine makes the test cluster change leaders now and
-			// then ("request timed out"); the puts are idempotent, so retry.
-			var err error
-			for range 20 {
-				if _, err = cli.Txn(ctx).Then(ops...).Commit(); err == nil || ctx.Err() != nil {
-					return err
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
 }
