@@ -24,14 +24,10 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
+// benchRecipesSession returns a recipes.Session on its own client.
 func benchRecipesSession(b *testing.B, c *testserver.Cluster, ttl int) *recipes.Session {
 	b.Helper()
-	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cli.Close() })
-	s, err := recipes.NewSession(cli, recipes.WithSessionTTL(ttl))
+	s, err := recipes.NewSession(benchClient(b, c), recipes.WithSessionTTL(ttl))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,15 +31,21 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
-// benchSession returns a session on its own client.
-func benchSession(b *testing.B, c *testserver.Cluster, ttl int) *concurrency.Session {
+// benchClient returns a client of its own, closed when b ends.
+func benchClient(b *testing.B, c *testserver.Cluster) *clientv3.Client {
 	b.Helper()
 	cli, err := c.NewClient(clientv3.Config{DialTimeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cli.Close() })
-	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl))
+	return cli
+}
+
+// benchSession returns a session on its own client.
+func benchSession(b *testing.B, c *testserver.Cluster, ttl int) *concurrency.Session {
+	b.Helper()
+	s, err := concurrency.NewSession(benchClient(b, c), concurrency.WithTTL(ttl))
 	if err != nil {
 		b.Fatal(err)
 	}
