@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshot"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
@@ -36,32 +38,32 @@ func TestParseName(t *testing.T) {
 
 // TestJobRun runs the job against a real member: the snapshot's name
 // carries its revision, the sidecar is sha256sum's format and matches,
-// retention keeps the newest, the copy command gets the path, and a
-// follower skips with LeaderOnly.
+// retention keeps the newest, the copy command gets the path, and with
+// LeaderOnly a follower skips and the leader does not.
 func TestJobRun(t *testing.T) {
 	c := testserver.Start(t, testserver.WithMembers(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	leader, err := c.Leader(ctx)
+	member := c.Members()[0]
+	// Writes go through the member that takes the snapshots: a member
+	// answers a put once it has applied it, but another member may apply
+	// a committed put later, so a client that could reach any member
+	// could see its write missing from the snapshot.
+	cli, err := c.NewClient(clientv3.Config{Endpoints: member.ClientURLs, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var follower testserver.Member
-	for _, m := range c.Members() {
-		if m.ID != leader.ID {
-			follower = m
-		}
-	}
+	defer cli.Close()
 	dir, copies := t.TempDir(), t.TempDir()
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	j := Job{
-		Dir: dir, Prefix: "c-n1", Keep: 2, Endpoint: leader.ClientURLs[0], LeaderOnly: true,
+		Dir: dir, Prefix: "c-n1", Keep: 2, Endpoint: member.ClientURLs[0],
 		CopyCommand: `cp "$1" "$ETCD_BACKUP_SHA256_FILE" ` + copies + `/`,
 		Now:         func() time.Time { return clock },
 	}
 	var names []string
 	for i := range 3 {
-		resp, err := c.Client().Put(ctx, "k", strings.Repeat("v", i+1))
+		resp, err := cli.Put(ctx, "k", strings.Repeat("v", i+1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,14 +101,39 @@ func TestJobRun(t *testing.T) {
 		t.Fatalf("dir holds %v, want %v (keep 2)", got, want)
 	}
 
-	j.Endpoint = follower.ClientURLs[0]
-	res, err := j.Run(ctx)
-	if err != nil || !res.Skipped {
-		t.Fatalf("follower with LeaderOnly: %+v, %v; want skipped", res, err)
+	// LeaderOnly. A busy machine can move the leadership between the
+	// look-up and the run: such a round does not count and is repeated.
+	j.LeaderOnly = true
+	for round := 0; ; round++ {
+		leader, err := c.Leader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var follower testserver.Member
+		for _, m := range c.Members() {
+			if m.ID != leader.ID {
+				follower = m
+			}
+		}
+		j.Endpoint = follower.ClientURLs[0]
+		fres, ferr := j.Run(ctx)
+		j.Endpoint = leader.ClientURLs[0]
+		lres, lerr := j.Run(ctx)
+		if now, err := c.Leader(ctx); err == nil && now.ID != leader.ID && round < 10 {
+			t.Logf("the leader moved from %s to %s during the LeaderOnly runs: again", leader.Name, now.Name)
+			continue
+		}
+		if ferr != nil || !fres.Skipped {
+			t.Fatalf("follower with LeaderOnly: %+v, %v; want skipped", fres, ferr)
+		}
+		if lerr != nil || lres.Skipped || lres.Backup.Name == "" {
+			t.Fatalf("leader with LeaderOnly: %+v, %v; want a backup", lres, lerr)
+		}
+		break
 	}
 	j.LeaderOnly = false
 	j.CopyCommand = "echo no space left >&2; exit 3"
-	res, err = j.Run(ctx)
+	res, err := j.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no space left") || res.Backup.Name == "" {
 		t.Fatalf("failing copy command: %+v, %v; want the backup and an error with the command's output", res, err)
 	}
