@@ -28,6 +28,18 @@ import (
 // v2store` inspect the WAL too).
 const MinUpgradeFrom35 = "3.5.32"
 
+// MinUpgradeFrom36 is the oldest etcd 3.6 release that etcd's upgrade guide
+// allows to be upgraded to 3.7 (the bundled server's minor version):
+// "Upgrade etcd from v3.6 to v3.7", section "Upgrade checklists" / "Update
+// 3.6" (https://etcd.io/docs/v3.7/upgrades/upgrade_3_7/): "make sure that
+// all of your 3.6 members are updated to 3.6.11 or later".
+const MinUpgradeFrom36 = "3.6.11"
+
+// upgradeMinimums maps a 3.x minor version to the oldest of its patch
+// releases that etcd's upgrade guide allows to be upgraded to 3.x+1. A
+// minor version without an entry has no such minimum.
+var upgradeMinimums = map[int]string{5: MinUpgradeFrom35, 6: MinUpgradeFrom36}
+
 // BundledVersion is the etcd server version bundled in this provider.
 var BundledVersion = version.Version
 
@@ -35,9 +47,10 @@ var BundledVersion = version.Version
 var (
 	// ErrSkipsMinor: etcd supports upgrading one minor version at a time.
 	ErrSkipsMinor = errors.New("skips a minor version")
-	// ErrBelowUpgradeMinimum: a 3.5 member below MinUpgradeFrom35 cannot
-	// be upgraded to 3.6.
-	ErrBelowUpgradeMinimum = errors.New("starts below the minimum 3.5 patch release etcd's upgrade guide requires")
+	// ErrBelowUpgradeMinimum: a member below its minor version's minimum
+	// patch release (MinUpgradeFrom35, MinUpgradeFrom36) cannot be upgraded
+	// to the next minor version.
+	ErrBelowUpgradeMinimum = errors.New("starts below the minimum patch release etcd's upgrade guide requires")
 	// ErrDowngrade: a minor downgrade not done through etcd's downgrade
 	// procedure.
 	ErrDowngrade = errors.New("is a downgrade outside etcd's downgrade procedure")
@@ -99,7 +112,8 @@ func (e *StepError) Unwrap() error { return e.Err }
 // CheckStep tells whether a member running from may be replaced by one
 // running to, in a rolling restart of the cluster, as etcd's upgrade policy
 // allows: patch releases in either direction within a minor version; one
-// minor version up (from 3.5 only from MinUpgradeFrom35 on); one minor
+// minor version up (from 3.5 only from MinUpgradeFrom35 on, from 3.6 only
+// from MinUpgradeFrom36 on); one minor
 // version down only while the cluster has a downgrade to that minor version
 // enabled through etcd's downgrade procedure (downgradeTarget, as members
 // of etcd 3.6+ report it; "" when none).
@@ -109,10 +123,12 @@ func CheckStep(from, to Version, downgradeTarget string) error {
 		return &StepError{from, to, ErrMajorVersion, "etcd supports no upgrade across major versions"}
 	case to.Minor > from.Minor+1:
 		return &StepError{from, to, ErrSkipsMinor, fmt.Sprintf("etcd upgrades one minor version at a time; first upgrade every member to the newest %d.%d release (one apply), then to %s", from.Major, from.Minor+1, to.MinorString())}
-	case to.Minor == from.Minor+1 && from.Major == 3 && from.Minor == 5:
-		min, _ := ParseVersion(MinUpgradeFrom35)
+	case to.Minor == from.Minor+1 && from.Major == 3 && upgradeMinimums[from.Minor] != "":
+		least := upgradeMinimums[from.Minor]
+		min, _ := ParseVersion(least)
 		if from.Compare(min) < 0 {
-			return &StepError{from, to, ErrBelowUpgradeMinimum, fmt.Sprintf("etcd's 3.5 -> 3.6 upgrade guide requires every member on %s or later first: upgrade to the newest 3.5 release (one apply), then to %s", MinUpgradeFrom35, to.MinorString())}
+			return &StepError{from, to, ErrBelowUpgradeMinimum, fmt.Sprintf("etcd's %s -> %s upgrade guide requires every member on %s or later first: upgrade to the newest %[1]s release (one apply), then to %[2]s",
+				from.MinorString(), to.MinorString(), least)}
 		}
 	case to.Minor < from.Minor:
 		if dt, err := ParseVersion(downgradeTarget); err == nil && dt.Major == to.Major && dt.Minor == to.Minor && from.Minor == to.Minor+1 {

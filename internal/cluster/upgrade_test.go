@@ -20,6 +20,9 @@ func TestCheckStep(t *testing.T) {
 		{MinUpgradeFrom35, "3.6.0", "", nil},
 		{"3.5.36", "3.6.17", "", nil},
 		{"3.6.17", "3.7.3", "", nil},
+		{"3.6.10", "3.7.3", "", ErrBelowUpgradeMinimum},
+		{MinUpgradeFrom36, "3.7.0", "", nil},
+		{"3.6.3", "3.6.17", "", nil}, // patch upgrades have no minimum
 		{"3.6.17", "3.6.3", "", nil}, // patch downgrade: same storage format
 		{"3.6.17", "3.5.36", "", ErrDowngrade},
 		{"3.6.17", "3.5.36", "3.6.0", ErrDowngrade},

@@ -43,7 +43,7 @@ func addUpgradeAttributes(attrs map[string]schema.Attribute) {
 		MarkdownDescription: "The etcd server version of each node's member, by node name, as the member reports it. In a plan, " +
 			"the version each node's binary runs after the apply: a change shows each member's version now and after. The " +
 			"plan refuses what etcd does not support: skipping a minor version (3.4 → 3.6), upgrading 3.5 → 3.6 from below " +
-			"3.5.32 (etcd's upgrade guide), and a minor downgrade unless etcd's downgrade procedure (`etcdctl downgrade " +
+			"3.5.32 or 3.6 → 3.7 from below 3.6.11 (etcd's upgrade guides), and a minor downgrade unless etcd's downgrade procedure (`etcdctl downgrade " +
 			"enable`, etcd 3.6+) has been started. The apply upgrades one member at a time: before each, every member must " +
 			"be healthy, the quorum must survive its restart and no learner may be pending; after each, it waits until the " +
 			"member is healthy, caught up with the leader's raft index and reports the new version."}

@@ -129,7 +129,7 @@ func TestAccClusterUpgradePath(t *testing.T) {
 			},
 			{Config: remote(v36), ExpectError: errorText("remote_binary " + v36.Etcd + " would move node(s) n1, n2, n3 from the running version: etcd 3.4.23 -> 3.6.17 skips a minor version")},
 			upgrade(remote(v35old), v35old.Version),
-			{Config: remote(v36), ExpectError: errorText("3.5.23 -> 3.6.17 starts below the minimum 3.5 patch release etcd's upgrade guide requires: etcd's 3.5 -> 3.6 upgrade guide requires every member on " + cluster.MinUpgradeFrom35)},
+			{Config: remote(v36), ExpectError: errorText("3.5.23 -> 3.6.17 starts below the minimum patch release etcd's upgrade guide requires: etcd's 3.5 -> 3.6 upgrade guide requires every member on " + cluster.MinUpgradeFrom35)},
 			upgrade(remote(v35), v35.Version),
 			upgrade(remote(v36), v36.Version),
 			{Config: remote(v35), ExpectError: errorText("3.6.17 -> 3.5.36 is a downgrade outside etcd's downgrade procedure")},
