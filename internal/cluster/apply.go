@@ -421,11 +421,14 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var seen membership.MemberHealth
+	var probeErr error // of the last probe that failed
 	for {
 		pctx, pcancel := context.WithTimeout(wctx, 5*time.Second)
 		h, err := membership.Probe(pctx, cli)
 		pcancel()
-		if err == nil {
+		if err != nil {
+			probeErr = err
+		} else {
 			if m, ok := h.ByID(self.ID); ok {
 				seen = m
 			}
@@ -436,10 +439,32 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("the member did not come back healthy after its restart%s%s", c.versionMismatch(st, seen), logTail(ctx, st, 20))
+			return fmt.Errorf("the member did not come back healthy after its restart%s (%s)%s", c.versionMismatch(st, seen), describeCatchUp(seen, leaderIndex, probeErr), logTail(ctx, st, 20))
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// describeCatchUp says what the last probe of a restarted member saw,
+// against what the wait for it asks: healthy, a leader known, the raft log
+// applied up to leaderIndex; and the last error of a probe, if one failed.
+func describeCatchUp(m membership.MemberHealth, leaderIndex uint64, probeErr error) string {
+	failed := ""
+	if probeErr != nil {
+		failed = "; the last failed probe: " + probeErr.Error()
+	}
+	if m.ID == 0 {
+		return "no probe reached it" + failed
+	}
+	why := "healthy"
+	if !m.Healthy {
+		why = "not healthy"
+		if m.Err != nil {
+			why += ": " + m.Err.Error()
+		}
+	}
+	return fmt.Sprintf("last probe: %s, leader %s, raft index applied %d of the %d the leader had committed before the restart, version %q%s",
+		why, membership.FormatID(m.SeenLeader), m.RaftAppliedIndex, leaderIndex, m.Version, failed)
 }
 
 // join adds the node's member as a learner, starts it with a clean data
