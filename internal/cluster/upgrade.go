@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/version"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
@@ -286,6 +287,78 @@ func (c *Cluster) checkUpgrade(ctx context.Context, h membership.Health) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// downgradeTo returns the minor version a planned minor downgrade goes to:
+// the lowest version planned (Versions) when it is of an older minor
+// version than a member h reports running.
+func (c *Cluster) downgradeTo(h membership.Health) (Version, bool) {
+	var target Version
+	found := false
+	for _, n := range c.spec.Nodes {
+		if v, err := ParseVersion(c.versions[n.Name]); err == nil && (!found || v.Compare(target) < 0) {
+			target, found = v, true
+		}
+	}
+	if !found {
+		return Version{}, false
+	}
+	for _, m := range h.Members {
+		if v, err := ParseVersion(m.Version); err == nil && v.Major == target.Major && v.Minor > target.Minor {
+			return target, true
+		}
+	}
+	return Version{}, false
+}
+
+// downgradeStorageWait bounds awaitDowngradeStorage: etcd lowers the
+// storage version within seconds of `etcdctl downgrade enable`.
+const downgradeStorageWait = 2 * time.Minute
+
+// awaitDowngradeStorage waits, before a minor downgrade restarts a member
+// onto the older binary, until every member still on the newer minor
+// version reports its storage version lowered to the target's. etcd's
+// downgrade procedure does that shortly after `etcdctl downgrade enable`
+// (its leader first lowers the cluster version); a member of the older
+// version started before, on data of the newer cluster version, refuses
+// every request ("etcdserver: not capable") and does not recover.
+func (c *Cluster) awaitDowngradeStorage(ctx context.Context, cli *clientv3.Client, h membership.Health) error {
+	target, ok := c.downgradeTo(h)
+	if !ok {
+		return nil
+	}
+	deadline := time.Now().Add(downgradeStorageWait)
+	for {
+		var lagging []string
+		for _, m := range h.Members {
+			v, err := ParseVersion(m.Version)
+			if err != nil || v.Major != target.Major || v.Minor <= target.Minor {
+				continue // down, or already on the older version
+			}
+			if sv, err := ParseVersion(m.StorageVersion); err != nil || sv.Major != target.Major || sv.Minor != target.Minor {
+				lagging = append(lagging, fmt.Sprintf("%s (storage version %q)", m.DisplayName(), m.StorageVersion))
+			}
+		}
+		if len(lagging) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the downgrade to %[1]s cannot start: etcd has not lowered the storage version of %[2]s to %[3]s within %[4]s. "+
+				"Check that `etcdctl downgrade enable %[3]s` ran against this cluster, wait until `etcdctl endpoint status -w json` shows "+
+				"storageVersion %[3]s.0 on every member, and apply again", target, strings.Join(lagging, ", "), target.MinorString(), downgradeStorageWait)
+		}
+		c.progress("waiting for etcd's downgrade to lower the storage version", "members", strings.Join(lagging, ", "))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if nh, err := membership.Probe(pctx, cli); err == nil {
+			h = nh
+		}
+		cancel()
+	}
 }
 
 // versionRestart tells whether the member of st runs another version than

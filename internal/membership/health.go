@@ -32,6 +32,10 @@ type MemberHealth struct {
 	// downgrade procedure (`etcdctl downgrade enable`, etcd 3.6+), as this
 	// member reports it; "" when none is in progress.
 	DowngradeTarget string
+	// StorageVersion is the version of the member's data format as it
+	// reports it (etcd 3.6+; "" before): etcd's downgrade procedure lowers
+	// it to the target once `etcdctl downgrade enable` took effect.
+	StorageVersion string
 	// Alarms are the alarms this member reports as raised in the cluster
 	// (every member reports all of them), in the order etcd lists them.
 	// An alarm stays raised until it is disarmed (`etcdctl alarm
@@ -160,6 +164,7 @@ func probeMember(ctx context.Context, cli *clientv3.Client, m Member) MemberHeal
 		mh.RaftAppliedIndex = st.RaftAppliedIndex
 		mh.RaftTerm = st.RaftTerm
 		mh.Version = st.Version
+		mh.StorageVersion = st.StorageVersion
 		if di := st.DowngradeInfo; di != nil && di.GetEnabled() {
 			mh.DowngradeTarget = di.GetTargetVersion()
 		}
