@@ -210,7 +210,9 @@ func TestAccClusterBackupProcess(t *testing.T) {
 						if _, err := os.Stat(script(h)); !os.IsNotExist(err) {
 							return fmt.Errorf("%s: the backup job is still installed (%v)", h.Name, err)
 						}
-						out, _ := h.Run(ctx, "ps -eo args | grep -c '[b]ackup loop' || true")
+						// Only this host's loop: the hosts share the machine's
+						// processes, and other tests run backup loops too.
+						out, _ := h.Run(ctx, "ps -eo args | grep '[b]ackup loop' | grep -cF '"+path.Join(h.BaseDir, name)+"/' || true")
 						if strings.TrimSpace(out) != "0" {
 							return fmt.Errorf("%s: a backup loop still runs", h.Name)
 						}
