@@ -254,18 +254,34 @@ func (e *AlarmError) Error() string {
 		fmt.Fprintf(&b, "etcd's %s alarm is raised for %s", a, strings.Join(e.Alarms[a], ", "))
 	}
 	b.WriteString(". An alarm stays raised until it is disarmed, so the cluster cannot become healthy by waiting. ")
-	if slices.Contains(types, "NOSPACE") {
-		b.WriteString("NOSPACE: the database reached its quota (quota-backend-bytes) and etcd refuses writes. Delete or compact " +
-			"data and add a maintenance block to etcd_cluster: the next apply defragments the members and disarms NOSPACE before " +
-			"anything else. Or compact, defragment and run `etcdctl alarm disarm` yourself; raise settings[\"quota-backend-bytes\"] " +
-			"if the data needs it. ")
-	}
-	if slices.Contains(types, "CORRUPT") {
-		b.WriteString("CORRUPT: a member's data differs from the others'; replace that member (remove its node, wipe its data dir, " +
-			"add it back), then run `etcdctl alarm disarm`. ")
+	for _, a := range types {
+		_, detail := AlarmAdvice(a)
+		fmt.Fprintf(&b, "%s: %s ", a, detail)
 	}
 	b.WriteString("Then apply again.")
 	return b.String()
+}
+
+// AlarmAdvice says what an etcd alarm means and how to clear it: the
+// summary is a title, the detail says what to do. AlarmError and the
+// provider's plan warnings both use it.
+func AlarmAdvice(alarm string) (summary, detail string) {
+	switch alarm {
+	case "NOSPACE":
+		return "etcd member out of space (NOSPACE alarm)",
+			"the member's database reached the space quota (quota-backend-bytes), and the cluster refuses every write. " +
+				"Free space, then disarm the alarm: delete or compact data (`etcdctl compact REVISION`) and add a " +
+				"maintenance block to etcd_cluster, whose next apply defragments the members and disarms NOSPACE before " +
+				"anything else; or defragment each member yourself (`etcdctl defrag --endpoints URL`) and run " +
+				"`etcdctl alarm disarm`. Raise settings[\"quota-backend-bytes\"] if the data needs it."
+	case "CORRUPT":
+		return "etcd member data corrupt (CORRUPT alarm)",
+			"the member's data differs from the other members', and the cluster refuses writes. Take a snapshot from a " +
+				"healthy member (`etcdctl snapshot save`), then replace the corrupt member: remove its node from `nodes` " +
+				"and apply, wipe its data dir, add the node back and apply; then run `etcdctl alarm disarm`."
+	}
+	return "etcd alarm " + alarm,
+		"etcd reports alarm " + alarm + ". See `etcdctl alarm list`, resolve its cause, then run `etcdctl alarm disarm`."
 }
 
 // alarmed returns an AlarmError when a member reports a raised alarm.

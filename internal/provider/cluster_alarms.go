@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 )
 
 // alarmCheckTimeout bounds the alarm check of a plan: a cluster that does
@@ -67,7 +68,7 @@ func warnClusterAlarms(ctx context.Context, state clusterModel, diags *diag.Diag
 			member = "with ID " + member
 		}
 		for _, alarm := range alarms[id] {
-			summary, detail := alarmAdvice(alarm)
+			summary, detail := cluster.AlarmAdvice(alarm)
 			diags.AddWarning(summary, fmt.Sprintf("Member %s of etcd cluster %q: %s", member, state.Name.ValueString(), detail))
 		}
 	}
@@ -96,23 +97,4 @@ func memberNamesByID(ctx context.Context, state clusterModel) map[uint64]string 
 		}
 	}
 	return out
-}
-
-// alarmAdvice says what an alarm means and what to do about it.
-func alarmAdvice(alarm string) (summary, detail string) {
-	switch alarm {
-	case "NOSPACE":
-		return "etcd member out of space (NOSPACE alarm)",
-			"its database reached the space quota (quota-backend-bytes), and the cluster now refuses every write. " +
-				"Free space, then disarm the alarm: compact old revisions (`etcdctl compact REVISION`), defragment each " +
-				"member (`etcdctl defrag --endpoints URL`), raise settings[\"quota-backend-bytes\"] if the data needs it, " +
-				"and run `etcdctl alarm disarm`. Until then, applies that write to etcd fail."
-	case "CORRUPT":
-		return "etcd member data corrupt (CORRUPT alarm)",
-			"its data differs from the other members' and the cluster refuses writes. Take a snapshot from a healthy " +
-				"member (`etcdctl snapshot save`), then replace the corrupt member: remove its node from `nodes` and " +
-				"apply, wipe its data dir, add the node back and apply; then run `etcdctl alarm disarm`."
-	}
-	return "etcd alarm " + alarm,
-		"etcd reports alarm " + alarm + ". See `etcdctl alarm list`, resolve its cause, then run `etcdctl alarm disarm`."
 }
