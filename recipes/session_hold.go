@@ -37,40 +37,40 @@ type queueSpec struct {
 // acquireRequest is the transaction that joins the queue of q with the
 // session's lease, in one round trip.
 //
-// Uncontended (no key under blockDir, ours new), it is granted at the
-// txn's revision with a bare put. Otherwise (Else) it puts anyway, which
-// keeps the create revision of a key of ours left over (returned as the
-// put's previous key), and reads the first limit keys under blockDir by
-// create revision, so a semaphore with a free slot or a Try call knows its
-// rank at once. A waiting lock or election needs no such read: its wait
-// (waitTurn) reads the keys ahead itself, behind its watch.
+// It puts the key, which keeps the create revision of a key of ours left
+// over (returned as the put's previous key), and counts the keys under
+// blockDir: with fewer than limit others, the key is granted at once. A
+// count is served from etcd's in-memory index, where a compare over the
+// whole range ("no key under blockDir") reads every key and value from
+// the backend on every member, so the line's length would cost each
+// acquirer. With limit > 1 or without wait it also reads the first limit
+// keys by create revision, so a semaphore with a free slot or a Try call
+// knows its rank at once. A waiting lock or election needs no such read:
+// its wait (waitTurn) reads the keys ahead itself, behind its watch.
 //
 // A Try call with tryEmpty puts only if no key is under blockDir and ours
-// is new, and has no Else.
+// is new (Succeeded), and puts nothing otherwise.
 func acquireRequest(q queueSpec, lease int64, wait bool) *pb.TxnRequest {
 	key := []byte(q.key)
 	dir := []byte(q.blockDir)
 	end := []byte(clientv3.GetPrefixRangeEnd(q.blockDir))
-	cmps := []*pb.Compare{createdAt(dir, end, 0)}
-	try := !wait && q.tryEmpty
-	if try || !strings.HasPrefix(q.key, q.blockDir) {
-		cmps = append(cmps, createdAt(key, nil, 0)) // "none" does not cover our own key
-	}
 	put := func(prevKV bool) *pb.RequestOp {
 		return putOp(&pb.PutRequest{Key: key, Value: []byte(q.value), Lease: lease, PrevKv: prevKV})
 	}
-	req := &pb.TxnRequest{Compare: cmps, Success: []*pb.RequestOp{put(false)}}
-	if try {
-		return req
+	if !wait && q.tryEmpty {
+		// "none under blockDir" does not cover our own key outside it,
+		// nor tell a key of ours left over inside it from another's.
+		cmps := []*pb.Compare{createdAt(dir, end, 0), createdAt(key, nil, 0)}
+		return &pb.TxnRequest{Compare: cmps, Success: []*pb.RequestOp{put(false)}}
 	}
-	req.Failure = []*pb.RequestOp{put(true)}
+	ops := []*pb.RequestOp{put(true), getOp(&pb.RangeRequest{Key: dir, RangeEnd: end, CountOnly: true})}
 	if q.limit > 1 || !wait {
-		req.Failure = append(req.Failure, getOp(&pb.RangeRequest{
+		ops = append(ops, getOp(&pb.RangeRequest{
 			Key: dir, RangeEnd: end, KeysOnly: true, Limit: int64(q.limit),
 			SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_ASCEND,
 		}))
 	}
-	return req
+	return &pb.TxnRequest{Success: ops}
 }
 
 // acquire puts the spec's key and, unless it is granted at once, waits for
@@ -111,27 +111,35 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 		}
 		return nil, etcdErr("acquire "+q.dir, err)
 	}
-	if try && !resp.Succeeded {
-		leave()
-		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
+	if try {
+		if !resp.Succeeded {
+			leave()
+			return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
+		}
+		h := newHold(s, q.key, resp.Header.Revision, q.lost, leave)
+		h.raw = raw
+		h.rev = resp.Header.Revision
+		return h, nil
 	}
 	token := resp.Header.Revision
-	if !resp.Succeeded {
-		// The put kept the create revision of a key of ours left over.
-		if prev := resp.Responses[0].GetResponsePut().GetPrevKv(); prev != nil {
-			token = prev.CreateRevision
-		}
+	// The put kept the create revision of a key of ours left over.
+	if prev := resp.Responses[0].GetResponsePut().GetPrevKv(); prev != nil {
+		token = prev.CreateRevision
 	}
 	h := newHold(s, q.key, token, q.lost, leave)
 	h.raw = raw
 	h.rev = resp.Header.Revision
-	if try || resp.Succeeded {
-		return h, nil
+	others := resp.Responses[1].GetResponseRange().Count
+	if strings.HasPrefix(q.key, q.blockDir) {
+		others-- // our own key, counted
+	}
+	if others < int64(q.limit) {
+		return h, nil // fewer keys than slots: none can block us
 	}
 	ahead := q.limit // unknown without the first keys: wait for the turn
-	if len(resp.Responses) > 1 {
+	if len(resp.Responses) > 2 {
 		ahead = 0
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
 			if kv.CreateRevision < token {
 				ahead++
 			}

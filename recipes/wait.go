@@ -545,8 +545,12 @@ type lineSpec struct {
 // least limit keys precede the waiter, so it can only be its turn after
 // one of them is deleted; then it reads the line again and watches the new
 // last keys. A deletion thus wakes at most the limit waiters behind the
-// key, not the whole line, and each wake costs one read of at most limit
-// keys: a mutex or election hands over in O(1) however long its line.
+// key, not the whole line: a mutex or election hands over with O(1)
+// messages however long its line. Each wake reads the line once, keys
+// only; etcd sorts a range by create revision before it applies the
+// limit, so that read walks the line's keys in etcd's index. When it
+// opened new watches, the keys are checked once more by name (stillThere),
+// not by a second read of the line.
 //
 // It returns the revision of a read at which the waiter's key existed
 // with its token and fewer than limit keys preceded it, or errOwnKeyGone
@@ -681,7 +685,18 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 		}
 		ahead = keep
 		if fresh {
-			continue // read again behind the new watches
+			// A watch misses a deletion made before it was created: check
+			// by name, behind the new watches, that the keys watched and
+			// ours are still there. That reads limit+1 keys, where a
+			// second read of the line would walk all of it again.
+			rev, ok, err := stillThere(tctx, c, minRev, l, ahead)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				continue // one went meanwhile: read the line again
+			}
+			read = rev
 		}
 		// Every key read is watched since before this read: wait for one
 		// of them, or ours, to go.
@@ -711,4 +726,32 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 			}
 		}
 	}
+}
+
+// stillThere reads, by name and at a revision >= minRev, the waiter's own
+// key and the keys watched ahead of it. ok is false when a key ahead is
+// gone or is another key of the same name than the one read in the line;
+// the error is errOwnKeyGone when the waiter's own key is.
+func stillThere(ctx context.Context, c *clientv3.Client, minRev int64, l lineSpec, ahead map[string]*lineWatch) (rev int64, ok bool, err error) {
+	ops := make([]clientv3.Op, 0, len(ahead)+1)
+	ops = append(ops, clientv3.OpGet(l.key, clientv3.WithKeysOnly()))
+	watched := make([]*lineWatch, 0, len(ahead))
+	for _, w := range ahead {
+		ops = append(ops, clientv3.OpGet(w.key, clientv3.WithKeysOnly()))
+		watched = append(watched, w)
+	}
+	resp, err := getAtLeast(ctx, c, minRev, ops...)
+	if err != nil {
+		return 0, false, err
+	}
+	if mine := resp.Responses[0].GetResponseRange().Kvs; len(mine) == 0 || mine[0].CreateRevision != l.token {
+		return 0, false, errOwnKeyGone
+	}
+	for i, w := range watched {
+		kvs := resp.Responses[i+1].GetResponseRange().Kvs
+		if len(kvs) == 0 || kvs[0].CreateRevision != w.create {
+			return resp.Header.Revision, false, nil
+		}
+	}
+	return resp.Header.Revision, true, nil
 }
