@@ -11,7 +11,7 @@ import (
 )
 
 // This file is the package's one waiting engine: every primitive that
-// waits for a change in etcd does it through one of the three loops below,
+// waits for a change in etcd does it through one of the four loops below,
 // built from the same parts.
 //
 // # The pattern: watch first, then read
@@ -38,9 +38,14 @@ import (
 //
 //   - follow keeps a state that a read sets and events update, until the
 //     state says the wait is over: the turn of a waiter in the line of a
-//     Mutex, RWMutex, Semaphore or Election (waitTurn), the end of a Lock
-//     or Leadership (hold.startMonitor). It returns the errors of load and
-//     apply and permanent etcd errors as they are, for the caller to wrap.
+//     Semaphore with more than maxChased slots (waitTurn), the end of a
+//     Lock or Leadership (hold.startMonitor). It returns the errors of load
+//     and apply and permanent etcd errors as they are, for the caller to
+//     wrap.
+//   - chase waits for the turn of a waiter in the line of a Mutex,
+//     RWMutex, Election or small Semaphore (waitTurn) by watching only the
+//     keys just ahead of it and its own, so that a release wakes the next
+//     waiter, not the whole line.
 //   - stepUntil runs a step that reads (and may write) until the step says
 //     it is done, and runs it again after every event that may change its
 //     answer; the watch opens only when the first step is not done. The
@@ -51,10 +56,11 @@ import (
 //     skipping one while etcd keeps the history, until its caller stops:
 //     Election.Observe. It never fails; it ends with ctx or the client.
 //
-// Pick follow when events alone can carry the state forward, stepUntil
-// when each decision needs a fresh read or a write of its own (taking an
-// item, writing a barrier's ready key), and track when every change must
-// be reported, not only the moment a condition holds.
+// Pick follow when events alone can carry the state forward (chase when
+// that state is a waiter's place in a line), stepUntil when each decision
+// needs a fresh read or a write of its own (taking an item, writing a
+// barrier's ready key), and track when every change must be reported,
+// not only the moment a condition holds.
 //
 // # The parts
 //
