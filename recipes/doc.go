@@ -166,9 +166,8 @@
 // transaction that joins the queue, so a waiter whose lease is already gone
 // fails at once with ErrSessionExpired. Later, the waiter watches the
 // keys just ahead of it and its own key: if its own key disappears first
-// (its lease expired), it fails;
-// it is granted the lock only at a revision at which its own key still
-// exists (etcd #19597). Observe reports every change of leader, including
+// (its lease expired), it fails; it is granted the lock only at a revision
+// at which its own key still exists (etcd #19597). Observe reports every change of leader, including
 // "no leader", and re-reads instead of closing when etcd compacted the
 // history it needed.
 //

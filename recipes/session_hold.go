@@ -111,24 +111,23 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 		}
 		return nil, etcdErr("acquire "+q.dir, err)
 	}
-	if try {
-		if !resp.Succeeded {
-			leave()
-			return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
-		}
-		h := newHold(s, q.key, resp.Header.Revision, q.lost, leave)
-		h.raw = raw
-		h.rev = resp.Header.Revision
-		return h, nil
+	if try && !resp.Succeeded {
+		leave()
+		return nil, fmt.Errorf("%w: %s", ErrLocked, q.dir)
 	}
 	token := resp.Header.Revision
-	// The put kept the create revision of a key of ours left over.
-	if prev := resp.Responses[0].GetResponsePut().GetPrevKv(); prev != nil {
-		token = prev.CreateRevision
+	if !try {
+		// The put kept the create revision of a key of ours left over.
+		if prev := resp.Responses[0].GetResponsePut().GetPrevKv(); prev != nil {
+			token = prev.CreateRevision
+		}
 	}
 	h := newHold(s, q.key, token, q.lost, leave)
 	h.raw = raw
 	h.rev = resp.Header.Revision
+	if try {
+		return h, nil // put only into an empty line
+	}
 	others := resp.Responses[1].GetResponseRange().Count
 	if strings.HasPrefix(q.key, q.blockDir) {
 		others-- // our own key, counted

@@ -736,7 +736,7 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 
 // stillThere reads, by name and at a revision >= minRev, the waiter's own
 // key and the keys watched ahead of it. ok is false when a key ahead is
-// gone or is another key of the same name than the one read in the line;
+// gone or is another key of the same name as the one read in the line;
 // the error is errOwnKeyGone when the waiter's own key is.
 func stillThere(ctx context.Context, c *clientv3.Client, minRev int64, l lineSpec, ahead map[string]*lineWatch) (rev int64, ok bool, err error) {
 	ops := make([]clientv3.Op, 0, len(ahead)+1)
