@@ -21,8 +21,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,9 +82,11 @@ func holdFor(hctx context.Context, env *chaos.Env, d time.Duration) (int64, stri
 }
 
 // checkSpans checks that in token order every span stopped before the
-// next was granted; it returns the number of pairs and the slacks of the
-// pairs whose first span did not stop by itself.
-func checkSpans(env *chaos.Env, what string, spans []span) (pairs int, slacks []time.Duration) {
+// next was granted; it returns the number of pairs and, by the cause that
+// ended the first span of a pair, the slacks of the pairs whose first span
+// did not stop by itself.
+func checkSpans(env *chaos.Env, what string, spans []span) (pairs int, slacks map[string][]time.Duration) {
+	slacks = map[string][]time.Duration{}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].token < spans[j].token })
 	for i := 1; i < len(spans); i++ {
 		a, b := spans[i-1], spans[i]
@@ -92,10 +96,23 @@ func checkSpans(env *chaos.Env, what string, spans []span) (pairs int, slacks []
 				what, a.worker, a.token, a.cause, time.Duration(a.stopped-b.granted), b.worker, b.token)
 		}
 		if a.cause != "released" {
-			slacks = append(slacks, time.Duration(b.granted-a.stopped))
+			slacks[a.cause] = append(slacks[a.cause], time.Duration(b.granted-a.stopped))
 		}
 	}
 	return pairs, slacks
+}
+
+// byCause is distribution for each cause, in a fixed order.
+func byCause(slacks map[string][]time.Duration) string {
+	if len(slacks) == 0 {
+		return "none"
+	}
+	causes := slices.Sorted(maps.Keys(slacks))
+	parts := make([]string, 0, len(causes))
+	for _, c := range causes {
+		parts = append(parts, c+": "+distribution(slacks[c]))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func distribution(ds []time.Duration) string {
@@ -163,8 +180,8 @@ func TestFaultsHoldContext(t *testing.T) {
 	stop()
 	pairs, slacks := checkSpans(env, "hold context", spans)
 	t.Logf("hold context: %d grants (%d failed attempts), causes %v; %d consecutive pairs, all checked for stop-before-next-grant; "+
-		"slack (next grant - stop) after a deadline or loss: %s (margin %v)", grants.Load(), failed.Load(), causes, pairs,
-		distribution(slacks), chaos.TTL*time.Second/3)
+		"slack (next grant - stop) by what ended the hold: %s (margin %v)", grants.Load(), failed.Load(), causes, pairs,
+		byCause(slacks), chaos.TTL*time.Second/3)
 	if grants.Load() == 0 {
 		env.Violation("no lock was granted")
 	}
@@ -219,8 +236,8 @@ func TestFaultsLead(t *testing.T) {
 	wg.Wait()
 	stop()
 	pairs, slacks := checkSpans(env, "lead", spans)
-	t.Logf("lead: %d leader runs, %d consecutive pairs checked for overlap, %d stuck; slack after a deadline or loss: %s",
-		runs.Load(), pairs, stuck.Load(), distribution(slacks))
+	t.Logf("lead: %d leader runs, %d consecutive pairs checked for overlap, %d stuck; slack by what ended the run: %s",
+		runs.Load(), pairs, stuck.Load(), byCause(slacks))
 	if stuck.Load() > 0 {
 		env.Violation("%d leader functions reported stuck although each returns when its context ends", stuck.Load())
 	}
