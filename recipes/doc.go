@@ -138,8 +138,12 @@
 // waiting or holding session under "p/" (the prefix is normalized to end in
 // exactly one "/", also by ResumeElection), named after the session's
 // lease: "p/<lease hex>" ("p/r/..." and "p/w/..." for an RWMutex). The
-// holder is the oldest key (lowest create revision). Within one process,
-// two acquisitions by the same session of the same primitive queue behind
+// holder is the oldest key (lowest create revision). One more key sits
+// just outside the prefix: "p\x00released", where a Mutex, Election,
+// writer of an RWMutex or one-slot Semaphore records, in the transaction
+// of its release, the token it released; it is bound to the releasing
+// session's lease. The waiter just behind reads it instead of the whole
+// line. Within one process, two acquisitions by the same session of the same primitive queue behind
 // each other; use one session per concurrent holder if they should
 // compete as independent processes do. Do not nest the prefixes of
 // different primitives ("jobs" and "jobs/x"): the outer one would see the

@@ -123,6 +123,7 @@ func ResumeElection(ctx context.Context, s *concurrency.Session, prefix string, 
 		return nil, fmt.Errorf("%w: election %s: token %d is not the leader", ErrLeadershipLost, dir, token)
 	}
 	h := newHold(s, key, token, ErrLeadershipLost, leave)
+	h.handoff = releasedKey(dir)
 	h.rev = resp.Header.Revision
 	return &Leadership{h: h, e: e, value: string(mine[0].Value)}, nil
 }

@@ -55,6 +55,7 @@ func ResumeMutex(ctx context.Context, s *concurrency.Session, prefix string, tok
 			fmt.Errorf("%w: mutex %s: token %d waits but does not hold the lock", ErrLockLost, dir, token))
 	}
 	h := newHold(s, key, token, ErrLockLost, leave)
+	h.handoff = releasedKey(dir)
 	h.raw = newRawKV(c)
 	h.rev = resp.Header.Revision
 	return &Lock{h: h}, nil
@@ -140,6 +141,7 @@ func LockAll(ctx context.Context, ms ...*Mutex) (*MultiLock, error) {
 		for i, q := range qs {
 			h := newHold(s, q.key, resp.Header.Revision, ErrLockLost, leaves[i])
 			h.raw = raw
+			h.handoff = q.releasedKey()
 			h.rev = resp.Header.Revision
 			ml.locks = append(ml.locks, &Lock{h: h})
 		}

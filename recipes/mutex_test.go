@@ -448,3 +448,104 @@ func TestLockPrefixes(t *testing.T) {
 		})
 	}
 }
+
+// A release by the head of a whole line records its token next to the
+// prefix, bound to its lease, so that the waiter just behind needs no read
+// of the line (chase). A release that does not mean "no key precedes the
+// next waiter" records nothing: a reader of an RWMutex (earlier readers
+// may hold) or a semaphore with several slots.
+func TestReleaseRecordsHandoff(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	cli := c.Client()
+	record := func(prefix string) (value string, lease clientv3.LeaseID, ok bool) {
+		t.Helper()
+		resp, err := cli.Get(ctx, prefix+"\x00released")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return "", 0, false
+		}
+		return string(resp.Kvs[0].Value), clientv3.LeaseID(resp.Kvs[0].Lease), true
+	}
+
+	sa, sb := newSession(t, c, 5), newSession(t, c, 5)
+	a, err := recipes.NewMutex(sa, "locks/handoff").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := make(chan *recipes.Lock, 1)
+	go func() {
+		b, err := recipes.NewMutex(sb, "locks/handoff").Lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		bc <- b
+	}()
+	waitForKeys(t, c, "locks/handoff/", 2)
+	if _, _, ok := record("locks/handoff"); ok {
+		t.Fatal("a record before any release")
+	}
+	if err := a.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := <-bc
+	if b == nil {
+		t.FailNow()
+	}
+	if v, lease, ok := record("locks/handoff"); !ok || v != itoa(a.Token()) || lease != sa.Lease() {
+		t.Fatalf("record after the first release = %q (lease %x, present %v), want %d with lease %x", v, lease, ok, a.Token(), sa.Lease())
+	}
+	if err := b.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok := record("locks/handoff"); !ok || v != itoa(b.Token()) {
+		t.Fatalf("record after the second release = %q, want %d", v, b.Token())
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok := record("locks/handoff"); ok {
+		t.Fatalf("record %q outlived its session", v)
+	}
+	// Nothing outside the record and the keys of the line was written.
+	resp, err := cli.Get(ctx, "locks/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("keys left under locks/: %v %v", resp, err)
+	}
+
+	rw := recipes.NewRWMutex(newSession(t, c, 5), "locks/rwhandoff")
+	r, err := rw.RLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok := record("locks/rwhandoff"); ok {
+		t.Fatalf("a reader's release recorded %q", v)
+	}
+	w, err := rw.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok := record("locks/rwhandoff"); !ok || v != itoa(w.Token()) {
+		t.Fatalf("record after a writer's release = %q, want %d", v, w.Token())
+	}
+
+	sem := recipes.NewSemaphore(newSession(t, c, 5), "locks/semhandoff", 2)
+	p, err := sem.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok := record("locks/semhandoff"); ok {
+		t.Fatalf("a release of a 2-slot semaphore recorded %q", v)
+	}
+}

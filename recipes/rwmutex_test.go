@@ -74,6 +74,46 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 	}
 }
 
+// A writer waits behind two readers. The reader just ahead of it releases
+// first: the writer wakes, but an earlier reader still holds, so it must
+// keep waiting (a reader's release is no hand-over of the whole line).
+func TestRWMutexWriterWaitsForEarlierReader(t *testing.T) {
+	c := testserver.Start(t)
+	ctx := testCtx(t, 30*time.Second)
+	rw := func() *recipes.RWMutex { return recipes.NewRWMutex(newSession(t, c, 5), "locks/rwnear") }
+	r1, err := rw().RLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := rw().RLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := make(chan *recipes.Lock, 1)
+	go func() {
+		w, err := rw().Lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		wc <- w
+	}()
+	waitForKeys(t, c, "locks/rwnear/", 3)
+	if err := r2.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wc:
+		t.Fatal("writer granted while the earlier reader holds")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := r1.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w := <-wc; w == nil || w.Token() <= r2.Token() {
+		t.Fatalf("writer %v", w)
+	}
+}
+
 // The RWMutex of etcd's experimental recipes had the same gap as
 // Campaign (#19597): a waiter whose lease expired could be granted.
 func TestRWMutexWaiterSessionExpiredNeverWins(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -124,6 +125,7 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 	}
 	h := newHold(s, q.key, token, q.lost, leave)
 	h.raw = raw
+	h.handoff = q.releasedKey()
 	h.rev = resp.Header.Revision
 	if try {
 		return h, nil // put only into an empty line
@@ -176,6 +178,24 @@ func acquireGated(ctx context.Context, q queueSpec, wait bool, leave func()) (*h
 
 var errOwnKeyGone = errors.New("own key gone")
 
+// releasedKey is the key, just outside the primitive's prefix dir, at
+// which a release records the token of a hold that was the head of the
+// whole line (see queueSpec.releasedKey and chase).
+func releasedKey(dir string) string {
+	return strings.TrimSuffix(dir, "/") + "\x00released"
+}
+
+// releasedKey is where a release of q's hold records its token, or ""
+// when a grant of q does not mean that no key of the primitive precedes
+// it: a reader of an RWMutex (earlier readers may hold) or a semaphore
+// with several slots.
+func (q queueSpec) releasedKey() string {
+	if q.limit != 1 || q.blockDir != q.dir {
+		return ""
+	}
+	return releasedKey(q.dir)
+}
+
 // maxChased is the largest limit for which waitTurn watches only the keys
 // just ahead of the waiter (chase): limit+1 watches per waiter. Above it,
 // one watch of the whole prefix is cheaper per waiter.
@@ -193,7 +213,11 @@ const maxChased = 8
 // above, one ordered watch of the whole prefix (deletions only).
 func waitTurn(ctx context.Context, c *clientv3.Client, q queueSpec, rev int64) (int64, error) {
 	if q.limit <= maxChased {
-		return chase(ctx, c, lineSpec{dir: q.blockDir, limit: q.limit, key: q.key, token: rev})
+		l := lineSpec{dir: q.blockDir, limit: q.limit, key: q.key, token: rev}
+		if q.limit == 1 {
+			l.handoff = releasedKey(q.dir)
+		}
+		return chase(ctx, c, l)
 	}
 	ahead := map[string]struct{}{}
 	load := func(ctx context.Context, minRev int64) (int64, bool, error) {
@@ -250,6 +274,10 @@ type hold struct {
 
 	unlockMu sync.Mutex // serializes release
 	raw      *rawKV     // newRawKV of the session's client
+	// handoff: the primitive's releasedKey, or "". A release that deletes
+	// the key records the token there in the same transaction, so that
+	// the waiter just behind knows the head of the line went (chase).
+	handoff string
 
 	// The hold context (hold_context.go): the session's deadline epoch
 	// at grant time, and the context made by the first Context call.
@@ -369,7 +397,13 @@ func (h *hold) release(ctx context.Context, what string) error {
 	if released {
 		return releasedError{what, h.key}
 	}
-	resp, err := commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
+	req := fencedDelete(h.key, h.token)
+	if h.handoff != "" {
+		// Bound to the lease, like the key: it goes with the session.
+		req.Success = append(req.Success, putOp(&pb.PutRequest{
+			Key: []byte(h.handoff), Value: []byte(strconv.FormatInt(h.token, 10)), Lease: int64(h.session.Lease())}))
+	}
+	resp, err := commitTxn(ctx, h.session.Client(), h.raw, req, false)
 	if err != nil {
 		return h.endRelease(what, prev, false, 0, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -543,6 +544,9 @@ type lineSpec struct {
 	limit int    // the turn comes when fewer than limit of them precede it
 	key   string // the waiter's own key
 	token int64  // its create revision
+	// handoff (limit 1 only): the releasedKey of the primitive, where a
+	// release by the head of the whole line records its token.
+	handoff string
 }
 
 // chase waits for the turn of a waiter in a line (see lineSpec) while
@@ -557,6 +561,17 @@ type lineSpec struct {
 // limit, so that read walks the line's keys in etcd's index. When it
 // opened new watches, the keys are checked once more by name (stillThere),
 // not by a second read of the line.
+//
+// With one slot (handoff set), the usual wake needs no read of the line
+// either: the key just ahead was the head of the line, released by its
+// holder, which recorded its token at handoff in the same transaction as
+// the delete (hold.release). Then no key precedes the waiter any more: the
+// keys older than that head were gone when it was granted, none between it
+// and the waiter existed at the read that found it just ahead, and a key
+// created later can never precede the waiter. One read of two keys by
+// name (handedOver) confirms it; a key ahead that went any other way
+// (withdrawn, expired, released by a reader of an RWMutex) is followed by
+// a read of the line.
 //
 // It returns the revision of a read at which the waiter's key existed
 // with its token and fewer than limit keys preceded it, or errOwnKeyGone
@@ -728,10 +743,38 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 				default:
 					minRev = max(minRev, wk.rev)
 					waiting = false
+					if l.handoff == "" {
+						break
+					}
+					rev, ok, err := handedOver(tctx, c, minRev, l, wk.w.create)
+					if err != nil {
+						return 0, err
+					}
+					if ok {
+						return rev, nil
+					}
 				}
 			}
 		}
 	}
+}
+
+// handedOver reads, at a revision >= minRev, the waiter's own key and the
+// handoff key of l. ok is true when the handoff key holds head, the token
+// of the key that was just ahead (see chase), and the waiter's key still
+// exists: then its turn came at the revision returned.
+func handedOver(ctx context.Context, c *clientv3.Client, minRev int64, l lineSpec, head int64) (rev int64, ok bool, err error) {
+	resp, err := getAtLeast(ctx, c, minRev,
+		clientv3.OpGet(l.key, clientv3.WithKeysOnly()),
+		clientv3.OpGet(l.handoff))
+	if err != nil {
+		return 0, false, err
+	}
+	if mine := resp.Responses[0].GetResponseRange().Kvs; len(mine) == 0 || mine[0].CreateRevision != l.token {
+		return 0, false, errOwnKeyGone
+	}
+	rec := resp.Responses[1].GetResponseRange().Kvs
+	return resp.Header.Revision, len(rec) == 1 && string(rec[0].Value) == strconv.FormatInt(head, 10), nil
 }
 
 // stillThere reads, by name and at a revision >= minRev, the waiter's own
