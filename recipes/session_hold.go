@@ -10,8 +10,11 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The engine shared by Mutex, RWMutex, Semaphore and Election: a fair
@@ -183,6 +186,27 @@ var errOwnKeyGone = errors.New("own key gone")
 // whole line (see queueSpec.releasedKey and chase).
 func releasedKey(dir string) string {
 	return strings.TrimSuffix(dir, "/") + "\x00released"
+}
+
+// unrecorded holds the releasedKeys that etcd refused to this process
+// (permission denied: a role may grant only the prefix itself). Their
+// releases then record nothing and their waiters read the line, as they
+// do behind a holder that does not record its release.
+var unrecorded sync.Map
+
+// recordable tells whether releasedKey key may be written and read.
+func recordable(key string) bool {
+	if key == "" {
+		return false
+	}
+	_, refused := unrecorded.Load(key)
+	return !refused
+}
+
+// isPermissionDenied tells whether etcd refused a request for lack of a
+// permission.
+func isPermissionDenied(err error) bool {
+	return errors.Is(err, rpctypes.ErrPermissionDenied) || status.Code(err) == codes.PermissionDenied
 }
 
 // releasedKey is where a release of q's hold records its token, or ""
@@ -398,12 +422,18 @@ func (h *hold) release(ctx context.Context, what string) error {
 		return releasedError{what, h.key}
 	}
 	req := fencedDelete(h.key, h.token)
-	if h.handoff != "" {
+	record := recordable(h.handoff)
+	if record {
 		// Bound to the lease, like the key: it goes with the session.
 		req.Success = append(req.Success, putOp(&pb.PutRequest{
 			Key: []byte(h.handoff), Value: []byte(strconv.FormatInt(h.token, 10)), Lease: int64(h.session.Lease())}))
 	}
 	resp, err := commitTxn(ctx, h.session.Client(), h.raw, req, false)
+	if record && isPermissionDenied(err) {
+		// Refused as a whole, so nothing was applied: release without it.
+		unrecorded.Store(h.handoff, struct{}{})
+		resp, err = commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
+	}
 	if err != nil {
 		return h.endRelease(what, prev, false, 0, err)
 	}

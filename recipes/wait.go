@@ -743,7 +743,7 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 				default:
 					minRev = max(minRev, wk.rev)
 					waiting = false
-					if l.handoff == "" {
+					if !recordable(l.handoff) {
 						break
 					}
 					rev, ok, err := handedOver(tctx, c, minRev, l, wk.w.create)
@@ -767,6 +767,10 @@ func handedOver(ctx context.Context, c *clientv3.Client, minRev int64, l lineSpe
 	resp, err := getAtLeast(ctx, c, minRev,
 		clientv3.OpGet(l.key, clientv3.WithKeysOnly()),
 		clientv3.OpGet(l.handoff))
+	if isPermissionDenied(err) {
+		unrecorded.Store(l.handoff, struct{}{})
+		return 0, false, nil // read the line instead
+	}
 	if err != nil {
 		return 0, false, err
 	}
