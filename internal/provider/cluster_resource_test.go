@@ -173,34 +173,42 @@ func clusterClient(s *terraform.State) (*clientv3.Client, error) {
 	return clientv3.New(cfg)
 }
 
+// withClusterClient calls f with a plain client of the cluster in the
+// state and a context that ends after limit.
+func withClusterClient(s *terraform.State, limit time.Duration, f func(context.Context, *clientv3.Client) error) error {
+	cli, err := clusterClient(s)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	return f(ctx, cli)
+}
+
 // checkClusterMembers checks the member list through a plain client.
 func checkClusterMembers(names ...string) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
-		cli, err := clusterClient(s)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		ml, err := cli.MemberList(ctx)
-		if err != nil {
-			return err
-		}
-		var got []string
-		for _, m := range ml.Members {
-			if m.IsLearner {
-				return fmt.Errorf("member %s is a learner", m.Name)
+		return withClusterClient(s, 10*time.Second, func(ctx context.Context, cli *clientv3.Client) error {
+			ml, err := cli.MemberList(ctx)
+			if err != nil {
+				return err
 			}
-			got = append(got, m.Name)
-		}
-		if strings.Join(sortedStrings(got), ",") != strings.Join(names, ",") {
-			return fmt.Errorf("members %v, want %v", got, names)
-		}
-		if _, err := cli.Put(ctx, "/acc/cluster-check", "ok"); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-		return nil
+			var got []string
+			for _, m := range ml.Members {
+				if m.IsLearner {
+					return fmt.Errorf("member %s is a learner", m.Name)
+				}
+				got = append(got, m.Name)
+			}
+			if strings.Join(sortedStrings(got), ",") != strings.Join(names, ",") {
+				return fmt.Errorf("members %v, want %v", got, names)
+			}
+			if _, err := cli.Put(ctx, "/acc/cluster-check", "ok"); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			return nil
+		})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
@@ -27,6 +28,94 @@ func serverVersionsAre(version string, nodes ...string) statecheck.StateCheck {
 		m[n] = knownvalue.StringExact(version)
 	}
 	return statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("server_versions"), knownvalue.MapExact(m))
+}
+
+// upgradeRecord follows a cluster along an upgrade path: at each step it
+// writes a key naming the version the cluster runs (under prefix+"step/"),
+// and from the first step on a background writer writes under
+// prefix+"bg/"; final checks that every key written at a step and every
+// write the writer got acknowledged are still there.
+type upgradeRecord struct {
+	t      *testing.T
+	prefix string
+	writer *ackWriter
+	steps  []string
+}
+
+// atStep writes the key of the step to version and starts the writer (at
+// the first step) or closes its measuring window.
+func (u *upgradeRecord) atStep(version string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		err := withClusterClient(s, 30*time.Second, func(ctx context.Context, cli *clientv3.Client) error {
+			_, err := cli.Put(ctx, u.prefix+"step/"+version, version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("write at %s: %w", version, err)
+		}
+		u.steps = append(u.steps, version)
+		if u.writer == nil {
+			u.writer, err = startAckWriter(s, u.prefix+"bg/")
+			return err
+		}
+		u.writer.window("upgraded to "+version, u.t)
+		return nil
+	}
+}
+
+// final stops the writer and checks that nothing written was lost.
+func (u *upgradeRecord) final(s *terraform.State) error {
+	if u.writer == nil {
+		return fmt.Errorf("no background writer: the first step of the path did not run")
+	}
+	err := withClusterClient(s, time.Minute, func(ctx context.Context, cli *clientv3.Client) error {
+		if err := u.writer.verify(ctx, cli, u.t, 0); err != nil {
+			return err
+		}
+		for _, v := range u.steps {
+			r, err := cli.Get(ctx, u.prefix+"step/"+v)
+			if err != nil {
+				return err
+			}
+			if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
+				return fmt.Errorf("the key written at %s is gone after the upgrades: %v", v, r.Kvs)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	stalls := append([]time.Duration(nil), u.writer.stalls...)
+	sort.Slice(stalls, func(i, j int) bool { return stalls[i] < stalls[j] })
+	u.t.Logf("steps %v; longest write stall per upgrade apply (sorted): %v", u.steps, stalls)
+	return nil
+}
+
+// versionStep is an apply of config after which every node's member runs
+// version (in the state) and the members are all there; then the checks
+// run in order.
+func versionStep(config, version string, nodes []string, checks ...resource.TestCheckFunc) resource.TestStep {
+	return resource.TestStep{
+		Config:            config,
+		ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(version, nodes...)},
+		Check:             resource.ComposeTestCheckFunc(append([]resource.TestCheckFunc{checkClusterMembers(nodes...)}, checks...)...),
+	}
+}
+
+// upgradeStep is a versionStep whose plan updates the cluster in place and
+// shows the new version for every node.
+func upgradeStep(config, version string, nodes []string, checks ...resource.TestCheckFunc) resource.TestStep {
+	m := map[string]knownvalue.Check{}
+	for _, n := range nodes {
+		m[n] = knownvalue.StringExact(version)
+	}
+	s := versionStep(config, version, nodes, checks...)
+	s.ConfigPlanChecks = resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate),
+		plancheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("server_versions"), knownvalue.MapExact(m)),
+	}}
+	return s
 }
 
 // TestAccClusterUpgradePath upgrades a 3-member cluster on the sshd hosts
@@ -55,78 +144,14 @@ func TestAccClusterUpgradePath(t *testing.T) {
 		return clusterHCL("upgrade", hosts, 3, "  binary_path = "+hclString(bin)+"\n"+extra)
 	}
 	nodes := []string{"n1", "n2", "n3"}
-	var writer *ackWriter
-	var steps []string
-	// atStep writes a key naming the version the cluster runs.
-	atStep := func(version string) resource.TestCheckFunc {
-		return func(s *terraform.State) error {
-			cli, err := clusterClient(s)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := cli.Put(ctx, "/upgrade/step/"+version, version); err != nil {
-				return fmt.Errorf("write at %s: %w", version, err)
-			}
-			steps = append(steps, version)
-			if writer == nil {
-				writer, err = startAckWriter(s, "/upgrade/bg/")
-				return err
-			}
-			writer.window("upgraded to "+version, t)
-			return nil
-		}
-	}
-	final := func(s *terraform.State) error {
-		cli, err := clusterClient(s)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := writer.verify(ctx, cli, t, 0); err != nil {
-			return err
-		}
-		for _, v := range steps {
-			r, err := cli.Get(ctx, "/upgrade/step/"+v)
-			if err != nil {
-				return err
-			}
-			if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != v {
-				return fmt.Errorf("the key written at %s is gone after the upgrades: %v", v, r.Kvs)
-			}
-		}
-		stalls := append([]time.Duration(nil), writer.stalls...)
-		sort.Slice(stalls, func(i, j int) bool { return stalls[i] < stalls[j] })
-		t.Logf("steps %v; longest write stall per upgrade apply (sorted): %v", steps, stalls)
-		return nil
-	}
-	plannedVersions := func(version string) plancheck.PlanCheck {
-		m := map[string]knownvalue.Check{}
-		for _, n := range nodes {
-			m[n] = knownvalue.StringExact(version)
-		}
-		return plancheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("server_versions"), knownvalue.MapExact(m))
-	}
+	rec := &upgradeRecord{t: t, prefix: "/upgrade/"}
 	upgrade := func(config, version string) resource.TestStep {
-		return resource.TestStep{
-			Config:            config,
-			ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate), plannedVersions(version)}},
-			ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(version, nodes...)},
-			Check:             resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), atStep(version)),
-		}
+		return upgradeStep(config, version, nodes, rec.atStep(version))
 	}
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
-			{
-				Config:            remote(v34),
-				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v34.Version, nodes...)},
-				Check:             resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), atStep(v34.Version)),
-			},
+			versionStep(remote(v34), v34.Version, nodes, rec.atStep(v34.Version)),
 			{Config: remote(v36), ExpectError: errorText("remote_binary " + v36.Etcd + " would move node(s) n1, n2, n3 from the running version: etcd 3.4.23 -> 3.6.17 skips a minor version")},
 			upgrade(remote(v35old), v35old.Version),
 			{Config: remote(v36), ExpectError: errorText("3.5.23 -> 3.6.17 starts below the minimum patch release etcd's upgrade guide requires: etcd's 3.5 -> 3.6 upgrade guide requires every member on " + cluster.MinUpgradeFrom35)},
@@ -134,11 +159,7 @@ func TestAccClusterUpgradePath(t *testing.T) {
 			upgrade(remote(v36), v36.Version),
 			{Config: remote(v35), ExpectError: errorText("3.6.17 -> 3.5.36 is a downgrade outside etcd's downgrade procedure")},
 			{Config: bundled(`  server_version = "3.6"` + "\n"), ExpectError: errorText("server_version pins etcd 3.6, but binary_path " + bin + " runs etcd " + cluster.BundledVersion)},
-			func() resource.TestStep {
-				s := upgrade(bundled(""), cluster.BundledVersion)
-				s.Check = resource.ComposeTestCheckFunc(s.Check, final)
-				return s
-			}(),
+			upgradeStep(bundled(""), cluster.BundledVersion, nodes, rec.atStep(cluster.BundledVersion), rec.final),
 			{Config: bundled(`  server_version = "` + cluster.BundledVersion + `"` + "\n"), ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(cluster.BundledVersion, nodes...)}},
 		},
 	})
@@ -201,18 +222,13 @@ func TestAccClusterDowngradeProcedure(t *testing.T) {
 				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate)}},
 				ConfigStateChecks: []statecheck.StateCheck{serverVersionsAre(v35.Version, nodes...)},
 				Check: resource.ComposeTestCheckFunc(checkClusterMembers(nodes...), func(s *terraform.State) error {
-					cli, err := clusterClient(s)
-					if err != nil {
-						return err
-					}
-					defer cli.Close()
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					r, err := cli.Get(ctx, "/downgrade/at-3.6")
-					if err != nil || len(r.Kvs) != 1 {
-						return fmt.Errorf("the key written at 3.6 after the downgrade: %v %v", r, err)
-					}
-					return nil
+					return withClusterClient(s, 30*time.Second, func(ctx context.Context, cli *clientv3.Client) error {
+						r, err := cli.Get(ctx, "/downgrade/at-3.6")
+						if err != nil || len(r.Kvs) != 1 {
+							return fmt.Errorf("the key written at 3.6 after the downgrade: %v %v", r, err)
+						}
+						return nil
+					})
 				}),
 			},
 		},
