@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/snapshot"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
@@ -210,6 +211,71 @@ func checkMemberUnits(ctx context.Context, hosts []*sshhost.Host, unit string) e
 		}
 	}
 	return nil
+}
+
+// unitRestarts follows the member units of a systemd cluster across
+// applies that must restart every member through systemd (an upgrade, a
+// certificate rotation): record notes each unit's main process, restarted
+// checks that each unit has another one since, started by systemd on
+// request (active, running, no automatic restart counted) and running the
+// expected binary, and records the new ones.
+type unitRestarts struct {
+	ctx   context.Context
+	hosts []*sshhost.Host
+	unit  string
+	pids  map[string]string
+}
+
+func newUnitRestarts(ctx context.Context, hosts []*sshhost.Host, unit string) *unitRestarts {
+	return &unitRestarts{ctx: ctx, hosts: hosts, unit: unit, pids: map[string]string{}}
+}
+
+// record checks the units (checkMemberUnits) and notes their main processes.
+func (u *unitRestarts) record(*terraform.State) error {
+	if err := checkMemberUnits(u.ctx, u.hosts, u.unit); err != nil {
+		return err
+	}
+	for _, h := range u.hosts {
+		p, err := unitProps(u.ctx, h, u.unit, "MainPID")
+		if err != nil {
+			return err
+		}
+		u.pids[h.Name] = p["MainPID"]
+	}
+	return nil
+}
+
+// restarted checks that every unit was restarted since the last record and
+// that its main process runs binary(h), a path on host h; then records.
+func (u *unitRestarts) restarted(binary func(h *sshhost.Host) string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		for _, h := range u.hosts {
+			p, err := unitProps(u.ctx, h, u.unit, "MainPID", "ActiveState", "SubState", "NRestarts")
+			if err != nil {
+				return err
+			}
+			if p["MainPID"] == u.pids[h.Name] || p["ActiveState"] != "active" || p["SubState"] != "running" || p["NRestarts"] != "0" {
+				return fmt.Errorf("%s: %s was not restarted on request: %v, main pid was %s", h.Name, u.unit, p, u.pids[h.Name])
+			}
+			exe, err := h.Run(u.ctx, "readlink /proc/"+p["MainPID"]+"/exe")
+			if err != nil {
+				return fmt.Errorf("%s: the executable of %s's main process %s: %v %s", h.Name, u.unit, p["MainPID"], err, exe)
+			}
+			if want := binary(h); strings.TrimSpace(exe) != want {
+				return fmt.Errorf("%s: %s's main process runs %s, want %s", h.Name, u.unit, strings.TrimSpace(exe), want)
+			}
+		}
+		return u.record(s)
+	}
+}
+
+// bundledUnitRestarts follows the member units of the systemd cluster name
+// on hosts, which run the bundled server (binaryLine).
+func bundledUnitRestarts(ctx context.Context, hosts []*sshhost.Host, name string) (u *unitRestarts, restarted resource.TestCheckFunc) {
+	u = newUnitRestarts(ctx, hosts, "etcd-"+name+".service")
+	return u, u.restarted(func(h *sshhost.Host) string {
+		return path.Join(h.BaseDir, name, "opt", "bin", memberhost.BinaryName)
+	})
 }
 
 // waitWritable waits until the cluster in the state takes a write.

@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/cluster"
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/sshhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
 )
 
@@ -231,6 +232,44 @@ func TestAccClusterDowngradeProcedure(t *testing.T) {
 					})
 				}),
 			},
+		},
+	})
+}
+
+// TestAccClusterSystemdUpgrade is TestAccClusterUpgradePath's path on three
+// hosts with systemd as PID 1 (service_manager = "systemd"): etcd 3.4
+// (Debian) → 3.5.36 → 3.6 → the bundled server, one apply per step, while
+// the background writer writes. After each step every member's unit has a
+// new main process that systemd started on request (active, running,
+// NRestarts 0) running the step's binary, and the cluster reports the
+// step's version; every key written at a step and every acknowledged write
+// is there at the end.
+func TestAccClusterSystemdUpgrade(t *testing.T) {
+	v34 := stocketcd.Require(t, stocketcd.V34Debian)
+	v35 := stocketcd.Require(t, stocketcd.V35)
+	v36 := stocketcd.Require(t, stocketcd.V36)
+	hosts := systemdHosts(t, 3)
+	const name = "sdupgrade"
+	bin := binaryLine(t)
+	remote := func(b stocketcd.Binaries) string {
+		return clusterHCL(name, hosts, 3, systemdLine+"  remote_binary = "+hclString(b.Etcd)+"\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	units, bundled := bundledUnitRestarts(ctx, hosts, name)
+	runs := func(b stocketcd.Binaries) resource.TestCheckFunc {
+		return units.restarted(func(*sshhost.Host) string { return b.Etcd })
+	}
+	nodes := []string{"n1", "n2", "n3"}
+	rec := &upgradeRecord{t: t, prefix: "/sdupgrade/"}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		Steps: []resource.TestStep{
+			versionStep(remote(v34), v34.Version, nodes, units.record, rec.atStep(v34.Version)),
+			upgradeStep(remote(v35), v35.Version, nodes, runs(v35), rec.atStep(v35.Version)),
+			upgradeStep(remote(v36), v36.Version, nodes, runs(v36), rec.atStep(v36.Version)),
+			upgradeStep(clusterHCL(name, hosts, 3, systemdLine+bin), cluster.BundledVersion, nodes, bundled, rec.atStep(cluster.BundledVersion), rec.final),
+			{Config: clusterHCL(name, hosts, 3, systemdLine+bin), PlanOnly: true},
 		},
 	})
 }
