@@ -55,10 +55,16 @@ func stateNotAfter(s *terraform.State) (time.Time, error) {
 // below what they last (the renewal window is TestAccClusterCertExpired's).
 func TestAccClusterCertRotation(t *testing.T) {
 	hosts := clusterHosts(t, 3)
-	bin := binaryLine(t)
-	const name = "rotate"
+	resource.ParallelTest(t, certRotationCase(t, hosts, "rotate", binaryLine(t), nil, nil))
+}
+
+// certRotationCase is TestAccClusterCertRotation's scenario for the cluster
+// name on hosts, with extra in its resource block. created runs after the
+// checks of the first apply, rotated after those of the rotation (nil:
+// none).
+func certRotationCase(t *testing.T, hosts []*sshhost.Host, name, extra string, created, rotated resource.TestCheckFunc) resource.TestCase {
 	cfg := func(validity string) string {
-		return clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "`+validity+`", renew_before = "30m"`))
+		return clusterHCL(name, hosts, 3, extra+tlsLine(`auto = true, validity = "`+validity+`", renew_before = "30m"`))
 	}
 	var (
 		w           *ackWriter
@@ -79,7 +85,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 		}
 		return nil
 	}
-	resource.ParallelTest(t, resource.TestCase{
+	return resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
@@ -88,7 +94,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls_not_after"), knownvalue.NotNull()),
 					statecheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls_certificates_not_after"), knownvalue.MapSizeExact(7)),
 				},
-				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), func(s *terraform.State) error {
+				Check: resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), optionalCheck(created), func(s *terraform.State) error {
 					err := certs(s, func(k string, na time.Time) error {
 						if d := time.Until(na); d > 2*time.Hour || d < 90*time.Minute {
 							return fmt.Errorf("%s expires in %s, want about tls.validity (2h)", k, d)
@@ -99,7 +105,7 @@ func TestAccClusterCertRotation(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					w, err = startAckWriter(s, "/rotate/")
+					w, err = startAckWriter(s, "/"+name+"/")
 					if err != nil {
 						return err
 					}
@@ -129,10 +135,18 @@ func TestAccClusterCertRotation(t *testing.T) {
 						}
 						return nil
 					})
-				}, checkClusterMembers("n1", "n2", "n3")),
+				}, checkClusterMembers("n1", "n2", "n3"), optionalCheck(rotated)),
 			},
 		},
-	})
+	}
+}
+
+// optionalCheck is check, or a check that passes when check is nil.
+func optionalCheck(check resource.TestCheckFunc) resource.TestCheckFunc {
+	if check == nil {
+		return func(*terraform.State) error { return nil }
+	}
+	return check
 }
 
 // Certificates of a minute expire: clients are refused and the cluster is
@@ -140,11 +154,17 @@ func TestAccClusterCertRotation(t *testing.T) {
 // brings the cluster back.
 func TestAccClusterCertExpired(t *testing.T) {
 	hosts := clusterHosts(t, 3)
-	bin := binaryLine(t)
-	const name = "expired"
-	short := clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true, validity = "1m", renew_before = "1s"`))
-	long := clusterHCL(name, hosts, 3, bin+tlsLine(`auto = true`))
-	resource.ParallelTest(t, resource.TestCase{
+	resource.ParallelTest(t, certExpiredCase(t, hosts, "expired", binaryLine(t), nil, nil))
+}
+
+// certExpiredCase is TestAccClusterCertExpired's scenario for the cluster
+// name on hosts, with extra in its resource block. expired runs once the
+// certificates have expired, renewed after the checks of the apply that
+// renews them (nil: none).
+func certExpiredCase(t *testing.T, hosts []*sshhost.Host, name, extra string, expired, renewed resource.TestCheckFunc) resource.TestCase {
+	short := clusterHCL(name, hosts, 3, extra+tlsLine(`auto = true, validity = "1m", renew_before = "1s"`))
+	long := clusterHCL(name, hosts, 3, extra+tlsLine(`auto = true`))
+	return resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
 			{
@@ -170,7 +190,7 @@ func TestAccClusterCertExpired(t *testing.T) {
 					}
 					t.Logf("a client after expiry: %v", err)
 					return nil
-				}),
+				}, optionalCheck(expired)),
 			},
 			{
 				Config: long,
@@ -194,10 +214,10 @@ func TestAccClusterCertExpired(t *testing.T) {
 						err = fmt.Errorf("tls_not_after %s, want about a year from now", earliest)
 					}
 					return err
-				}),
+				}, optionalCheck(renewed)),
 			},
 		},
-	})
+	}
 }
 
 // Bad lifetimes and a CA key that is not the CA certificate's are refused
