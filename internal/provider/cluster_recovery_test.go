@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -267,6 +268,41 @@ func (u *unitRestarts) restarted(binary func(h *sshhost.Host) string) resource.T
 		}
 		return u.record(s)
 	}
+}
+
+// inTurn checks that the last restarts went one member at a time: in the
+// order systemd stopped the units (ActiveExitTimestamp), each was stopped
+// only after the one before had its new main process
+// (ExecMainStartTimestamp). The timestamps are of the one monotonic clock
+// the containers share with the machine.
+func (u *unitRestarts) inTurn(*terraform.State) error {
+	type restart struct {
+		host        string
+		stop, start uint64
+	}
+	var rs []restart
+	for _, h := range u.hosts {
+		p, err := unitProps(u.ctx, h, u.unit, "ActiveExitTimestampMonotonic", "ExecMainStartTimestampMonotonic")
+		if err != nil {
+			return err
+		}
+		r := restart{host: h.Name}
+		if _, err := fmt.Sscan(p["ActiveExitTimestampMonotonic"], &r.stop); err != nil {
+			return fmt.Errorf("%s: %s: ActiveExitTimestampMonotonic %q", h.Name, u.unit, p["ActiveExitTimestampMonotonic"])
+		}
+		if _, err := fmt.Sscan(p["ExecMainStartTimestampMonotonic"], &r.start); err != nil {
+			return fmt.Errorf("%s: %s: ExecMainStartTimestampMonotonic %q", h.Name, u.unit, p["ExecMainStartTimestampMonotonic"])
+		}
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].stop < rs[j].stop })
+	for i := 1; i < len(rs); i++ {
+		if rs[i].stop < rs[i-1].start {
+			return fmt.Errorf("%s's member was stopped (at %dµs) before %s's had restarted (at %dµs): not one at a time (%v)",
+				rs[i].host, rs[i].stop, rs[i-1].host, rs[i-1].start, rs)
+		}
+	}
+	return nil
 }
 
 // bundledUnitRestarts follows the member units of the systemd cluster name

@@ -242,8 +242,8 @@ func TestAccClusterDowngradeProcedure(t *testing.T) {
 // the background writer writes. After each step every member's unit has a
 // new main process that systemd started on request (active, running,
 // NRestarts 0) running the step's binary, and the cluster reports the
-// step's version; every key written at a step and every acknowledged write
-// is there at the end.
+// step's version, the units restarted one at a time; every key written at
+// a step and every acknowledged write is there at the end.
 func TestAccClusterSystemdUpgrade(t *testing.T) {
 	v34 := stocketcd.Require(t, stocketcd.V34Debian)
 	v35 := stocketcd.Require(t, stocketcd.V35)
@@ -258,7 +258,7 @@ func TestAccClusterSystemdUpgrade(t *testing.T) {
 	defer cancel()
 	units, bundled := bundledUnitRestarts(ctx, hosts, name)
 	runs := func(b stocketcd.Binaries) resource.TestCheckFunc {
-		return units.restarted(func(*sshhost.Host) string { return b.Etcd })
+		return resource.ComposeTestCheckFunc(units.restarted(func(*sshhost.Host) string { return b.Etcd }), units.inTurn)
 	}
 	nodes := []string{"n1", "n2", "n3"}
 	rec := &upgradeRecord{t: t, prefix: "/sdupgrade/"}
@@ -268,7 +268,7 @@ func TestAccClusterSystemdUpgrade(t *testing.T) {
 			versionStep(remote(v34), v34.Version, nodes, units.record, rec.atStep(v34.Version)),
 			upgradeStep(remote(v35), v35.Version, nodes, runs(v35), rec.atStep(v35.Version)),
 			upgradeStep(remote(v36), v36.Version, nodes, runs(v36), rec.atStep(v36.Version)),
-			upgradeStep(clusterHCL(name, hosts, 3, systemdLine+bin), cluster.BundledVersion, nodes, bundled, rec.atStep(cluster.BundledVersion), rec.final),
+			upgradeStep(clusterHCL(name, hosts, 3, systemdLine+bin), cluster.BundledVersion, nodes, bundled, units.inTurn, rec.atStep(cluster.BundledVersion), rec.final),
 			{Config: clusterHCL(name, hosts, 3, systemdLine+bin), PlanOnly: true},
 		},
 	})
