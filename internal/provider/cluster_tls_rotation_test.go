@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path"
@@ -435,4 +436,36 @@ func TestAccClusterCAKeyToWriteOnly(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestAccClusterCertRotation on three hosts with systemd as PID 1: the
+// rotation restarts every member's unit through systemd (a new main
+// process, active, NRestarts 0), one member at a time while the client
+// keeps writing, and nothing it acknowledged is lost.
+func TestAccClusterSystemdCertRotation(t *testing.T) {
+	systemdTLSTest(t, "sdrotate", certRotationCase, true)
+}
+
+// TestAccClusterCertExpired on three hosts with systemd as PID 1: the
+// members' units stay active while their certificates are expired, and the
+// apply that renews them restarts every unit through systemd (all at once:
+// no member answers, there is no quorum to protect).
+func TestAccClusterSystemdCertExpired(t *testing.T) {
+	systemdTLSTest(t, "sdexpired", certExpiredCase, false)
+}
+
+// systemdTLSTest runs scenario (certRotationCase, certExpiredCase) for the
+// cluster name on three systemd hosts, the bundled server in units: before
+// the certificates change the units are checked and their main processes
+// noted, after it each must have been restarted through systemd, one at a
+// time when inTurn.
+func systemdTLSTest(t *testing.T, name string, scenario func(t *testing.T, hosts []*sshhost.Host, name, extra string, before, after resource.TestCheckFunc) resource.TestCase, inTurn bool) {
+	hosts := systemdHosts(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	units, restarted := bundledUnitRestarts(ctx, hosts, name)
+	if inTurn {
+		restarted = resource.ComposeTestCheckFunc(restarted, units.inTurn)
+	}
+	resource.ParallelTest(t, scenario(t, hosts, name, binaryLine(t)+systemdLine, units.record, restarted))
 }
