@@ -8,6 +8,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Client is the one etcd connection of a provider process. It embeds the
@@ -33,7 +34,8 @@ type Client struct {
 // Open connects to the cluster described by s. clientv3 dials lazily, so an
 // unreachable cluster is reported by the first request (through Describe);
 // with a user name, Open authenticates at once and fails on bad credentials.
-func Open(ctx context.Context, s *Settings) (*Client, error) {
+// opts are added to clientv3's gRPC dial options (snapshot.DialOptions, say).
+func Open(ctx context.Context, s *Settings, opts ...grpc.DialOption) (*Client, error) {
 	cfg := clientv3.Config{
 		Endpoints:   append([]string(nil), s.Endpoints...),
 		Username:    s.Username,
@@ -47,7 +49,8 @@ func Open(ctx context.Context, s *Settings) (*Client, error) {
 		Context:              context.WithoutCancel(ctx),
 		// clientv3 logs to stderr by default, which Terraform shows as
 		// noise. The provider reports errors itself.
-		Logger: zap.NewNop(),
+		Logger:      zap.NewNop(),
+		DialOptions: opts,
 	}
 	if s.TLS != nil {
 		cfg.TLS = s.TLS.Config()

@@ -211,7 +211,7 @@ func save(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEn
 	if err := snapshot.CheckDir(file); err != nil {
 		return fail(stderr, "save", err)
 	}
-	cl, err := client.Open(ctx, settings)
+	cl, err := client.Open(ctx, settings, snapshot.DialOptions()...)
 	if err != nil {
 		return fail(stderr, "save", err)
 	}
