@@ -110,10 +110,19 @@ func Save(ctx context.Context, cli *clientv3.Client, path string) (saved Saved, 
 	return Saved{Path: path, Size: n, ServerVersion: resp.Version}, nil
 }
 
-// copyChunks copies r to w in writes of 1 MiB: the stream arrives in
-// messages of 32 KiB, and one write per message costs a system call each.
+// chunkSize is the size of copyChunks' writes. The stream arrives in
+// messages of 32 KiB, and one write per message costs a system call each;
+// but writes much larger than that were slower, not faster: with 1 MiB
+// writes the kernel's copy into the page cache (copy_folio_from_iter_atomic)
+// took a third of the CPU time of a 1 GiB save on this project's CI VM,
+// against 2% for etcdctl's 32 KiB writes, and the save ran at 0.85x
+// etcdctl's throughput. 64 KiB keeps half the system calls of one write
+// per message without that cost.
+const chunkSize = 64 << 10
+
+// copyChunks copies r to w in writes of chunkSize.
 func copyChunks(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, chunkSize)
 	var total int64
 	for {
 		n, err := io.ReadFull(r, buf)
