@@ -151,7 +151,7 @@ func (j Job) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	cl, err := client.Open(ctx, settings)
+	cl, err := client.Open(ctx, settings, snapshot.DialOptions()...)
 	if err != nil {
 		return Result{}, err
 	}
