@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/recipes"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
@@ -95,3 +96,17 @@ func waitForKeys(t *testing.T, c *testserver.Cluster, prefix string, n int64) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// lockLater calls lock in a goroutine and delivers the grant on the
+// channel returned; on an error it reports it and delivers nil.
+func lockLater(t testing.TB, ctx context.Context, lock func(context.Context) (*recipes.Lock, error)) <-chan *recipes.Lock {
+	c := make(chan *recipes.Lock, 1)
+	go func() {
+		l, err := lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		c <- l
+	}()
+	return c
+}

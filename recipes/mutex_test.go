@@ -477,14 +477,7 @@ func TestReleaseRecordsHandoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc := make(chan *recipes.Lock, 1)
-	go func() {
-		b, err := recipes.NewMutex(sb, "locks/handoff").Lock(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		bc <- b
-	}()
+	bc := lockLater(t, ctx, recipes.NewMutex(sb, "locks/handoff").Lock)
 	waitForKeys(t, c, "locks/handoff/", 2)
 	if _, _, ok := record("locks/handoff"); ok {
 		t.Fatal("a record before any release")
@@ -597,14 +590,7 @@ func TestMutexPrefixOnlyRole(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: Lock: %v", what, err)
 		}
-		bc := make(chan *recipes.Lock, 1)
-		go func() {
-			b, err := recipes.NewMutex(sb, pfx).Lock(ctx)
-			if err != nil {
-				t.Error(err)
-			}
-			bc <- b
-		}()
+		bc := lockLater(t, ctx, recipes.NewMutex(sb, pfx).Lock)
 		waitForKeys(t, c, pfx, 2)
 		if err := a.Unlock(ctx); err != nil {
 			t.Fatalf("%s: Unlock: %v", what, err)

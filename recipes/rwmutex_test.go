@@ -24,27 +24,13 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 	if _, err := rw().TryLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryLock while read-locked = %v, want ErrLocked", err)
 	}
-	wc := make(chan *recipes.Lock, 1)
-	go func() {
-		w, err := rw().Lock(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		wc <- w
-	}()
+	wc := lockLater(t, ctx, rw().Lock)
 	waitForKeys(t, c, "locks/rw/", 3)
 	// A reader arriving after the waiting writer queues behind it.
 	if _, err := rw().TryRLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryRLock with a writer waiting = %v, want ErrLocked", err)
 	}
-	rc := make(chan *recipes.Lock, 1)
-	go func() {
-		r, err := rw().RLock(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		rc <- r
-	}()
+	rc := lockLater(t, ctx, rw().RLock)
 	waitForKeys(t, c, "locks/rw/", 4)
 	if err := r1.Unlock(ctx); err != nil {
 		t.Fatal(err)
@@ -89,14 +75,7 @@ func TestRWMutexWriterWaitsForEarlierReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc := make(chan *recipes.Lock, 1)
-	go func() {
-		w, err := rw().Lock(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		wc <- w
-	}()
+	wc := lockLater(t, ctx, rw().Lock)
 	waitForKeys(t, c, "locks/rwnear/", 3)
 	if err := r2.Unlock(ctx); err != nil {
 		t.Fatal(err)
