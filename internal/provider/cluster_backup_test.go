@@ -109,8 +109,7 @@ func TestAccClusterBackupProcess(t *testing.T) {
     keep = 2
     node = "all"
     copy_command = `+hclString(copyCmd)+"\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	unit := "etcd-" + name + "-backup"
 	script := func(h *sshhost.Host) string {
 		return path.Join(h.BaseDir, name, "opt", "run", unit+".supervise.sh")
@@ -241,15 +240,17 @@ func TestAccClusterBackupSystemd(t *testing.T) {
     keep = 3
     node = "all"
 `))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	timer := "etcd-" + name + "-backup.timer"
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy: func(*terraform.State) error {
-			out, _ := h.Run(ctx, "ls /etc/systemd/system/ | grep -c backup || true")
+			out, err := h.Run(ctx, "ls /etc/systemd/system/ | grep -c backup || true")
+			if err != nil {
+				return fmt.Errorf("listing the units after destroy: %w", err)
+			}
 			if strings.TrimSpace(out) != "0" {
-				return fmt.Errorf("backup units left after destroy")
+				return fmt.Errorf("%s backup units left after destroy", strings.TrimSpace(out))
 			}
 			return nil
 		},
@@ -322,8 +323,7 @@ resource "etcd_auth" "on" {
   depends_on = [etcd_user.root]
 }
 `
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	unit := "etcd-" + name + "-backup"
 	var authOn time.Time
 	resource.ParallelTest(t, resource.TestCase{

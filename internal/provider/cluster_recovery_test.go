@@ -356,8 +356,7 @@ func TestAccClusterSystemdRestore(t *testing.T) {
 	snap := filepath.Join(dir, "snap.db")
 	sum := saveSnapshot(t, src, snap)
 	putKeys(t, src.Client(), "/sdrs/after/", 5)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	config := clusterHCL(name, hosts, 3, bin+systemdLine+restoreLine(snap, sum))
 	var began time.Time
 	resource.ParallelTest(t, resource.TestCase{
@@ -450,8 +449,7 @@ func TestAccClusterSystemdRecovery(t *testing.T) {
 	const name = "sddr"
 	unit := "etcd-" + name + ".service"
 	snap := filepath.Join(t.TempDir(), "snap.db")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	var before, later map[string]storedKV
 	var began time.Time
 	resource.ParallelTest(t, resource.TestCase{

@@ -587,8 +587,7 @@ func TestAccClusterStockEtcd(t *testing.T) {
 func TestAccClusterThroughBastion(t *testing.T) {
 	hosts := clusterHosts(t, 2)
 	bastion, target := hosts[0], hosts[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	sshOnlyThroughBastion(t, ctx, target)
 	bin := binaryLine(t)
 	// Both machines' host keys are in ssh.host_key, which the bastion

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path"
@@ -461,8 +460,7 @@ func TestAccClusterSystemdCertExpired(t *testing.T) {
 // time when inTurn.
 func systemdTLSTest(t *testing.T, name string, scenario func(t *testing.T, hosts []*sshhost.Host, name, extra string, before, after resource.TestCheckFunc) resource.TestCase, inTurn bool) {
 	hosts := systemdHosts(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	units, restarted := bundledUnitRestarts(ctx, hosts, name)
 	if inTurn {
 		restarted = resource.ComposeTestCheckFunc(restarted, units.inTurn)

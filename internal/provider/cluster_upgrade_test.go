@@ -254,8 +254,7 @@ func TestAccClusterSystemdUpgrade(t *testing.T) {
 	remote := func(b stocketcd.Binaries) string {
 		return clusterHCL(name, hosts, 3, systemdLine+"  remote_binary = "+hclString(b.Etcd)+"\n")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	ctx := stepsContext(t)
 	units, bundled := bundledUnitRestarts(ctx, hosts, name)
 	runs := func(b stocketcd.Binaries) resource.TestCheckFunc {
 		return resource.ComposeTestCheckFunc(units.restarted(func(*sshhost.Host) string { return b.Etcd }), units.inTurn)

@@ -198,6 +198,16 @@ func etcdCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// stepsContext is the context for the calls a resource.ParallelTest makes
+// in its steps and checks (SSH commands, waits). It has no deadline of its
+// own, because the test creates it before ParallelTest pauses the test, and
+// the pause lasts as long as the tests ahead of it run: once in CI 17
+// minutes, which spent a 15-minute deadline before the first step began.
+// Every wait carries its own limit, and go test's -timeout bounds a hang.
+func stepsContext(t *testing.T) context.Context {
+	return t.Context()
+}
+
 func mustPut(t *testing.T, key, value string, opts ...clientv3.OpOption) *clientv3.PutResponse {
 	t.Helper()
 	resp, err := testCluster.Client().Put(etcdCtx(t), key, value, opts...)
