@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/client"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
 )
@@ -45,6 +46,10 @@ func BenchmarkDefragment(b *testing.B) {
 	cl := openClient(b, c)
 	target := c.Members()[0]
 	ep := target.ClientURLs[0]
+	var eps []string
+	for _, m := range c.Members() {
+		eps = append(eps, m.ClientURLs[0])
+	}
 
 	fragment := func() {
 		if _, err := c.Fill(context.Background(), "/churn/", size/2); err != nil {
@@ -74,10 +79,19 @@ func BenchmarkDefragment(b *testing.B) {
 			b.Fatal(err)
 		}
 		// db_size_in_use counts freed pages from the second commit after
-		// the compaction: write until the member reports them.
+		// the compaction: write until the members report them. All three,
+		// not only the target: the members share this process's two cores
+		// and one disk, and a member still compacting would slow down
+		// whichever defragmentation is timed next.
 		for i := 0; ; i++ {
-			st := cl.Status(ctx, []string{ep})[0]
-			if st.Err == nil && st.Fragmentation() > 0.4 {
+			settled := true
+			var st client.EndpointStatus
+			for _, s := range cl.Status(ctx, eps) {
+				if s.Err != nil || s.Fragmentation() <= 0.4 {
+					settled, st = false, s
+				}
+			}
+			if settled {
 				return
 			}
 			if _, err := cli.Put(ctx, "/tick", strconv.Itoa(i)); err != nil {
@@ -85,7 +99,7 @@ func BenchmarkDefragment(b *testing.B) {
 			}
 			select {
 			case <-ctx.Done():
-				b.Fatalf("member %s did not become 40%% free: %+v", target.Name, st)
+				b.Fatalf("the members did not all become 40%% free: %+v", st)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
