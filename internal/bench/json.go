@@ -18,6 +18,8 @@ type jsonResult struct {
 	Destroy         float64 `json:"destroy_s"`
 	PeakRSSMiB      float64 `json:"provider_peak_rss_mib"`
 	RequestsPerRead float64 `json:"etcd_requests_per_resource_refresh"`
+	ApplyChange     float64 `json:"apply_change_s,omitempty"` // apply of a 1% change (etcd_key_prefix)
+	StateBytes      int64   `json:"state_bytes,omitempty"`
 }
 
 type jsonReport struct {
@@ -30,7 +32,11 @@ type jsonReport struct {
 func writeJSON(path, cliVersion string, o options, results []result) error {
 	rep := jsonReport{CLI: cliVersion, Members: o.members, Repeat: o.repeat}
 	for _, r := range results {
-		rss := max(r.create.rssKiB, r.plan.rssKiB, r.planNoRefresh.rssKiB, r.destroy.rssKiB)
+		rss := r.peakRSS()
+		var change float64
+		if r.update != nil {
+			change = seconds(r.update.wall)
+		}
 		rep.Results = append(rep.Results, jsonResult{
 			Name:            r.name,
 			Resources:       r.n,
@@ -41,6 +47,8 @@ func writeJSON(path, cliVersion string, o options, results []result) error {
 			Destroy:         seconds(r.destroy.wall),
 			PeakRSSMiB:      float64(rss) / 1024,
 			RequestsPerRead: (total(r.plan.requests) - total(r.planNoRefresh.requests)) / float64(r.n),
+			ApplyChange:     change,
+			StateBytes:      r.stateBytes,
 		})
 	}
 	data, err := json.MarshalIndent(rep, "", "  ")

@@ -261,14 +261,15 @@ func run() error {
 	}
 	var results []result
 	for _, n := range o.sizes {
-		r, err := b.scenario(fmt.Sprintf("%d × etcd_key", n), n, keysConfig(cluster.Endpoints(), n))
+		r, err := b.scenario(fmt.Sprintf("%d × etcd_key", n), n, keysConfig(cluster.Endpoints(), n), "")
 		if err != nil {
 			return err
 		}
 		results = append(results, r)
 	}
 	if o.prefixKeys > 0 {
-		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys", o.prefixKeys), 1, prefixConfig(cluster.Endpoints(), o.prefixKeys))
+		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys", o.prefixKeys), 1,
+			prefixConfig(cluster.Endpoints(), o.prefixKeys, false), prefixConfig(cluster.Endpoints(), o.prefixKeys, true))
 		if err != nil {
 			return err
 		}
@@ -310,12 +311,19 @@ func keysConfig(endpoints []string, n int) string {
 `, n, n)
 }
 
-func prefixConfig(endpoints []string, n int) string {
+// prefixConfig is one etcd_key_prefix of n keys. range() yields at most
+// 1,024 values, so the map is merged from chunks of 1,000. changed rewrites
+// every 100th value: the 1% change the update step applies.
+func prefixConfig(endpoints []string, n int, changed bool) string {
+	value := `"value-${i}"`
+	if changed {
+		value = `i % 100 == 0 ? "changed-${i}" : "value-${i}"`
+	}
 	return header(endpoints) + fmt.Sprintf(`resource "etcd_key_prefix" "p" {
   prefix = "/bench/prefix-%d/"
-  values = { for i in range(%d) : format("%%05d", i) => "value-${i}" }
+  values = merge([for c in range(%d) : { for i in range(c * 1000, min(%d, c * 1000 + 1000)) : format("%%06d", i) => %s }]...)
 }
-`, n, n)
+`, n, (n+999)/1000, n, value)
 }
 
 func header(endpoints []string) string {
@@ -367,9 +375,22 @@ type result struct {
 	plan, planNoRefresh     measurement // medians
 	planRuns, noRefreshRuns []time.Duration
 	planCPU, noRefreshCPU   time.Duration // medians of the provider's CPU time
+	update                  *measurement  // apply of the changed configuration, when there is one
+	stateBytes              int64         // terraform.tfstate after the apply
 }
 
-func (b *bench) scenario(name string, n int, config string) (result, error) {
+// peakRSS is the provider's largest peak RSS over the scenario's commands.
+func (r result) peakRSS() int64 {
+	rss := max(r.create.rssKiB, r.plan.rssKiB, r.planNoRefresh.rssKiB, r.destroy.rssKiB)
+	if r.update != nil {
+		rss = max(rss, r.update.rssKiB)
+	}
+	return rss
+}
+
+// scenario applies config, plans it, applies changed (when not empty) and
+// destroys.
+func (b *bench) scenario(name string, n int, config, changed string) (result, error) {
 	r := result{name: name, n: n, keys: n}
 	dir := filepath.Join(b.work, strings.NewReplacer(" ", "-", "×", "x", ",", "").Replace(name))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -400,6 +421,20 @@ func (b *bench) scenario(name string, n int, config string) (result, error) {
 	r.plan, r.planRuns = median(plans)
 	r.planNoRefresh, r.noRefreshRuns = median(noRefresh)
 	r.planCPU, r.noRefreshCPU = medianCPU(plans), medianCPU(noRefresh)
+	if st, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); err == nil {
+		r.stateBytes = st.Size()
+	}
+	if changed != "" {
+		fmt.Fprintf(os.Stderr, "bench: %s: apply of the changed configuration\n", name)
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(changed), 0o644); err != nil {
+			return r, err
+		}
+		m, err := b.measure(dir, 0, "apply", "-auto-approve")
+		if err != nil {
+			return r, err
+		}
+		r.update = &m
+	}
 	fmt.Fprintf(os.Stderr, "bench: %s: destroy\n", name)
 	if r.destroy, err = b.measure(dir, 0, "destroy", "-auto-approve"); err != nil {
 		return r, err
@@ -541,13 +576,20 @@ func renderReport(cliVersion string, o options, results []result) string {
 	for _, r := range results {
 		share := (r.plan.wall - r.planNoRefresh.wall) / time.Duration(r.n)
 		reqs := (total(r.plan.requests) - total(r.planNoRefresh.requests)) / float64(r.n)
-		rss := max(r.create.rssKiB, r.plan.rssKiB, r.planNoRefresh.rssKiB, r.destroy.rssKiB)
+		rss := r.peakRSS()
 		fastest := (slices.Min(r.planRuns) - slices.Min(r.noRefreshRuns)) / time.Duration(r.n)
 		cpu := (r.planCPU - r.noRefreshCPU) / time.Duration(r.n)
 		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %.3f ms | %.3f ms | %.3f ms | %.2f | %.1f MiB |\n",
 			r.name, secs(r.create.wall), secs(r.plan.wall), secs(r.planNoRefresh.wall), secs(r.destroy.wall),
 			float64(share.Microseconds())/1000, float64(fastest.Microseconds())/1000, float64(cpu.Microseconds())/1000,
 			reqs, float64(rss)/1024)
+	}
+	for _, r := range results {
+		if r.update != nil {
+			fmt.Fprintf(&w, "\n%s: apply of a 1%% change %s (%s; %.0f MiB), state file %.1f MiB\n",
+				r.name, secs(r.update.wall), requestsText(r.update.requests), float64(r.update.rssKiB)/1024,
+				float64(r.stateBytes)/(1<<20))
+		}
 	}
 	fmt.Fprintln(&w)
 	fmt.Fprintln(&w, "Per command: etcd requests (server side, all members) and the provider's peak RSS; every plan run:")
