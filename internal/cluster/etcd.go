@@ -25,7 +25,11 @@ func (s Spec) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client certificate: %w", err)
 	}
-	return &tls.Config{RootCAs: s.TLS.CA.Pool(), Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	pool, err := s.TLS.trustPool()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // client opens an etcd client on the given endpoints (the spec's when

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -330,12 +331,23 @@ func (c *Cluster) memberFiles(st *nodeState, initial []etcdconf.Member, state st
 		return f, err
 	}
 	f.config = conf
-	if c.spec.TLS != nil && !st.certsValid {
-		certs, err := c.spec.TLS.CA.IssueMember(pki.MemberRequest{Name: st.n.Name, Hosts: c.spec.certHosts(st.n), Window: c.spec.TLS.window(time.Now())})
+	t := c.spec.TLS
+	switch {
+	case t == nil:
+	case !st.certsValid:
+		if t.CA.Key == nil {
+			return f, fmt.Errorf("the member's certificates must be issued again by the CA %q, but %w (during a CA rotation, "+
+				"the old CA's key given as tls.ca_key_pem_wo): give the old CA's key as tls.ca_key_pem for this apply, or bring the node back with valid certificates",
+				t.CA.Cert.Subject.CommonName, ErrNoCAKey)
+		}
+		certs, err := t.CA.IssueMember(pki.MemberRequest{Name: st.n.Name, Hosts: c.spec.certHosts(st.n), Window: t.window(time.Now())})
 		if err != nil {
 			return f, err
 		}
-		f.pki = memberhost.CertFiles(c.spec.TLS.CA.CertPEM, certs)
+		f.pki = memberhost.CertFiles(t.TrustPEM(), certs)
+	case !bytes.Equal(st.files[memberhost.CAFile], t.TrustPEM()):
+		// The certificates stay; the CA file changes (a CA rotation).
+		f.pki = map[string][]byte{memberhost.CAFile: t.TrustPEM()}
 	}
 	return f, nil
 }

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/etcdconf"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
 )
@@ -282,6 +283,9 @@ func (c *Cluster) recoverFrom(ctx context.Context, cli *clientv3.Client, states 
 	}
 	src.running = true
 	src.certsValid = src.certsValid || len(f.pki) > 0
+	if ca, ok := f.pki[memberhost.CAFile]; ok {
+		src.files[memberhost.CAFile] = ca
+	}
 	c.progress("disaster recovery: the survivor runs a one-member cluster; adding the other nodes", "node", from,
 		"took", time.Since(begin).Round(time.Millisecond).String())
 	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)

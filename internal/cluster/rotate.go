@@ -59,14 +59,11 @@ func (t *TLS) window(now time.Time) pki.Window {
 	return pki.LeafWindow(now, t.Validity)
 }
 
-// remoteCertsValid checks the certificates on the node: same CA, server
-// and peer certificates from it that cover the member's hosts, and neither
-// is due (CertDue).
+// remoteCertsValid checks the certificates on the node: server and peer
+// certificates from the spec's CA that cover the member's hosts, and
+// neither is due (CertDue). The CA file is memberFiles' to compare.
 func (c *Cluster) remoteCertsValid(st *nodeState) bool {
 	t := c.spec.TLS
-	if string(st.files[memberhost.CAFile]) != string(t.CA.CertPEM) {
-		return false
-	}
 	hosts := []string{st.n.peerAddress(), st.n.clientAddress()}
 	now := time.Now()
 	if !memberhost.CertsOnMachineValidFor(t.CA, st.files, hosts, hosts, now, t.renewBefore()) {

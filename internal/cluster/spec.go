@@ -78,8 +78,13 @@ type Node struct {
 // provider (and the user) talk to the cluster with. Member certificates are
 // issued from CA as needed and live only on their nodes.
 type TLS struct {
+	// CA issues the member certificates (and is the CA file's content
+	// unless Trust is set).
 	CA     *pki.CA
 	Client *pki.KeyPair
+	// Trust, when set, is the members' CA file instead of CA's certificate:
+	// during a CA rotation, the old and the new CA (carotate.go).
+	Trust []byte
 	// Validity is how long issued member certificates last (pki's default
 	// when zero); RenewBefore how long before their expiry they are
 	// issued again (memberhost.RenewBefore when zero). See rotate.go.
