@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -62,6 +63,8 @@ type clusterModel struct {
 	// Certificate expiry: see cluster_tls_rotation.go.
 	TLSNotAfter      types.String `tfsdk:"tls_not_after"`
 	TLSCertsNotAfter types.Map    `tfsdk:"tls_certificates_not_after"`
+	// CA rotation: see cluster_ca_rotation.go.
+	TLSCARotationPhase types.Int64 `tfsdk:"tls_ca_rotation_phase"`
 }
 
 type clusterNodeModel struct {
@@ -75,6 +78,7 @@ type clusterNodeModel struct {
 
 type clusterTLSModel struct {
 	Auto              types.Bool   `tfsdk:"auto"`
+	AutoCAVersion     types.Int64  `tfsdk:"auto_ca_version"`
 	CACertPEM         types.String `tfsdk:"ca_cert_pem"`
 	CAKeyPEM          types.String `tfsdk:"ca_key_pem"`
 	CAKeyPEMWO        types.String `tfsdk:"ca_key_pem_wo"`
@@ -163,26 +167,32 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 	return s, diags
 }
 
-// privateCAKey is the private state key holding a generated CA's key: it is
-// needed to issue certificates for nodes added later, and is nobody's
-// business otherwise, so it is not an attribute.
+// privateCAKey is the private state key holding a generated CA's key and
+// certificate: the key is needed to issue certificates for nodes added
+// later, and is nobody's business otherwise, so it is not an attribute.
+// The certificate is there because during a CA rotation ca_cert_pem holds
+// two CAs; states written before rotations existed have only the key, and
+// ca_cert_pem is then the CA alone.
 const privateCAKey = "tls_ca"
 
 type privateCA struct {
-	KeyPEM string `json:"key_pem"`
+	KeyPEM  string `json:"key_pem"`
+	CertPEM string `json:"cert_pem,omitempty"`
 }
 
 // tlsMaterial returns the CA and client certificate: from the state
 // (ca_cert_pem, client cert and key; the CA key from private state or from
-// tls.ca_key_pem), or newly made when the state has none.
-func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, private privateGetter) (*cluster.TLS, []byte, diag.Diagnostics) {
+// tls.ca_key_pem), or newly made when the state has none. phase is the CA
+// rotation phase this apply performs (0: none; cluster_ca_rotation.go):
+// phase 1 generates the new CA of tls.auto. caKey is what the private
+// state's tls_ca must hold afterwards (nil: nothing, or no change).
+func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, private privateGetter, phase cluster.CAPhase) (material *cluster.TLS, caKey []byte, diags diag.Diagnostics) {
 	t, diags := m.tlsConfig(ctx)
 	if diags.HasError() || t == nil {
 		return nil, nil, diags
 	}
 	tlsPath := path.Root("tls")
 	var ca *pki.CA
-	var caKeyForPrivate []byte
 	var err error
 	switch {
 	case !t.CACertPEM.IsNull():
@@ -191,51 +201,89 @@ func (m clusterModel) tlsMaterial(ctx context.Context, state *clusterModel, priv
 			diags.AddAttributeError(tlsPath.AtName("ca_key_pem"), "Invalid certificate authority", fmt.Sprintf("tls.ca_cert_pem and tls.ca_key_pem: %v.", err))
 			return nil, nil, diags
 		}
-	case state != nil && !state.CACertPEM.IsNull() && private != nil:
-		raw, d := private.GetKey(ctx, privateCAKey)
+	case state != nil && !state.CACertPEM.IsNull() && private != nil && phase != cluster.CATrustBoth:
+		var d diag.Diagnostics
+		ca, caKey, d = privateStateCA(ctx, private, *state)
 		diags.Append(d...)
-		var p privateCA
-		if len(raw) > 0 {
-			_ = json.Unmarshal(raw, &p)
-		}
-		if p.KeyPEM == "" {
-			diags.AddAttributeError(tlsPath, "Certificate authority key not available",
-				"This cluster's generated CA key is not in the state (for example after an import), so no certificates can be issued. "+
-					"Set tls.ca_cert_pem and tls.ca_key_pem to the cluster's CA, or replace the cluster.")
+		if d.HasError() {
 			return nil, nil, diags
 		}
-		ca, err = pki.LoadCA([]byte(state.CACertPEM.ValueString()), []byte(p.KeyPEM))
-		if err != nil {
-			diags.AddAttributeError(tlsPath, "Invalid stored certificate authority", err.Error())
-			return nil, nil, diags
-		}
-		caKeyForPrivate = raw
 	default:
 		ca, err = pki.NewCA(pki.CAOptions{CommonName: m.Name.ValueString() + " etcd CA"})
 		if err != nil {
 			diags.AddError("Cannot create a certificate authority", err.Error())
 			return nil, nil, diags
 		}
-		caKeyForPrivate, _ = json.Marshal(privateCA{KeyPEM: string(ca.KeyPEM)})
+		caKey, _ = json.Marshal(privateCA{KeyPEM: string(ca.KeyPEM), CertPEM: string(ca.CertPEM)})
 	}
-	material := &cluster.TLS{CA: ca}
+	material = &cluster.TLS{CA: ca}
 	m.withLifetimes(ctx, material)
+	if phase != 0 && state != nil {
+		diags.Append(state.rotationMaterial(ctx, private, phase, material)...)
+		if diags.HasError() {
+			return nil, nil, diags
+		}
+	}
 	// The state's client certificate, unless the plan renews it
-	// (planCertRenewal marks it unknown).
-	if state != nil && !m.ClientCertPEM.IsUnknown() && !state.ClientCertPEM.IsNull() && !state.ClientKeyPEM.IsNull() && state.CACertPEM.ValueString() == string(ca.CertPEM) {
+	// (planCertRenewal, or phase 2 of a CA rotation, mark it unknown) or
+	// the members no longer trust its CA.
+	if state != nil && !m.ClientCertPEM.IsUnknown() && !state.ClientCertPEM.IsNull() && !state.ClientKeyPEM.IsNull() {
 		cert, err1 := pki.ParseCertificatePEM([]byte(state.ClientCertPEM.ValueString()))
 		key, err2 := pki.ParsePrivateKeyPEM([]byte(state.ClientKeyPEM.ValueString()))
-		if err1 == nil && err2 == nil {
+		if err1 == nil && err2 == nil && trusts(material.TrustPEM(), cert) {
 			material.Client = &pki.KeyPair{Cert: cert, Key: key, CertPEM: []byte(state.ClientCertPEM.ValueString()), KeyPEM: []byte(state.ClientKeyPEM.ValueString())}
 		}
 	}
 	if material.Client == nil {
-		if material.Client, err = ca.IssueClient("root", pki.LeafWindow(time.Now(), material.Validity)); err != nil {
+		if material.CA.Key == nil {
+			diags.AddAttributeError(tlsPath, "Cannot issue the client certificate",
+				"The client certificate must be issued again by the cluster's old CA during phase 1 of a CA rotation, but that CA's key "+
+					"was write-only (tls.ca_key_pem_wo) and is not available. Give the old CA's key as tls.ca_key_pem for this apply.")
+			return nil, nil, diags
+		}
+		if material.Client, err = material.CA.IssueClient("root", pki.LeafWindow(time.Now(), material.Validity)); err != nil {
 			diags.AddError("Cannot issue the client certificate", err.Error())
 			return nil, nil, diags
 		}
 	}
-	return material, caKeyForPrivate, diags
+	return material, caKey, diags
+}
+
+// privateStateCA is the generated CA of tls.auto from private state, and
+// the raw private state to keep.
+func privateStateCA(ctx context.Context, private privateGetter, state clusterModel) (*pki.CA, []byte, diag.Diagnostics) {
+	raw, diags := private.GetKey(ctx, privateCAKey)
+	var p privateCA
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &p)
+	}
+	if p.KeyPEM == "" {
+		diags.AddAttributeError(path.Root("tls"), "Certificate authority key not available",
+			"This cluster's generated CA key is not in the state (for example after an import), so no certificates can be issued. "+
+				"Set tls.ca_cert_pem and tls.ca_key_pem to the cluster's CA, or replace the cluster.")
+		return nil, nil, diags
+	}
+	certPEM := p.CertPEM
+	if certPEM == "" {
+		certPEM = state.CACertPEM.ValueString()
+	}
+	ca, err := pki.LoadCA([]byte(certPEM), []byte(p.KeyPEM))
+	if err != nil {
+		diags.AddAttributeError(path.Root("tls"), "Invalid stored certificate authority", err.Error())
+		return nil, nil, diags
+	}
+	return ca, raw, diags
+}
+
+// trusts tells whether cert chains to one of the PEM certificates in
+// trust.
+func trusts(trust []byte, cert *x509.Certificate) bool {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(trust) {
+		return false
+	}
+	_, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
 }
 
 // readOnlyTLS is the TLS material a Read needs (no CA key): from the state.
@@ -256,6 +304,8 @@ func (m clusterModel) readOnlyTLS() (*cluster.TLS, error) {
 		return nil, err
 	}
 	return &cluster.TLS{
+		// ca_cert_pem holds two CAs during a CA rotation: all are trusted.
+		Trust:  []byte(m.CACertPEM.ValueString()),
 		CA:     &pki.CA{KeyPair: pki.KeyPair{Cert: caCert, CertPEM: []byte(m.CACertPEM.ValueString())}},
 		Client: &pki.KeyPair{Cert: cert, Key: key, CertPEM: []byte(m.ClientCertPEM.ValueString()), KeyPEM: []byte(m.ClientKeyPEM.ValueString())},
 	}, nil
@@ -299,7 +349,7 @@ func (m *clusterModel) setTLSOutputs(t *cluster.TLS) {
 		m.CACertPEM, m.ClientCertPEM, m.ClientKeyPEM = types.StringNull(), types.StringNull(), types.StringNull()
 		return
 	}
-	m.CACertPEM = types.StringValue(string(t.CA.CertPEM))
+	m.CACertPEM = types.StringValue(string(t.TrustPEM()))
 	m.ClientCertPEM = types.StringValue(string(t.Client.CertPEM))
 	m.ClientKeyPEM = types.StringValue(string(t.Client.KeyPEM))
 }

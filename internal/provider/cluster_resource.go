@@ -112,7 +112,10 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"`{ ca_cert_pem = ..., ca_key_pem = ... }` (or `ca_key_pem_wo`, which keeps the key out of the state). Either way the provider issues each member a server and a peer " +
 					"certificate (SANs: the node's addresses and loopback) and one client certificate (common name `root`), " +
 					"exported as `client_cert_pem` and `client_key_pem`, and renews them before they expire (`validity`, `renew_before`). " +
-					"Adding or removing `tls`, or changing `auto` or `ca_cert_pem`, replaces the cluster; the other settings change in place.",
+					"Adding or removing `tls` replaces the cluster. A new CA (a changed `ca_cert_pem`, a new `auto_ca_version`, or a switch " +
+					"between `auto` and your own CA) is rolled out in place in three applies, each restarting the members one at a time: " +
+					"trust both CAs, certificates from the new CA, drop the old CA (`tls_ca_rotation_phase`; the plan names the next phase). " +
+					"The other settings change in place.",
 				Attributes:    clusterTLSAttributes(),
 				PlanModifiers: []planmodifier.Object{tlsRequiresReplace{}},
 				Validators:    []validator.Object{clusterTLSValidator{}},
@@ -169,6 +172,7 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 	addCompactionAttributes(resp.Schema.Attributes)
 	addUpgradeAttributes(resp.Schema.Attributes)
 	addTLSRotationAttributes(resp.Schema.Attributes)
+	addCARotationAttributes(resp.Schema.Attributes)
 	addMaintenanceAttribute(resp.Schema.Attributes)
 }
 
@@ -298,6 +302,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		changed = nullCertExpiriesWithoutTLS(&plan) || changed
 		changed = keepBackupsIfUnchanged(ctx, &plan, state, req.State) || changed
 		changed = planCertRenewal(ctx, &plan, state, &resp.Diagnostics) || changed
+		changed = planCARotation(ctx, &plan, state, &resp.Diagnostics) || changed
 		changed = planMaintenance(ctx, &plan, &state, &resp.Diagnostics) || changed
 	}
 	if req.State.Raw.IsNull() {
@@ -323,7 +328,8 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "create")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, nil, nil)
+	plan.TLSCARotationPhase = types.Int64Null()
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, nil, nil, 0)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -486,7 +492,16 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	}
 	timeout, diags := plan.timeout(ctx, "update")
 	resp.Diagnostics.Append(diags...)
-	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, &state, req.Private)
+	phase, _ := nextCAPhase(ctx, plan, state, &resp.Diagnostics)
+	if phase != 0 {
+		plan.TLSCARotationPhase = types.Int64Value(int64(phase))
+	} else if plan.TLSCARotationPhase.IsUnknown() {
+		plan.TLSCARotationPhase = state.TLSCARotationPhase
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	material, caKey, diags := plan.withCAKeyWO(ctx, req.Config, &resp.Diagnostics).tlsMaterial(ctx, &state, req.Private, phase)
 	resp.Diagnostics.Append(diags...)
 	s, diags := plan.spec(ctx, material)
 	resp.Diagnostics.Append(diags...)
@@ -554,8 +569,12 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	plan.certExpiry(ctx, s, &resp.Diagnostics)
 	syncBackups(ctx, s, backups, hadBackup, &resp.Diagnostics)
 	plan.readBackups(ctx, s, &resp.Diagnostics)
-	if caKey != nil {
+	switch {
+	case caKey != nil:
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, caKey)...)
+	case phase == cluster.CATrustBoth:
+		// From tls.auto to your own CA: the generated key goes.
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateCAKey, nil)...)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
 	resp.Diagnostics.Append(setClusterIdentity(ctx, resp.Identity, plan)...)

@@ -27,8 +27,9 @@ import (
 //
 // Where each secret lives:
 //   - tls.auto: the generated CA key is in the resource's private state
-//     (the "private" field of the state file, base64-encoded JSON): in the
-//     state file, not in plans or outputs.
+//     (the "private" field of the state file, base64-encoded JSON), with
+//     its certificate: in the state file, not in plans or outputs. Phase 1
+//     of a CA rotation replaces it with the new CA's (cluster_ca_rotation.go).
 //   - tls.ca_key_pem: a sensitive argument, so in the state file (and the
 //     configuration), hidden from plan output.
 //   - tls.ca_key_pem_wo: write-only, in the configuration only; Terraform
@@ -70,8 +71,13 @@ func parseCertDuration(s string) (time.Duration, error) {
 // clusterTLSAttributes are the attributes of etcd_cluster's tls.
 func clusterTLSAttributes() map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"auto":        schema.BoolAttribute{Optional: true, MarkdownDescription: "Generate the certificate authority."},
-		"ca_cert_pem": schema.StringAttribute{Optional: true, MarkdownDescription: "Your CA certificate (PEM), instead of `auto`. Its key is `ca_key_pem` or `ca_key_pem_wo`; a key that does not match is rejected at plan time."},
+		"auto": schema.BoolAttribute{Optional: true, MarkdownDescription: "Generate the certificate authority."},
+		"auto_ca_version": schema.Int64Attribute{Optional: true,
+			MarkdownDescription: "With `auto`: any number; changing it (also from unset) generates a new CA and rolls it out in three " +
+				"applies (see `tls_ca_rotation_phase`). The new CA's key replaces the old one in the resource's private state."},
+		"ca_cert_pem": schema.StringAttribute{Optional: true, MarkdownDescription: "Your CA certificate (PEM), instead of `auto`. Its key is `ca_key_pem` or `ca_key_pem_wo`; a key that does not match is rejected at plan time. " +
+			"Changing it (with its key) rolls the new CA out in three applies, the cluster serving throughout (see `tls_ca_rotation_phase`); " +
+			"during the first the old key is still read from the state, or, if it was write-only, not needed unless a member's certificates are due."},
 		"ca_key_pem": schema.StringAttribute{Optional: true, Sensitive: true,
 			MarkdownDescription: "The key of `ca_cert_pem` (PEM). Sensitive, but kept in the state file; use `ca_key_pem_wo` to keep it out of the state."},
 		"ca_key_pem_wo": schema.StringAttribute{Optional: true, Sensitive: true, WriteOnly: true,
@@ -163,6 +169,12 @@ func validateTLSRotation(ctx context.Context, m clusterModel, diags *diag.Diagno
 				t.RenewBefore.ValueString(), t.Validity.ValueString()))
 	}
 
+	if !t.AutoCAVersion.IsNull() && !t.Auto.IsUnknown() && !t.Auto.ValueBool() {
+		diags.AddAttributeError(p.AtName("auto_ca_version"), "auto_ca_version without auto",
+			"tls.auto_ca_version versions the CA the provider generates (tls.auto = true). With your own CA, change tls.ca_cert_pem "+
+				"(and its key) to rotate it, and remove auto_ca_version.")
+	}
+
 	// The write-only CA key.
 	wo, woVersion := !t.CAKeyPEMWO.IsNull(), !t.CAKeyPEMWOVersion.IsNull()
 	switch {
@@ -220,15 +232,14 @@ func (m clusterModel) withCAKeyWO(ctx context.Context, config tfsdk.Config, diag
 	return m
 }
 
-// tlsRequiresReplace replaces the cluster when TLS is turned on or off or
-// its certificate authority changes (auto, ca_cert_pem), not when the
-// lifetimes or how the CA key is passed change.
+// tlsRequiresReplace replaces the cluster when TLS is turned on or off; a
+// new certificate authority is a CA rotation (cluster_ca_rotation.go).
 type tlsRequiresReplace struct{}
 
 var _ planmodifier.Object = tlsRequiresReplace{}
 
 func (tlsRequiresReplace) Description(context.Context) string {
-	return "Turning TLS on or off, or changing the certificate authority (auto, ca_cert_pem), replaces the cluster."
+	return "Turning TLS on or off replaces the cluster."
 }
 
 func (m tlsRequiresReplace) MarkdownDescription(ctx context.Context) string {
@@ -241,21 +252,6 @@ func (tlsRequiresReplace) PlanModifyObject(_ context.Context, req planmodifier.O
 	}
 	if req.StateValue.IsNull() != req.PlanValue.IsNull() {
 		resp.RequiresReplace = true
-		return
-	}
-	if req.PlanValue.IsNull() {
-		return
-	}
-	s, p := req.StateValue.Attributes(), req.PlanValue.Attributes()
-	for _, k := range []string{"auto", "ca_cert_pem"} {
-		if p[k] != nil && p[k].IsUnknown() {
-			resp.RequiresReplace = true
-			return
-		}
-		if (s[k] == nil) != (p[k] == nil) || s[k] != nil && !s[k].Equal(p[k]) {
-			resp.RequiresReplace = true
-			return
-		}
 	}
 }
 

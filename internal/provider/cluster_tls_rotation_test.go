@@ -375,7 +375,7 @@ func TestUnitCertDurations(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "auto,ca_cert_pem,ca_key_pem,ca_key_pem_wo,ca_key_pem_wo_version,renew_before,validity" {
+	if strings.Join(keys, ",") != "auto,auto_ca_version,ca_cert_pem,ca_key_pem,ca_key_pem_wo,ca_key_pem_wo_version,renew_before,validity" {
 		t.Errorf("tls attributes: %v", keys)
 	}
 }
