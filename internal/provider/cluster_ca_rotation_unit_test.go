@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -91,5 +92,92 @@ func TestUnitNextCAPhase(t *testing.T) {
 		if diags.HasError() || got != c.want || unknown != c.unknown {
 			t.Errorf("%s: nextCAPhase = %d, %v (%v); want %d, %v", c.name, got, unknown, diags, c.want, c.unknown)
 		}
+	}
+}
+
+// fakePrivate is private state in a map.
+type fakePrivate map[string][]byte
+
+func (p fakePrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) {
+	return p[key], nil
+}
+
+// The material of each phase of a tls.auto rotation, as the applies hand
+// it to internal/cluster: phase 1 generates the new CA (into private
+// state) and keeps issuing from the old one, phase 2 issues from the new
+// one and a new client certificate, phase 3 trusts the new one alone.
+func TestUnitAutoCARotationMaterial(t *testing.T) {
+	ctx := context.Background()
+	model := func(version int64) clusterModel {
+		m := clusterTLSModel{Auto: types.BoolValue(true), AutoCAVersion: types.Int64Value(version)}
+		return clusterModel{Name: types.StringValue("c"), TLS: tlsObject(t, m), ClientCertPEM: types.StringNull(), ClientKeyPEM: types.StringNull()}
+	}
+	// The cluster as created.
+	state := model(1)
+	created, key, diags := state.tlsMaterial(ctx, nil, nil, 0)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	state.setTLSOutputs(created)
+	private := fakePrivate{privateCAKey: key}
+	oldCA := created.CA
+
+	plan := model(2)
+	plan.ClientCertPEM, plan.ClientKeyPEM = state.ClientCertPEM, state.ClientKeyPEM
+	var newCA *pki.CA
+	for _, step := range []struct {
+		phase         cluster.CAPhase
+		issuerIsNew   bool
+		trusted       int // CAs in the CA file
+		newClientCert bool
+	}{
+		{cluster.CATrustBoth, false, 2, false},
+		{cluster.CANewLeaves, true, 2, true},
+		{cluster.CADropOld, true, 1, false},
+	} {
+		if step.newClientCert {
+			plan.ClientCertPEM, plan.ClientKeyPEM = types.StringUnknown(), types.StringUnknown() // as planCARotation plans it
+		}
+		m, key, diags := plan.tlsMaterial(ctx, &state, private, step.phase)
+		if diags.HasError() {
+			t.Fatalf("phase %d: %v", step.phase, diags)
+		}
+		if step.phase == cluster.CATrustBoth {
+			var p privateCA
+			if err := json.Unmarshal(key, &p); err != nil || p.CertPEM == "" || p.KeyPEM == "" {
+				t.Fatalf("phase 1: private state %q (%v), want the new CA", key, err)
+			}
+			ca, err := pki.LoadCA([]byte(p.CertPEM), []byte(p.KeyPEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			newCA = ca
+		}
+		if newCA.Cert.Equal(oldCA.Cert) {
+			t.Fatal("no new CA")
+		}
+		wantIssuer := oldCA
+		if step.issuerIsNew {
+			wantIssuer = newCA
+		}
+		if !m.CA.Cert.Equal(wantIssuer.Cert) || m.CA.Key == nil {
+			t.Errorf("phase %d: issuer %q (key %v), want %q", step.phase, m.CA.Cert.Subject.CommonName, m.CA.Key != nil, wantIssuer.Cert.Subject.CommonName)
+		}
+		certs, err := pki.ParseCertificatesPEM(m.TrustPEM())
+		if err != nil || len(certs) != step.trusted || !certs[0].Equal(newCA.Cert) {
+			t.Errorf("phase %d: CA file holds %d certificates (%v), want %d, the new CA first", step.phase, len(certs), err, step.trusted)
+		}
+		clientNew := trusts(newCA.CertPEM, m.Client.Cert)
+		if step.phase >= cluster.CANewLeaves != clientNew {
+			t.Errorf("phase %d: client certificate from the new CA: %v", step.phase, clientNew)
+		}
+		// Recorded as Update records it.
+		if key != nil {
+			private[privateCAKey] = key
+		}
+		state = plan
+		state.setTLSOutputs(m)
+		state.TLSCARotationPhase = types.Int64Value(int64(step.phase))
+		plan.ClientCertPEM, plan.ClientKeyPEM = state.ClientCertPEM, state.ClientKeyPEM
 	}
 }

@@ -158,7 +158,8 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"client_urls": schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Client URLs."},
 					"is_learner":  schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the member is a non-voting learner."},
 				}}},
-			"ca_cert_pem": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster's CA certificate (PEM), with `tls`: the provider's `ca_cert`.",
+			"ca_cert_pem": schema.StringAttribute{Computed: true, MarkdownDescription: "The cluster's CA certificate (PEM), with `tls`: the provider's `ca_cert`. During phases 1 and 2 of a CA rotation " +
+				"(`tls_ca_rotation_phase`) it holds the new and the old CA, as the members' CA file does: what clients must trust then.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"client_cert_pem": schema.StringAttribute{Computed: true, MarkdownDescription: "A client certificate (common name `root`), with `tls`: the provider's `cert`.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
