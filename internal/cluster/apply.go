@@ -599,9 +599,9 @@ func (c *Cluster) uninstall(ctx context.Context, n Node, wipe bool) error {
 	}
 	l := c.spec.layout(n)
 	var rm []string
-	if c.spec.Binary.RemotePath == "" {
-		rm = append(rm, l.Binary, l.Binary+stagedSuffix)
-	}
+	// The bundled binary: the server, or the tool uploaded next to a
+	// remote binary by a restore or a backup job.
+	rm = append(rm, l.Tool, l.Tool+stagedSuffix)
 	rm = append(rm, l.Config, l.Config+stagedSuffix)
 	cmd := "rm -f"
 	for _, p := range rm {

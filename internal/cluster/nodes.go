@@ -220,6 +220,10 @@ type nodeState struct {
 	files map[string][]byte
 	// renewed: startAll gave the member new certificates (rotate.go).
 	renewed bool
+	// platform is the node's OS and CPU (uname); platformErr when uname's
+	// answer is not one the provider knows.
+	platform    node.Platform
+	platformErr error
 }
 
 // probe inspects n without changing anything, in two SSH round trips (one
@@ -262,12 +266,16 @@ func (c *Cluster) probe(ctx context.Context, n Node) (*nodeState, error) {
 			sections[cur] = append(sections[cur], strings.TrimSpace(line))
 		}
 	}
+	st.platformErr = fmt.Errorf("uname printed %q", sections["uname"])
+	if u := sections["uname"]; len(u) == 2 {
+		st.platform, st.platformErr = node.ParseUname(u[0], u[1])
+	}
 	if c.spec.Binary.RemotePath != "" {
 		if len(sections["binary"]) == 0 {
 			return nil, fmt.Errorf("remote_binary %s is not an executable file on the node", l.Binary)
 		}
 	} else if u := sections["uname"]; len(u) == 2 {
-		p, perr := node.ParseUname(u[0], u[1])
+		p, perr := st.platform, st.platformErr
 		if err := node.CheckBinary(c.spec.Binary.LocalPath, p); err != nil {
 			if perr != nil {
 				err = fmt.Errorf("%w (%v)", err, perr)
@@ -450,9 +458,13 @@ func writeFiles(ctx context.Context, cl *node.Client, dir string, files map[stri
 // binarySHA256 is the sha256 of the local binary, hashed once for every
 // node.
 func (c *Cluster) binarySHA256() (string, error) {
-	c.hashOnce.Do(func() { c.binHash, c.hashErr = node.FileSHA256(c.spec.Binary.LocalPath) })
+	local, attr := c.spec.Binary.LocalPath, "binary_path"
+	if c.spec.Binary.RemotePath != "" {
+		local, attr = c.spec.Binary.ToolPath, "the provider binary uploaded as a tool next to remote_binary"
+	}
+	c.hashOnce.Do(func() { c.binHash, c.hashErr = node.FileSHA256(local) })
 	if c.hashErr != nil {
-		return "", fmt.Errorf("binary_path: %w", c.hashErr)
+		return "", fmt.Errorf("%s: %w", attr, c.hashErr)
 	}
 	return c.binHash, nil
 }

@@ -118,11 +118,14 @@ func (c *Cluster) CheckQuorum(ctx context.Context, r Recovery, ranBefore bool) (
 	}
 	loss := lostQuorum(states, ranBefore)
 	if loss != nil && r.Snapshot != nil {
-		if c.spec.Binary.RemotePath != "" {
-			return loss, errRecoveryRemoteBinary
+		if _, err := CheckRecoverySnapshot(*r.Snapshot); err != nil {
+			return loss, err
 		}
-		_, err := CheckRecoverySnapshot(*r.Snapshot)
-		return loss, err
+		tools, err := c.restoreTools(ctx, states, "recovery", "snapshot")
+		if err != nil {
+			return loss, err
+		}
+		return loss, checkRestorableFor("recovery", *r.Snapshot, tools)
 	}
 	if loss == nil || recoverFrom == "" {
 		return loss, nil
@@ -140,27 +143,27 @@ func (c *Cluster) CheckQuorum(ctx context.Context, r Recovery, ranBefore bool) (
 	return loss, nil
 }
 
-// errRecoveryRemoteBinary refuses a recovery from a snapshot with
-// remote_binary, as Restore refuses a restore.
-var errRecoveryRemoteBinary = &FieldError{Attr: "recovery", Index: -1, Field: "snapshot", Err: errors.New(
-	"a recovery from a snapshot runs etcd's restore through the bundled binary on every node, and remote_binary uploads none: " +
-		"recover from a surviving member instead (recovery = { from_node = ... }), or run the cluster on the bundled server " +
-		"(leave out remote_binary, or set binary_path)")}
-
 // recoverSnapshot rebuilds a cluster that lost its quorum from a snapshot
 // file, the way etcd documents a restore: nothing changes until the file
 // checks out (CheckRecoverySnapshot); then every member is stopped, every
 // data dir that holds anything is moved aside (never deleted: a survivor's
 // newer data stays on the node), and every member's data dir is restored
 // from the snapshot with a new initial-cluster token (a new cluster ID),
-// as Restore does at create. The cluster then serves the snapshot's keys
-// at their revisions; writes after the snapshot are gone.
+// as Restore does at create. With remote_binary, the provider's binary
+// must run on every node (as a tool) and the snapshot must suit the stock
+// server's version, also checked before anything changes. The cluster then
+// serves the snapshot's keys at their revisions; writes after the snapshot
+// are gone.
 func (c *Cluster) recoverSnapshot(ctx context.Context, cli *clientv3.Client, states []*nodeState, src RestoreSource) error {
-	if c.spec.Binary.RemotePath != "" {
-		return &unchangedError{errRecoveryRemoteBinary}
-	}
 	begin := time.Now()
 	if _, err := CheckRecoverySnapshot(src); err != nil {
+		return &unchangedError{err}
+	}
+	tools, err := c.restoreTools(ctx, states, "recovery", "snapshot")
+	if err == nil {
+		err = checkRestorableFor("recovery", src, tools)
+	}
+	if err != nil {
 		return &unchangedError{err}
 	}
 	c.progress("disaster recovery from a snapshot: stopping every member", "snapshot", src.Path)
@@ -168,7 +171,7 @@ func (c *Cluster) recoverSnapshot(ctx context.Context, cli *clientv3.Client, sta
 		return err
 	}
 	stamp := time.Now().UTC().Format("20060102T150405Z")
-	err := parallelStates(states, func(st *nodeState) error {
+	err = parallelStates(states, func(st *nodeState) error {
 		l := c.spec.layout(st.n)
 		out, err := st.cl.Run(ctx, restoreDirScript(l.DataDir))
 		if err != nil {
@@ -188,7 +191,7 @@ func (c *Cluster) recoverSnapshot(ctx context.Context, cli *clientv3.Client, sta
 	if err != nil {
 		return err
 	}
-	if err := c.restoreAll(ctx, cli, states, src); err != nil {
+	if err := c.restoreAll(ctx, cli, states, src, tools, nil); err != nil {
 		return err
 	}
 	c.progress("disaster recovery from a snapshot done", "took", time.Since(begin).Round(time.Millisecond).String())

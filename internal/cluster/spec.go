@@ -101,6 +101,13 @@ type Binary struct {
 	// RemotePath is an etcd binary already on the node (e.g. /usr/bin/etcd);
 	// it runs as "<bin> --config-file F". Takes precedence over LocalPath.
 	RemotePath string
+	// ToolPath, with RemotePath, is a local terraform-provider-etcd binary
+	// that operations needing etcd's tools on the nodes (a restore, a
+	// recovery from a snapshot, the backup job) upload to the place of the
+	// bundled server (memberhost.Layout.Tool) and run as a tool only: the
+	// member keeps running RemotePath. Nothing is uploaded without such an
+	// operation.
+	ToolPath string
 }
 
 // FieldError is a problem with one part of a Spec. Attr is the attribute

@@ -21,9 +21,13 @@ type Layout struct {
 	InstallDir string
 	DataDir    string
 	Binary     string // the binary the service runs
-	Config     string // the member's etcd config file
-	PKIDir     string // certificates, named as in PKIFiles
-	RunDir     string // pid and log files of the process manager
+	// Tool is where the bundled binary goes on the machine: the server
+	// itself, or, next to a remote binary, a tool only (snapshot restore
+	// and the backup job), never run as the member.
+	Tool   string
+	Config string // the member's etcd config file
+	PKIDir string // certificates, named as in PKIFiles
+	RunDir string // pid and log files of the process manager
 	// Remote: Binary is an etcd binary already on the machine rather than
 	// the uploaded bundled server.
 	Remote bool
@@ -48,9 +52,10 @@ func NewLayout(installDir, dataDir, remoteBinary string) Layout {
 		PKIDir:     path.Join(installDir, "pki"),
 		RunDir:     path.Join(installDir, "run"),
 		Remote:     remoteBinary != "",
+		Tool:       path.Join(installDir, "bin", BinaryName),
 	}
 	if !l.Remote {
-		l.Binary = path.Join(installDir, "bin", BinaryName)
+		l.Binary = l.Tool
 	}
 	return l
 }

@@ -9,7 +9,7 @@ import (
 func TestLayout(t *testing.T) {
 	l := NewLayout("", "", "")
 	want := Layout{InstallDir: "/opt/etcd", DataDir: "/var/lib/etcd", Binary: "/opt/etcd/bin/terraform-provider-etcd",
-		Config: "/opt/etcd/etc/etcd.yaml", PKIDir: "/opt/etcd/pki", RunDir: "/opt/etcd/run"}
+		Tool: "/opt/etcd/bin/terraform-provider-etcd", Config: "/opt/etcd/etc/etcd.yaml", PKIDir: "/opt/etcd/pki", RunDir: "/opt/etcd/run"}
 	if l != want {
 		t.Fatalf("defaults: %+v\nwant %+v", l, want)
 	}
@@ -17,7 +17,8 @@ func TestLayout(t *testing.T) {
 		t.Errorf("bundled command: %s", got)
 	}
 	r := NewLayout("/srv/etcd", "/srv/data", "/usr/bin/etcd")
-	if !r.Remote || r.Binary != "/usr/bin/etcd" || r.Config != "/srv/etcd/etc/etcd.yaml" || r.DataDir != "/srv/data" {
+	// The bundled binary is still placed, as a tool only (restore, backups).
+	if !r.Remote || r.Binary != "/usr/bin/etcd" || r.Tool != "/srv/etcd/bin/terraform-provider-etcd" || r.Config != "/srv/etcd/etc/etcd.yaml" || r.DataDir != "/srv/data" {
 		t.Errorf("remote: %+v", r)
 	}
 	svc := r.Service("etcd-x", "etcd member x")
