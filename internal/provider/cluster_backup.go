@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -62,7 +63,9 @@ func clusterBackupAttribute() schema.Attribute {
 			"The first backup is taken right after the job is installed (the apply waits for it), then one every `interval`.\n\n" +
 			"Files are `<dir>/<name>-<node>-<YYYYMMDDTHHMMSSZ>-r<revision>.db`, each with a `.sha256` sidecar in `sha256sum` " +
 			"format; after each backup all but the newest `keep` are deleted. The backup dir is checked on every selected node " +
-			"(writable, or creatable) before anything changes. Needs the bundled binary: conflicts with `remote_binary`. " +
+			"(writable, or creatable) before anything changes. With `remote_binary` the members run the stock etcd and the job " +
+			"runs the provider's own executable, uploaded to `<install_dir>/bin/terraform-provider-etcd` as a tool only; it must " +
+			"be built for the nodes' OS and CPU (checked with the backup dir). " +
 			"With `tls` the job connects with the cluster's client certificate (common name `root`, written to the member's PKI " +
 			"dir with mode 0600), so it keeps working under etcd authentication (`etcd_auth`); without `tls` it has no credentials, " +
 			"and a cluster with authentication on needs `tls` for backups. " +
@@ -156,7 +159,7 @@ func (m clusterModel) backupConfig(ctx context.Context) (*clusterBackupModel, di
 }
 
 // validateBackup checks what the attribute validators cannot: the node
-// selection against the nodes, and the bundled binary.
+// selection against the nodes.
 func (m clusterModel) validateBackup(ctx context.Context, diags *diag.Diagnostics) {
 	b, d := m.backupConfig(ctx)
 	diags.Append(d...)
@@ -164,11 +167,6 @@ func (m clusterModel) validateBackup(ctx context.Context, diags *diag.Diagnostic
 		return
 	}
 	bp := fwpath.Root("backup")
-	if !m.RemoteBinary.IsNull() && !m.RemoteBinary.IsUnknown() {
-		diags.AddAttributeError(bp, "Backups need the bundled binary",
-			"backup runs the bundled binary's snapshot command on the nodes, which is not uploaded with remote_binary. "+
-				"Remove remote_binary (the bundled server reads the same data dir), or take snapshots with etcd_snapshot instead.")
-	}
 	sel := b.Node.ValueString()
 	if b.Node.IsUnknown() || m.Nodes.IsUnknown() || sel == backupNodeLeader || sel == backupNodeAll || sel == "" {
 		return
@@ -222,7 +220,7 @@ func backupSchedules(s cluster.Spec, b *clusterBackupModel) []nodeSchedule {
 		}
 		out = append(out, nodeSchedule{node: n, sched: backup.Schedule{
 			Unit: backupUnit(s), Description: fmt.Sprintf("etcd backups of member %s of cluster %s", n.Name, s.Name),
-			Binary: l.Binary, Job: j, Interval: interval, RunDir: l.RunDir, Manager: s.ServiceManager,
+			Binary: l.Tool, Job: j, Interval: interval, RunDir: l.RunDir, Manager: s.ServiceManager,
 		}})
 	}
 	return out
@@ -301,10 +299,21 @@ func checkBackupDirs(ctx context.Context, s cluster.Spec, scheds []nodeSchedule,
 		nodes = append(nodes, ns.node)
 	}
 	errs := backupNodes(ctx, s, nodes, func(n cluster.Node, r node.Runner) error {
+		if s.Binary.RemotePath != "" {
+			p, err := node.DetectPlatform(ctx, r)
+			if err := cluster.CheckTool(s.Binary.ToolPath, p, err); err != nil {
+				return fmt.Errorf("%w: %w", errBackupTool, err)
+			}
+		}
 		return backup.CheckDir(ctx, r, byName[n.Name].sched.Job.Dir)
 	})
 	for _, name := range sortedErrs(errs) {
 		err := errs[name]
+		if errors.Is(err, errBackupTool) {
+			diags.AddAttributeError(fwpath.Root("backup"), "Backup job cannot run on the node",
+				fmt.Sprintf("Node %q: %v. Nothing was changed.", name, err))
+			continue
+		}
 		if errors.Is(err, backup.ErrDirNotWritable) {
 			diags.AddAttributeError(fwpath.Root("backup").AtName("dir"), "Backup dir not writable",
 				fmt.Sprintf("Node %q: %v. Choose a directory the SSH user can create and write on every node that backs up. Nothing was changed.", name, err))
@@ -314,6 +323,31 @@ func checkBackupDirs(ctx context.Context, s cluster.Spec, scheds []nodeSchedule,
 	}
 }
 
+// errBackupTool: the provider's binary, which the backup job runs next to
+// remote_binary, cannot run on the node.
+var errBackupTool = errors.New("the backup job cannot run on the node")
+
+// toolUploader is the part of an SSH connection that uploads a local file.
+type toolUploader interface {
+	UploadFileSum(ctx context.Context, local, sum, p string, mode os.FileMode) (bool, error)
+}
+
+// installBackupTool uploads the provider's binary as a tool next to
+// remote_binary (the job runs it); unchanged, it is not sent again.
+func installBackupTool(ctx context.Context, s cluster.Spec, n cluster.Node, r node.Runner, sum string) error {
+	if s.Binary.RemotePath == "" {
+		return nil
+	}
+	u, ok := r.(toolUploader)
+	if !ok {
+		return fmt.Errorf("%s: cannot upload the provider binary", r.Target())
+	}
+	if _, err := u.UploadFileSum(ctx, s.Binary.ToolPath, sum, s.Layout(n).Tool, 0o755); err != nil {
+		return fmt.Errorf("upload the provider binary as the backup job's tool: %w", err)
+	}
+	return nil
+}
+
 // removeBackups stops and removes the backup jobs from nodes (the backups
 // stay). With warnOnly, a node that cannot be reached is a warning: a node
 // being removed from the cluster may be dead, and its replacement must not
@@ -321,11 +355,7 @@ func checkBackupDirs(ctx context.Context, s cluster.Spec, scheds []nodeSchedule,
 func removeBackups(ctx context.Context, s cluster.Spec, nodes []cluster.Node, warnOnly bool, diags *diag.Diagnostics) {
 	errs := backupNodes(ctx, s, nodes, func(n cluster.Node, r node.Runner) error {
 		l := s.Layout(n)
-		bin := l.Binary
-		if l.Remote {
-			bin = path.Join(l.InstallDir, "bin", memberhost.BinaryName)
-		}
-		return backup.Remove(ctx, r, backupUnit(s), bin, l.RunDir)
+		return backup.Remove(ctx, r, backupUnit(s), l.Tool, l.RunDir)
 	})
 	for _, name := range sortedErrs(errs) {
 		if warnOnly {
@@ -363,9 +393,22 @@ func syncBackups(ctx context.Context, s cluster.Spec, scheds []nodeSchedule, cle
 	for _, ns := range scheds {
 		nodes = append(nodes, ns.node)
 	}
+	var toolSum string
+	if s.Binary.RemotePath != "" {
+		sum, err := node.FileSHA256(s.Binary.ToolPath)
+		if err != nil {
+			diags.AddAttributeError(fwpath.Root("backup"), "Cannot read the provider binary",
+				fmt.Sprintf("With remote_binary the backup job runs the provider's own executable on the nodes: %v.", err))
+			return
+		}
+		toolSum = sum
+	}
 	var mu chanMutex = make(chan struct{}, 1)
 	errs := backupNodes(ctx, s, nodes, func(n cluster.Node, r node.Runner) error {
 		ns := byName[n.Name]
+		if err := installBackupTool(ctx, s, n, r, toolSum); err != nil {
+			return err
+		}
 		old, _, err := backup.Newest(ctx, r, ns.sched.Job.Dir, ns.sched.Job.Prefix)
 		if err != nil {
 			return err

@@ -152,6 +152,15 @@ func (m clusterModel) spec(ctx context.Context, tlsMaterial *cluster.TLS) (clust
 	if s.Binary.LocalPath == "" && s.Binary.RemotePath == "" {
 		s.Binary.LocalPath, _ = memberhost.DefaultBinary() // "" fails validation, naming binary_path
 	}
+	if s.Binary.RemotePath != "" {
+		// binary_path, or the provider's own executable, is uploaded as a
+		// tool only, by a restore or a backup job; the members run
+		// remote_binary.
+		s.Binary.ToolPath, s.Binary.LocalPath = s.Binary.LocalPath, ""
+		if s.Binary.ToolPath == "" {
+			s.Binary.ToolPath, _ = memberhost.DefaultBinary()
+		}
+	}
 	if !m.Settings.IsNull() && !m.Settings.IsUnknown() {
 		diags.Append(m.Settings.ElementsAs(ctx, &s.Settings, false)...)
 	}

@@ -43,7 +43,8 @@ func clusterRecoveryAttribute() schema.SingleNestedAttribute {
 			"lost. The file is checked first (sha256, then etcd's `snapshot status`); the apply then stops every member, moves every " +
 			"data dir that holds anything aside (`<data_dir>.before-recovery-<time>`, never deleted) and restores each member from the " +
 			"snapshot with etcd's restore, as `restore` does at create: the cluster gets a new cluster ID and serves the snapshot's " +
-			"keys at their revisions; writes after the snapshot are gone. Not available with `remote_binary`.\n\n" +
+			"keys at their revisions; writes after the snapshot are gone. With `remote_binary` the restore runs through the " +
+			"provider's own executable uploaded as a tool, for the stock server's version, as with `restore`.\n\n" +
 			"While the cluster answers, the block does nothing. Remove it after the recovery: the next plan is empty.",
 		Attributes: map[string]schema.Attribute{
 			"from_node": schema.StringAttribute{Optional: true,
@@ -83,8 +84,7 @@ func recoveryOf(ctx context.Context, obj types.Object, diags *diag.Diagnostics) 
 }
 
 // validateRecovery checks the block: exactly one source, sha256 with a
-// snapshot, a from_node among the configured nodes, no snapshot with
-// remote_binary.
+// snapshot, a from_node among the configured nodes.
 func validateRecovery(ctx context.Context, m clusterModel, diags *diag.Diagnostics) {
 	if m.Recovery.IsNull() || m.Recovery.IsUnknown() {
 		return
@@ -117,11 +117,6 @@ func validateRecovery(ctx context.Context, m clusterModel, diags *diag.Diagnosti
 		return
 	}
 	if !r.Snapshot.IsNull() {
-		if !m.RemoteBinary.IsNull() && !m.RemoteBinary.IsUnknown() {
-			diags.AddAttributeError(rp.AtName("snapshot"), "Cannot recover from a snapshot with remote_binary",
-				"A recovery from a snapshot runs etcd's restore through the bundled binary on every node, and remote_binary uploads none: "+
-					"recover from a surviving member (recovery = { from_node = ... }), or run the cluster on the bundled server.")
-		}
 		return
 	}
 	if m.Nodes.IsUnknown() {

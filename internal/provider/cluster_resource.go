@@ -122,11 +122,15 @@ func (r *clusterResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			},
 			"binary_path": schema.StringAttribute{Optional: true,
 				MarkdownDescription: "A local terraform-provider-etcd binary to upload and run in `server` mode, instead of the " +
-					"running provider's own executable (the default); for nodes of another OS or CPU architecture. Conflicts with `remote_binary`.",
-				Validators: []validator.String{stringvalidator.ConflictsWith(path.MatchRoot("remote_binary"))}},
+					"running provider's own executable (the default); for nodes of another OS or CPU architecture. With `remote_binary` " +
+					"it is never the server: it is the tool that `restore`, `recovery.snapshot` and `backup` upload and run on the nodes " +
+					"(the provider's own executable by default)."},
 			"remote_binary": schema.StringAttribute{Optional: true,
 				MarkdownDescription: "Absolute path of an etcd binary already on every node, e.g. `/usr/bin/etcd` from a distribution " +
-					"package (etcd 3.4 or later); it runs as `<remote_binary> --config-file <install_dir>/etc/etcd.yaml`. Nothing is uploaded."},
+					"package (etcd 3.4 or later); it runs as `<remote_binary> --config-file <install_dir>/etc/etcd.yaml`. Nothing is uploaded " +
+					"for the server. `restore`, `recovery.snapshot` and `backup` need etcd's tools on the nodes: they upload the provider's " +
+					"own executable (or `binary_path`) to `<install_dir>/bin/terraform-provider-etcd` as a tool only, which restores for " +
+					"the version `<remote_binary> --version` reports and takes the scheduled backups; destroy removes it."},
 			"service_manager": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("auto"),
 				MarkdownDescription: "`systemd` installs a unit `etcd-<name>.service` (`Type=notify`: the member reports ready once it " +
 					"serves); `process` runs a supervised background process with a pid file and a log under `<install_dir>/run` " +

@@ -37,7 +37,12 @@ func clusterRestoreAttribute() schema.SingleNestedAttribute {
 			"ID, and starts the members. The cluster serves every key of the snapshot at the snapshot's revision.\n\n" +
 			"The restore happens at create only. **Changing `restore` on an existing cluster replaces the cluster** (destroy, " +
 			"then a new restore, which needs empty data dirs: set `wipe_data_on_destroy = true` or clear them). Removing the " +
-			"block changes nothing. Not available with `remote_binary`.",
+			"block changes nothing.\n\n" +
+			"With `remote_binary` the members run the stock etcd, and the provider's own executable goes to " +
+			"`<install_dir>/bin/terraform-provider-etcd` as a tool only: it runs the restore for the version the stock binary " +
+			"reports (`<remote_binary> --version`, passed as `--target-version`), and a snapshot of a newer etcd than that is " +
+			"refused before anything changes. The provider's executable must be built for the nodes' OS and CPU (checked, " +
+			"before anything changes, with an error naming `restore`).",
 		Attributes: map[string]schema.Attribute{
 			"snapshot": schema.StringAttribute{Required: true, MarkdownDescription: "Path of the snapshot file on the machine running Terraform."},
 			"sha256": schema.StringAttribute{Required: true,
@@ -117,12 +122,6 @@ func planRestore(ctx context.Context, plan clusterModel, state *clusterModel, co
 		} else {
 			return
 		}
-	}
-	if !plan.RemoteBinary.IsNull() && !plan.RemoteBinary.IsUnknown() {
-		diags.AddAttributeError(path.Root("restore"), "Cannot restore with remote_binary",
-			"A restore runs etcd's restore through the bundled binary on every node, and remote_binary uploads none: create "+
-				"the cluster from the snapshot with the bundled server (leave out remote_binary, or set binary_path).")
-		return
 	}
 	if _, err := cluster.CheckSnapshot(*src); err != nil {
 		addSpecErrors(diags, err, "Invalid restore snapshot")
