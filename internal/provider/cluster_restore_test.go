@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -388,6 +389,154 @@ func TestAccClusterDisasterRecovery(t *testing.T) {
 			{
 				Config:   clusterHCL("dr", hosts, 3, bin),
 				PlanOnly: true,
+			},
+		},
+	})
+}
+
+// startDebianEtcd runs Debian's etcd (stock) as a one-member cluster in a
+// temporary dir on loopback and returns its client URL; it is killed at
+// the end of the test.
+func startDebianEtcd(t *testing.T, stock string) string {
+	t.Helper()
+	var urls [2]string
+	for i := range urls {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls[i] = "http://" + l.Addr().String()
+		l.Close()
+	}
+	client, peer := urls[0], urls[1]
+	dir := t.TempDir()
+	var log bytes.Buffer
+	cmd := exec.Command(stock, "--name", "src", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "src="+peer, "--initial-cluster-state", "new")
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	err := waitFor("Debian's etcd serves", time.Minute, func() (bool, string) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return false, fmt.Sprintf("exited: %v", err)
+		default:
+		}
+		_, err := etcdctlGet([]string{client}, "/none")
+		return err == nil, fmt.Sprint(err)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	return client
+}
+
+// A cluster on Debian's etcd 3.4 (remote_binary) is created from a snapshot
+// that Debian's etcdctl took of another 3.4 cluster: the provider's binary
+// restores it on every node as a tool, for etcd 3.4, and Debian's etcdctl
+// reads every key byte for byte at its revision; then a backup block makes
+// the same tool take scheduled backups (a file and its sha256 sidecar);
+// destroy removes the tool.
+func TestAccClusterStockRestoreBackup(t *testing.T) {
+	const stock = "/usr/bin/etcd"
+	if _, err := os.Stat(stock); err != nil {
+		accCluster(t)
+		t.Skipf("%s is not installed (apt-get install etcd-server): %v", stock, err)
+	}
+	hosts := clusterHosts(t, 3)
+	needEtcdctl(t)
+	const name = "stockrs"
+	srcURL := startDebianEtcd(t, stock)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srcURL}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	before := putKeys(t, cli, "/stock/before/", 30)
+	snap := filepath.Join(t.TempDir(), "debian.db")
+	out, err := exec.Command(debianEtcdctl, "--endpoints="+srcURL, "snapshot", "save", snap).CombinedOutput()
+	if err != nil {
+		t.Fatalf("etcdctl snapshot save: %v: %s", err, out)
+	}
+	putKeys(t, cli, "/stock/after/", 5)
+	sum, err := snapshot.FileSHA256(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := "  remote_binary = " + hclString(stock) + "\n" + binaryLine(t) + restoreLine(snap, sum)
+	dir := path.Join(hosts[0].BaseDir, "backups") // plain hosts share the file system
+	withBackup := remote + backupHCL(dir, "    interval = \"1m\"\n    keep = 2\n    node = \"leader\"\n")
+	tool := func(h *sshhost.Host) string { return path.Join(h.BaseDir, name, "opt", "bin", memberhost.BinaryName) }
+	var began time.Time
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy: func(*terraform.State) error {
+			for _, h := range hosts {
+				if _, err := os.Stat(tool(h)); !os.IsNotExist(err) {
+					return fmt.Errorf("%s: the tool %s is still there after destroy (%v)", h.Name, tool(h), err)
+				}
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() { began = time.Now() },
+				Config:    clusterHCL(name, hosts, 3, remote),
+				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error {
+						t.Logf("restore onto Debian's etcd on 3 nodes, plan and apply: %s", time.Since(began).Round(time.Millisecond))
+						return nil
+					},
+					checkServes("/stock/", before, "/stock/after/"),
+					checkClusterMembers("n1", "n2", "n3"),
+					func(*terraform.State) error {
+						out, err := hosts[0].Run(context.Background(), "ps -eo args | grep -F '"+stock+" --config-file' | grep -v grep")
+						if err != nil || !strings.Contains(out, stock) {
+							return fmt.Errorf("no stock etcd process on %s: %v %s", hosts[0].Name, err, out)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// The apply waits for the first backup.
+				Config: clusterHCL(name, hosts, 3, withBackup),
+				Check: func(*terraform.State) error {
+					var names []string
+					for _, n := range []string{"n1", "n2", "n3"} { // the leader's job takes them
+						got, err := backupFiles(context.Background(), hosts[0], dir, name+"-"+n)
+						if err != nil {
+							return err
+						}
+						names = append(names, got...)
+					}
+					if len(names) == 0 {
+						return fmt.Errorf("no backup in %s", dir)
+					}
+					b := filepath.Join(dir, names[len(names)-1])
+					got, err := snapshot.FileSHA256(b)
+					if err != nil {
+						return err
+					}
+					side, err := os.ReadFile(b + ".sha256")
+					if err != nil {
+						return fmt.Errorf("the sidecar of %s: %v", b, err)
+					}
+					if f := strings.Fields(string(side)); len(f) == 0 || f[0] != got {
+						return fmt.Errorf("sidecar %q, want the sha256 %s of %s", side, got, b)
+					}
+					return nil
+				},
 			},
 		},
 	})
