@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -162,7 +163,7 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 	states := make([]*nodeState, len(c.spec.Nodes))
 	busy := make([]bool, len(c.spec.Nodes))
 	created := map[string]string{}
-	var mu chanLock = make(chan struct{}, 1)
+	var mu sync.Mutex
 	err := parallel(c.spec.Nodes, func(n Node) error {
 		st, err := c.probe(ctx, n)
 		if err != nil {
@@ -178,7 +179,9 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 				busy[i] = strings.HasPrefix(strings.TrimSpace(out), "busy") || st.running
 			}
 		}
-		mu.do(func() { created[n.Name] = createdDir(out) })
+		mu.Lock()
+		created[n.Name] = createdDir(out)
+		mu.Unlock()
 		return nil
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
@@ -39,7 +40,7 @@ func (c *Cluster) restoreTools(ctx context.Context, states []*nodeState, attr, f
 	bad := func(st *nodeState, err error) error {
 		return &FieldError{Attr: attr, Index: -1, Field: field, Err: fmt.Errorf("node %q (%s): %w", st.n.Name, st.n.Host, err)}
 	}
-	var mu chanLock = make(chan struct{}, 1)
+	var mu sync.Mutex
 	var errs []error
 	for _, st := range states {
 		if err := c.checkTool(st); err != nil {
@@ -58,7 +59,9 @@ func (c *Cluster) restoreTools(ctx context.Context, states []*nodeState, attr, f
 		if err != nil {
 			return bad(st, fmt.Errorf("remote_binary %s --version: %w", c.spec.Binary.RemotePath, err))
 		}
-		mu.do(func() { tools[st.n.Name] = restoreTool{bin: c.spec.layout(st.n).Tool, target: v} })
+		mu.Lock()
+		tools[st.n.Name] = restoreTool{bin: c.spec.layout(st.n).Tool, target: v}
+		mu.Unlock()
 		return nil
 	})
 	if err != nil {
@@ -114,13 +117,4 @@ func (c *Cluster) installTool(ctx context.Context, st *nodeState) error {
 		c.progress("uploaded the provider binary as a tool", "node", st.n.Name, "path", l.Tool, "took", time.Since(begin).Round(time.Millisecond).String())
 	}
 	return nil
-}
-
-// chanLock is a mutex that cannot be copied by accident.
-type chanLock chan struct{}
-
-func (m chanLock) do(f func()) {
-	m <- struct{}{}
-	defer func() { <-m }()
-	f()
 }
