@@ -161,6 +161,9 @@ func (r *authResource) Create(ctx context.Context, req resource.CreateRequest, r
 }
 
 func (r *authResource) Read(ctx context.Context, _ resource.ReadRequest, resp *resource.ReadResponse) {
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {

@@ -625,13 +625,19 @@ func (r *keyPrefixResource) addWriteError(diags *diag.Diagnostics, err error, pr
 func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state keyPrefixModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	importing, diags := req.Private.GetKey(ctx, privateImporting)
+	resp.Diagnostics.Append(diags...)
+	if len(importing) == 0 && !resp.Diagnostics.HasError() {
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "prefix", state.Prefix.ValueString())...)
+		if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+			return
+		}
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	importing, diags := req.Private.GetKey(ctx, privateImporting)
-	resp.Diagnostics.Append(diags...)
 	rec, diags := getWORecord(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)
 	owned, _, diags := state.entries()

@@ -430,6 +430,9 @@ func (r *keyResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 	// The framework wants an identity also when the key is gone.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "key", state.Key.ValueString())...)
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	found, diags := readKey(ctx, r.provider, &state, rec)
 	resp.Diagnostics.Append(diags...)
 	switch {

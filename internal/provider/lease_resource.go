@@ -112,6 +112,10 @@ func (r *leaseResource) Create(ctx context.Context, req resource.CreateRequest, 
 func (r *leaseResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state leaseResourceModel
 	resp.Diagnostics.Append(getState(ctx, req.State, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", state.ID.ValueString())...)
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {

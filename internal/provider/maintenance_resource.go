@@ -188,6 +188,9 @@ func (r *maintenanceResource) Create(ctx context.Context, req resource.CreateReq
 func (r *maintenanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state maintenanceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {

@@ -531,13 +531,16 @@ func (r *memberResource) refresh(ctx context.Context, cl *client.Client, m *memb
 func (r *memberResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state memberModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	id := state.ID.ValueString()
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", id)...) // also when the member is gone
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	id := state.ID.ValueString()
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "id", id)...) // also when the member is gone
 	resp.Diagnostics.Append(r.refresh(ctx, cl, &state)...)
 	if resp.Diagnostics.HasError() {
 		return

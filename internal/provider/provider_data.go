@@ -61,6 +61,27 @@ func (d *providerData) setOn(resp *provider.ConfigureResponse) {
 	resp.ListResourceData = d
 }
 
+// keepStateUnconfigured tells a resource's Read to keep its state as it is,
+// with a warning, when the provider configuration is not known yet. That
+// is the case of a provider wired to an etcd_cluster's outputs (endpoints,
+// ca_cert_pem, client_cert_pem) whenever the plan changes them: a
+// certificate renewal, each phase of a CA rotation. Failing the refresh
+// would leave the cluster's change unplannable but with -target; its
+// resources are applied with the configuration known by then, and read
+// again by the next plan.
+func (d *providerData) keepStateUnconfigured(diags *diag.Diagnostics) bool {
+	if d == nil || len(d.unknown) == 0 {
+		return false
+	}
+	diags.AddWarning("Not refreshed: provider configuration not known yet",
+		fmt.Sprintf("The provider configuration depends on values not known until apply: %s (for example the outputs of an "+
+			"etcd_cluster whose certificates this plan changes). Resources that use it are not read from etcd in this plan: "+
+			"it compares the configuration with their state as of the last apply, so changes made outside Terraform since "+
+			"are not shown. The apply uses the configuration known by then, and the next plan reads them again.",
+			strings.Join(d.unknown, ", ")))
+	return true
+}
+
 // Client returns the provider's etcd client, connecting on the first call.
 // It fails, with a diagnostic saying why, when the provider configuration is
 // not known yet (plan time) or the connection cannot be made.

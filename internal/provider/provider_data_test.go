@@ -58,6 +58,15 @@ func TestConfigureUnknownDefers(t *testing.T) {
 	if !diags.HasError() || !strings.Contains(diags.Errors()[0].Detail(), "not known until apply: endpoints, password") {
 		t.Fatalf("Client() = %v", diags)
 	}
+	// A Read keeps the state, with a warning rather than the error.
+	var read diag.Diagnostics
+	if !data.keepStateUnconfigured(&read) || read.HasError() || read.WarningsCount() != 1 {
+		t.Fatalf("keepStateUnconfigured: %v", read)
+	}
+	var known *providerData
+	if known.keepStateUnconfigured(&read) || (&providerData{}).keepStateUnconfigured(&read) {
+		t.Fatal("keepStateUnconfigured kept the state of a configured provider")
+	}
 }
 
 func TestConfigureErrorsNameAttribute(t *testing.T) {

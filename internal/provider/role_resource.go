@@ -374,6 +374,10 @@ func (r *roleResource) readInto(ctx context.Context, cl *client.Client, m *roleR
 func (r *roleResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state roleResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...)
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {

@@ -319,6 +319,10 @@ func (r *userResource) readRoles(ctx context.Context, cl *client.Client, m *user
 func (r *userResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state userResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", state.Name.ValueString())...)
+	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+		return
+	}
 	cl, diags := r.provider.Client(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
