@@ -8,9 +8,11 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -228,4 +230,230 @@ func putWith(ctx context.Context, s *terraform.State, roots *x509.CertPool, cert
 	defer cancel()
 	_, err = cli.Put(ctx, "/acc/ca-rotation-probe", "ok")
 	return err
+}
+
+// TestAccClusterCARotation with tls.auto on three systemd hosts: a new
+// tls.auto_ca_version rolls a CA the provider generates (its key in private
+// state) out in three applies. After each, the members' CA files and
+// certificates, and the certificates they present over TLS, are those of
+// the phase (the old and the new CA share a common name: they are told
+// apart by their bytes and signatures); systemd restarted every member's
+// unit, one at a time; a background writer lost no acknowledged write; and
+// a provider wired to the cluster's outputs in the same configuration
+// writes a key, so clients that follow ca_cert_pem and client_cert_pem keep
+// working. The plan after each phase names the next one, and is empty after
+// the last, after which the first client certificate (old CA) is refused.
+func TestAccClusterSystemdAutoCARotation(t *testing.T) {
+	hosts := systemdHosts(t, 3)
+	ctx := stepsContext(t)
+	const name = "sdautoca"
+	units, restarted := bundledUnitRestarts(ctx, hosts, name)
+	restarted = resource.ComposeTestCheckFunc(restarted, units.inTurn)
+	extra := binaryLine(t) + systemdLine
+	cfg := func(version int, value string) string {
+		return clusterHCL(name, hosts, 3, extra+tlsLine(fmt.Sprintf("auto = true, auto_ca_version = %d", version))) + fmt.Sprintf(`
+provider "etcdwired" {
+  endpoints = etcd_cluster.c.endpoints
+  ca_cert   = etcd_cluster.c.ca_cert_pem
+  cert      = etcd_cluster.c.client_cert_pem
+  key       = etcd_cluster.c.client_key_pem
+}
+
+resource "etcd_key" "wired" {
+  provider = etcdwired
+  key      = "/wired/%s"
+  value    = %q
+}
+`, name, value)
+	}
+	var (
+		oldCA, newCA *x509.Certificate
+		oldClient    tls.Certificate
+		w            *ackWriter
+		ackedBefore  int
+	)
+	after := func(phase cluster.CAPhase) resource.TestCheckFunc {
+		return func(s *terraform.State) error {
+			if w != nil {
+				if err := w.verifyState(s, t, ackedBefore); err != nil {
+					return fmt.Errorf("after phase %d: %w", phase, err)
+				}
+				w = nil
+			}
+			a := s.RootModule().Resources["etcd_cluster.c"].Primary.Attributes
+			cas, err := pki.ParseCertificatesPEM([]byte(a["ca_cert_pem"]))
+			if err != nil {
+				return err
+			}
+			switch {
+			case phase == 0 && len(cas) == 1:
+				oldCA = cas[0]
+				if oldClient, err = tls.X509KeyPair([]byte(a["client_cert_pem"]), []byte(a["client_key_pem"])); err != nil {
+					return err
+				}
+			case phase == cluster.CATrustBoth && len(cas) == 2 && cas[1].Equal(oldCA) && !cas[0].Equal(oldCA):
+				newCA = cas[0]
+			case phase == cluster.CANewLeaves && len(cas) == 2 && cas[0].Equal(newCA) && cas[1].Equal(oldCA):
+			case phase == cluster.CADropOld && len(cas) == 1 && cas[0].Equal(newCA):
+			default:
+				return fmt.Errorf("after phase %d: ca_cert_pem holds %d certificates, not the CAs of the phase (old %v, new %v)", phase, len(cas), oldCA != nil, newCA != nil)
+			}
+			if got := a["tls_ca_rotation_phase"]; phase > 0 && got != fmt.Sprint(int(phase)) {
+				return fmt.Errorf("after phase %d: tls_ca_rotation_phase is %q", phase, got)
+			}
+			issuer := oldCA
+			if phase >= cluster.CANewLeaves {
+				issuer = newCA
+			}
+			if err := signedBy("client_cert_pem", []byte(a["client_cert_pem"]), issuer); err != nil {
+				return fmt.Errorf("after phase %d: %w", phase, err)
+			}
+			for i, h := range hosts {
+				if err := checkNodeCAs(h, name, cas, issuer); err != nil {
+					return fmt.Errorf("after phase %d: n%d: %w", phase, i+1, err)
+				}
+				for _, u := range []string{"client_urls", "peer_urls"} {
+					url := a[fmt.Sprintf("members.%d.%s.0", i, u)]
+					leaf, err := presentedCert(ctx, url)
+					if err == nil {
+						err = leaf.CheckSignatureFrom(issuer)
+					}
+					if err != nil {
+						return fmt.Errorf("after phase %d: member %d's %s %s: %w", phase, i, u, url, err)
+					}
+				}
+			}
+			// The wired provider wrote this phase's value, after the
+			// cluster's phase (it depends on its outputs).
+			want := fmt.Sprintf("phase %d", phase)
+			err = withClusterClient(s, 10*time.Second, func(ctx context.Context, cli *clientv3.Client) error {
+				r, err := cli.Get(ctx, "/wired/"+name)
+				if err == nil && (len(r.Kvs) != 1 || string(r.Kvs[0].Value) != want) {
+					err = fmt.Errorf("/wired/%s holds %v, want %q", name, r.Kvs, want)
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("after phase %d: %w", phase, err)
+			}
+			if phase == cluster.CADropOld {
+				// Refused: the write can only time out.
+				roots := x509.NewCertPool()
+				roots.AddCert(newCA)
+				if putWith(ctx, s, roots, oldClient, 4*time.Second) == nil {
+					return fmt.Errorf("after phase %d: a client with the first client certificate (old CA) is still accepted", phase)
+				}
+				return nil
+			}
+			if w, err = startAckWriter(s, fmt.Sprintf("/%s/%d/", name, phase)); err == nil {
+				ackedBefore = w.acks()
+			}
+			return err
+		}
+	}
+	next := func(phase int64) []plancheck.PlanCheck {
+		return []plancheck.PlanCheck{
+			plancheck.ExpectResourceAction("etcd_cluster.c", plancheck.ResourceActionUpdate),
+			plancheck.ExpectKnownValue("etcd_cluster.c", tfjsonpath.New("tls_ca_rotation_phase"), knownvalue.Int64Exact(phase)),
+		}
+	}
+	phaseStep := func(phase cluster.CAPhase) resource.TestStep {
+		step := resource.TestStep{
+			Config: cfg(2, fmt.Sprintf("phase %d", phase)),
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PreApply: append(next(int64(phase)), plancheck.ExpectResourceAction("etcd_key.wired", plancheck.ResourceActionUpdate)),
+			},
+			Check: resource.ComposeTestCheckFunc(after(phase), restarted),
+		}
+		if phase < cluster.CADropOld {
+			step.ExpectNonEmptyPlan = true
+			step.ConfigPlanChecks.PostApplyPostRefresh = next(int64(phase) + 1)
+		} else {
+			step.ConfigPlanChecks.PostApplyPostRefresh = []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}
+		}
+		return step
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"etcd":      NewProtocol6Server("test"),
+			"etcdwired": NewProtocol6Server("test"),
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(1, "phase 0"),
+				Check:  resource.ComposeTestCheckFunc(checkClusterMembers("n1", "n2", "n3"), units.record, after(0)),
+			},
+			phaseStep(cluster.CATrustBoth),
+			phaseStep(cluster.CANewLeaves),
+			phaseStep(cluster.CADropOld),
+		},
+	})
+}
+
+// signedBy checks that the PEM certificate what was issued by issuer.
+func signedBy(what string, certPEM []byte, issuer *x509.Certificate) error {
+	c, err := pki.ParseCertificatePEM(certPEM)
+	if err == nil {
+		err = c.CheckSignatureFrom(issuer)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: not issued by the expected CA: %w", what, err)
+	}
+	return nil
+}
+
+// checkNodeCAs checks the CA file of cluster on h (exactly trusted, in
+// order) and that issuer signed its server and peer certificates: the
+// byte-level checkNodePKI, for CAs with the same common name.
+func checkNodeCAs(h *sshhost.Host, cluster string, trusted []*x509.Certificate, issuer *x509.Certificate) error {
+	dir := path.Join(h.BaseDir, cluster, "opt", "pki")
+	b, err := os.ReadFile(path.Join(dir, memberhost.CAFile))
+	if err != nil {
+		return err
+	}
+	got, err := pki.ParseCertificatesPEM(b)
+	if err != nil {
+		return err
+	}
+	if !slices.EqualFunc(got, trusted, (*x509.Certificate).Equal) {
+		return fmt.Errorf("CA file holds %d certificates, not the %d of ca_cert_pem", len(got), len(trusted))
+	}
+	for _, f := range []string{memberhost.ServerCertFile, memberhost.PeerCertFile} {
+		b, err := os.ReadFile(path.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		if err := signedBy(f, b, issuer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// presentedCert is the certificate a TLS server at url (https://host:port)
+// presents in a handshake. The handshake may fail after that (the server
+// wants a client certificate): that is no error here.
+func presentedCert(ctx context.Context, url string) (*x509.Certificate, error) {
+	var leaf *x509.Certificate
+	// Not verified here: the caller checks who issued it.
+	conf := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) > 0 {
+				c, err := x509.ParseCertificate(raw[0])
+				leaf = c
+				return err
+			}
+			return nil
+		}}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: conf}
+	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(url, "https://"))
+	if conn != nil {
+		_ = conn.Close()
+	}
+	if leaf == nil {
+		return nil, fmt.Errorf("no certificate presented: %v", err)
+	}
+	return leaf, nil
 }
