@@ -430,7 +430,9 @@ func (r *keyResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 	// The framework wants an identity also when the key is gone.
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "key", state.Key.ValueString())...)
-	if r.provider.keepStateUnconfigured(&resp.Diagnostics) {
+	// A key just imported has no mod_revision yet: its state is only the
+	// key, so it must be read (and fails when the provider cannot).
+	if !state.ModRevision.IsNull() && r.provider.keepStateUnconfigured(&resp.Diagnostics) {
 		return
 	}
 	found, diags := readKey(ctx, r.provider, &state, rec)
