@@ -12,7 +12,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	fwprovider "github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"google.golang.org/grpc/connectivity"
 
@@ -326,5 +328,47 @@ func warmedUp(t *testing.T, ctx context.Context, data *providerData) *pendingCli
 			t.Fatal("no client was opened after Configure")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// While the provider configuration is unknown, etcd_key's Read keeps a
+// state it has applied (with the warning), but an imported key, whose state
+// is only the key, is read: the error says why it cannot be.
+func TestKeyReadUnconfigured(t *testing.T) {
+	ctx := context.Background()
+	resp := configure(t, nil, map[string]tftypes.Value{
+		"endpoints": tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, tftypes.UnknownValue),
+	})
+	r := &keyResource{provider: providerDataFrom(resp.ResourceData, &resp.Diagnostics)}
+	var sresp resource.SchemaResponse
+	r.Schema(ctx, resource.SchemaRequest{}, &sresp)
+	read := func(m keyResourceModel) *resource.ReadResponse {
+		state := tfsdk.State{Schema: sresp.Schema}
+		if d := state.Set(ctx, m); d.HasError() {
+			t.Fatal(d)
+		}
+		out := &resource.ReadResponse{State: state}
+		r.Read(ctx, resource.ReadRequest{State: state}, out)
+		return out
+	}
+	applied := keyResourceModel{ID: types.StringValue("/k"), Key: types.StringValue("/k"), Value: types.StringValue("v"),
+		ValueBase64: types.StringValue("dg=="), Lease: types.StringNull(), CreateRevision: types.Int64Value(2),
+		ModRevision: types.Int64Value(3), Version: types.Int64Value(1), ValueWO: types.StringNull(),
+		ValueBase64WO: types.StringNull(), ValueWOVersion: types.Int64Null(), AdoptIfEqual: types.BoolValue(false),
+		KeepOnDestroy: types.BoolValue(false)}
+	kept := read(applied)
+	var got keyResourceModel
+	kept.State.Get(ctx, &got)
+	if kept.Diagnostics.HasError() || kept.Diagnostics.WarningsCount() != 1 || got != applied {
+		t.Fatalf("applied key: diagnostics %v, state %+v", kept.Diagnostics, got)
+	}
+	imported := keyResourceModel{ID: types.StringValue("/k"), Key: types.StringValue("/k"), Value: types.StringNull(),
+		ValueBase64: types.StringNull(), Lease: types.StringNull(), CreateRevision: types.Int64Null(),
+		ModRevision: types.Int64Null(), Version: types.Int64Null(), ValueWO: types.StringNull(),
+		ValueBase64WO: types.StringNull(), ValueWOVersion: types.Int64Null(), AdoptIfEqual: types.BoolNull(),
+		KeepOnDestroy: types.BoolNull()}
+	failed := read(imported)
+	if !failed.Diagnostics.HasError() || !strings.Contains(failed.Diagnostics.Errors()[0].Detail(), "not known until apply: endpoints") {
+		t.Fatalf("imported key: diagnostics %v", failed.Diagnostics)
 	}
 }
