@@ -48,13 +48,6 @@ func (s EndpointStatus) IsLeader() bool {
 	return s.Err == nil && s.MemberID != 0 && s.MemberID == s.Leader
 }
 
-// MemberStatus is one endpoint's status as that member serves it, without
-// the cluster's alarms (Alarms is a raft round trip: right after a
-// defragmentation it waits behind the fsync of the rewritten database).
-func (c *Client) MemberStatus(ctx context.Context, endpoint string) EndpointStatus {
-	return c.status(ctx, endpoint)
-}
-
 // Status asks each endpoint for its status, all at once. An endpoint that
 // does not answer gets its Err set; the call itself does not fail.
 func (c *Client) Status(ctx context.Context, endpoints []string) []EndpointStatus {

@@ -105,11 +105,7 @@ func defragment(ctx context.Context, cl *client.Client, p Policy, m Member) (Don
 	defer cancel()
 	var after client.EndpointStatus
 	for {
-		// The member's own status only: the cluster's alarm list is a
-		// raft round trip, which waits behind the fsync of the database
-		// the member has just rewritten (about a second at 1 GiB). It is
-		// read below only when a NOSPACE alarm may have to be disarmed.
-		after = cl.MemberStatus(wctx, m.ClientURL)
+		after = cl.Status(wctx, []string{m.ClientURL})[0]
 		if after.Err == nil {
 			break
 		}
@@ -120,19 +116,7 @@ func defragment(ctx context.Context, cl *client.Client, p Policy, m Member) (Don
 		}
 	}
 	d.After = after.DBSize
-	if !p.DisarmNoSpace || d.After >= d.Before {
-		return d, nil
-	}
-	nospace := m.hasAlarm(pb.AlarmType_NOSPACE.String())
-	if !nospace {
-		// Raised since the survey?
-		alarms, err := cl.Alarms(ctx)
-		if err != nil {
-			return d, err
-		}
-		nospace = slices.Contains(alarms[m.ID], pb.AlarmType_NOSPACE.String())
-	}
-	if nospace {
+	if p.DisarmNoSpace && d.After < d.Before && (m.hasAlarm(pb.AlarmType_NOSPACE.String()) || slices.Contains(after.Alarms, pb.AlarmType_NOSPACE.String())) {
 		rctx, cancel := cl.Ctx(ctx)
 		_, err := cl.AlarmDisarm(rctx, &clientv3.AlarmMember{MemberID: m.ID, Alarm: pb.AlarmType_NOSPACE})
 		cancel()
