@@ -319,18 +319,30 @@ func TestClusterOverSSH(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ml, err = cli.MemberList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	voters := 0
-	for _, mm := range ml.Members {
-		if !mm.IsLearner && len(mm.ClientURLs) > 0 {
-			voters++
+	// The promotion can be applied before the joiner has published its
+	// name and client URLs (its own raft proposal once it runs): wait for
+	// both, within a limit.
+	listCtx, listCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer listCancel()
+	for {
+		ml, err = cli.MemberList(listCtx)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if voters != 4 {
-		t.Fatalf("after join: %d started voting members of %d", voters, len(ml.Members))
+		voters := 0
+		for _, mm := range ml.Members {
+			if !mm.IsLearner && len(mm.ClientURLs) > 0 {
+				voters++
+			}
+		}
+		if voters == 4 {
+			break
+		}
+		select {
+		case <-listCtx.Done():
+			t.Fatalf("after join: %d started voting members of %d", voters, len(ml.Members))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if st, _ := InspectDataDir(ctx, joiner.c, dataDir); !st.HasMember {
 		t.Fatal("joined member has no member dir")
