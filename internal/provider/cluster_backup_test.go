@@ -303,14 +303,7 @@ func TestAccClusterBackupUnderAuth(t *testing.T) {
     keep = 3
     node = "all"
 `))
-	wired := `
-provider "etcdwired" {
-  endpoints = etcd_cluster.c.endpoints
-  ca_cert   = etcd_cluster.c.ca_cert_pem
-  cert      = etcd_cluster.c.client_cert_pem
-  key       = etcd_cluster.c.client_key_pem
-}
-
+	wired := wiredProviderHCL + `
 resource "etcd_user" "root" {
   provider = etcdwired
   name        = "root"

@@ -251,14 +251,7 @@ func TestAccClusterSystemdAutoCARotation(t *testing.T) {
 	restarted = resource.ComposeTestCheckFunc(restarted, units.inTurn)
 	extra := binaryLine(t) + systemdLine
 	cfg := func(version int, value string) string {
-		return clusterHCL(name, hosts, 3, extra+tlsLine(fmt.Sprintf("auto = true, auto_ca_version = %d", version))) + fmt.Sprintf(`
-provider "etcdwired" {
-  endpoints = etcd_cluster.c.endpoints
-  ca_cert   = etcd_cluster.c.ca_cert_pem
-  cert      = etcd_cluster.c.client_cert_pem
-  key       = etcd_cluster.c.client_key_pem
-}
-
+		return clusterHCL(name, hosts, 3, extra+tlsLine(fmt.Sprintf("auto = true, auto_ca_version = %d", version))) + wiredProviderHCL + fmt.Sprintf(`
 resource "etcd_key" "wired" {
   provider = etcdwired
   key      = "/wired/%s"

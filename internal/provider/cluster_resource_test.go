@@ -397,16 +397,20 @@ func TestAccClusterPlainScale(t *testing.T) {
 // was configured last would serve both. So the wired configuration is the
 // same provider under a second name (as google-beta serves google_*
 // resources), with a server of its own.
-func TestAccClusterTLSWiredProvider(t *testing.T) {
-	hosts := clusterHosts(t, 3)
-	config := clusterHCL("secure", hosts, 3, binaryLine(t)+"  tls = { auto = true }\n") + `
+// wiredProviderHCL is a provider block, etcdwired, configured from the
+// outputs of etcd_cluster.c: the pattern the TLS guide documents.
+const wiredProviderHCL = `
 provider "etcdwired" {
   endpoints = etcd_cluster.c.endpoints
   ca_cert   = etcd_cluster.c.ca_cert_pem
   cert      = etcd_cluster.c.client_cert_pem
   key       = etcd_cluster.c.client_key_pem
 }
+`
 
+func TestAccClusterTLSWiredProvider(t *testing.T) {
+	hosts := clusterHosts(t, 3)
+	config := clusterHCL("secure", hosts, 3, binaryLine(t)+"  tls = { auto = true }\n") + wiredProviderHCL + `
 resource "etcd_key" "wired" {
   provider = etcdwired
   key      = "/wired/hello"
