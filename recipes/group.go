@@ -219,10 +219,12 @@ type GroupEvent struct {
 
 // Watch reports the group's members as joins (at the revision of the
 // first read), then every later change in revision order, until ctx ends
-// (the channel is then closed). It follows the group through a [Cache], so
-// it survives broken watches and compactions without reporting a member
-// twice: after a compaction it reports only what changed. An event not
-// received holds the watch up; the caller should drain the channel.
+// (the channel is then closed). It returns after that first read, so every
+// change made after it returns is reported as its own event. It follows
+// the group through a [Cache], so it survives broken watches and
+// compactions without reporting a member twice: after a compaction it
+// reports only what changed. An event not received holds the watch up;
+// the caller should drain the channel.
 func (g *Group) Watch(ctx context.Context) (<-chan GroupEvent, error) {
 	ch := make(chan GroupEvent)
 	cache, err := NewCache(g.client, g.prefix, WithCacheHandler(func(ev CacheEvent) {
@@ -242,6 +244,13 @@ func (g *Group) Watch(ctx context.Context) (<-chan GroupEvent, error) {
 	}))
 	if err != nil {
 		return nil, err
+	}
+	// Return only once the group has been read: a change made after Watch
+	// returns is then reported as its own event, never folded into the
+	// first read's joins. The first read's events wait in the handler.
+	if err := cache.WaitForRevision(ctx, 0); err != nil {
+		cache.Close()
+		return nil, fmt.Errorf("recipes: watch group %s: %w", g.Target(), err)
 	}
 	go func() {
 		<-ctx.Done()
