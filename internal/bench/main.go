@@ -115,6 +115,7 @@ type options struct {
 	cli        string
 	sizes      []int
 	prefixKeys int
+	users      int
 	repeat     int
 	members    int
 	provider   string
@@ -130,6 +131,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.cli, "cli", "", "Terraform CLI binary (default: OpenTofu from scripts/install-clis.sh)")
 	flag.StringVar(&sizes, "n", "100,1000", "numbers of etcd_key resources, comma-separated")
 	flag.IntVar(&o.prefixKeys, "prefix-keys", 1000, "keys in the etcd_key_prefix scenario (0: skip it)")
+	flag.IntVar(&o.users, "users", 0, "etcd_user resources in the authentication scenario, beside one etcd_role with 1,000 permissions, with authentication enabled (0: skip it)")
 	flag.IntVar(&o.repeat, "repeat", 3, "runs of each plan; the median is reported")
 	flag.IntVar(&o.members, "members", 3, "members of the testserver cluster")
 	flag.StringVar(&o.provider, "provider", "", "provider binary (default: go build the module)")
@@ -150,6 +152,9 @@ func parseFlags() (options, error) {
 	}
 	if o.repeat < 1 {
 		return o, errors.New("-repeat must be at least 1")
+	}
+	if o.users < 0 {
+		return o, errors.New("-users must not be negative")
 	}
 	return o, nil
 }
@@ -277,6 +282,14 @@ func run() error {
 		results = append(results, r)
 	}
 
+	if o.users > 0 {
+		r, err := b.authScenario(o.users)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+
 	report := renderReport(version, o, results) + renderRPCs(results) + renderStart(start)
 	fmt.Print(report)
 	if o.jsonOut != "" {
@@ -326,10 +339,18 @@ func prefixConfig(endpoints []string, n int, changed bool) string {
 `, n, (n+999)/1000, n, value)
 }
 
-func header(endpoints []string) string {
+func header(endpoints []string) string { return headerAuth(endpoints, "") }
+
+// headerAuth is header with the provider authenticating as root with
+// rootPassword ("": no authentication).
+func headerAuth(endpoints []string, rootPassword string) string {
 	q := make([]string, len(endpoints))
 	for i, e := range endpoints {
 		q[i] = strconv.Quote(e)
+	}
+	creds := ""
+	if rootPassword != "" {
+		creds = fmt.Sprintf("\n  username  = \"root\"\n  password  = %q", rootPassword)
 	}
 	return fmt.Sprintf(`terraform {
   required_providers {
@@ -340,10 +361,10 @@ func header(endpoints []string) string {
 }
 
 provider "etcd" {
-  endpoints = [%s]
+  endpoints = [%s]%s
 }
 
-`, strings.Join(q, ", "))
+`, strings.Join(q, ", "), creds)
 }
 
 type bench struct {
@@ -355,6 +376,9 @@ type bench struct {
 	rpcFile  string
 	env      []string
 	cluster  *testserver.Cluster
+	// rootClient, when set, is the client that checks what a scenario
+	// left: authentication is on.
+	rootClient *clientv3.Client
 }
 
 // measurement is one CLI command.
@@ -442,7 +466,11 @@ func (b *bench) scenario(name string, n int, config, changed string) (result, er
 	// Nothing may be left.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := b.cluster.Client().Get(ctx, "/bench/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	kv := b.cluster.Client()
+	if b.rootClient != nil {
+		kv = b.rootClient
+	}
+	resp, err := kv.Get(ctx, "/bench/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return r, err
 	}
