@@ -247,7 +247,7 @@ func (r *roleResource) MoveState(context.Context) []resource.StateMover {
 		return setAll(ctx, resp, map[string]attr.Value{
 			"id":          types.StringValue(src.Name),
 			"name":        types.StringValue(src.Name),
-			"permissions": set,
+			"permissions": permissionSetValue{SetValue: set},
 		})
 	})}
 }

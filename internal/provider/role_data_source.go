@@ -27,9 +27,9 @@ type roleDataSource struct {
 func newRoleDataSource() datasource.DataSource { return &roleDataSource{} }
 
 type roleDataSourceModel struct {
-	ID          types.String `tfsdk:"id"`
-	Name        types.String `tfsdk:"name"`
-	Permissions types.Set    `tfsdk:"permissions"`
+	ID          types.String       `tfsdk:"id"`
+	Name        types.String       `tfsdk:"name"`
+	Permissions permissionSetValue `tfsdk:"permissions"`
 }
 
 func (d *roleDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -53,6 +53,7 @@ func (d *roleDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, r
 				Validators:          []validator.String{nameValidator{kind: "role"}},
 			},
 			"permissions": schema.SetNestedAttribute{
+				CustomType:          permissionSet,
 				Computed:            true,
 				MarkdownDescription: "The role's permissions.",
 				NestedObject: schema.NestedAttributeObject{

@@ -40,10 +40,10 @@ type roleResource struct {
 func newRoleResource() resource.Resource { return &roleResource{} }
 
 type roleResourceModel struct {
-	ID            types.String `tfsdk:"id"`
-	Name          types.String `tfsdk:"name"`
-	Permissions   types.Set    `tfsdk:"permissions"`
-	KeepOnDestroy types.Bool   `tfsdk:"keep_on_destroy"`
+	ID            types.String       `tfsdk:"id"`
+	Name          types.String       `tfsdk:"name"`
+	Permissions   permissionSetValue `tfsdk:"permissions"`
+	KeepOnDestroy types.Bool         `tfsdk:"keep_on_destroy"`
 }
 
 // permissionModel is one element of permissions. A range is written one of
@@ -107,6 +107,7 @@ func (r *roleResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"permissions": schema.SetNestedAttribute{
+				CustomType:          permissionSet,
 				Optional:            true,
 				Computed:            true,
 				Default:             setdefault.StaticValue(types.SetValueMust(permissionObjectType, nil)),
@@ -171,7 +172,7 @@ func (r *roleResource) ValidateConfig(ctx context.Context, req resource.Validate
 
 // permissionModels extracts the elements of a permissions set. known is
 // false when the set, or an element, is not known yet.
-func permissionModels(ctx context.Context, set types.Set) ([]permissionModel, bool, diag.Diagnostics) {
+func permissionModels(ctx context.Context, set permissionSetValue) ([]permissionModel, bool, diag.Diagnostics) {
 	if set.IsNull() {
 		return nil, true, nil
 	}
@@ -250,7 +251,7 @@ func clientPermissions(models []permissionModel) ([]client.Permission, diag.Diag
 // explicit range_end, prefix = false -- so equivalent spellings never show
 // as a change; any other permission gets the canonical form: prefix = true
 // when the range is a prefix, range_end otherwise, neither for one key.
-func permissionsValue(held []client.Permission, prior []permissionModel) (types.Set, diag.Diagnostics) {
+func permissionsValue(held []client.Permission, prior []permissionModel) (permissionSetValue, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	forms := make(map[client.KeyRange]permissionModel, len(prior))
 	for _, m := range prior {
@@ -278,7 +279,7 @@ func permissionsValue(held []client.Permission, prior []permissionModel) (types.
 	}
 	set, d := types.SetValue(permissionObjectType, elems)
 	diags.Append(d...)
-	return set, diags
+	return permissionSetValue{SetValue: set}, diags
 }
 
 func canonicalPermission(p client.Permission) permissionModel {
@@ -503,7 +504,7 @@ func (r *roleResource) ImportState(ctx context.Context, req resource.ImportState
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("permissions"), types.SetValueMust(permissionObjectType, nil))...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("permissions"), permissionSetValue{SetValue: types.SetValueMust(permissionObjectType, nil)})...)
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, "name", name)...)
 }
 
