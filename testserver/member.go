@@ -15,7 +15,6 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -113,9 +112,9 @@ func (m *member) config(streamCtx context.Context, server *atomic.Pointer[etcdse
 	cfg.ElectionMs = electionMs
 	cfg.UnsafeNoFsync = true
 	cfg.QuotaBackendBytes = m.c.opts.quota
-	// Hashing passwords at the lowest cost keeps auth set-up and every
-	// Authenticate call cheap.
-	cfg.BcryptCost = uint(bcrypt.MinCost)
+	// Hashing passwords at the lowest cost (the default) keeps auth set-up
+	// and every Authenticate call cheap.
+	cfg.BcryptCost = uint(m.c.opts.bcrypt)
 	cfg.EnableGRPCGateway = false
 
 	cfg.LogLevel = "error"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // MaxMembers is the largest cluster WithMembers accepts.
@@ -22,6 +23,7 @@ type options struct {
 	logger  *zap.Logger
 	proxies bool
 	quota   int64
+	bcrypt  int
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -39,6 +41,12 @@ func buildOptions(opts []Option) (options, error) {
 	}
 	if o.quota == 0 {
 		o.quota = quotaBytes
+	}
+	if o.bcrypt == 0 {
+		o.bcrypt = bcrypt.MinCost
+	}
+	if o.bcrypt < bcrypt.MinCost || o.bcrypt > bcrypt.MaxCost {
+		return o, fmt.Errorf("WithBcryptCost(%d): the cost is %d to %d", o.bcrypt, bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	if o.logger == nil {
 		o.logger = zap.NewNop()
@@ -87,4 +95,12 @@ func WithClientProxies() Option {
 // benchmarks hold more data.
 func WithQuotaBackendBytes(n int64) Option {
 	return func(o *options) { o.quota = n }
+}
+
+// WithBcryptCost sets the cost at which the members hash passwords
+// (--bcrypt-cost). The default is the lowest, 4, which keeps tests that
+// authenticate cheap; benchmarks of authentication pass etcd's own default,
+// bcrypt.DefaultCost (10), to pay what a real cluster pays.
+func WithBcryptCost(cost int) Option {
+	return func(o *options) { o.bcrypt = cost }
 }

@@ -49,6 +49,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/provider"
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
@@ -234,7 +235,13 @@ func run() error {
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cluster, err := testserver.New(ctx, testserver.WithMembers(o.members))
+	opts := []testserver.Option{testserver.WithMembers(o.members)}
+	if o.users > 0 {
+		// Each user's password check costs what it costs on a real
+		// cluster: etcd's default bcrypt cost, not the testserver's cheap one.
+		opts = append(opts, testserver.WithBcryptCost(bcrypt.DefaultCost))
+	}
+	cluster, err := testserver.New(ctx, opts...)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("start etcd cluster: %w", err)
