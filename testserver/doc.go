@@ -41,8 +41,8 @@
 // The members are tuned for tests, not for durability: no fsync, a 10ms
 // heartbeat and 100ms election timeout (the values etcd's own integration
 // tests use), a 256 MiB backend quota (WithQuotaBackendBytes), the cheapest
-// bcrypt cost (WithBcryptCost) and no gRPC
-// gateway. A 3-member cluster starts and stops in about 0.1s.
+// bcrypt cost (WithBcryptCost) and no gRPC gateway. A 3-member cluster
+// starts and stops in about 0.1s.
 //
 // # Not for production
 //
