@@ -108,7 +108,8 @@ func (l List) InitialCluster(self uint64, selfName string) []etcdconf.Member {
 	return out
 }
 
-// MemberList returns the cluster's members (linearizable) and which one is
+// MemberList returns the cluster's members (linearizable on etcd 3.5 and
+// later; on 3.4, from a member that has a leader) and which one is
 // the leader (asked of the client's endpoints, then of the members' client
 // URLs; Leader stays 0 if none answers).
 func MemberList(ctx context.Context, cli *clientv3.Client) (List, error) {
@@ -118,7 +119,10 @@ func MemberList(ctx context.Context, cli *clientv3.Client) (List, error) {
 		actx, cancel := attempt(ctx)
 		api, seen, done := pinned(actx, cli)
 		var err error
-		resp, err = api.MemberList(actx)
+		// Only from a member that has a leader: etcd 3.4 answers
+		// MemberList from the member's own view, even without quorum
+		// (3.5 made it linearizable).
+		resp, err = api.MemberList(clientv3.WithRequireLeader(actx))
 		done()
 		cancel()
 		if err == nil {

@@ -446,7 +446,8 @@ func startDebianEtcd(t *testing.T, stock string) string {
 // restores it on every node as a tool, for etcd 3.4, and Debian's etcdctl
 // reads every key byte for byte at its revision; then a backup block makes
 // the same tool take scheduled backups (a file and its sha256 sidecar);
-// destroy removes the tool.
+// after two members are lost, recovery.snapshot rebuilds the cluster from
+// the snapshot with the same tool; destroy removes the tool.
 func TestAccClusterStockRestoreBackup(t *testing.T) {
 	const stock = "/usr/bin/etcd"
 	if _, err := os.Stat(stock); err != nil {
@@ -478,6 +479,7 @@ func TestAccClusterStockRestoreBackup(t *testing.T) {
 	withBackup := remote + backupHCL(dir, "    interval = \"1m\"\n    keep = 2\n    node = \"leader\"\n")
 	tool := func(h *sshhost.Host) string { return path.Join(h.BaseDir, name, "opt", "bin", memberhost.BinaryName) }
 	var began time.Time
+	var oldID string
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		CheckDestroy: func(*terraform.State) error {
@@ -511,7 +513,7 @@ func TestAccClusterStockRestoreBackup(t *testing.T) {
 			{
 				// The apply waits for the first backup.
 				Config: clusterHCL(name, hosts, 3, withBackup),
-				Check: func(*terraform.State) error {
+				Check: func(s *terraform.State) error {
 					var names []string
 					for _, n := range []string{"n1", "n2", "n3"} { // the leader's job takes them
 						got, err := backupFiles(context.Background(), hosts[0], dir, name+"-"+n)
@@ -535,8 +537,32 @@ func TestAccClusterStockRestoreBackup(t *testing.T) {
 					if f := strings.Fields(string(side)); len(f) == 0 || f[0] != got {
 						return fmt.Errorf("sidecar %q, want the sha256 %s of %s", side, got, b)
 					}
+					oldID = stateClusterID(s)
 					return nil
 				},
+			},
+			{
+				// Disaster recovery from the same snapshot, restored by the
+				// tool for the stock server: two members are lost for good.
+				PreConfig: func() {
+					loseMember(t, hosts[1], name)
+					loseMember(t, hosts[2], name)
+				},
+				Config: clusterHCL(name, hosts, 3, withBackup+recoverySnapshotLine(snap, sum)),
+				Check: resource.ComposeTestCheckFunc(
+					checkServes("/stock/", before, "/stock/after/"),
+					checkClusterMembers("n1", "n2", "n3"),
+					func(s *terraform.State) error {
+						if id := stateClusterID(s); id == "" || id == oldID {
+							return fmt.Errorf("cluster_id %q after the recovery, was %q: a restore makes a new cluster", id, oldID)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				Config:   clusterHCL(name, hosts, 3, withBackup),
+				PlanOnly: true,
 			},
 		},
 	})
