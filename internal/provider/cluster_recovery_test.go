@@ -2,11 +2,14 @@ package provider
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -560,9 +563,35 @@ func TestAccClusterRemoteBinaryRefusals(t *testing.T) {
 				Config:      clusterHCL("rb", hosts, 1, remote+restoreLine(snap, sum)),
 				ExpectError: regexp.MustCompile(`restore\.snapshot[\s\S]*remote_binary\s+runs\s+etcd\s+3\.4[\s\S]*taken\s+from\s+etcd\s+3\.7[\s\S]*cannot\s+be\s+restored\s+for\s+etcd\s+3\.4`),
 			},
+			{
+				// The tool is built for another CPU than the node's.
+				Config: clusterHCL("rb", hosts, 1, "  remote_binary = \""+stock+"\"\n  binary_path = "+hclString(arm64Copy(t, clusterBinary(t)))+"\n"+
+					restoreLine(snap, sum)),
+				ExpectError: regexp.MustCompile(`built\s+for\s+linux/arm64[\s\S]*the\s+node\s+is\s+linux/` + runtime.GOARCH),
+			},
 		},
 	})
 	checkHostsEmpty(t, hosts)
+}
+
+// arm64Copy copies the ELF executable src with its header's machine set to
+// AArch64: to the provider's platform check, a build for arm64.
+func arm64Copy(t *testing.T, src string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const machineOffset = 18 // e_machine, little-endian, in both ELF classes
+	if len(data) < machineOffset+2 || string(data[:4]) != elf.ELFMAG {
+		t.Fatalf("%s is not an ELF file", src)
+	}
+	binary.LittleEndian.PutUint16(data[machineOffset:], uint16(elf.EM_AARCH64))
+	dst := filepath.Join(t.TempDir(), "terraform-provider-etcd-arm64")
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 // saveVersionedSnapshot is saveSnapshot once the source records its

@@ -37,7 +37,7 @@ type permissionSetType struct {
 var (
 	_ basetypes.SetTypable = permissionSetType{}
 	//nolint:staticcheck // xattr.TypeWithValidate is deprecated, but it is what the framework calls for sets.
-	_ xattr.TypeWithValidate                 = permissionSetType{}
+	_ xattr.TypeWithValidate                  = permissionSetType{}
 	_ basetypes.SetValuableWithSemanticEquals = permissionSetValue{}
 )
 
