@@ -386,17 +386,6 @@ func TestAccClusterPlainScale(t *testing.T) {
 	})
 }
 
-// Scenarios 1 (TLS) and 2: a TLS cluster, and in the same configuration a
-// provider wired to its outputs writes a key, checked with a plain client.
-// The cluster uses the implicit default provider (no endpoints); the key uses
-// the only provider block, the one wired to the cluster.
-//
-// Terraform runs one provider process per provider configuration, but the
-// in-process server of plugin-testing is one per provider name, shared by
-// every configuration of that name: with an alias, whichever configuration
-// was configured last would serve both. So the wired configuration is the
-// same provider under a second name (as google-beta serves google_*
-// resources), with a server of its own.
 // wiredProviderHCL is a provider block, etcdwired, configured from the
 // outputs of etcd_cluster.c: the pattern the TLS guide documents.
 const wiredProviderHCL = `
@@ -408,6 +397,17 @@ provider "etcdwired" {
 }
 `
 
+// Scenarios 1 (TLS) and 2: a TLS cluster, and in the same configuration a
+// provider wired to its outputs writes a key, checked with a plain client.
+// The cluster uses the implicit default provider (no endpoints); the key uses
+// the only provider block, the one wired to the cluster.
+//
+// Terraform runs one provider process per provider configuration, but the
+// in-process server of plugin-testing is one per provider name, shared by
+// every configuration of that name: with an alias, whichever configuration
+// was configured last would serve both. So the wired configuration is the
+// same provider under a second name (as google-beta serves google_*
+// resources), with a server of its own.
 func TestAccClusterTLSWiredProvider(t *testing.T) {
 	hosts := clusterHosts(t, 3)
 	config := clusterHCL("secure", hosts, 3, binaryLine(t)+"  tls = { auto = true }\n") + wiredProviderHCL + `
