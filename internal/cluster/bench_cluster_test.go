@@ -208,6 +208,8 @@ func BenchmarkCluster(b *testing.B) {
 	// Restore, alternately with the floor.
 	s := withTLS(b, testSpec(hosts, 3, "benchcl", 18379))
 	s.Settings["quota-backend-bytes"] = strconv.FormatInt(quota, 10)
+	s1 := withTLS(b, testSpec(hosts[:1], 1, "benchone", 18479))
+	s1.Settings["quota-backend-bytes"] = strconv.FormatInt(quota, 10)
 	floorDir := filepath.Join(dir, "floor")
 	if root := os.Getenv(clusterBenchDirEnv); root != "" {
 		base, err := os.MkdirTemp(root, "bench-cluster-")
@@ -219,6 +221,8 @@ func BenchmarkCluster(b *testing.B) {
 			s.Nodes[i].InstallDir = filepath.Join(base, s.Nodes[i].Name, "opt")
 			s.Nodes[i].DataDir = filepath.Join(base, s.Nodes[i].Name, "data")
 		}
+		s1.Nodes[0].InstallDir = filepath.Join(base, "one", "opt")
+		s1.Nodes[0].DataDir = filepath.Join(base, "one", "data")
 		floorDir = filepath.Join(base, "floor")
 	}
 	b.Cleanup(func() { destroy(b, s, true) })
@@ -227,12 +231,6 @@ func BenchmarkCluster(b *testing.B) {
 	// on the node, start, healthy) on the resources the floor has. The 3
 	// nodes above share this machine's 2 cores and disk, where real nodes
 	// have their own and restore side by side.
-	s1 := withTLS(b, testSpec(hosts[:1], 1, "benchone", 18479))
-	s1.Settings["quota-backend-bytes"] = strconv.FormatInt(quota, 10)
-	if root := os.Getenv(clusterBenchDirEnv); root != "" {
-		s1.Nodes[0].InstallDir = filepath.Join(filepath.Dir(floorDir), "one", "opt")
-		s1.Nodes[0].DataDir = filepath.Join(filepath.Dir(floorDir), "one", "data")
-	}
 	oneProg := &timedProgress{}
 	oneT := func() time.Duration {
 		c := New(s1, oneProg.option())
