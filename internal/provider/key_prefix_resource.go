@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -67,6 +68,7 @@ type keyPrefixModel struct {
 	Prefix          types.String `tfsdk:"prefix"`
 	Values          types.Map    `tfsdk:"values"`
 	ValuesBase64    types.Map    `tfsdk:"values_base64"`
+	ValuesJSON      types.String `tfsdk:"values_json"`
 	DeleteUnmanaged types.Bool   `tfsdk:"delete_unmanaged"`
 	MaxTxnOps       types.Int64  `tfsdk:"max_txn_ops"`
 	ValuesWO        types.Map    `tfsdk:"values_wo"`
@@ -83,7 +85,9 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A whole subtree of etcd: every key under `prefix`, written from a map of " +
 			"suffixes to values. One resource holds thousands of keys and reads them all with one " +
-			"request, so it plans far faster than as many `etcd_key` resources.\n\n" +
+			"request, so it plans far faster than as many `etcd_key` resources. For tens of thousands of " +
+			"keys, give the text values as one JSON document in `values_json`: Terraform then handles one " +
+			"string where a map costs it time for every element.\n\n" +
 			"The resource owns the keys it wrote. Creating it fails when a key it would write already " +
 			"exists (import the prefix instead); with `delete_unmanaged = true` it also owns the rest of " +
 			"the subtree and deletes every other key under the prefix, at create and whenever one shows up.\n\n" +
@@ -119,7 +123,7 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				ElementType: types.StringType,
 				Optional:    true,
 				MarkdownDescription: "Text values (UTF-8) by suffix: `{ \"db/host\" = \"10.0.0.5\" }` writes " +
-					"`<prefix>db/host`. A suffix may appear in `values` or `values_base64`, not both. A key " +
+					"`<prefix>db/host`. A suffix may appear in only one of `values`, `values_json` and `values_base64`. A key " +
 					"whose value becomes binary outside Terraform moves to `values_base64` in state, so the " +
 					"change is visible.",
 			},
@@ -129,12 +133,23 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				MarkdownDescription: "Binary values by suffix, as standard base64 (e.g. from `filebase64()`).",
 				Validators:          []validator.Map{mapvalidator.ValueStringsAre(base64Validator{})},
 			},
+			"values_json": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Text values by suffix, as one JSON object of strings: " +
+					"`jsonencode({ \"db/host\" = \"10.0.0.5\" })`, or `file(\"settings.json\")`. It means what `values` " +
+					"means; use it for large prefixes. Terraform handles a map element by element in every plan, so " +
+					"`values` with 100,000 keys takes tens of seconds per plan in Terraform itself; this document is one " +
+					"string to Terraform, and only the provider looks inside. A key changed outside Terraform shows as a " +
+					"change to the document: the refreshed state holds what etcd holds, one member per line in key " +
+					"order. Reformatting the document plans an update that writes nothing. " +
+					"A suffix may appear in only one of `values`, `values_json`, `values_base64` and `values_wo`.",
+			},
 			"delete_unmanaged": schema.BoolAttribute{
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Own the whole subtree: delete every key under the prefix that is not " +
-					"in `values` or `values_base64`, at create and whenever such a key appears later (it " +
+					"in `values`, `values_json` or `values_base64`, at create and whenever such a key appears later (it " +
 					"shows up in the plan as a value to remove). Turning it on deletes the keys present at " +
 					"plan time; the plan warns how many. Defaults to `false`: keys under the prefix that " +
 					"the resource did not write are left alone.",
@@ -154,7 +169,7 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				WriteOnly:   true,
 				MarkdownDescription: "Text values by suffix, write-only: written to etcd and never stored in the plan " +
 					"or state. Needs Terraform 1.11+ or OpenTofu 1.11+, and `values_wo_version`. A suffix may appear in " +
-					"only one of `values`, `values_base64` and `values_wo`.",
+					"only one of `values`, `values_json`, `values_base64` and `values_wo`.",
 			},
 			"values_wo_version": schema.Int64Attribute{
 				Optional: true,
@@ -208,40 +223,77 @@ func (r *keyPrefixResource) ValidateConfig(ctx context.Context, req resource.Val
 		resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Missing values_wo",
 			"values_wo_version is set but values_wo is not; set values_wo, or remove values_wo_version.")
 	}
-	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() || m.ValuesWO.IsUnknown() {
+	var doc map[string]string
+	if !m.ValuesJSON.IsNull() && !m.ValuesJSON.IsUnknown() {
+		var err error
+		if doc, err = decodeJSONObject(m.ValuesJSON.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("values_json"), "Invalid values_json", valuesJSONDetail(err))
+			return
+		}
+	}
+	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() || m.ValuesWO.IsUnknown() || m.ValuesJSON.IsUnknown() {
 		return
 	}
-	inBoth := func(a, b types.Map) []string {
+	inBoth := func(a, b map[string]bool) []string {
 		var both []string
-		for s := range b.Elements() {
-			if _, ok := a.Elements()[s]; ok {
+		for s := range b {
+			if a[s] {
 				both = append(both, s)
 			}
 		}
 		slices.Sort(both)
 		return both
 	}
-	if both := inBoth(m.Values, m.ValuesBase64); len(both) > 0 {
+	suffixes := func(m types.Map) map[string]bool {
+		out := make(map[string]bool, len(m.Elements()))
+		for s := range m.Elements() {
+			out[s] = true
+		}
+		return out
+	}
+	text, bin, wo := suffixes(m.Values), suffixes(m.ValuesBase64), suffixes(m.ValuesWO)
+	jsonKeys := make(map[string]bool, len(doc))
+	for s := range doc {
+		jsonKeys[s] = true
+	}
+	if both := inBoth(text, bin); len(both) > 0 {
 		resp.Diagnostics.AddAttributeError(path.Root("values_base64"), "Suffix in values and values_base64",
 			fmt.Sprintf("These suffixes are in both values and values_base64: %s. Set each key's value once: "+
 				"in values for text, in values_base64 for binary data.", quoteFirst(both, 10)))
 	}
 	for _, other := range []struct {
 		name string
-		m    types.Map
-	}{{"values", m.Values}, {"values_base64", m.ValuesBase64}} {
-		if both := inBoth(other.m, m.ValuesWO); len(both) > 0 {
+		m    map[string]bool
+	}{{"values", text}, {"values_base64", bin}} {
+		if both := inBoth(other.m, jsonKeys); len(both) > 0 {
+			resp.Diagnostics.AddAttributeError(path.Root("values_json"), "Suffix in "+other.name+" and values_json",
+				fmt.Sprintf("These suffixes are in both %s and values_json: %s. Set each key's value once.", other.name, quoteFirst(both, 10)))
+		}
+	}
+	for _, other := range []struct {
+		name string
+		m    map[string]bool
+	}{{"values", text}, {"values_base64", bin}, {"values_json", jsonKeys}} {
+		if both := inBoth(other.m, wo); len(both) > 0 {
 			resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Suffix in "+other.name+" and values_wo",
 				fmt.Sprintf("These suffixes are in both %s and values_wo: %s. Set each key's value once.", other.name, quoteFirst(both, 10)))
 		}
 	}
 }
 
+// valuesJSONDetail is the error for a values_json that is not a JSON
+// object of strings.
+func valuesJSONDetail(err error) string {
+	return fmt.Sprintf("values_json must be one JSON object whose values are all strings, e.g. "+
+		"jsonencode({ \"db/host\" = \"10.0.0.5\" }), but %v.", err)
+}
+
 // prefixEntry is one key of the prefix: its value, and whether it is written in
-// values_base64 rather than values.
+// values_base64 or values_json rather than values.
 type prefixEntry struct {
 	value []byte
 	b64   bool
+	json  bool // in values_json rather than values
 	wo    bool // from values_wo: never stored in state
 	keep  bool // a write-only key left as it is (its value is not known)
 }
@@ -265,13 +317,24 @@ func woEntries(ctx context.Context, config tfsdk.Config) (es map[string]prefixEn
 	return es, true, diags
 }
 
-// entries decodes values and values_base64. known is false when either, or
-// any element, is not known yet.
+// entries decodes values, values_json and values_base64. known is false
+// when any of them, or any element, is not known yet.
 func (m keyPrefixModel) entries() (es map[string]prefixEntry, known bool, diags diag.Diagnostics) {
-	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() {
+	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() || m.ValuesJSON.IsUnknown() {
 		return nil, false, nil
 	}
-	es = make(map[string]prefixEntry, len(m.Values.Elements())+len(m.ValuesBase64.Elements()))
+	var doc map[string]string
+	if !m.ValuesJSON.IsNull() {
+		var err error
+		if doc, err = decodeJSONObject(m.ValuesJSON.ValueString()); err != nil {
+			diags.AddAttributeError(path.Root("values_json"), "Invalid values_json", valuesJSONDetail(err))
+			return nil, true, diags
+		}
+	}
+	es = make(map[string]prefixEntry, len(m.Values.Elements())+len(m.ValuesBase64.Elements())+len(doc))
+	for s, v := range doc {
+		es[s] = prefixEntry{value: []byte(v), json: true}
+	}
 	for s, v := range m.Values.Elements() {
 		sv, ok := v.(types.String)
 		if !ok || sv.IsUnknown() {
@@ -295,24 +358,41 @@ func (m keyPrefixModel) entries() (es map[string]prefixEntry, known bool, diags 
 	return es, true, diags
 }
 
-// setEntries stores es in values and values_base64. A map with no entries
-// is null when it is null in ref (the configuration or prior state), so
-// that an unset attribute stays unset.
+// setEntries stores es in values, values_json and values_base64. An
+// attribute with no entries is null when it is null in ref (the
+// configuration or prior state), so that an unset attribute stays unset.
+// values_json is ref's document when it has the same members, else the
+// document in the provider's layout.
 func (m *keyPrefixModel) setEntries(es map[string]prefixEntry, ref keyPrefixModel) {
 	text := make(map[string]attr.Value)
 	bin := make(map[string]attr.Value)
+	doc := make(map[string]string)
 	for s, e := range es {
-		if e.wo {
-			continue
-		}
-		if e.b64 {
+		switch {
+		case e.wo:
+		case e.b64:
 			bin[s] = types.StringValue(base64.StdEncoding.EncodeToString(e.value))
-		} else {
+		case e.json:
+			doc[s] = string(e.value)
+		default:
 			text[s] = types.StringValue(string(e.value))
 		}
 	}
 	m.Values = mapOrNull(text, ref.Values.IsNull())
 	m.ValuesBase64 = mapOrNull(bin, ref.ValuesBase64.IsNull())
+	m.ValuesJSON = types.StringNull()
+	if len(doc) > 0 || !ref.ValuesJSON.IsNull() {
+		same := false
+		if !ref.ValuesJSON.IsNull() && !ref.ValuesJSON.IsUnknown() {
+			prior, err := decodeJSONObject(ref.ValuesJSON.ValueString())
+			same = err == nil && maps.Equal(prior, doc)
+		}
+		if same {
+			m.ValuesJSON = ref.ValuesJSON
+		} else {
+			m.ValuesJSON = types.StringValue(encodeJSONObject(doc))
+		}
+	}
 	m.ValuesWO = types.MapNull(types.StringType)
 }
 
@@ -452,7 +532,7 @@ func (r *keyPrefixResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 		slices.Sort(names)
 		resp.Diagnostics.AddAttributeWarning(path.Root("delete_unmanaged"), "Keys not in the configuration will be deleted",
 			fmt.Sprintf("delete_unmanaged is true, so applying this plan deletes %d key(s) under %q that are not in "+
-				"values or values_base64: %s.", len(unmanaged), prefix, quoteFirst(names, 10)))
+				"values, values_json or values_base64: %s.", len(unmanaged), prefix, quoteFirst(names, 10)))
 		if !creating {
 			resp.Diagnostics.Append(setRevisions(ctx, resp.Private, privateUnmanaged, unmanaged)...)
 		}
@@ -679,7 +759,10 @@ func (r *keyPrefixResource) Read(ctx context.Context, req resource.ReadRequest, 
 			unrepresentable = append(unrepresentable, fmt.Sprintf("%q", kv.Key))
 			continue
 		}
-		now[s] = prefixEntry{value: kv.Value, b64: prior.b64 || !utf8.Valid(kv.Value)}
+		// A key adopted now (import, delete_unmanaged) joins values_json
+		// when the state uses it: a prefix that large needs it.
+		inDoc := prior.json || (!ok && !state.ValuesJSON.IsNull())
+		now[s] = prefixEntry{value: kv.Value, b64: prior.b64 || !utf8.Valid(kv.Value), json: inDoc}
 		revs[s] = kv.ModRevision
 	}
 	if len(unrepresentable) > 0 {

@@ -343,6 +343,13 @@ func TestAccKeyPrefixResourceInvalidConfig(t *testing.T) {
 		{prefixConfig("", map[string]string{"a": "1"}, nil), "string length must be at least 1"},
 		{prefixConfig(prefix, nil, nil, `values_base64 = { a = "YR==" }`), `write "YQ==" instead`},
 		{prefixConfig(prefix, nil, nil, "max_txn_ops = 0"), "max_txn_ops value must be at least 1"},
+		{prefixConfig(prefix, nil, nil, `values_json = jsonencode(["a"])`), "values_json must be one JSON object whose values are all strings"},
+		{prefixConfig(prefix, nil, nil, `values_json = jsonencode({ port = 5432 })`), `the value of "port" is a number, not a string`},
+		{prefixConfig(prefix, nil, nil, `values_json = "{\"a\": \"1\", \"a\": \"2\"}"`), `"a" appears twice`},
+		{prefixConfig(prefix, nil, nil, `values_json = "{\"a\": \"1\"} {}"`), "there is more after the JSON object"},
+		{prefixConfig(prefix, nil, nil, `values_json = "{\"a\": \"1\""`), "the JSON ends too early"},
+		{prefixConfig(prefix, map[string]string{"a": "1"}, nil, `values_json = jsonencode({ a = "2" })`),
+			`These suffixes are in both values and values_json: "a"`},
 		{prefixConfig(prefix, map[string]string{"a": "1"}, nil, "keep_on_destroy = true", "delete_unmanaged = true"),
 			"keep_on_destroy and delete_unmanaged are both true"},
 		// More operations per transaction than the server allows.
@@ -461,6 +468,7 @@ func TestAccKeyPrefixResourceExample(t *testing.T) {
 		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
 			checkNoKeys("/app/settings/"),
 			checkNoKeys("/app/flags/"),
+			checkNoKeys("/app/catalog/"),
 			checkPrefix("/app/limits/", map[string]string{"rps": "100", "burst": "200"}), // keep_on_destroy
 		),
 		Steps: []resource.TestStep{
@@ -471,6 +479,7 @@ func TestAccKeyPrefixResourceExample(t *testing.T) {
 					checkEtcdValue("/app/settings/features.json", `{"beta":false,"search":true}`),
 					// delete_unmanaged removed the old flag.
 					checkPrefix("/app/flags/", map[string]string{"search": "true", "dark_mode": "false"}),
+					checkPrefix("/app/catalog/", map[string]string{"sku-0001": "widget", "sku-0002": "gadget"}),
 				),
 			},
 			{
@@ -605,6 +614,124 @@ func TestAccKeyPrefixResourceAdoptAndKeep(t *testing.T) {
 				Config:           prefixConfig(prefix, want, nil, "adopt_if_equal = true", "keep_on_destroy = true"),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 			},
+		},
+	})
+}
+
+// priorDoc is a plan check on the refreshed state the plan starts from: its
+// values_json must decode to want.
+type priorDoc map[string]string
+
+func (want priorDoc) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	if req.Plan.PriorState == nil || req.Plan.PriorState.Values == nil {
+		resp.Error = fmt.Errorf("the plan has no prior state")
+		return
+	}
+	for _, r := range req.Plan.PriorState.Values.RootModule.Resources {
+		if r.Address != prefixAddr {
+			continue
+		}
+		doc, _ := r.AttributeValues["values_json"].(string)
+		got, err := decodeJSONObject(doc)
+		if err != nil {
+			resp.Error = fmt.Errorf("values_json in the refreshed state %q: %v", doc, err)
+			return
+		}
+		if !maps.Equal(got, want) {
+			resp.Error = fmt.Errorf("values_json in the refreshed state holds %q, want %q", got, map[string]string(want))
+		}
+		return
+	}
+	resp.Error = fmt.Errorf("%s is not in the prior state", prefixAddr)
+}
+
+// values_json: the same keys as values, as one document. Reformatting it
+// plans an update that writes nothing; a key changed or deleted outside
+// Terraform is drift, shown in the refreshed document exactly; values and
+// values_json work side by side and a suffix moves between them without a
+// write.
+func TestAccKeyPrefixResourceValuesJSON(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	doc := func(d string) string { return "values_json = " + d }
+	v1 := `jsonencode({ a = "1", "b/c" = "2", "quote\"d" = "<&>" })`
+	// The same members, in another order and layout.
+	v1Reformatted := "<<-EOT\n    {\n      \"quote\\\"d\": \"\\u003c&>\",\n      \"b/c\" :\"2\", \"a\": \"1\"\n    }\n  EOT"
+	want1 := map[string]string{"a": "1", "b/c": "2", `quote"d`: "<&>", "t": "text"}
+	text := map[string]string{"t": "text"}
+	// rev is the newest mod_revision under the prefix, as last recorded.
+	var rev int64
+	newest := func() (int64, error) {
+		resp, err := testCluster.Client().Get(context.Background(), prefix, clientv3.WithPrefix())
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, kv := range resp.Kvs {
+			n = max(n, kv.ModRevision)
+		}
+		return n, nil
+	}
+	record := func(*terraform.State) (err error) {
+		rev, err = newest()
+		return err
+	}
+	noWrites := func(*terraform.State) error {
+		n, err := newest()
+		if err == nil && n != rev {
+			err = fmt.Errorf("keys under %q were written (newest mod_revision %d, was %d) though no value changed", prefix, n, rev)
+		}
+		return err
+	}
+	emptyPlan := resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}
+	update := resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+		plancheck.ExpectResourceAction(prefixAddr, plancheck.ResourceActionUpdate),
+	}}
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{
+				Config: prefixConfig(prefix, text, nil, doc(v1)),
+				Check:  resource.ComposeAggregateTestCheckFunc(checkPrefix(prefix, want1), record),
+			},
+			{Config: prefixConfig(prefix, text, nil, doc(v1)), ConfigPlanChecks: emptyPlan},
+			// Another layout of the same members: an update that writes
+			// nothing, then no change.
+			{
+				Config:           prefixConfig(prefix, text, nil, doc(v1Reformatted)),
+				ConfigPlanChecks: update,
+				Check:            resource.ComposeAggregateTestCheckFunc(checkPrefix(prefix, want1), noWrites),
+			},
+			{Config: prefixConfig(prefix, text, nil, doc(v1Reformatted)), ConfigPlanChecks: emptyPlan},
+			// Drift: one key changed, one deleted. The refreshed document
+			// holds exactly what etcd holds; the apply restores both.
+			{
+				PreConfig: func() {
+					mustPut(t, prefix+"a", "changed outside")
+					if _, err := testCluster.Client().Delete(etcdCtx(t), prefix+"b/c"); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: prefixConfig(prefix, text, nil, doc(v1Reformatted)),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(prefixAddr, plancheck.ResourceActionUpdate),
+					priorDoc{"a": "changed outside", `quote"d`: "<&>"},
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(checkPrefix(prefix, want1), record),
+			},
+			// "t" moves from values into the document: nothing is written.
+			{
+				Config: prefixConfig(prefix, nil, nil, doc(`jsonencode({ a = "1", "b/c" = "2", "quote\"d" = "<&>", t = "text" })`)),
+				Check:  resource.ComposeAggregateTestCheckFunc(checkPrefix(prefix, want1), noWrites),
+			},
+			// A change of one value, and a removed suffix.
+			{
+				Config: prefixConfig(prefix, nil, nil, doc(`jsonencode({ a = "one", "b/c" = "2", t = "text" })`)),
+				Check:  checkPrefix(prefix, map[string]string{"a": "one", "b/c": "2", "t": "text"}),
+			},
+			{Config: prefixConfig(prefix, nil, nil, doc(`jsonencode({ a = "one", "b/c" = "2", t = "text" })`)), ConfigPlanChecks: emptyPlan},
 		},
 	})
 }

@@ -17,6 +17,18 @@ resource "etcd_key_prefix" "app" {
   }
 }
 
+# Tens of thousands of keys: one JSON document of strings instead of a map.
+# Terraform handles it as one string, so plans stay fast at 100,000 keys.
+# Keep it in a file (file("${path.module}/catalog.json")) or build it with
+# jsonencode, as here.
+resource "etcd_key_prefix" "catalog" {
+  prefix = "/app/catalog/"
+  values_json = jsonencode({
+    "sku-0001" = "widget"
+    "sku-0002" = "gadget"
+  })
+}
+
 # Own the whole subtree: keys under the prefix that are not in the map are
 # deleted, now and whenever someone adds one.
 resource "etcd_key_prefix" "flags" {
