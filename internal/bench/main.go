@@ -116,6 +116,7 @@ type options struct {
 	cli        string
 	sizes      []int
 	prefixKeys int
+	prefixForm string // "map", "json" or "both"
 	users      int
 	repeat     int
 	members    int
@@ -132,6 +133,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.cli, "cli", "", "Terraform CLI binary (default: OpenTofu from scripts/install-clis.sh)")
 	flag.StringVar(&sizes, "n", "100,1000", "numbers of etcd_key resources, comma-separated")
 	flag.IntVar(&o.prefixKeys, "prefix-keys", 1000, "keys in the etcd_key_prefix scenario (0: skip it)")
+	flag.StringVar(&o.prefixForm, "prefix-form", "both", "how the etcd_key_prefix scenario gives its values: map (values, built in HCL), json (values_json from a file), or both")
 	flag.IntVar(&o.users, "users", 0, "etcd_user resources in the authentication scenario, beside one etcd_role with 1,000 permissions, with authentication enabled (0: skip it)")
 	flag.IntVar(&o.repeat, "repeat", 3, "runs of each plan; the median is reported")
 	flag.IntVar(&o.members, "members", 3, "members of the testserver cluster")
@@ -156,6 +158,9 @@ func parseFlags() (options, error) {
 	}
 	if o.users < 0 {
 		return o, errors.New("-users must not be negative")
+	}
+	if !slices.Contains([]string{"map", "json", "both"}, o.prefixForm) {
+		return o, fmt.Errorf("-prefix-form: %q is not map, json or both", o.prefixForm)
 	}
 	return o, nil
 }
@@ -273,15 +278,26 @@ func run() error {
 	}
 	var results []result
 	for _, n := range o.sizes {
-		r, err := b.scenario(fmt.Sprintf("%d × etcd_key", n), n, keysConfig(cluster.Endpoints(), n), "")
+		r, err := b.scenario(fmt.Sprintf("%d × etcd_key", n), n, keysConfig(cluster.Endpoints(), n), "", nil)
 		if err != nil {
 			return err
 		}
 		results = append(results, r)
 	}
-	if o.prefixKeys > 0 {
-		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys", o.prefixKeys), 1,
-			prefixConfig(cluster.Endpoints(), o.prefixKeys, false), prefixConfig(cluster.Endpoints(), o.prefixKeys, true))
+	if o.prefixKeys > 0 && o.prefixForm != "json" {
+		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys in values", o.prefixKeys), 1,
+			prefixConfig(cluster.Endpoints(), o.prefixKeys, false), prefixConfig(cluster.Endpoints(), o.prefixKeys, true), nil)
+		if err != nil {
+			return err
+		}
+		r.keys = o.prefixKeys
+		results = append(results, r)
+	}
+	if o.prefixKeys > 0 && o.prefixForm != "map" {
+		r, err := b.scenario(fmt.Sprintf("1 × etcd_key_prefix, %d keys in values_json", o.prefixKeys), 1,
+			prefixJSONConfig(cluster.Endpoints(), o.prefixKeys, "values.json"),
+			prefixJSONConfig(cluster.Endpoints(), o.prefixKeys, "values-changed.json"),
+			map[string]string{"values.json": prefixDoc(o.prefixKeys, false), "values-changed.json": prefixDoc(o.prefixKeys, true)})
 		if err != nil {
 			return err
 		}
@@ -344,6 +360,36 @@ func prefixConfig(endpoints []string, n int, changed bool) string {
   values = merge([for c in range(%d) : { for i in range(c * 1000, min(%d, c * 1000 + 1000)) : format("%%06d", i) => %s }]...)
 }
 `, n, (n+999)/1000, n, value)
+}
+
+// prefixJSONConfig is one etcd_key_prefix of n keys whose values_json is
+// read from file, as a user with that many keys keeps them.
+func prefixJSONConfig(endpoints []string, n int, file string) string {
+	return header(endpoints) + fmt.Sprintf(`resource "etcd_key_prefix" "p" {
+  prefix      = "/bench/prefix-json-%d/"
+  values_json = file("${path.module}/%s")
+}
+`, n, file)
+}
+
+// prefixDoc is the values_json document of the same keys and values as
+// prefixConfig, one member per line as jsonencode's users write files.
+func prefixDoc(n int, changed bool) string {
+	var b strings.Builder
+	b.WriteString("{\n")
+	for i := range n {
+		v := fmt.Sprintf("value-%d", i)
+		if changed && i%100 == 0 {
+			v = fmt.Sprintf("changed-%d", i)
+		}
+		sep := ","
+		if i == n-1 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "  \"%06d\": %q%s\n", i, v, sep)
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 func header(endpoints []string) string { return headerAuth(endpoints, "") }
@@ -421,11 +467,16 @@ func (r result) peakRSS() int64 {
 
 // scenario applies config, plans it, applies changed (when not empty) and
 // destroys.
-func (b *bench) scenario(name string, n int, config, changed string) (result, error) {
+func (b *bench) scenario(name string, n int, config, changed string, files map[string]string) (result, error) {
 	r := result{name: name, n: n, keys: n}
 	dir := filepath.Join(b.work, strings.NewReplacer(" ", "-", "×", "x", ",", "").Replace(name))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return r, err
+	}
+	for f, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
+			return r, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o644); err != nil {
 		return r, err

@@ -60,7 +60,7 @@ func readRPCs(file string) (map[string]rpcStat, error) {
 func rpcNames(results []result) []string {
 	seen := map[string]bool{}
 	for _, r := range results {
-		for _, m := range []measurement{r.create, r.plan, r.planNoRefresh, r.destroy} {
+		for _, m := range r.commands() {
 			for name := range m.rpcs {
 				seen[name] = true
 			}
@@ -110,9 +110,14 @@ func renderRPCs(results []result) string {
 	fmt.Fprintln(&w, "Provider time per RPC (calls × mean = total, measured inside the provider around each RPC; plans: the median run):")
 	for _, r := range results {
 		fmt.Fprintln(&w)
-		fmt.Fprintf(&w, "| %s | create | plan (refresh) | plan -refresh=false | destroy |\n", r.name)
-		fmt.Fprintln(&w, "|---|---:|---:|---:|---:|")
-		ms := []measurement{r.create, r.plan, r.planNoRefresh, r.destroy}
+		ms := r.commands()
+		if r.update != nil {
+			fmt.Fprintf(&w, "| %s | create | plan (refresh) | plan -refresh=false | destroy | apply of a 1%% change |\n", r.name)
+			fmt.Fprintln(&w, "|---|---:|---:|---:|---:|---:|")
+		} else {
+			fmt.Fprintf(&w, "| %s | create | plan (refresh) | plan -refresh=false | destroy |\n", r.name)
+			fmt.Fprintln(&w, "|---|---:|---:|---:|---:|")
+		}
 		for _, name := range names {
 			cells := make([]string, len(ms))
 			for i, m := range ms {
@@ -209,4 +214,14 @@ func renderStart(c startCost) string {
 	}
 	fmt.Fprintln(&w, strings.Join(parts, ", ")+".")
 	return w.String()
+}
+
+// commands are the scenario's measured commands in the order of the RPC
+// table's columns: the apply of the changed configuration last, if any.
+func (r result) commands() []measurement {
+	ms := []measurement{r.create, r.plan, r.planNoRefresh, r.destroy}
+	if r.update != nil {
+		ms = append(ms, *r.update)
+	}
+	return ms
 }
