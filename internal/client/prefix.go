@@ -15,9 +15,19 @@ import (
 // transaction (the server's --max-txn-ops).
 const DefaultMaxTxnOps = 128
 
-// prefixPageSize is how many keys one range request of ReadPrefix returns.
-// The pages are read at one revision, so together they are one snapshot.
-const prefixPageSize = 2000
+// prefixPageSize is how many keys the first range request of ReadPrefix
+// returns. The pages are read at one revision, so together they are one
+// snapshot. Later pages hold as many keys as fit in about prefixPageBytes,
+// judged by the sizes of the keys read so far (between prefixMinPage and
+// prefixMaxPage keys): a prefix of 100,000 small keys takes 3 requests
+// instead of 50, and each is a round trip through the leader (a
+// linearizable read).
+const (
+	prefixPageSize  = 2000
+	prefixPageBytes = 4 << 20
+	prefixMinPage   = 64
+	prefixMaxPage   = 50000
+)
 
 // ReadPrefix reads every key that begins with prefix, sorted by key, as of
 // one revision, which it returns. A prefix of up to prefixPageSize keys takes
@@ -32,8 +42,10 @@ func (c *Client) ReadPrefix(ctx context.Context, prefix string) ([]KeyValue, int
 		rev int64
 	)
 	from := prefix
+	limit := prefixPageSize
+	var readBytes int // keys and values read so far
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(prefixPageSize)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(limit))}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
@@ -45,14 +57,17 @@ func (c *Client) ReadPrefix(ctx context.Context, prefix string) ([]KeyValue, int
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
+			out = make([]KeyValue, 0, resp.Count)
 		}
 		for _, kv := range resp.Kvs {
 			out = append(out, *fromKV(kv))
+			readBytes += len(kv.Key) + len(kv.Value)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return out, rev, nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		limit = nextPageLimit(readBytes, len(out))
 	}
 }
 
@@ -199,3 +214,11 @@ func (c *Client) applyChunk(ctx context.Context, chunk []GuardedOp) ([]Applied, 
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// nextPageLimit is the limit of the next page of ReadPrefix after n keys of
+// readBytes bytes (keys and values) in all: as many keys of that mean size
+// as fit in prefixPageBytes, at least prefixMinPage, at most prefixMaxPage.
+func nextPageLimit(readBytes, n int) int {
+	perKey := max(readBytes/max(n, 1), 1)
+	return min(max(prefixPageBytes/perKey, prefixMinPage), prefixMaxPage)
+}

@@ -58,6 +58,38 @@ func TestPrefixOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("pages shrink to the size of the values", func(t *testing.T) {
+		prefix := "/prefix/big/"
+		const n = 4500 // pages of 2,000, then 1,024 keys of 4 KiB
+		var ops []client.GuardedOp
+		for i := range n {
+			v := make([]byte, 4096)
+			for j := range v {
+				v[j] = byte(i + j)
+			}
+			ops = append(ops, client.GuardedOp{Key: fmt.Sprintf("%s%05d", prefix, i), Value: v})
+		}
+		applied, err := cl.ApplyGuarded(ctx, ops, 0)
+		if err != nil || len(applied) != n {
+			t.Fatalf("applied %d of %d: %v", len(applied), n, err)
+		}
+		kvs, rev, err := cl.ReadPrefix(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kvs) != n || rev < applied[n-1].Revision {
+			t.Fatalf("read %d keys at %d", len(kvs), rev)
+		}
+		for i, kv := range kvs {
+			if kv.Key != ops[i].Key || string(kv.Value) != string(ops[i].Value) || kv.ModRevision != applied[i].Revision {
+				t.Fatalf("key %d: %s at %d, want %s at %d", i, kv.Key, kv.ModRevision, ops[i].Key, applied[i].Revision)
+			}
+		}
+		if _, err := raw.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("one transaction is all or nothing", func(t *testing.T) {
 		prefix := "/prefix/atomic/"
 		created, err := cl.ApplyGuarded(ctx, []client.GuardedOp{{Key: prefix + "a", Value: []byte("1")}, {Key: prefix + "b", Value: []byte("1")}}, 0)

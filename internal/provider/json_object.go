@@ -268,24 +268,43 @@ func (d *jsonScanner) hex4(i int) (r rune, n int) {
 // key order, one per line, so that a change to one value shows as one line
 // in a plan that prints the document as text.
 func encodeJSONObject(m map[string]string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	b.WriteString("{")
+	var b []byte
+	b = append(b, '{')
 	for i, k := range sortedSuffixes(m) {
 		if i > 0 {
-			b.WriteString(",")
+			b = append(b, ',')
 		}
-		b.WriteString("\n  ")
-		_ = enc.Encode(k) // strings always encode
-		b.Truncate(b.Len() - 1)
-		b.WriteString(": ")
-		_ = enc.Encode(m[k])
-		b.Truncate(b.Len() - 1)
+		b = append(b, "\n  "...)
+		b = appendJSONString(b, k)
+		b = append(b, ": "...)
+		b = appendJSONString(b, m[k])
 	}
 	if len(m) > 0 {
-		b.WriteString("\n")
+		b = append(b, '\n')
 	}
-	b.WriteString("}")
-	return b.String()
+	b = append(b, '}')
+	return string(b)
+}
+
+// appendJSONString appends s as a JSON string. Printable ASCII without
+// quotes or backslashes, the common case, is copied as it is; anything
+// else goes through encoding/json (without HTML escapes).
+func appendJSONString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

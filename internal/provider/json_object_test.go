@@ -107,3 +107,16 @@ func TestDecodeJSONObjectAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// The revisions recorded in private state read back as written, whatever
+// the suffixes hold.
+func TestPrefixRevisionsEncode(t *testing.T) {
+	revs := prefixRevisions{"": 1, "a/b": 2, `q"\`: 3, "é\n\x01": 1 << 40, "<&>": 5}
+	var back prefixRevisions
+	if err := json.Unmarshal(revs.encode(), &back); err != nil || !maps.Equal(back, revs) {
+		t.Fatalf("%s decoded to %v, %v", revs.encode(), back, err)
+	}
+	if got := string(prefixRevisions{}.encode()); got != "{}" {
+		t.Errorf("empty: %s", got)
+	}
+}

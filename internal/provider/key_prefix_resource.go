@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -364,34 +363,47 @@ func (m keyPrefixModel) entries() (es map[string]prefixEntry, known bool, diags 
 // values_json is ref's document when it has the same members, else the
 // document in the provider's layout.
 func (m *keyPrefixModel) setEntries(es map[string]prefixEntry, ref keyPrefixModel) {
+	// ref's document, when it holds exactly the entries for values_json.
+	var prior map[string]string
+	same := false
+	if !ref.ValuesJSON.IsNull() && !ref.ValuesJSON.IsUnknown() {
+		var err error
+		prior, err = decodeJSONObject(ref.ValuesJSON.ValueString())
+		same = err == nil
+	}
 	text := make(map[string]attr.Value)
 	bin := make(map[string]attr.Value)
-	doc := make(map[string]string)
+	inDoc := 0
 	for s, e := range es {
 		switch {
 		case e.wo:
 		case e.b64:
 			bin[s] = types.StringValue(base64.StdEncoding.EncodeToString(e.value))
 		case e.json:
-			doc[s] = string(e.value)
+			inDoc++
+			if same {
+				v, ok := prior[s]
+				same = ok && v == string(e.value)
+			}
 		default:
 			text[s] = types.StringValue(string(e.value))
 		}
 	}
 	m.Values = mapOrNull(text, ref.Values.IsNull())
 	m.ValuesBase64 = mapOrNull(bin, ref.ValuesBase64.IsNull())
-	m.ValuesJSON = types.StringNull()
-	if len(doc) > 0 || !ref.ValuesJSON.IsNull() {
-		same := false
-		if !ref.ValuesJSON.IsNull() && !ref.ValuesJSON.IsUnknown() {
-			prior, err := decodeJSONObject(ref.ValuesJSON.ValueString())
-			same = err == nil && maps.Equal(prior, doc)
+	switch {
+	case same && inDoc == len(prior):
+		m.ValuesJSON = ref.ValuesJSON
+	case inDoc > 0 || !ref.ValuesJSON.IsNull():
+		doc := make(map[string]string, inDoc)
+		for s, e := range es {
+			if e.json && !e.wo && !e.b64 {
+				doc[s] = string(e.value)
+			}
 		}
-		if same {
-			m.ValuesJSON = ref.ValuesJSON
-		} else {
-			m.ValuesJSON = types.StringValue(encodeJSONObject(doc))
-		}
+		m.ValuesJSON = types.StringValue(encodeJSONObject(doc))
+	default:
+		m.ValuesJSON = types.StringNull()
 	}
 	m.ValuesWO = types.MapNull(types.StringType)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 )
@@ -46,11 +47,24 @@ func setRevisions(ctx context.Context, p privateSetter, key string, revs prefixR
 	if len(revs) == 0 {
 		return p.SetKey(ctx, key, nil)
 	}
-	b, err := json.Marshal(revs)
-	if err != nil {
-		var diags diag.Diagnostics
-		diags.AddError("Cannot record key revisions", err.Error())
-		return diags
+	return p.SetKey(ctx, key, revs.encode())
+}
+
+// encode is revs as a JSON object, in no particular order: encoding/json
+// sorts the keys and reflects on every value, which for the 100,000 keys
+// of a large prefix cost about 80 ms in every refresh.
+func (revs prefixRevisions) encode() []byte {
+	b := make([]byte, 0, len(revs)*24)
+	b = append(b, '{')
+	first := true
+	for s, rev := range revs {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, s)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, rev, 10)
 	}
-	return p.SetKey(ctx, key, b)
+	return append(b, '}')
 }
