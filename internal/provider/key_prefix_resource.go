@@ -140,7 +140,8 @@ func (r *keyPrefixResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 					"`values` with 100,000 keys takes tens of seconds per plan in Terraform itself; this document is one " +
 					"string to Terraform, and only the provider looks inside. A key changed outside Terraform shows as a " +
 					"change to the document: the refreshed state holds what etcd holds, one member per line in key " +
-					"order. Reformatting the document plans an update that writes nothing. " +
+					"order. Reformatting the document plans an update that writes nothing, and so does moving keys " +
+					"between `values` and `values_json`; an import fills `values`, so the apply after one moves them. " +
 					"A suffix may appear in only one of `values`, `values_json`, `values_base64` and `values_wo`.",
 			},
 			"delete_unmanaged": schema.BoolAttribute{

@@ -735,3 +735,56 @@ func TestAccKeyPrefixResourceValuesJSON(t *testing.T) {
 		},
 	})
 }
+
+// An import fills values (the import cannot see the configuration); with
+// values_json in the configuration, the next apply moves the keys into the
+// document and writes nothing.
+func TestAccKeyPrefixResourceImportIntoValuesJSON(t *testing.T) {
+	accCluster(t)
+	prefix := keyPrefix(t)
+	mustPut(t, prefix+"a", "1")
+	last := mustPut(t, prefix+"b/c", "2").Header.Revision
+	config := prefixConfig(prefix, nil, nil, `values_json = jsonencode({ a = "1", "b/c" = "2" })`)
+
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProviders,
+		CheckDestroy:             checkNoKeys(prefix),
+		Steps: []resource.TestStep{
+			{
+				Config:             config,
+				ResourceName:       prefixAddr,
+				ImportState:        true,
+				ImportStateId:      prefix,
+				ImportStatePersist: true,
+				ImportStateCheck: func(states []*terraform.InstanceState) error {
+					if len(states) != 1 || states[0].Attributes["values.%"] != "2" || states[0].Attributes["values.b/c"] != "2" {
+						return fmt.Errorf("imported %v", states)
+					}
+					return nil
+				},
+			},
+			{
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(prefixAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkPrefix(prefix, map[string]string{"a": "1", "b/c": "2"}),
+					func(*terraform.State) error {
+						resp, err := testCluster.Client().Get(context.Background(), prefix, clientv3.WithPrefix())
+						if err != nil {
+							return err
+						}
+						for _, kv := range resp.Kvs {
+							if kv.ModRevision > last {
+								return fmt.Errorf("%s was written at %d after the import", kv.Key, kv.ModRevision)
+							}
+						}
+						return nil
+					},
+				),
+			},
+			{Config: config, ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}},
+		},
+	})
+}
