@@ -118,7 +118,7 @@ func (c *Cluster) CheckQuorum(ctx context.Context, r Recovery, ranBefore bool) (
 	}
 	loss := lostQuorum(states, ranBefore)
 	if loss != nil && r.Snapshot != nil {
-		if _, err := CheckRecoverySnapshot(*r.Snapshot); err != nil {
+		if err := CheckRecoverySnapshot(*r.Snapshot); err != nil {
 			return loss, err
 		}
 		tools, err := c.restoreTools(ctx, states, "recovery", "snapshot")
@@ -156,7 +156,7 @@ func (c *Cluster) CheckQuorum(ctx context.Context, r Recovery, ranBefore bool) (
 // are gone.
 func (c *Cluster) recoverSnapshot(ctx context.Context, cli *clientv3.Client, states []*nodeState, src RestoreSource) error {
 	begin := time.Now()
-	if _, err := CheckRecoverySnapshot(src); err != nil {
+	if err := CheckRecoverySnapshot(src); err != nil {
 		return &unchangedError{err}
 	}
 	tools, err := c.restoreTools(ctx, states, "recovery", "snapshot")

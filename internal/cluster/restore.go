@@ -29,23 +29,22 @@ type RestoreSource struct {
 }
 
 // CheckSnapshot checks a restore source on this machine, without touching
-// any node: the file exists, its sha256 is the expected one, and etcd's
-// snapshot status reads it (a truncated or damaged file fails here). It
-// returns the snapshot's status. Errors are *FieldError on "restore" with
-// Field "snapshot" or "sha256".
-func CheckSnapshot(src RestoreSource) (snapshot.Status, error) {
+// any node: the file exists, its sha256 is the expected one, and it is
+// intact (snapshot.Check: a truncated or damaged file fails here). Errors
+// are *FieldError on "restore" with Field "snapshot" or "sha256".
+func CheckSnapshot(src RestoreSource) error {
 	return checkSnapshot("restore", src)
 }
 
 // CheckRecoverySnapshot is CheckSnapshot for the snapshot of a disaster
 // recovery: its errors are *FieldError on "recovery".
-func CheckRecoverySnapshot(src RestoreSource) (snapshot.Status, error) {
+func CheckRecoverySnapshot(src RestoreSource) error {
 	return checkSnapshot("recovery", src)
 }
 
-func checkSnapshot(attr string, src RestoreSource) (snapshot.Status, error) {
-	bad := func(field string, err error) (snapshot.Status, error) {
-		return snapshot.Status{}, &FieldError{Attr: attr, Index: -1, Field: field, Err: err}
+func checkSnapshot(attr string, src RestoreSource) error {
+	bad := func(field string, err error) error {
+		return &FieldError{Attr: attr, Index: -1, Field: field, Err: err}
 	}
 	fi, err := os.Stat(src.Path)
 	if err != nil {
@@ -57,7 +56,7 @@ func checkSnapshot(attr string, src RestoreSource) (snapshot.Status, error) {
 	want := strings.ToLower(strings.TrimSpace(src.SHA256))
 	// One pass over the file for its sha256, its trailer and etcd's
 	// status: a gigabyte costs seconds per pass.
-	st, got, err := snapshot.Inspect(src.Path)
+	got, err := snapshot.Check(src.Path)
 	if got == "" {
 		return bad("snapshot", err)
 	}
@@ -66,9 +65,9 @@ func checkSnapshot(attr string, src RestoreSource) (snapshot.Status, error) {
 			"or changed file); check the path, or set sha256 to filesha256(...) of the file you mean", src.Path, got, src.SHA256))
 	}
 	if err != nil {
-		return bad("snapshot", fmt.Errorf("etcd's snapshot status refuses the file: %v", err))
+		return bad("snapshot", fmt.Errorf("the file is not an intact etcd snapshot: %v", err))
 	}
-	return st, nil
+	return nil
 }
 
 // joinChecked is the snapshot check's error and that of inspecting the
@@ -151,7 +150,7 @@ func (c *Cluster) Restore(ctx context.Context, src RestoreSource) (*Status, erro
 	// which changes nothing either, and while it is copied to them.
 	checked := make(chan error, 1)
 	go func() {
-		_, err := CheckSnapshot(src)
+		err := CheckSnapshot(src)
 		if err == nil {
 			c.progress("checked the snapshot", "path", src.Path, "took", time.Since(begin).Round(time.Millisecond).String())
 		}

@@ -158,7 +158,7 @@ func planRecovery(ctx context.Context, plan *clusterModel, state clusterModel, c
 	}
 	check := r
 	if r.Snapshot != nil && !obj.Equal(state.Recovery) {
-		if _, err := cluster.CheckRecoverySnapshot(*r.Snapshot); err != nil {
+		if err := cluster.CheckRecoverySnapshot(*r.Snapshot); err != nil {
 			addSpecErrors(diags, err, "Invalid recovery snapshot")
 			return false
 		}

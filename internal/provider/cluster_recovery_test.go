@@ -135,7 +135,7 @@ func TestAccClusterRecoverySnapshot(t *testing.T) {
 			{
 				Config:      clusterHCL(name, hosts, 3, bin+recoverySnapshotLine(truncated, "")),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`recovery\.snapshot:\s+etcd's\s+snapshot\s+status\s+refuses`),
+				ExpectError: regexp.MustCompile(`recovery\.snapshot:\s+the\s+file\s+is\s+not\s+an\s+intact\s+etcd\s+snapshot`),
 			},
 			{
 				PreConfig: func() { began = time.Now() },

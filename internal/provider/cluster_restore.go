@@ -123,7 +123,7 @@ func planRestore(ctx context.Context, plan clusterModel, state *clusterModel, co
 			return
 		}
 	}
-	if _, err := cluster.CheckSnapshot(*src); err != nil {
+	if err := cluster.CheckSnapshot(*src); err != nil {
 		addSpecErrors(diags, err, "Invalid restore snapshot")
 	}
 }

@@ -257,12 +257,12 @@ func TestAccClusterRestoreBadInput(t *testing.T) {
 			{
 				Config:      clusterHCL("badrs", hosts, 1, bin+restoreLine(truncated, fileSum(truncated))),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`restore\.snapshot:\s+etcd's\s+snapshot\s+status\s+refuses[\s\S]*truncated`),
+				ExpectError: regexp.MustCompile(`restore\.snapshot:\s+the\s+file\s+is\s+not\s+an\s+intact\s+etcd\s+snapshot[\s\S]*truncated`),
 			},
 			{
 				Config:      clusterHCL("badrs", hosts, 1, bin+restoreLine(corrupt, fileSum(corrupt))),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`restore\.snapshot:\s+etcd's\s+snapshot\s+status\s+refuses`),
+				ExpectError: regexp.MustCompile(`restore\.snapshot:\s+the\s+file\s+is\s+not\s+an\s+intact\s+etcd\s+snapshot`),
 			},
 			{
 				Config:      clusterHCL("badrs", hosts, 1, bin+restoreLine(filepath.Join(dir, "missing.db"), sum)),

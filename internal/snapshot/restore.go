@@ -50,24 +50,33 @@ func ReadStatus(path string) (Status, error) {
 	return verifiedStatus(path)
 }
 
-// Inspect is FileSHA256 and ReadStatus in one: it reads the file once for
-// both the sha256 of the whole file and the check of its trailer (the
-// hash of everything but the trailer is a state that hash passes through),
-// where the two would read and hash it twice: a second or more per
-// gigabyte. sum is set whenever the file could be read, also when err
-// then says that its trailer or database is damaged.
-func Inspect(path string) (st Status, sum string, err error) {
+// Check is FileSHA256 and an integrity check in one read of the file: the
+// sha256 of the whole file and the check of its trailer (the hash of
+// everything but the trailer is a state that hash passes through), where
+// the two would read and hash it twice, a second or more per gigabyte.
+//
+// A file whose trailer matches is exactly what etcd's snapshot save wrote,
+// so bbolt only opens it and checks its size; etcd's restore checks the
+// trailer again before it uses the file. A file without a trailer (a
+// database copied from a data dir, or a truncated file) has nothing to
+// check it against, so etcd's snapshot status reads every key of it, as
+// ReadStatus does. That walk is what Check saves on a good snapshot: at
+// 1 GiB of small keys it took about 4 of the 5 seconds of the check.
+//
+// sum is set whenever the file could be read, also when err then says that
+// its trailer or database is damaged.
+func Check(path string) (sum string, err error) {
 	if err := checkFile(path); err != nil {
-		return Status{}, "", err
+		return "", err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return Status{}, "", err
+		return "", err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return Status{}, "", err
+		return "", err
 	}
 	size := fi.Size()
 	data := size
@@ -76,14 +85,14 @@ func Inspect(path string) (st Status, sum string, err error) {
 	}
 	h := sha256.New()
 	if _, err := io.CopyBuffer(h, io.LimitReader(f, data), make([]byte, 1<<20)); err != nil {
-		return Status{}, "", err
+		return "", err
 	}
 	var trailerErr error
 	if data < size {
 		dataSum := h.Sum(nil) // Sum leaves the state as it is
 		want := make([]byte, sha256.Size)
 		if _, err := io.ReadFull(f, want); err != nil {
-			return Status{}, "", err
+			return "", err
 		}
 		h.Write(want)
 		if string(dataSum) != string(want) {
@@ -91,11 +100,17 @@ func Inspect(path string) (st Status, sum string, err error) {
 		}
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
-	if trailerErr != nil {
-		return Status{}, sum, trailerErr
+	switch {
+	case trailerErr != nil:
+		return sum, trailerErr
+	case data < size:
+		if err := withDB(path, func(*bolt.Tx) error { return nil }); err != nil {
+			return sum, err
+		}
+		return sum, nil
 	}
-	st, err = verifiedStatus(path)
-	return st, sum, err
+	_, err = verifiedStatus(path)
+	return sum, err
 }
 
 // verifiedStatus is ReadStatus for a file whose trailer, if any, has been
