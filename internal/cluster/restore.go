@@ -54,8 +54,8 @@ func checkSnapshot(attr string, src RestoreSource) error {
 		return bad("snapshot", fmt.Errorf("%s is not a regular file", src.Path))
 	}
 	want := strings.ToLower(strings.TrimSpace(src.SHA256))
-	// One pass over the file for its sha256, its trailer and etcd's
-	// status: a gigabyte costs seconds per pass.
+	// One pass over the file for its sha256 and its trailer: a gigabyte
+	// costs seconds per pass.
 	got, err := snapshot.Check(src.Path)
 	if got == "" {
 		return bad("snapshot", err)

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -234,51 +236,50 @@ func (r *keyPrefixResource) ValidateConfig(ctx context.Context, req resource.Val
 	if m.Values.IsUnknown() || m.ValuesBase64.IsUnknown() || m.ValuesWO.IsUnknown() || m.ValuesJSON.IsUnknown() {
 		return
 	}
-	inBoth := func(a, b map[string]bool) []string {
-		var both []string
-		for s := range b {
-			if a[s] {
-				both = append(both, s)
-			}
-		}
-		slices.Sort(both)
-		return both
-	}
-	suffixes := func(m types.Map) map[string]bool {
-		out := make(map[string]bool, len(m.Elements()))
-		for s := range m.Elements() {
-			out[s] = true
-		}
-		return out
-	}
-	text, bin, wo := suffixes(m.Values), suffixes(m.ValuesBase64), suffixes(m.ValuesWO)
-	jsonKeys := make(map[string]bool, len(doc))
-	for s := range doc {
-		jsonKeys[s] = true
-	}
-	if both := inBoth(text, bin); len(both) > 0 {
+	text, bin := keySet(m.Values.Elements()), keySet(m.ValuesBase64.Elements())
+	jsonKeys := keySet(doc)
+	if both := inBoth(text, maps.Keys(m.ValuesBase64.Elements())); len(both) > 0 {
 		resp.Diagnostics.AddAttributeError(path.Root("values_base64"), "Suffix in values and values_base64",
 			fmt.Sprintf("These suffixes are in both values and values_base64: %s. Set each key's value once: "+
 				"in values for text, in values_base64 for binary data.", quoteFirst(both, 10)))
 	}
+	// The document may be large: look its keys up, range over the others.
 	for _, other := range []struct {
-		name string
-		m    map[string]bool
-	}{{"values", text}, {"values_base64", bin}} {
-		if both := inBoth(other.m, jsonKeys); len(both) > 0 {
+		name  string
+		elems map[string]attr.Value
+	}{{"values", m.Values.Elements()}, {"values_base64", m.ValuesBase64.Elements()}} {
+		if both := inBoth(jsonKeys, maps.Keys(other.elems)); len(both) > 0 {
 			resp.Diagnostics.AddAttributeError(path.Root("values_json"), "Suffix in "+other.name+" and values_json",
 				fmt.Sprintf("These suffixes are in both %s and values_json: %s. Set each key's value once.", other.name, quoteFirst(both, 10)))
 		}
 	}
 	for _, other := range []struct {
 		name string
-		m    map[string]bool
+		m    func(string) bool
 	}{{"values", text}, {"values_base64", bin}, {"values_json", jsonKeys}} {
-		if both := inBoth(other.m, wo); len(both) > 0 {
+		if both := inBoth(other.m, maps.Keys(m.ValuesWO.Elements())); len(both) > 0 {
 			resp.Diagnostics.AddAttributeError(path.Root("values_wo"), "Suffix in "+other.name+" and values_wo",
 				fmt.Sprintf("These suffixes are in both %s and values_wo: %s. Set each key's value once.", other.name, quoteFirst(both, 10)))
 		}
 	}
+}
+
+// keySet reports whether a suffix is a key of m, without copying the keys
+// (values_json may hold 100,000).
+func keySet[V any](m map[string]V) func(string) bool {
+	return func(s string) bool { _, ok := m[s]; return ok }
+}
+
+// inBoth lists, sorted, the suffixes of b that are also in a.
+func inBoth(a func(string) bool, b iter.Seq[string]) []string {
+	var both []string
+	for s := range b {
+		if a(s) {
+			both = append(both, s)
+		}
+	}
+	slices.Sort(both)
+	return both
 }
 
 // valuesJSONDetail is the error for a values_json that is not a JSON

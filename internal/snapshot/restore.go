@@ -104,10 +104,7 @@ func Check(path string) (sum string, err error) {
 	case trailerErr != nil:
 		return sum, trailerErr
 	case data < size:
-		if err := withDB(path, func(*bolt.Tx) error { return nil }); err != nil {
-			return sum, err
-		}
-		return sum, nil
+		return sum, withDB(path, func(*bolt.Tx) error { return nil })
 	}
 	_, err = verifiedStatus(path)
 	return sum, err
