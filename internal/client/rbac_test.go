@@ -254,6 +254,20 @@ func TestEnableAuthWithPassword(t *testing.T) {
 	if res, err := cl.CheckPassword(ctx, "plain", "pw-plain"); err != nil || res != client.PasswordMatches {
 		t.Fatalf("CheckPassword(right) after a wrong one = %v, %v", res, err)
 	}
+	// The auth mark: checks leave it alone; a password change moves it.
+	mark, err := cl.AuthMark(ctx)
+	if err != nil || !mark.Enabled || mark.ClusterID == 0 || mark.Revision <= rev {
+		t.Fatalf("AuthMark after creating a role = %+v, %v; want enabled, a cluster ID and a revision past %d", mark, err, rev)
+	}
+	if again, err := cl.AuthMark(ctx); err != nil || again != mark {
+		t.Fatalf("AuthMark with no change = %+v, %v; want %+v", again, err, mark)
+	}
+	if err := cl.ChangePassword(ctx, "plain", "pw-plain-2"); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := cl.AuthMark(ctx); err != nil || moved.Revision <= mark.Revision || moved.ClusterID != mark.ClusterID {
+		t.Fatalf("AuthMark after a password change = %+v, %v; want the revision past %d", moved, err, mark.Revision)
+	}
 
 	// etcd itself refuses to remove root while auth is on.
 	if err := cl.DeleteUser(ctx, "root"); !errors.Is(err, client.ErrRootProtected) {

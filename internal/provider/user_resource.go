@@ -73,6 +73,12 @@ func (r *userResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			"lock-out of failed attempts, so the check locks nothing, and the password goes only to etcd over " +
 			"the provider's connection. With authentication disabled etcd cannot check passwords, and a " +
 			"`password_wo` is never known to the provider after apply, so neither is checked.\n\n" +
+			"Each check costs the member one bcrypt comparison, so the provider skips it while nothing in the " +
+			"cluster's authentication has changed: etcd bumps its auth revision on every change to a user, " +
+			"password, role or permission, and the provider records (in private state) the revision at which etcd " +
+			"last accepted the password. A refresh then reads the revision with one request; when it moved, every " +
+			"password is checked again, once a refresh is saved (by an apply, or `apply -refresh-only`). On etcd " +
+			"3.4, which cannot report the revision, every refresh checks.\n\n" +
 			"**The provider's own user.** Changing the password of the user the provider connects as (for " +
 			"example root) takes effect at once: etcd drops that user's tokens, so later requests of the same run " +
 			"fail to authenticate until the provider's `password` matches. Rotate it in an apply of its own, then " +
@@ -346,7 +352,8 @@ func (r *userResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	state.PasswordWO = types.StringNull()
 
 	if !state.Password.IsNull() && !state.NoPassword.ValueBool() {
-		res, err := cl.CheckPassword(ctx, name, state.Password.ValueString())
+		res, diags, err := checkUserPassword(ctx, cl, name, state.Password.ValueString(), req.Private, resp.Private)
+		resp.Diagnostics.Append(diags...)
 		switch {
 		case err != nil:
 			resp.Diagnostics.AddAttributeWarning(path.Root("password"), "Cannot check password",
