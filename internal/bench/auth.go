@@ -67,7 +67,7 @@ func (b *bench) authScenario(users int) (result, error) {
 	defer func() { b.rootClient = nil }()
 	name := fmt.Sprintf("%d × etcd_user + 1 × etcd_role (%d permissions), auth on", users, authPermissions)
 	fmt.Fprintf(os.Stderr, "bench: %s\n", name)
-	r, err := b.scenario(name, users+1, authConfig(b.cluster.Endpoints(), users), "", nil)
+	r, err := b.scenario(name, users+1, authConfig(b.cluster.Endpoints(), users), "", nil, true)
 	if derr := b.disableAuth(root, users); err == nil {
 		err = derr
 	}

@@ -223,5 +223,8 @@ func (r result) commands() []measurement {
 	if r.update != nil {
 		ms = append(ms, *r.update)
 	}
+	if r.settle != nil {
+		ms = append(ms, *r.settle)
+	}
 	return ms
 }
