@@ -32,6 +32,13 @@ import (
 // HMAC of the password, keyed by a random salt, so that a state whose
 // password changed without an apply is checked as well. etcd 3.4 has no
 // AuthStatus, so there every refresh authenticates, as before.
+//
+// The limit: a snapshot restored by hand with the cluster's old token and
+// peer URLs keeps the cluster's ID and goes back to the snapshot's auth
+// revision; if exactly as many auth changes follow as the record missed,
+// the revision matches again. etcd_cluster's restore and recovery always
+// use a new token, so their clusters get a new ID and every password is
+// checked again.
 
 // privatePasswordCheck is the private state key of the passwordCheck.
 const privatePasswordCheck = "password_check"
