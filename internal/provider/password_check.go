@@ -36,9 +36,11 @@ import (
 // The limit: a snapshot restored by hand with the cluster's old token and
 // peer URLs keeps the cluster's ID and goes back to the snapshot's auth
 // revision; if exactly as many auth changes follow as the record missed,
-// the revision matches again. etcd_cluster's restore and recovery always
-// use a new token, so their clusters get a new ID and every password is
-// checked again.
+// the revision matches again. The same holds for a recovery from a member
+// that had not applied the last auth changes (force-new-cluster keeps the
+// ID). etcd_cluster's restore, and its recovery from a snapshot, use a new
+// token, so their clusters get a new ID and every password is checked
+// again.
 
 // privatePasswordCheck is the private state key of the passwordCheck.
 const privatePasswordCheck = "password_check"
