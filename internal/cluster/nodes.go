@@ -503,9 +503,45 @@ func logTail(ctx context.Context, st *nodeState, n int) string {
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	out, err := st.svc.Logs(lctx, n)
+	out, err := st.svc.Logs(lctx, max(n, crashLogLines))
 	if err != nil || strings.TrimSpace(out) == "" {
 		return ""
 	}
-	return "\nlast lines of its log:\n" + strings.TrimRight(out, "\n")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if i := crashStart(lines); i >= 0 {
+		// A crash's cause is at its start; the last lines are only the
+		// bottom of its stack trace.
+		return "\nits log from the last crash on:\n" + strings.Join(lines[i:min(len(lines), i+n)], "\n")
+	}
+	return "\nlast lines of its log:\n" + strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// crashLogLines is how far back logTail looks for a crash: a Go stack
+// trace of etcd runs to a few hundred lines.
+const crashLogLines = 400
+
+// crashStart is the index of the line where the last crash in lines begins,
+// or -1 when there is none: the Go runtime's last "panic: " or "fatal error: "
+// line, or etcd's own panic entry just before it (zap logs one, then
+// panics); else etcd's last fatal entry (zap logs it and exits).
+func crashStart(lines []string) int {
+	isEntry := func(l string) bool {
+		return strings.Contains(l, `"level":"panic"`) || strings.Contains(l, `"level":"fatal"`)
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "panic: ") || strings.HasPrefix(lines[i], "fatal error: ") {
+			for j := i - 1; j >= max(0, i-5); j-- {
+				if isEntry(lines[j]) {
+					return j
+				}
+			}
+			return i
+		}
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if isEntry(lines[i]) {
+			return i
+		}
+	}
+	return -1
 }
