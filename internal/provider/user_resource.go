@@ -76,9 +76,9 @@ func (r *userResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 			"Each check costs the member one bcrypt comparison, so the provider skips it while nothing in the " +
 			"cluster's authentication has changed: etcd bumps its auth revision on every change to a user, " +
 			"password, role or permission, and the provider records (in private state) the revision at which etcd " +
-			"last accepted the password. A refresh then reads the revision with one request; when it moved, every " +
-			"password is checked again, once a refresh is saved (by an apply, or `apply -refresh-only`). On etcd " +
-			"3.4, which cannot report the revision, every refresh checks.\n\n" +
+			"last accepted the password. A refresh then reads the revision with one request. Once it has moved, " +
+			"every refresh checks the passwords again until one is saved: an apply's (or `apply -refresh-only`'s) " +
+			"is, a plan's is not. On etcd 3.4, which cannot report the revision, every refresh checks.\n\n" +
 			"**The provider's own user.** Changing the password of the user the provider connects as (for " +
 			"example root) takes effect at once: etcd drops that user's tokens, so later requests of the same run " +
 			"fail to authenticate until the provider's `password` matches. Rotate it in an apply of its own, then " +
