@@ -47,7 +47,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
 
@@ -559,7 +558,7 @@ func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, 
 	var m measurement
 	_ = os.Remove(b.rssFile)
 	_ = os.Remove(b.rpcFile)
-	before, err := grpcRequests()
+	before, err := testserver.HandledRequests()
 	if err != nil {
 		return m, err
 	}
@@ -584,7 +583,7 @@ func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, 
 		}
 		return m, fmt.Errorf("%s %s exited %d, want %d:\n%s", filepath.Base(b.cli), strings.Join(args, " "), code, wantExit, tail)
 	}
-	after, err := grpcRequests()
+	after, err := testserver.HandledRequests()
 	if err != nil {
 		return m, err
 	}
@@ -608,36 +607,6 @@ func (b *bench) measure(dir string, wantExit int, args ...string) (measurement, 
 		return m, err
 	}
 	return m, nil
-}
-
-// grpcRequests reads etcd's server-side request counters, by method.
-func grpcRequests() (map[string]float64, error) {
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "grpc_server_handled_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var service, method string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "grpc_service":
-					service = l.GetValue()
-				case "grpc_method":
-					method = l.GetValue()
-				}
-			}
-			if !strings.HasPrefix(service, "etcdserverpb.") {
-				continue
-			}
-			out[strings.TrimPrefix(service, "etcdserverpb.")+"/"+method] += m.GetCounter().GetValue()
-		}
-	}
-	return out, nil
 }
 
 func median(ms []measurement) (measurement, []time.Duration) {

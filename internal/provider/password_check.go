@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -54,17 +53,11 @@ type passwordCheck struct {
 	MAC          []byte `json:"mac"`
 }
 
-func passwordMAC(salt []byte, password string) []byte {
-	h := hmac.New(sha256.New, salt)
-	h.Write([]byte(password))
-	return h.Sum(nil)
-}
-
 // covers tells whether the record proves that password is still the user's
 // at mark.
 func (p *passwordCheck) covers(mark client.AuthMark, password string) bool {
 	return p != nil && mark.Enabled && mark.ClusterID != 0 && p.ClusterID == mark.ClusterID &&
-		p.AuthRevision == mark.Revision && len(p.Salt) == woSaltBytes && hmac.Equal(p.MAC, passwordMAC(p.Salt, password))
+		p.AuthRevision == mark.Revision && len(p.Salt) == woSaltBytes && hmac.Equal(p.MAC, saltedMAC(p.Salt, []byte(password)))
 }
 
 // getPasswordCheck reads the record; nil when there is none or it cannot be
@@ -92,18 +85,22 @@ func getPasswordCheck(ctx context.Context, p privateGetter) *passwordCheck {
 func checkUserPassword(ctx context.Context, cl *client.Client, user, password string, prior privateGetter,
 	out privateSetter) (client.PasswordCheck, diag.Diagnostics, error) {
 	mark, markErr := cl.AuthMark(ctx)
+	if markErr == nil && !mark.Enabled {
+		// etcd cannot check passwords with authentication off.
+		return client.PasswordUnchecked, out.SetKey(ctx, privatePasswordCheck, nil), nil
+	}
 	if markErr == nil && getPasswordCheck(ctx, prior).covers(mark, password) {
 		tflog.Debug(ctx, "password check skipped: the auth revision has not moved since etcd accepted it",
 			map[string]any{"user": user, "auth_revision": mark.Revision})
 		return client.PasswordMatches, nil, nil
 	}
 	res, err := cl.CheckPassword(ctx, user, password)
-	if err != nil || res != client.PasswordMatches || markErr != nil || !mark.Enabled || mark.ClusterID == 0 {
+	if err != nil || res != client.PasswordMatches || markErr != nil || mark.ClusterID == 0 {
 		return res, out.SetKey(ctx, privatePasswordCheck, nil), err
 	}
 	rec := passwordCheck{ClusterID: mark.ClusterID, AuthRevision: mark.Revision, Salt: make([]byte, woSaltBytes)}
 	_, _ = rand.Read(rec.Salt) // never returns an error: since Go 1.24 a failure crashes the program
-	rec.MAC = passwordMAC(rec.Salt, password)
+	rec.MAC = saltedMAC(rec.Salt, []byte(password))
 	b, _ := json.Marshal(rec) // plain fields: cannot fail
 	return res, out.SetKey(ctx, privatePasswordCheck, b), nil
 }

@@ -9,39 +9,21 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver"
 )
 
 // authenticateCalls is how many Authenticate requests the etcd members of
-// this process have answered (etcd's grpc_server_handled_total, every
-// status code). The counter is shared by every cluster in the process, so
-// only a test that runs alone (not parallel) may compare it.
+// this process have answered. The counter is shared by every cluster in the
+// process, so only a test that runs alone (not parallel) may compare it.
 func authenticateCalls(t *testing.T) float64 {
 	t.Helper()
-	families, err := prometheus.DefaultGatherer.Gather()
+	reqs, err := testserver.HandledRequests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n float64
-	seen := false
-	for _, f := range families {
-		if f.GetName() != "grpc_server_handled_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["grpc_service"] == "etcdserverpb.Auth" && labels["grpc_method"] == "Authenticate" {
-				n += m.GetCounter().GetValue()
-				seen = true
-			}
-		}
-	}
-	if !seen {
+	n, ok := reqs["Auth/Authenticate"]
+	if !ok {
 		t.Fatal("etcd's grpc_server_handled_total has no series for Auth/Authenticate: the members do not export request metrics")
 	}
 	return n

@@ -54,8 +54,11 @@ func newWORecord(prior *woRecord) (*woRecord, error) {
 	return r, nil
 }
 
-func (r *woRecord) mac(value []byte) []byte {
-	h := hmac.New(sha256.New, r.Salt)
+func (r *woRecord) mac(value []byte) []byte { return saltedMAC(r.Salt, value) }
+
+// saltedMAC is the HMAC-SHA-256 of value keyed by salt.
+func saltedMAC(salt, value []byte) []byte {
+	h := hmac.New(sha256.New, salt)
 	h.Write(value)
 	return h.Sum(nil)
 }
