@@ -25,6 +25,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/version"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // Main runs the server subcommand with args (the arguments after "server")
@@ -79,6 +80,14 @@ func Run(ctx context.Context, configFile string, logger *log.Logger) error {
 	cfg, err := LoadConfig(configFile)
 	if err != nil {
 		return err
+	}
+	walDir, dbPath := memberDirs(cfg.Dir, cfg.WalDir)
+	if cp, err := checkpointLegacyWAL(zap.NewNop(), walDir, dbPath); err != nil {
+		logger.Printf("warning: member %q: cannot check the WAL for entries of etcd 3.5 or older (starting etcd anyway): %v", cfg.Name, err)
+	} else if cp.Index > 0 {
+		logger.Printf("member %q: the WAL held %d entries written by etcd 3.5 or older (the last at index %d) that etcd %s cannot decode; "+
+			"recorded a raft snapshot at the backend's applied index %d (term %d), so that etcd does not replay them",
+			cfg.Name, cp.Legacy, cp.Last, version.Version, cp.Index, cp.Term)
 	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

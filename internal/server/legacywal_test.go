@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
+)
+
+// runStock runs a stock etcd on the member config file until it serves,
+// writes key (value: the binary) and stops it with SIGTERM, as a rolling
+// upgrade does.
+func runStock(t *testing.T, bin, file, clientURL, key string) {
+	t.Helper()
+	cmd := exec.Command(bin, "--config-file", file)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	putUntil(t, clientURL, key, bin, exited, &out)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		// etcd stops gracefully, then dies of the signal it caught.
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); err != nil && !(ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM) {
+			t.Fatalf("%s after SIGTERM: %v\n%s", bin, err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not stop within a minute of SIGTERM", bin)
+	}
+}
+
+// putUntil writes key=value through clientURL, retrying until the member
+// serves (or exited reports that it stopped; a minute at most).
+func putUntil(t *testing.T, clientURL, key, value string, exited <-chan error, out interface{ String() string }) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cli.Close() }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := cli.Put(ctx, key, value)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case werr := <-exited:
+			t.Fatalf("the member exited (%v) before it served: %s", werr, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put %s: %v\n%s", key, err, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestServerStartsOnWALOfEtcd35 follows a member born on etcd 3.5 through
+// 3.6 onto the bundled server, as a rolling upgrade does, with far fewer
+// writes than etcd's snapshot-count: the WAL still holds 3.5's bare v2
+// entries after its last snapshot record. The bundled etcd cannot decode
+// them (it panics replaying them), so the server records a snapshot at the
+// applied index first; it then serves the keys written at 3.5 and 3.6.
+func TestServerStartsOnWALOfEtcd35(t *testing.T) {
+	v35 := stocketcd.Require(t, stocketcd.V35)
+	v36 := stocketcd.Require(t, stocketcd.V36)
+	file, clientURL := writeMemberConfig(t)
+	runStock(t, v35.Etcd, file, clientURL, "/at/3.5")
+	runStock(t, v36.Etcd, file, clientURL, "/at/3.6")
+
+	walDir, dbPath := memberDirs(filepath.Join(filepath.Dir(file), "data"), "")
+	// A copy, to check the record on it without starting a member.
+	copyDir := filepath.Join(t.TempDir(), "member")
+	if out, err := exec.Command("cp", "-a", filepath.Dir(walDir), copyDir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	cwal, cdb := filepath.Join(copyDir, "wal"), filepath.Join(copyDir, "snap", "db")
+	cp, err := checkpointLegacyWAL(zap.NewNop(), cwal, cdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("WAL of a 3.5 -> 3.6 member: %+v", cp)
+	if cp.Legacy == 0 || cp.Index == 0 || cp.Index < cp.Last {
+		t.Fatalf("checkpoint %+v: want entries of etcd 3.5 found and a snapshot record at or past the last of them", cp)
+	}
+	again, err := checkpointLegacyWAL(zap.NewNop(), cwal, cdb)
+	if err != nil || again.Legacy != 0 || again.Index != 0 {
+		t.Fatalf("second pass: %+v, %v; want nothing left to replay and nothing written", again, err)
+	}
+
+	// The member itself, on the bundled server.
+	cmd, out := serverCmd(t, "--config-file", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Logf("the bundled server after SIGTERM: %v", err)
+			}
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+		}
+	})
+	putUntil(t, clientURL, "/at/bundled", "bundled", exited, out)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for key, want := range map[string]string{"/at/3.5": v35.Etcd, "/at/3.6": v36.Etcd} {
+		r, err := cli.Get(ctx, key)
+		if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != want {
+			t.Fatalf("get %s after the upgrade: %v %v, want %q", key, r, err, want)
+		}
+	}
+	if !strings.Contains(out.String(), "recorded a raft snapshot at the backend's applied index") {
+		t.Errorf("the server did not say that it recorded a snapshot:\n%s", out.String())
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		t.Error(err)
+	}
+}
