@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/terraform-etcd/terraform-provider-etcd/testserver/stocketcd"
@@ -150,4 +152,71 @@ func TestServerStartsOnWALOfEtcd35(t *testing.T) {
 	if _, err := os.Stat(dbPath); err != nil {
 		t.Error(err)
 	}
+}
+
+// BenchmarkLegacyWALCheck measures what checkpointLegacyWAL adds to every
+// start of the bundled server when there is nothing to do: a member whose
+// WAL holds 10,000 writes of 1 KiB after its last snapshot record (no
+// snapshot: snapshot-count is 1,000,000). The reference, in the same
+// iteration, is the start of the member itself until it serves (etcd
+// reads the same WAL).
+//
+//	go test ./internal/server -run '^$' -bench LegacyWALCheck -benchtime 5x
+func BenchmarkLegacyWALCheck(b *testing.B) {
+	file, clientURL := writeMemberConfig(b)
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.WriteString("snapshot-count: 1000000\n"); err != nil {
+		b.Fatal(err)
+	}
+	_ = f.Close()
+	start := func() func() {
+		cfg, err := LoadConfig(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Logger, cfg.LogLevel = "zap", "error"
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-e.Server.ReadyNotify():
+		case <-time.After(time.Minute):
+			b.Fatal("the member did not become ready within a minute")
+		}
+		return e.Close
+	}
+	stop := start()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := strings.Repeat("v", 1024)
+	for i := range 10000 {
+		if _, err := cli.Put(context.Background(), fmt.Sprintf("/bench/%05d", i), value); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = cli.Close()
+	stop()
+	walDir, dbPath := memberDirs(filepath.Join(filepath.Dir(file), "data"), "")
+	var check, serve time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		cp, err := checkpointLegacyWAL(zap.NewNop(), walDir, dbPath)
+		if err != nil || cp.Legacy != 0 {
+			b.Fatalf("%+v %v", cp, err)
+		}
+		t1 := time.Now()
+		start()()
+		check += t1.Sub(t0)
+		serve += time.Since(t1)
+	}
+	b.ReportMetric(float64(check.Milliseconds())/float64(b.N), "check-ms/op")
+	b.ReportMetric(float64(serve.Milliseconds())/float64(b.N), "start-ms/op")
+	b.ReportMetric(float64(check)/float64(serve), "check/start")
 }

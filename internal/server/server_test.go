@@ -41,7 +41,7 @@ func serverCmd(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	return cmd, &stderr
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func freePort(t *testing.T) int {
 
 // writeMemberConfig writes a single-member configuration on free loopback
 // ports and returns its path and client URL.
-func writeMemberConfig(t *testing.T) (file, clientURL string) {
+func writeMemberConfig(t testing.TB) (file, clientURL string) {
 	t.Helper()
 	dir := t.TempDir()
 	clientURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
