@@ -138,11 +138,15 @@ func TestAccClusterUpgradePath(t *testing.T) {
 	}
 	hosts := clusterHosts(t, 3)
 	bin := clusterBinary(t)
+	// No snapshot however much the writer writes, as in
+	// TestAccClusterSystemdUpgrade; here only the one etcd 3.6 forces when
+	// it replays 3.4's cluster version (see there).
+	const noSnapshot = "  settings = { \"snapshot-count\" = \"1000000\" }\n"
 	remote := func(b stocketcd.Binaries) string {
-		return clusterHCL("upgrade", hosts, 3, "  remote_binary = "+hclString(b.Etcd)+"\n")
+		return clusterHCL("upgrade", hosts, 3, noSnapshot+"  remote_binary = "+hclString(b.Etcd)+"\n")
 	}
 	bundled := func(extra string) string {
-		return clusterHCL("upgrade", hosts, 3, "  binary_path = "+hclString(bin)+"\n"+extra)
+		return clusterHCL("upgrade", hosts, 3, noSnapshot+"  binary_path = "+hclString(bin)+"\n"+extra)
 	}
 	nodes := []string{"n1", "n2", "n3"}
 	rec := &upgradeRecord{t: t, prefix: "/upgrade/"}
@@ -236,23 +240,53 @@ func TestAccClusterDowngradeProcedure(t *testing.T) {
 	})
 }
 
-// TestAccClusterSystemdUpgrade is TestAccClusterUpgradePath's path on three
-// hosts with systemd as PID 1 (service_manager = "systemd"): etcd 3.4
-// (Debian) → 3.5.36 → 3.6 → the bundled server, one apply per step, while
-// the background writer writes. After each step every member's unit has a
-// new main process that systemd started on request (active, running,
-// NRestarts 0) running the step's binary, and the cluster reports the
-// step's version, the units restarted one at a time; every key written at
-// a step and every acknowledged write is there at the end.
+// legacyCheckpointed checks that the bundled server on every host logged
+// that it recorded a raft snapshot past the raft log's entries of etcd 3.5
+// and older before etcd started (see TestAccClusterSystemdUpgrade).
+func legacyCheckpointed(ctx context.Context, hosts []*sshhost.Host, name string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		for _, h := range hosts {
+			out, err := h.Run(ctx, "journalctl --no-pager -o cat -u etcd-"+name+".service")
+			if err != nil {
+				return fmt.Errorf("%s: journalctl: %v %s", h.Name, err, out)
+			}
+			if !strings.Contains(out, "recorded a raft snapshot at the backend's applied index") {
+				return fmt.Errorf("%s: the bundled server did not log that it recorded a snapshot past the entries of etcd 3.5; its journal:\n%s", h.Name, out)
+			}
+		}
+		return nil
+	}
+}
+
+// TestAccClusterSystemdUpgrade upgrades a cluster born on etcd 3.5.36
+// through 3.6 onto the bundled server, on three hosts with systemd as PID 1
+// (service_manager = "systemd"), one apply per step, while the background
+// writer writes. After each step every member's unit has a new main
+// process that systemd started on request (active, running, NRestarts 0)
+// running the step's binary, and the cluster reports the step's version,
+// the units restarted one at a time; every key written at a step and every
+// acknowledged write is there at the end. (TestAccClusterUpgradePath
+// starts at 3.4.)
+//
+// etcd 3.5 writes member attributes and the cluster version to the raft
+// log in the v2 format, which etcd 3.7 cannot decode; with no raft
+// snapshot along the way (snapshot-count 1,000,000) they are still after
+// every member's last snapshot record when the bundled server starts, and
+// it must checkpoint past them (internal/server/legacywal.go): before it
+// did, the first member crash-looped. A cluster born on 3.4 hides this
+// most of the time: when 3.6 replays 3.4's cluster version it sees a
+// downgrade and forces a snapshot.
 func TestAccClusterSystemdUpgrade(t *testing.T) {
-	v34 := stocketcd.Require(t, stocketcd.V34Debian)
 	v35 := stocketcd.Require(t, stocketcd.V35)
 	v36 := stocketcd.Require(t, stocketcd.V36)
 	hosts := systemdHosts(t, 3)
 	const name = "sdupgrade"
-	bin := binaryLine(t)
+	// No raft snapshot before the bundled server starts, however much the
+	// writer writes.
+	const noSnapshot = "  settings = { \"snapshot-count\" = \"1000000\" }\n"
+	bin := binaryLine(t) + noSnapshot
 	remote := func(b stocketcd.Binaries) string {
-		return clusterHCL(name, hosts, 3, systemdLine+"  remote_binary = "+hclString(b.Etcd)+"\n")
+		return clusterHCL(name, hosts, 3, systemdLine+noSnapshot+"  remote_binary = "+hclString(b.Etcd)+"\n")
 	}
 	ctx := stepsContext(t)
 	units, bundled := bundledUnitRestarts(ctx, hosts, name)
@@ -264,10 +298,10 @@ func TestAccClusterSystemdUpgrade(t *testing.T) {
 	resource.ParallelTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProviders,
 		Steps: []resource.TestStep{
-			versionStep(remote(v34), v34.Version, nodes, units.record, rec.atStep(v34.Version)),
-			upgradeStep(remote(v35), v35.Version, nodes, runs(v35), rec.atStep(v35.Version)),
+			versionStep(remote(v35), v35.Version, nodes, units.record, rec.atStep(v35.Version)),
 			upgradeStep(remote(v36), v36.Version, nodes, runs(v36), rec.atStep(v36.Version)),
-			upgradeStep(clusterHCL(name, hosts, 3, systemdLine+bin), cluster.BundledVersion, nodes, bundled, units.inTurn, rec.atStep(cluster.BundledVersion), rec.final),
+			upgradeStep(clusterHCL(name, hosts, 3, systemdLine+bin), cluster.BundledVersion, nodes, bundled, units.inTurn, rec.atStep(cluster.BundledVersion), rec.final,
+				legacyCheckpointed(ctx, hosts, name)),
 			{Config: clusterHCL(name, hosts, 3, systemdLine+bin), PlanOnly: true},
 		},
 	})
