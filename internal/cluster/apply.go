@@ -414,11 +414,17 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	if lm, ok := h.ByID(h.Leader); ok {
 		leaderIndex = lm.RaftIndex
 	}
-	if err := c.activateStaged(ctx, st); err != nil {
-		return err
-	}
-	if err := st.svc.Restart(ctx); err != nil {
-		return err
+	if c.checkpointsWAL(st, self) {
+		if err := c.restartCheckpointed(ctx, st); err != nil {
+			return err
+		}
+	} else {
+		if err := c.activateStaged(ctx, st); err != nil {
+			return err
+		}
+		if err := st.svc.Restart(ctx); err != nil {
+			return err
+		}
 	}
 	// Healthy again and caught up with where the leader was.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -18,6 +18,7 @@ import (
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/memberhost"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/membership"
 	"github.com/terraform-etcd/terraform-provider-etcd/internal/node"
+	"github.com/terraform-etcd/terraform-provider-etcd/internal/server"
 )
 
 // MinUpgradeFrom35 is the oldest etcd 3.5 release that etcd's upgrade guide
@@ -418,4 +419,60 @@ func (c *Cluster) versionMismatch(st *nodeState, m membership.MemberHealth) stri
 		return ""
 	}
 	return fmt.Sprintf(" (it reports etcd %s, but its binary is etcd %s)", m.Version, want)
+}
+
+// A member that ran etcd 3.5 or older may still hold raft entries in the v2
+// format after its last snapshot record, which etcd 3.7 cannot decode (it
+// crash-loops replaying them; see internal/server/legacywal.go). The
+// bundled server checkpoints past them at every start. A stock etcd 3.7
+// (remote_binary) does not, so its rolling upgrade from 3.6 stops the
+// member, runs the provider's binary as a tool on the node
+// (`server --checkpoint-wal`), and only then starts etcd 3.7.
+
+// checkpointsWAL tells whether the restart of st moves its member from
+// etcd below 3.7 onto a stock etcd 3.7 or later.
+func (c *Cluster) checkpointsWAL(st *nodeState, self membership.MemberHealth) bool {
+	if c.spec.Binary.RemotePath == "" {
+		return false
+	}
+	from, err1 := ParseVersion(self.Version)
+	to, err2 := ParseVersion(c.versions[st.n.Name])
+	return err1 == nil && err2 == nil && from.Major == 3 && to.Major == 3 && from.Minor < 7 && to.Minor >= 7
+}
+
+// restartCheckpointed restarts st's member onto its staged files with the
+// WAL checkpoint between the stop and the start. The tool is checked and
+// uploaded before the member stops; once stopped, the member is started
+// again whatever the checkpoint did.
+func (c *Cluster) restartCheckpointed(ctx context.Context, st *nodeState) error {
+	if c.spec.Binary.ToolPath == "" {
+		return errors.New("moving onto a stock etcd 3.7 needs the provider binary on the node (Binary.ToolPath) to checkpoint the member's raft log first")
+	}
+	if err := c.checkTool(st); err != nil {
+		return fmt.Errorf("moving onto a stock etcd 3.7 runs the provider binary on the node to checkpoint the member's raft log first: %w", err)
+	}
+	if err := c.installTool(ctx, st); err != nil {
+		return err
+	}
+	if err := c.activateStaged(ctx, st); err != nil {
+		return err
+	}
+	if err := st.svc.Stop(ctx); err != nil {
+		return err
+	}
+	l := c.spec.layout(st.n)
+	out, cerr := st.cl.Run(ctx, node.Quote(l.Tool)+" server --checkpoint-wal --config-file "+node.Quote(l.Config))
+	if err := st.svc.Start(ctx); err != nil {
+		return errors.Join(err, cerr)
+	}
+	if cerr != nil {
+		return fmt.Errorf("checkpoint the member's raft log before etcd 3.7 starts (the member was started anyway): %w", cerr)
+	}
+	out = strings.TrimSpace(out)
+	if !strings.HasPrefix(out, server.CheckpointReport) {
+		return fmt.Errorf("checkpoint the member's raft log before etcd 3.7 starts (the member was started anyway): %s is not a terraform-provider-etcd that checkpoints (it printed %q); set binary_path to the provider's binary",
+			c.spec.Binary.ToolPath, out)
+	}
+	c.progress("checked the raft log before etcd 3.7", "node", st.n.Name, "result", strings.TrimPrefix(out, server.CheckpointReport))
+	return nil
 }

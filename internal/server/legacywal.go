@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/version"
 	"go.etcd.io/etcd/server/v3/storage/backend"
 	"go.etcd.io/etcd/server/v3/storage/schema"
 	"go.etcd.io/etcd/server/v3/storage/wal"
@@ -62,11 +63,26 @@ func undecodable(e *raftpb.Entry) bool {
 	return r.GetID() == 0 && r.GetHeader() == nil
 }
 
-// checkpointLegacyWAL inspects the member's WAL in walDir (and its backend
-// at dbPath) and records a snapshot past the entries etcd cannot decode
-// (see above). The member must not be running: the WAL is opened for
-// writing, which locks its files.
-func checkpointLegacyWAL(lg *zap.Logger, walDir, dbPath string) (walCheckpoint, error) {
+// CheckpointReport starts what `server --checkpoint-wal` prints when it
+// succeeds, so that its caller can tell it from another program's output.
+const CheckpointReport = "checkpoint-wal: "
+
+// describe says what the check found and did, for member name.
+func (c walCheckpoint) describe(name string) string {
+	if c.Index == 0 {
+		return fmt.Sprintf("member %q: no entries of etcd 3.5 or older to skip in the WAL after its last snapshot record", name)
+	}
+	return fmt.Sprintf("member %q: the WAL held %d entries written by etcd 3.5 or older (the last at index %d) that etcd %s cannot decode; "+
+		"recorded a raft snapshot at the backend's applied index %d (term %d), so that etcd does not replay them",
+		name, c.Legacy, c.Last, version.Version, c.Index, c.Term)
+}
+
+// checkpointLegacyWAL inspects the WAL and backend of the member with data
+// dir dataDir (and WAL dir walDir, if set apart) and records a snapshot
+// past the entries etcd cannot decode (see above). The member must not be
+// running: the WAL is opened for writing, which locks its files.
+func checkpointLegacyWAL(lg *zap.Logger, dataDir, walDir string) (walCheckpoint, error) {
+	walDir, dbPath := memberDirs(dataDir, walDir)
 	var res walCheckpoint
 	if !wal.Exist(walDir) {
 		return res, nil

@@ -94,14 +94,13 @@ func TestServerStartsOnWALOfEtcd35(t *testing.T) {
 	runStock(t, v35.Etcd, file, clientURL, "/at/3.5")
 	runStock(t, v36.Etcd, file, clientURL, "/at/3.6")
 
-	walDir, dbPath := memberDirs(filepath.Join(filepath.Dir(file), "data"), "")
+	dataDir := filepath.Join(filepath.Dir(file), "data")
 	// A copy, to check the record on it without starting a member.
-	copyDir := filepath.Join(t.TempDir(), "member")
-	if out, err := exec.Command("cp", "-a", filepath.Dir(walDir), copyDir).CombinedOutput(); err != nil {
+	copyDir := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command("cp", "-a", dataDir, copyDir).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v: %s", err, out)
 	}
-	cwal, cdb := filepath.Join(copyDir, "wal"), filepath.Join(copyDir, "snap", "db")
-	cp, err := checkpointLegacyWAL(zap.NewNop(), cwal, cdb)
+	cp, err := checkpointLegacyWAL(zap.NewNop(), copyDir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +108,29 @@ func TestServerStartsOnWALOfEtcd35(t *testing.T) {
 	if cp.Legacy == 0 || cp.Index == 0 || cp.Index < cp.Last {
 		t.Fatalf("checkpoint %+v: want entries of etcd 3.5 found and a snapshot record at or past the last of them", cp)
 	}
-	again, err := checkpointLegacyWAL(zap.NewNop(), cwal, cdb)
+	again, err := checkpointLegacyWAL(zap.NewNop(), copyDir, "")
 	if err != nil || again.Legacy != 0 || again.Index != 0 {
 		t.Fatalf("second pass: %+v, %v; want nothing left to replay and nothing written", again, err)
+	}
+	// The same through `server --checkpoint-wal`, what a rolling upgrade
+	// onto a stock etcd 3.7 runs between the stop and the start.
+	conf, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyDir2 := filepath.Join(t.TempDir(), "data")
+	if out, err := exec.Command("cp", "-a", dataDir, copyDir2).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	copyFile := filepath.Join(t.TempDir(), "etcd.yaml")
+	if err := os.WriteFile(copyFile, []byte(strings.Replace(string(conf), dataDir, copyDir2, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"recorded a raft snapshot at the backend's applied index", "no entries of etcd 3.5 or older to skip"} {
+		cmd, out := serverCmd(t, "--checkpoint-wal", "--config-file", copyFile)
+		if err := cmd.Run(); err != nil || !strings.Contains(out.String(), want) {
+			t.Fatalf("server --checkpoint-wal, run %d: %v, output %q; want it to say %q", i+1, err, out.String(), want)
+		}
 	}
 
 	// The member itself, on the bundled server.
@@ -148,9 +167,6 @@ func TestServerStartsOnWALOfEtcd35(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "recorded a raft snapshot at the backend's applied index") {
 		t.Errorf("the server did not say that it recorded a snapshot:\n%s", out.String())
-	}
-	if _, err := os.Stat(dbPath); err != nil {
-		t.Error(err)
 	}
 }
 
@@ -202,12 +218,12 @@ func BenchmarkLegacyWALCheck(b *testing.B) {
 	}
 	_ = cli.Close()
 	stop()
-	walDir, dbPath := memberDirs(filepath.Join(filepath.Dir(file), "data"), "")
+	dataDir := filepath.Join(filepath.Dir(file), "data")
 	var check, serve time.Duration
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		cp, err := checkpointLegacyWAL(zap.NewNop(), walDir, dbPath)
+		cp, err := checkpointLegacyWAL(zap.NewNop(), dataDir, "")
 		if err != nil || cp.Legacy != 0 {
 			b.Fatalf("%+v %v", cp, err)
 		}

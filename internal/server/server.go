@@ -36,6 +36,7 @@ func Main(args []string, providerVersion string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configFile := fs.String("config-file", "", "etcd configuration `file` (YAML, the format of etcd --config-file)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	checkpointOnly := fs.Bool("checkpoint-wal", false, "only checkpoint the stopped member's raft log past entries of etcd 3.5 or older that this etcd cannot decode (as every start does), print what was done, and exit")
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(fs.Output(), "Usage: terraform-provider-etcd server --config-file FILE\n\n"+
 			"Runs one etcd member configured by an etcd YAML configuration file.\n"+
@@ -64,6 +65,21 @@ func Main(args []string, providerVersion string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if *checkpointOnly {
+		cfg, err := LoadConfig(*configFile)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "server: %v\n", err)
+			return 1
+		}
+		cp, err := checkpointLegacyWAL(zap.NewNop(), cfg.Dir, cfg.WalDir)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "server: member %q: %v\n", cfg.Name, err)
+			return 1
+		}
+		_, _ = fmt.Fprintln(stdout, CheckpointReport+cp.describe(cfg.Name))
+		return 0
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := log.New(stderr, "terraform-provider-etcd server: ", log.LstdFlags)
@@ -81,13 +97,10 @@ func Run(ctx context.Context, configFile string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	walDir, dbPath := memberDirs(cfg.Dir, cfg.WalDir)
-	if cp, err := checkpointLegacyWAL(zap.NewNop(), walDir, dbPath); err != nil {
+	if cp, err := checkpointLegacyWAL(zap.NewNop(), cfg.Dir, cfg.WalDir); err != nil {
 		logger.Printf("warning: member %q: cannot check the WAL for entries of etcd 3.5 or older (starting etcd anyway): %v", cfg.Name, err)
 	} else if cp.Index > 0 {
-		logger.Printf("member %q: the WAL held %d entries written by etcd 3.5 or older (the last at index %d) that etcd %s cannot decode; "+
-			"recorded a raft snapshot at the backend's applied index %d (term %d), so that etcd does not replay them",
-			cfg.Name, cp.Legacy, cp.Last, version.Version, cp.Index, cp.Term)
+		logger.Print(cp.describe(cfg.Name))
 	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
