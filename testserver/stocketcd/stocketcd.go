@@ -44,6 +44,9 @@ const (
 	V35BelowUpgradeMinimum = "3.5.23"
 	// V36 is the newest 3.6 release the module proxy serves.
 	V36 = "3.6.17"
+	// V37 is a stock etcd 3.7, the release the provider bundles, for
+	// upgrades onto a stock 3.7 given as remote_binary.
+	V37 = "3.7.3"
 	// V34Debian is the version of Debian bookworm's etcd-server package,
 	// /usr/bin/etcd (see Debian).
 	V34Debian = "3.4.23"

@@ -56,7 +56,7 @@ func TestVersionRoles(t *testing.T) {
 		}
 		built[v] = true
 	}
-	for _, v := range []string{V35, V35BelowUpgradeMinimum, V36} {
+	for _, v := range []string{V35, V35BelowUpgradeMinimum, V36, V37} {
 		if !built[v] {
 			t.Errorf("%s is not in versions.txt %v: scripts/install-etcd.sh would not build it", v, Versions())
 		}
