@@ -79,10 +79,17 @@ func TestClaimAckNackKeepsOrder(t *testing.T) {
 	if n, err := q.Len(ctx); err != nil || n != 0 {
 		t.Fatalf("Len = %d, %v; want 0", n, err)
 	}
-	// Nothing else is left under the prefix: no claim keys.
-	resp, err := cli.Get(ctx, "jobs/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil || resp.Count != 0 {
-		t.Fatalf("keys left under jobs/: %v, %v", resp.Count, err)
+	// Nothing else is left under the prefix: no items, no claim keys.
+	// (jobs/floor may be there: a queue moves its scan floor now and then,
+	// from a random point of each queue value's count of takes.)
+	resp, err := cli.Get(ctx, "jobs/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Key) != "jobs/floor" {
+			t.Errorf("key left under jobs/: %s", kv.Key)
+		}
 	}
 }
 
