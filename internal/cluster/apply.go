@@ -117,6 +117,9 @@ func (c *Cluster) Apply(ctx context.Context, opts ApplyOptions) (*Status, error)
 				if err := c.checkUpgrade(ctx, h); err != nil {
 					return nil, &unchangedError{err}
 				}
+				if err := c.checkCheckpointTools(states, h); err != nil {
+					return nil, &unchangedError{err}
+				}
 				if err := c.awaitDowngradeStorage(ctx, cli, h); err != nil {
 					return nil, &unchangedError{err}
 				}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -445,11 +446,8 @@ func (c *Cluster) checkpointsWAL(st *nodeState, self membership.MemberHealth) bo
 // uploaded before the member stops; once stopped, the member is started
 // again whatever the checkpoint did.
 func (c *Cluster) restartCheckpointed(ctx context.Context, st *nodeState) error {
-	if c.spec.Binary.ToolPath == "" {
-		return errors.New("moving onto a stock etcd 3.7 needs the provider binary on the node (Binary.ToolPath) to checkpoint the member's raft log first")
-	}
-	if err := c.checkTool(st); err != nil {
-		return fmt.Errorf("moving onto a stock etcd 3.7 runs the provider binary on the node to checkpoint the member's raft log first: %w", err)
+	if err := c.checkpointTool(st); err != nil {
+		return err
 	}
 	if err := c.installTool(ctx, st); err != nil {
 		return err
@@ -475,4 +473,32 @@ func (c *Cluster) restartCheckpointed(ctx context.Context, st *nodeState) error 
 	}
 	c.progress("checked the raft log before etcd 3.7", "node", st.n.Name, "result", strings.TrimPrefix(out, server.CheckpointReport))
 	return nil
+}
+
+// checkpointTool fails when the provider's binary cannot run on st's node
+// to checkpoint its member's raft log.
+func (c *Cluster) checkpointTool(st *nodeState) error {
+	if err := c.checkTool(st); err != nil {
+		return fmt.Errorf("moving onto a stock etcd 3.7 runs the provider binary on the node to checkpoint the member's raft log first: %w", err)
+	}
+	return nil
+}
+
+// checkCheckpointTools refuses, before anything changes, an upgrade onto a
+// stock etcd 3.7 when the provider's binary cannot run on a node whose
+// member the rolling restart would checkpoint (restartCheckpointed): that
+// restart would stop there, after every node's service already named the
+// new binary.
+func (c *Cluster) checkCheckpointTools(states []*nodeState, h membership.Health) error {
+	var errs []error
+	for _, st := range states {
+		for _, m := range h.Members {
+			if slices.Contains(m.PeerURLs, c.spec.PeerURL(st.n)) && c.checkpointsWAL(st, m) {
+				if err := c.checkpointTool(st); err != nil {
+					errs = append(errs, nodeErr(st.n, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -176,8 +178,9 @@ func TestAccClusterUpgradePath(t *testing.T) {
 // still holds 3.5's v2-format entries, which etcd 3.7 cannot decode. The
 // rolling restart runs the provider's binary on each node between the stop
 // and the start to checkpoint past them (a stock etcd does not, unlike the
-// bundled server); without that the first member crash-loops. Every key
-// written at a step and every acknowledged write is there at the end.
+// bundled server); without that the first member crash-loops. A provider
+// binary the nodes cannot run is refused before anything changes. Every
+// key written at a step and every acknowledged write is there at the end.
 func TestAccClusterUpgradeOntoStock37(t *testing.T) {
 	accCluster(t)
 	v35 := stocketcd.Require(t, stocketcd.V35)
@@ -196,6 +199,14 @@ func TestAccClusterUpgradeOntoStock37(t *testing.T) {
 		Steps: []resource.TestStep{
 			versionStep(remote(v35), v35.Version, nodes, rec.atStep(v35.Version)),
 			upgradeStep(remote(v36), v36.Version, nodes, rec.atStep(v36.Version)),
+			{
+				// A tool built for another CPU cannot checkpoint: the
+				// apply refuses before anything changes (the next step
+				// still plans the whole 3.6 -> 3.7 upgrade).
+				Config: clusterHCL("stock37", hosts, 3, "  settings = { \"snapshot-count\" = \"1000000\" }\n  remote_binary = "+hclString(v37.Etcd)+"\n"+
+					"  binary_path = "+hclString(arm64Copy(t, clusterBinary(t)))+"\n"),
+				ExpectError: regexp.MustCompile(`moving\s+onto\s+a\s+stock\s+etcd\s+3\.7[\s\S]*built\s+for\s+linux/arm64[\s\S]*the\s+node\s+is\s+linux/` + runtime.GOARCH),
+			},
 			upgradeStep(remote(v37), v37.Version, nodes, rec.atStep(v37.Version), rec.final),
 			{Config: remote(v37), PlanOnly: true},
 		},
