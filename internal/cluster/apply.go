@@ -380,15 +380,7 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 	if err != nil {
 		return fmt.Errorf("quorum check before the restart: %w", err)
 	}
-	var self membership.MemberHealth
-	found := false
-	for _, m := range h.Members {
-		for _, u := range m.PeerURLs {
-			if u == c.spec.PeerURL(st.n) {
-				self, found = m, true
-			}
-		}
-	}
+	self, found := h.ByPeerURL(c.spec.PeerURL(st.n))
 	if !found {
 		return errors.New("its member is not in the member list any more")
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,14 +371,8 @@ func (c *Cluster) versionRestart(h membership.Health, st *nodeState) bool {
 	if want == "" {
 		return false
 	}
-	for _, m := range h.Members {
-		for _, u := range m.PeerURLs {
-			if u == c.spec.PeerURL(st.n) {
-				return m.Version != "" && m.Version != want
-			}
-		}
-	}
-	return false
+	m, ok := h.ByPeerURL(c.spec.PeerURL(st.n))
+	return ok && m.Version != "" && m.Version != want
 }
 
 // upgradeGate is what a member's restart onto another etcd version needs
@@ -492,11 +485,9 @@ func (c *Cluster) checkpointTool(st *nodeState) error {
 func (c *Cluster) checkCheckpointTools(states []*nodeState, h membership.Health) error {
 	var errs []error
 	for _, st := range states {
-		for _, m := range h.Members {
-			if slices.Contains(m.PeerURLs, c.spec.PeerURL(st.n)) && c.checkpointsWAL(st, m) {
-				if err := c.checkpointTool(st); err != nil {
-					errs = append(errs, nodeErr(st.n, err))
-				}
+		if m, ok := h.ByPeerURL(c.spec.PeerURL(st.n)); ok && c.checkpointsWAL(st, m) {
+			if err := c.checkpointTool(st); err != nil {
+				errs = append(errs, nodeErr(st.n, err))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -88,6 +89,16 @@ func (h Health) Quorum() int { return h.Voters()/2 + 1 }
 func (h Health) ByID(id uint64) (MemberHealth, bool) {
 	for _, m := range h.Members {
 		if m.ID == id {
+			return m, true
+		}
+	}
+	return MemberHealth{}, false
+}
+
+// ByPeerURL returns the health of the member that has peer URL u.
+func (h Health) ByPeerURL(u string) (MemberHealth, bool) {
+	for _, m := range h.Members {
+		if slices.Contains(m.PeerURLs, u) {
 			return m, true
 		}
 	}

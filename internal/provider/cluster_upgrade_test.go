@@ -121,6 +121,12 @@ func upgradeStep(config, version string, nodes []string, checks ...resource.Test
 	return s
 }
 
+// noSnapshot is an etcd_cluster settings line under which no member takes a
+// raft snapshot on account of a test's writes, however many, so that the raft
+// log keeps the v2-format entries of etcd 3.5 and older when a member
+// moves onto etcd 3.7 (internal/server/legacywal.go).
+const noSnapshot = "  settings = { \"snapshot-count\" = \"1000000\" }\n"
+
 // TestAccClusterUpgradePath upgrades a 3-member cluster on the sshd hosts
 // along etcd 3.4 (Debian) → 3.5.23 → 3.5.36 → 3.6 → the bundled server,
 // one apply per step, while a background writer writes through a retrying
@@ -140,10 +146,8 @@ func TestAccClusterUpgradePath(t *testing.T) {
 	}
 	hosts := clusterHosts(t, 3)
 	bin := clusterBinary(t)
-	// No snapshot however much the writer writes, as in
-	// TestAccClusterSystemdUpgrade; here only the one etcd 3.6 forces when
-	// it replays 3.4's cluster version (see there).
-	const noSnapshot = "  settings = { \"snapshot-count\" = \"1000000\" }\n"
+	// No snapshot but the one etcd 3.6 forces when it replays 3.4's
+	// cluster version (see TestAccClusterSystemdUpgrade).
 	remote := func(b stocketcd.Binaries) string {
 		return clusterHCL("upgrade", hosts, 3, noSnapshot+"  remote_binary = "+hclString(b.Etcd)+"\n")
 	}
@@ -190,7 +194,7 @@ func TestAccClusterUpgradeOntoStock37(t *testing.T) {
 	// binary_path: the provider binary the nodes run as a tool (the test
 	// process's own executable is not one).
 	remote := func(b stocketcd.Binaries) string {
-		return clusterHCL("stock37", hosts, 3, "  settings = { \"snapshot-count\" = \"1000000\" }\n  remote_binary = "+hclString(b.Etcd)+"\n"+binaryLine(t))
+		return clusterHCL("stock37", hosts, 3, noSnapshot+"  remote_binary = "+hclString(b.Etcd)+"\n"+binaryLine(t))
 	}
 	nodes := []string{"n1", "n2", "n3"}
 	rec := &upgradeRecord{t: t, prefix: "/stock37/"}
@@ -203,7 +207,7 @@ func TestAccClusterUpgradeOntoStock37(t *testing.T) {
 				// A tool built for another CPU cannot checkpoint: the
 				// apply refuses before anything changes (the next step
 				// still plans the whole 3.6 -> 3.7 upgrade).
-				Config: clusterHCL("stock37", hosts, 3, "  settings = { \"snapshot-count\" = \"1000000\" }\n  remote_binary = "+hclString(v37.Etcd)+"\n"+
+				Config: clusterHCL("stock37", hosts, 3, noSnapshot+"  remote_binary = "+hclString(v37.Etcd)+"\n"+
 					"  binary_path = "+hclString(arm64Copy(t, clusterBinary(t)))+"\n"),
 				ExpectError: regexp.MustCompile(`moving\s+onto\s+a\s+stock\s+etcd\s+3\.7[\s\S]*built\s+for\s+linux/arm64[\s\S]*the\s+node\s+is\s+linux/` + runtime.GOARCH),
 			},
@@ -324,9 +328,6 @@ func TestAccClusterSystemdUpgrade(t *testing.T) {
 	v36 := stocketcd.Require(t, stocketcd.V36)
 	hosts := systemdHosts(t, 3)
 	const name = "sdupgrade"
-	// No raft snapshot before the bundled server starts, however much the
-	// writer writes.
-	const noSnapshot = "  settings = { \"snapshot-count\" = \"1000000\" }\n"
 	bin := binaryLine(t) + noSnapshot
 	remote := func(b stocketcd.Binaries) string {
 		return clusterHCL(name, hosts, 3, systemdLine+noSnapshot+"  remote_binary = "+hclString(b.Etcd)+"\n")
