@@ -197,7 +197,9 @@ func (c *Cache) Synced() bool { return c.synced.Load() }
 // WaitForRevision blocks until the cache reflects revision rev or later
 // (rev <= 0: until its first read), ctx ends, or the cache is closed
 // (ErrClosed). Pass the revision of a write's response to read your own
-// write from the cache.
+// write from the cache. It does not wait for handlers: they run after a
+// change is visible, so a handler may still be running for rev when this
+// returns ([Cache.Close] waits for every handler call).
 func (c *Cache) WaitForRevision(ctx context.Context, rev int64) error {
 	asked := false
 	for {
@@ -448,6 +450,9 @@ func (c *Cache) replace(rev int64, kvs []*mvccpb.KeyValue) {
 		out = append(out, gone...)
 	}
 	c.kvs = next
+	// The watch behind this read is open: the cache is synced from the
+	// moment a waiter can see the read, not after the handlers ran.
+	c.synced.Store(true)
 	c.setRevLocked(max(rev, 1))
 	c.mu.Unlock()
 	c.deliver(out)

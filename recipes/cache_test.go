@@ -17,14 +17,44 @@ import (
 
 // eventLog records a cache's events.
 type eventLog struct {
-	mu  sync.Mutex
-	evs []recipes.CacheEvent
+	mu    sync.Mutex
+	evs   []recipes.CacheEvent
+	added chan struct{} // closed and replaced at every event
 }
 
 func (l *eventLog) add(ev recipes.CacheEvent) {
 	l.mu.Lock()
 	l.evs = append(l.evs, ev)
+	if l.added != nil {
+		close(l.added)
+		l.added = nil
+	}
 	l.mu.Unlock()
+}
+
+// waitSince waits until n events are recorded from index i on and
+// returns every event recorded from i. A cache runs its handlers after
+// the change is visible, so WaitForRevision can return before them.
+func (l *eventLog) waitSince(t *testing.T, ctx context.Context, i, n int) []recipes.CacheEvent {
+	t.Helper()
+	for {
+		l.mu.Lock()
+		if len(l.evs)-i >= n {
+			got := slices.Clone(l.evs[i:])
+			l.mu.Unlock()
+			return got
+		}
+		if l.added == nil {
+			l.added = make(chan struct{})
+		}
+		ch := l.added
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %d events: %d so far: %v", n, len(l.since(i)), describeEvents(l.since(i)))
+		}
+	}
 }
 
 // since returns the events recorded from index i on.
@@ -111,6 +141,9 @@ func TestCacheFollowsWrites(t *testing.T) {
 		t.Fatal("a key outside the prefix is cached")
 	}
 	checkCacheAt(t, ctx, cli, cache)
+	if got := describeEvents(log.waitSince(t, ctx, 0, 1)); !slices.Equal(got, []string{"add cfg/a=1"}) {
+		t.Fatalf("first read: events %v, want [add cfg/a=1]", got)
+	}
 
 	writes := []func() (*clientv3.TxnResponse, error){
 		func() (*clientv3.TxnResponse, error) { return cli.Txn(ctx).Then(clientv3.OpPut("cfg/b", "2")).Commit() },
@@ -147,7 +180,7 @@ func TestCacheFollowsWrites(t *testing.T) {
 		if got := cache.Revision(); got < rev {
 			t.Fatalf("write %d: revision %d after waiting for %d", i, got, rev)
 		}
-		got := log.since(from)
+		got := log.waitSince(t, ctx, from, len(want[i]))
 		if !slices.Equal(describeEvents(got), want[i]) {
 			t.Fatalf("write %d: events %v, want %v", i, describeEvents(got), want[i])
 		}
@@ -160,6 +193,15 @@ func TestCacheFollowsWrites(t *testing.T) {
 	}
 	if n, _ := cache.Len(); n != 0 {
 		t.Fatalf("Len = %d after deleting everything", n)
+	}
+	// Handlers run in revision order: once a last write's event is in,
+	// any late event of the writes above would be too.
+	from := log.len()
+	if _, err := cli.Put(ctx, "cfg/last", "z"); err != nil {
+		t.Fatal(err)
+	}
+	if got := describeEvents(log.waitSince(t, ctx, from, 1)); !slices.Equal(got, []string{"add cfg/last=z"}) {
+		t.Fatalf("after the writes: events %v, want only the last write's add", got)
 	}
 	cache.Close()
 	if err := cache.WaitForRevision(ctx, cache.Revision()+1000); !errors.Is(err, recipes.ErrClosed) {
@@ -204,8 +246,8 @@ func TestCacheCompactionDeliversDiff(t *testing.T) {
 	if err := cache.WaitForRevision(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if n := log.len(); n != 3 {
-		t.Fatalf("first read delivered %d events, want 3 adds", n)
+	if got := log.waitSince(t, ctx, 0, 3); len(got) != 3 {
+		t.Fatalf("first read delivered %v, want 3 adds", describeEvents(got))
 	}
 
 	if err := c.StopMember(ctx, m.Name); err != nil {
@@ -237,8 +279,8 @@ func TestCacheCompactionDeliversDiff(t *testing.T) {
 	if err := cache.WaitForRevision(ctx, resp.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
-	got := log.since(from)
 	want := []string{"add d/add=new", "update d/upd=3", "delete d/del=x"}
+	got := log.waitSince(t, ctx, from, len(want))
 	if !slices.Equal(describeEvents(got), want) {
 		t.Fatalf("after compaction: events %v, want exactly %v", describeEvents(got), want)
 	}
@@ -272,7 +314,7 @@ func TestCacheCompactionDeliversDiff(t *testing.T) {
 	if err := cache.WaitForRevision(ctx, r2.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
-	got = log.since(from)
+	got = log.waitSince(t, ctx, from, 2)
 	if !slices.Equal(describeEvents(got), []string{"update d/same=s2", "delete d/add=new"}) ||
 		got[0].Revision != r1.Header.Revision || got[1].Revision != r2.Header.Revision {
 		t.Fatalf("after a restart: %v at %d, %d; want the update at %d and the delete at %d",
