@@ -373,19 +373,50 @@ func (c *Cluster) rollingRestart(ctx context.Context, cli *clientv3.Client, stat
 	return nil
 }
 
-func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *nodeState) error {
+// restartWait bounds how long a rolling restart waits, before each member,
+// for the cluster to be safe to restart it in. One probe is not enough: a
+// member restarted a moment ago, on a loaded host, can miss one status
+// request (2 s) and answer the next.
+var restartWait = 30 * time.Second
+
+// safeToRestart probes the cluster until restarting st's member keeps a
+// quorum and passes the upgrade gate, for up to restartWait; then it
+// returns the last probe's refusal. A refusal that waiting cannot change
+// (the member is gone, a learner is pending) returns at once.
+func (c *Cluster) safeToRestart(ctx context.Context, cli *clientv3.Client, st *nodeState) (membership.Health, membership.MemberHealth, error) {
+	wctx, cancel := context.WithTimeout(ctx, restartWait)
+	defer cancel()
+	for waited := false; ; waited = true {
+		h, self, final, err := c.checkRestart(wctx, cli, st)
+		if err == nil || final || ctx.Err() != nil {
+			return h, self, err
+		}
+		if !waited {
+			c.progress("waiting for the cluster to be safe to restart this member", "node", st.n.Name, "reason", err.Error())
+		}
+		select {
+		case <-wctx.Done():
+			return h, self, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// checkRestart is one probe of safeToRestart; final says that waiting
+// cannot change its refusal.
+func (c *Cluster) checkRestart(ctx context.Context, cli *clientv3.Client, st *nodeState) (h membership.Health, self membership.MemberHealth, final bool, err error) {
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	h, err := membership.CheckQuorum(qctx, cli)
+	h, err = membership.CheckQuorum(qctx, cli)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("quorum check before the restart: %w", err)
+		return h, self, false, fmt.Errorf("quorum check before the restart: %w", err)
 	}
 	self, found := h.ByPeerURL(c.spec.PeerURL(st.n))
 	if !found {
-		return errors.New("its member is not in the member list any more")
+		return h, self, true, errors.New("its member is not in the member list any more")
 	}
 	if err := c.upgradeGate(h, st, self); err != nil {
-		return err
+		return h, self, errors.Is(err, errLearnerPending), err
 	}
 	if h.Voters() > 1 {
 		left := h.HealthyVoters()
@@ -393,8 +424,18 @@ func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *node
 			left--
 		}
 		if left < h.Quorum() {
-			return &membership.QuorumError{Voters: h.Voters(), Healthy: left, Needed: h.Quorum(), Unhealthy: h.Unhealthy(), Action: "restart " + st.n.Name}
+			return h, self, false, &membership.QuorumError{Voters: h.Voters(), Healthy: left, Needed: h.Quorum(), Unhealthy: h.Unhealthy(), Action: "restart " + st.n.Name}
 		}
+	}
+	return h, self, false, nil
+}
+
+func (c *Cluster) restartOne(ctx context.Context, cli *clientv3.Client, st *nodeState) error {
+	h, self, err := c.safeToRestart(ctx, cli, st)
+	if err != nil {
+		return err
+	}
+	if h.Voters() > 1 {
 		if h.Leader == self.ID {
 			mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			leader, err := membership.MoveLeaderAway(mctx, cli, self.ID)

@@ -379,6 +379,10 @@ func (c *Cluster) versionRestart(h membership.Health, st *nodeState) bool {
 // besides a quorum without it: every member healthy and no learner
 // pending (a learner's catch-up and promotion would overlap the
 // restart, and etcd 3.5 before 3.5.20 and 3.6 disagree on learners).
+// errLearnerPending: a learner blocks an upgrade until someone promotes or
+// removes it.
+var errLearnerPending = errors.New("a learner is pending")
+
 func (c *Cluster) upgradeGate(h membership.Health, st *nodeState, self membership.MemberHealth) error {
 	want := c.versions[st.n.Name]
 	if want == "" || self.Version == want {
@@ -390,8 +394,8 @@ func (c *Cluster) upgradeGate(h membership.Health, st *nodeState, self membershi
 	}
 	for _, m := range h.Members {
 		if m.IsLearner {
-			return fmt.Errorf("learner %s (%s) is pending: promote it (etcdctl member promote) or remove it before the members are upgraded",
-				m.DisplayName(), membership.FormatID(m.ID))
+			return fmt.Errorf("%w: learner %s (%s): promote it (etcdctl member promote) or remove it before the members are upgraded",
+				errLearnerPending, m.DisplayName(), membership.FormatID(m.ID))
 		}
 	}
 	c.progress("upgrading member", "node", st.n.Name, "from", self.Version, "to", want)
