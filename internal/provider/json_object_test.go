@@ -1,9 +1,14 @@
 package provider
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -118,5 +123,86 @@ func TestPrefixRevisionsEncode(t *testing.T) {
 	}
 	if got := string(prefixRevisions{}.encode()); got != "{}" {
 		t.Errorf("empty: %s", got)
+	}
+	// From compactFrom revisions on, the compact form: far smaller, and
+	// read back exactly, alongside the JSON object of earlier versions.
+	large := largeRevisions(100_000)
+	for s, r := range revs {
+		large[s] = r
+	}
+	enc := large.encode()
+	plain, _ := json.Marshal(map[string]int64(large))
+	if !bytes.HasPrefix(enc, []byte(`"`+compactTag)) || len(enc)*5 > len(plain) {
+		t.Fatalf("100,000 revisions: %d bytes (%.12s...), want the compact form under a fifth of the JSON object's %d", len(enc), enc, len(plain))
+	}
+	for _, b := range [][]byte{enc, plain, revs.encode()} {
+		back, err := decodeRevisions(b)
+		want := large
+		if len(b) < 200 {
+			want = revs
+		}
+		if err != nil || !maps.Equal(back, want) {
+			t.Fatalf("%.20s... decoded to %d revisions (%v), want %d", b, len(back), err, len(want))
+		}
+	}
+	for _, bad := range []string{`"z1:!!"`, `"z2:AAAA"`, `"z1:` + base64.StdEncoding.EncodeToString([]byte{1, 2, 3}) + `"`, string(enc[:len(enc)/2]) + `"`} {
+		if _, err := decodeRevisions([]byte(bad)); err == nil {
+			t.Errorf("decodeRevisions(%.20q...) did not fail", bad)
+		}
+	}
+	// A payload that inflates but ends inside a suffix.
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestSpeed)
+	_, _ = w.Write([]byte{0, 5, 2, 'a', 'b'})
+	_ = w.Close()
+	short := `"` + compactTag + base64.StdEncoding.EncodeToString(z.Bytes()) + `"`
+	if _, err := decodeRevisions([]byte(short)); err == nil || !strings.Contains(err.Error(), "truncated suffix") {
+		t.Errorf("a suffix cut short: %v, want truncated suffix", err)
+	}
+}
+
+// largeRevisions is n suffixes as a 100,000-key prefix has them: written
+// 128 to a transaction, so runs of keys share a revision.
+func largeRevisions(n int) prefixRevisions {
+	revs := make(prefixRevisions, n)
+	for i := range n {
+		revs[fmt.Sprintf("%06d", i)] = int64(1000 + i/128)
+	}
+	return revs
+}
+
+func BenchmarkPrefixRevisions(b *testing.B) {
+	revs := largeRevisions(100_000)
+	plain, _ := json.Marshal(map[string]int64(revs))
+	for _, form := range []struct {
+		name string
+		enc  func() []byte
+	}{{"json", func() []byte {
+		b := make([]byte, 0, len(plain))
+		b = append(b, '{')
+		for s, r := range revs {
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, r, 10)
+		}
+		return append(b, '}')
+	}}, {"compact", revs.encodeCompact}} {
+		enc := form.enc()
+		b.Run(form.name+"/encode", func(b *testing.B) {
+			b.ReportMetric(float64(len(enc)), "bytes")
+			for b.Loop() {
+				form.enc()
+			}
+		})
+		b.Run(form.name+"/decode", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := decodeRevisions(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
