@@ -415,9 +415,6 @@ func (c *Cluster) checkRestart(ctx context.Context, cli *clientv3.Client, st *no
 	if !found {
 		return h, self, true, errors.New("its member is not in the member list any more")
 	}
-	if err := c.upgradeGate(h, st, self); err != nil {
-		return h, self, errors.Is(err, errLearnerPending), err
-	}
 	if h.Voters() > 1 {
 		left := h.HealthyVoters()
 		if self.Healthy && !self.IsLearner {
@@ -426,6 +423,10 @@ func (c *Cluster) checkRestart(ctx context.Context, cli *clientv3.Client, st *no
 		if left < h.Quorum() {
 			return h, self, false, &membership.QuorumError{Voters: h.Voters(), Healthy: left, Needed: h.Quorum(), Unhealthy: h.Unhealthy(), Action: "restart " + st.n.Name}
 		}
+	}
+	// Last: when it passes, it logs the upgrade it lets through.
+	if err := c.upgradeGate(h, st, self); err != nil {
+		return h, self, errors.Is(err, errLearnerPending), err
 	}
 	return h, self, false, nil
 }
