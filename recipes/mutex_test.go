@@ -613,10 +613,28 @@ func TestMutexPrefixOnlyRole(t *testing.T) {
 	if resp, err := root.Get(ctx, record(prefixes[0])); err != nil || len(resp.Kvs) != 0 {
 		t.Fatalf("record written without permission: %v %v", resp, err)
 	}
+	// A refusal is the app's client's alone: after the app's release on
+	// "locks/rbac2/" was refused the record, root's release in the same
+	// process still records its token.
+	sr := newSession(t, c, 5)
+	for _, s := range []*concurrency.Session{sb, sr} {
+		g, err := recipes.NewMutex(s, prefixes[1]).Lock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s == sr {
+			resp, err := root.Get(ctx, record(prefixes[1]))
+			if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != strconv.FormatInt(g.Token(), 10) {
+				t.Fatalf("root's release after the app's refusal: record %v %v, want token %d", resp, err, g.Token())
+			}
+		}
+	}
 	// The waiter meets the refusal only if it watched the holder's key
 	// before the release (else its first read finds the line empty):
 	// several rounds make that near certain, and every round must pass.
-	sr := newSession(t, c, 5)
 	for round := range 5 {
 		handOver(fmt.Sprintf("root to app, round %d", round), sr, sb, prefixes[1])
 	}

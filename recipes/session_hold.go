@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"weak"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -188,19 +189,32 @@ func releasedKey(dir string) string {
 	return strings.TrimSuffix(dir, "/") + "\x00released"
 }
 
-// unrecorded holds the releasedKeys that etcd refused to this process
-// (permission denied: a role may grant only the prefix itself). Their
-// releases then record nothing and their waiters read the line, as they
-// do behind a holder that does not record its release.
-var unrecorded sync.Map
+// unrecorded holds the releasedKeys that etcd refused to a client
+// (permission denied: a role may grant only the prefix itself). That
+// client's releases then record nothing and its waiters read the line, as
+// they do behind a holder that does not record its release. Refusals are
+// per client, since permissions are per user: a client with more rights
+// in the same process (root, an operator tool) keeps recording. The client
+// is held weakly; an entry of a client gone only costs a few bytes.
+var unrecorded sync.Map // recordRefusal → struct{}
 
-// recordable tells whether releasedKey key may be written and read.
-func recordable(key string) bool {
+type recordRefusal struct {
+	client weak.Pointer[clientv3.Client]
+	key    string
+}
+
+// recordable tells whether c may write and read releasedKey key.
+func recordable(c *clientv3.Client, key string) bool {
 	if key == "" {
 		return false
 	}
-	_, refused := unrecorded.Load(key)
+	_, refused := unrecorded.Load(recordRefusal{weak.Make(c), key})
 	return !refused
+}
+
+// refuseRecord notes that etcd refused key to c.
+func refuseRecord(c *clientv3.Client, key string) {
+	unrecorded.Store(recordRefusal{weak.Make(c), key}, struct{}{})
 }
 
 // isPermissionDenied tells whether etcd refused a request for lack of a
@@ -422,7 +436,7 @@ func (h *hold) release(ctx context.Context, what string) error {
 		return releasedError{what, h.key}
 	}
 	req := fencedDelete(h.key, h.token)
-	record := recordable(h.handoff)
+	record := recordable(h.session.Client(), h.handoff)
 	if record {
 		// Bound to the lease, like the key: it goes with the session.
 		req.Success = append(req.Success, putOp(&pb.PutRequest{
@@ -431,7 +445,7 @@ func (h *hold) release(ctx context.Context, what string) error {
 	resp, err := commitTxn(ctx, h.session.Client(), h.raw, req, false)
 	if record && isPermissionDenied(err) {
 		// Refused as a whole, so nothing was applied: release without it.
-		unrecorded.Store(h.handoff, struct{}{})
+		refuseRecord(h.session.Client(), h.handoff)
 		resp, err = commitTxn(ctx, h.session.Client(), h.raw, fencedDelete(h.key, h.token), false)
 	}
 	if err != nil {

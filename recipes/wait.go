@@ -743,7 +743,7 @@ func chaseOnce(ctx context.Context, c *clientv3.Client, l lineSpec) (int64, erro
 				default:
 					minRev = max(minRev, wk.rev)
 					waiting = false
-					if !recordable(l.handoff) {
+					if !recordable(c, l.handoff) {
 						break
 					}
 					rev, ok, err := handedOver(tctx, c, minRev, l, wk.w.create)
@@ -768,7 +768,7 @@ func handedOver(ctx context.Context, c *clientv3.Client, minRev int64, l lineSpe
 		clientv3.OpGet(l.key, clientv3.WithKeysOnly()),
 		clientv3.OpGet(l.handoff))
 	if isPermissionDenied(err) {
-		unrecorded.Store(l.handoff, struct{}{})
+		refuseRecord(c, l.handoff)
 		return 0, false, nil // read the line instead
 	}
 	if err != nil {
