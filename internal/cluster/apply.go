@@ -386,17 +386,22 @@ var restartWait = 30 * time.Second
 func (c *Cluster) safeToRestart(ctx context.Context, cli *clientv3.Client, st *nodeState) (membership.Health, membership.MemberHealth, error) {
 	wctx, cancel := context.WithTimeout(ctx, restartWait)
 	defer cancel()
-	for waited := false; ; waited = true {
+	var last error // of the last probe the wait's end did not cut short
+	for {
 		h, self, final, err := c.checkRestart(wctx, cli, st)
 		if err == nil || final || ctx.Err() != nil {
 			return h, self, err
 		}
-		if !waited {
+		if wctx.Err() != nil && last != nil {
+			return h, self, last
+		}
+		if last == nil {
 			c.progress("waiting for the cluster to be safe to restart this member", "node", st.n.Name, "reason", err.Error())
 		}
+		last = err
 		select {
 		case <-wctx.Done():
-			return h, self, err
+			return h, self, last
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
