@@ -145,9 +145,10 @@
 // session's lease. The waiter just behind reads it instead of the whole
 // line. A role that grants only "p/" works too: after etcd refuses the
 // record once to a client, that client releases without it and its
-// waiters read the line; clients of other users keep recording. Within one process, two acquisitions by the same session of the same primitive queue behind
-// each other; use one session per concurrent holder if they should
-// compete as independent processes do. Do not nest the prefixes of
+// waiters read the line; clients of other users keep recording. Within
+// one process, two acquisitions by the same session of the same primitive
+// queue behind each other; use one session per concurrent holder if they
+// should compete as independent processes do. Do not nest the prefixes of
 // different primitives ("jobs" and "jobs/x"): the outer one would see the
 // inner one's keys. Queues and barriers also keep all their keys under
 // their prefix; their type documentation gives the layout.
