@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,14 +29,17 @@ func TestRestartWaitsForQuorum(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	var mu sync.Mutex
+	// Progress runs on the goroutine of the check; sawWait tells another
+	// goroutine that the check is waiting.
 	var waiting []string
+	sawWait := make(chan struct{})
 	c := New(s, WithProgress(func(msg string, f map[string]any) {
 		t.Logf("%s %v", msg, f)
 		if strings.HasPrefix(msg, "waiting for the cluster to be safe") {
-			mu.Lock()
 			waiting = append(waiting, f["reason"].(string))
-			mu.Unlock()
+			if len(waiting) == 1 {
+				close(sawWait)
+			}
 		}
 	}))
 	defer c.Close()
@@ -71,21 +73,12 @@ func TestRestartWaitsForQuorum(t *testing.T) {
 	started := make(chan error, 1)
 	go func() {
 		// Start n3 only once the check has seen it down and said so.
-		for {
-			mu.Lock()
-			n := len(waiting)
-			mu.Unlock()
-			if n > 0 {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				started <- ctx.Err()
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
+		select {
+		case <-ctx.Done():
+			started <- ctx.Err()
+		case <-sawWait:
+			started <- n3.svc.Start(ctx)
 		}
-		started <- n3.svc.Start(ctx)
 	}()
 	if _, self, err := c.safeToRestart(ctx, cli, n2); err != nil {
 		t.Fatalf("n3 came back, yet the check refused: %v (waited for: %q)", err, waiting)

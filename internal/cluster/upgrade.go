@@ -375,14 +375,14 @@ func (c *Cluster) versionRestart(h membership.Health, st *nodeState) bool {
 	return ok && m.Version != "" && m.Version != want
 }
 
-// upgradeGate is what a member's restart onto another etcd version needs
-// besides a quorum without it: every member healthy and no learner
-// pending (a learner's catch-up and promotion would overlap the
-// restart, and etcd 3.5 before 3.5.20 and 3.6 disagree on learners).
 // errLearnerPending: a learner blocks an upgrade until someone promotes or
 // removes it.
 var errLearnerPending = errors.New("a learner is pending")
 
+// upgradeGate is what a member's restart onto another etcd version needs
+// besides a quorum without it: every member healthy and no learner
+// pending (a learner's catch-up and promotion would overlap the
+// restart, and etcd 3.5 before 3.5.20 and 3.6 disagree on learners).
 func (c *Cluster) upgradeGate(h membership.Health, st *nodeState, self membership.MemberHealth) error {
 	want := c.versions[st.n.Name]
 	if want == "" || self.Version == want {

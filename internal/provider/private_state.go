@@ -86,6 +86,11 @@ func (revs prefixRevisions) encode() []byte {
 	if len(revs) >= compactFrom {
 		return revs.encodeCompact()
 	}
+	return revs.encodeObject()
+}
+
+// encodeObject is revs as a JSON object.
+func (revs prefixRevisions) encodeObject() []byte {
 	b := make([]byte, 0, len(revs)*24)
 	b = append(b, '{')
 	first := true
